@@ -1,0 +1,77 @@
+//! Line endings: which one a file uses, and copying text from one file into another's.
+
+use std::borrow::Cow;
+
+use crate::sequence::choose3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Eol {
+    Lf,
+    CrLf,
+}
+
+impl Eol {
+    /// The ending of the first line break, or `None` for a single-line text.
+    pub(crate) fn of(text: &[u8]) -> Option<Eol> {
+        let nl = text.iter().position(|&b| b == b'\n')?;
+        Some(if nl > 0 && text[nl - 1] == b'\r' {
+            Eol::CrLf
+        } else {
+            Eol::Lf
+        })
+    }
+
+    /// The ending a merge of three texts should use: what the sides agree on, else the one
+    /// a side changed to, else a fixed choice (symmetric).
+    pub(crate) fn choose(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Eol> {
+        choose3(Eol::of(base), Eol::of(ours), Eol::of(theirs))
+    }
+
+    pub(crate) fn bytes(self) -> &'static [u8] {
+        match self {
+            Eol::Lf => b"\n",
+            Eol::CrLf => b"\r\n",
+        }
+    }
+}
+
+/// `text` from a file ending lines with `from`, rewritten for a file ending them with `to`.
+pub(crate) fn convert(text: &[u8], from: Option<Eol>, to: Option<Eol>) -> Cow<'_, [u8]> {
+    match (from, to) {
+        (Some(from), Some(to)) if from != to && text.contains(&b'\n') => {
+            let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+            let mut prev = 0u8;
+            for &b in text {
+                match (to, b) {
+                    (Eol::CrLf, b'\n') if prev != b'\r' => out.extend_from_slice(b"\r\n"),
+                    (Eol::Lf, b'\n') if prev == b'\r' => {
+                        out.pop();
+                        out.push(b'\n');
+                    }
+                    _ => out.push(b),
+                }
+                prev = b;
+            }
+            Cow::Owned(out)
+        }
+        _ => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_both_ways() {
+        assert_eq!(
+            &*convert(b"a\nb\n", Some(Eol::Lf), Some(Eol::CrLf)),
+            b"a\r\nb\r\n"
+        );
+        assert_eq!(
+            &*convert(b"a\r\nb\r\n", Some(Eol::CrLf), Some(Eol::Lf)),
+            b"a\nb\n"
+        );
+        assert_eq!(&*convert(b"a\nb", None, Some(Eol::CrLf)), b"a\nb");
+    }
+}

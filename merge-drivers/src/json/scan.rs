@@ -1,0 +1,265 @@
+//! A light tree of spans over JSON text: where each value, key and separator is, not what it
+//! holds. Containers are opened lazily, so the merge only walks the parts that changed, and
+//! unchanged parts are copied from the original bytes.
+//!
+//! The scanner trusts its input: [`validate`] (serde_json) checks a document once, first.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Object,
+    Array,
+    String,
+    /// Numbers, `true`, `false`, `null`.
+    Scalar,
+}
+
+/// One member of an object or element of an array.
+///
+/// `lead..start` is the white space after the `{`, `[` or `,` before it; `start..value` is
+/// the key, the colon and the space around it (empty for array elements); `value..end` is
+/// the value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Item {
+    pub lead: usize,
+    pub start: usize,
+    pub value: usize,
+    pub end: usize,
+    pub shape: Shape,
+}
+
+impl Item {
+    pub(crate) fn value_range(&self) -> Range<usize> {
+        self.value..self.end
+    }
+}
+
+/// The items of one object or array, and the white space before its closing bracket.
+#[derive(Debug)]
+pub(crate) struct Container {
+    /// Position just after the opening bracket.
+    pub open: usize,
+    pub items: Vec<Item>,
+    /// `close..end` is the white space before the closing bracket, at `end`.
+    pub close: usize,
+    pub end: usize,
+}
+
+/// Checks that `text` is one JSON document (serde_json's parser, nesting limited to 128).
+pub(crate) fn validate(text: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// The span of the single value in a valid document.
+pub(crate) fn document(text: &[u8]) -> (Range<usize>, Shape) {
+    let start = skip_ws(text, 0);
+    (start..value_end(text, start), shape(text[start]))
+}
+
+pub(crate) fn shape(first: u8) -> Shape {
+    match first {
+        b'{' => Shape::Object,
+        b'[' => Shape::Array,
+        b'"' => Shape::String,
+        _ => Shape::Scalar,
+    }
+}
+
+pub(crate) fn skip_ws(text: &[u8], mut pos: usize) -> usize {
+    while pos < text.len() && matches!(text[pos], b' ' | b'\t' | b'\n' | b'\r') {
+        pos += 1;
+    }
+    pos
+}
+
+/// The end of the string starting at `pos` (just past its closing quote).
+fn string_end(text: &[u8], pos: usize) -> usize {
+    let mut i = pos + 1;
+    while let Some(off) = memchr::memchr2(b'"', b'\\', &text[i..]) {
+        i += off;
+        if text[i] == b'\\' {
+            i += 2;
+        } else {
+            return i + 1;
+        }
+    }
+    text.len()
+}
+
+/// The end of the value starting at `pos`.
+pub(crate) fn value_end(text: &[u8], pos: usize) -> usize {
+    match text.get(pos) {
+        Some(b'"') => string_end(text, pos),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = pos;
+            while i < text.len() {
+                match text[i] {
+                    b'"' => {
+                        i = string_end(text, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            text.len()
+        }
+        _ => {
+            let mut i = pos;
+            while i < text.len() && !matches!(text[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+/// Opens the object or array spanning `range`.
+pub(crate) fn container(text: &[u8], range: Range<usize>) -> Container {
+    let is_object = text[range.start] == b'{';
+    let end = range.end - 1;
+    let open = range.start + 1;
+    let mut items = Vec::new();
+    let mut pos = open;
+    let mut close = open;
+    loop {
+        let lead = pos;
+        let start = skip_ws(text, pos);
+        if start >= end {
+            break;
+        }
+        let value = if is_object {
+            let colon = skip_ws(text, string_end(text, start));
+            skip_ws(text, colon + 1)
+        } else {
+            start
+        };
+        let value_stop = value_end(text, value);
+        items.push(Item {
+            lead,
+            start,
+            value,
+            end: value_stop,
+            shape: shape(text[value]),
+        });
+        close = value_stop;
+        let next = skip_ws(text, value_stop);
+        if next < end && text[next] == b',' {
+            pos = next + 1;
+        } else {
+            break;
+        }
+    }
+    Container {
+        open,
+        items,
+        close,
+        end,
+    }
+}
+
+/// The decoded key of an object member.
+pub(crate) fn key<'t>(text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    let quoted = &text[item.start..string_end(text, item.start)];
+    let raw = &quoted[1..quoted.len() - 1];
+    if raw.contains(&b'\\') {
+        match serde_json::from_slice::<String>(quoted) {
+            Ok(s) => Cow::Owned(s.into_bytes()),
+            Err(_) => Cow::Borrowed(raw),
+        }
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// The value of member `name` in the object spanning `range`, if it has one.
+pub(crate) fn member<'c>(text: &[u8], object: &'c Container, name: &str) -> Option<&'c Item> {
+    object
+        .items
+        .iter()
+        .find(|item| key(text, item).as_ref() == name.as_bytes())
+}
+
+/// Whether two valid JSON values mean the same: objects as maps, arrays in order, strings
+/// decoded, numbers by their text.
+pub(crate) fn equivalent(a: &[u8], ra: Range<usize>, b: &[u8], rb: Range<usize>) -> bool {
+    let (sa, sb) = (shape(a[ra.start]), shape(b[rb.start]));
+    if sa != sb {
+        return false;
+    }
+    match sa {
+        Shape::Scalar => a[ra] == b[rb],
+        Shape::String => {
+            a[ra.clone()] == b[rb.clone()]
+                || serde_json::from_slice::<String>(&a[ra]).ok()
+                    == serde_json::from_slice::<String>(&b[rb]).ok()
+        }
+        Shape::Array => {
+            let (ca, cb) = (container(a, ra), container(b, rb));
+            ca.items.len() == cb.items.len()
+                && ca
+                    .items
+                    .iter()
+                    .zip(&cb.items)
+                    .all(|(x, y)| equivalent(a, x.value_range(), b, y.value_range()))
+        }
+        Shape::Object => {
+            let (ca, cb) = (container(a, ra), container(b, rb));
+            if ca.items.len() != cb.items.len() {
+                return false;
+            }
+            let index: std::collections::HashMap<Cow<[u8]>, &Item> =
+                cb.items.iter().map(|i| (key(b, i), i)).collect();
+            index.len() == cb.items.len()
+                && ca.items.iter().all(|x| {
+                    index
+                        .get(&key(a, x))
+                        .is_some_and(|y| equivalent(a, x.value_range(), b, y.value_range()))
+                })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_of_a_pretty_object() {
+        let text = b"{\n  \"a\": 1,\n  \"b\\u0063\" : [true, \"x]\"]\n}";
+        let c = container(text, 0..text.len());
+        assert_eq!(c.items.len(), 2);
+        let b = &c.items[1];
+        assert_eq!(&text[b.lead..b.start], b"\n  ");
+        assert_eq!(&text[b.value..b.end], b"[true, \"x]\"]");
+        assert_eq!(key(text, b).as_ref(), b"bc");
+        assert_eq!(&text[c.close..c.end], b"\n");
+    }
+
+    #[test]
+    fn empty_containers_have_no_items() {
+        let text = b"[ \n ]";
+        let c = container(text, 0..text.len());
+        assert!(c.items.is_empty());
+        assert_eq!(&text[c.open..c.end], b" \n ");
+    }
+
+    #[test]
+    fn equivalence_ignores_layout_and_key_order() {
+        let a = br#"{"a": [1, {"b": "\u0078"}], "c": null}"#;
+        let b = b"{\"c\":null,\n \"a\":[1,{\"b\":\"x\"}]}";
+        assert!(equivalent(a, 0..a.len(), b, 0..b.len()));
+        let c = br#"{"a": [1, {"b": "y"}], "c": null}"#;
+        assert!(!equivalent(a, 0..a.len(), c, 0..c.len()));
+    }
+}

@@ -1,0 +1,180 @@
+//! Format-aware three-way merges for AI memory files.
+//!
+//! Bytes in, bytes and conflict records out: this crate knows nothing of git, files or the
+//! environment, so every merge can be tested and benchmarked alone. The CLI reads the three
+//! files git hands it, calls [`merge`], writes [`Merged::output`] and journals the records.
+//!
+//! Every kind obeys one contract (DESIGN §5): the result never depends on which side is
+//! "ours" (except under the `ours`/`theirs` policies), unchanged text keeps its bytes, a value
+//! the merge had to override is returned as a [`Record`], and an input the structural merge
+//! cannot read falls back to the line merge of [`text`].
+
+mod eol;
+mod instant;
+mod json;
+mod jsonl;
+mod record;
+mod sequence;
+pub mod text;
+
+pub use record::{Record, Rule};
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The kinds of file a driver is registered for (`git aisync merge-driver KIND …`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Json,
+    Jsonl,
+    Yaml,
+    Markdown,
+    Text,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Json,
+        Kind::Jsonl,
+        Kind::Yaml,
+        Kind::Markdown,
+        Kind::Text,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Json => "json",
+            Kind::Jsonl => "jsonl",
+            Kind::Yaml => "yaml",
+            Kind::Markdown => "markdown",
+            Kind::Text => "text",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown merge kind `{s}` (expected json, jsonl, yaml, markdown or text)"))
+    }
+}
+
+/// What to do when both sides gave one value two different new contents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Pick one side symmetrically (newer timestamp, else canonical order) and journal the other.
+    #[default]
+    Journal,
+    /// Always keep ours (journaled). Deliberately not symmetric.
+    Ours,
+    /// Always keep theirs (journaled). Deliberately not symmetric.
+    Theirs,
+    /// Leave conflict markers and report a conflict.
+    Markers,
+}
+
+impl FromStr for Policy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "journal" => Ok(Policy::Journal),
+            "ours" => Ok(Policy::Ours),
+            "theirs" => Ok(Policy::Theirs),
+            "markers" => Ok(Policy::Markers),
+            _ => Err(format!(
+                "unknown conflict policy `{s}` (expected journal, ours, theirs or markers)"
+            )),
+        }
+    }
+}
+
+/// Identity keys tried, in order, after the configured ones.
+pub const DEFAULT_IDENTITY_KEYS: [&str; 4] = ["id", "uuid", "key", "name"];
+
+/// Timestamp fields that order records and decide scalar collisions.
+pub const TIMESTAMP_KEYS: [&str; 5] = ["updated_at", "updatedAt", "modified", "timestamp", "ts"];
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub policy: Policy,
+    /// Identity keys tried before [`DEFAULT_IDENTITY_KEYS`].
+    pub identity_keys: Vec<String>,
+    /// Length of conflict markers (git's `%L`).
+    pub marker_size: usize,
+    /// The path being merged, as recorded in journal records.
+    pub path: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            policy: Policy::Journal,
+            identity_keys: Vec::new(),
+            marker_size: 7,
+            path: String::new(),
+        }
+    }
+}
+
+impl Options {
+    pub(crate) fn identity_keys(&self) -> impl Iterator<Item = &str> {
+        self.identity_keys
+            .iter()
+            .map(String::as_str)
+            .chain(DEFAULT_IDENTITY_KEYS)
+    }
+}
+
+/// How a merge was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The format-aware merge.
+    Structural,
+    /// The plain line merge, either because it was already right or as the fallback.
+    Lines,
+}
+
+#[derive(Debug)]
+pub struct Merged {
+    pub output: Vec<u8>,
+    /// Conflict markers were left in `output`.
+    pub conflicted: bool,
+    /// Every value the merge overrode or doubled.
+    pub records: Vec<Record>,
+    pub method: Method,
+}
+
+/// Merges `ours` and `theirs`, two descendants of `base`, as a file of `kind`.
+///
+/// An empty `base` means the file was added on both sides.
+pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Merged {
+    let structural = match kind {
+        Kind::Json => json::merge(base, ours, theirs, options),
+        Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
+        // Their own drivers come later; until then the line merge is the safe answer.
+        Kind::Yaml | Kind::Markdown | Kind::Text => None,
+    };
+    let mut merged = structural.unwrap_or_else(|| {
+        let lines = text::merge(base, ours, theirs, options.marker_size);
+        Merged {
+            output: lines.output,
+            conflicted: lines.conflicted,
+            records: Vec::new(),
+            method: Method::Lines,
+        }
+    });
+    // Inputs that already held markers keep them: never report such a file as clean.
+    if !merged.conflicted && text::has_conflict_markers(&merged.output, options.marker_size) {
+        merged.conflicted = true;
+    }
+    merged
+}

@@ -1,0 +1,148 @@
+//! The line merge: diff3 over lines, with git-style conflict markers.
+//!
+//! It is the `text` kind and the fallback of every structural kind. A clean result never
+//! depends on which side is ours; marker blocks list ours first, as git does.
+
+use similar::{MergeResolution, TextMerge};
+
+use crate::eol::Eol;
+
+pub struct LineMerge {
+    pub output: Vec<u8>,
+    pub conflicted: bool,
+}
+
+/// Merges three texts line by line. Markers are `marker_size` long and use the line ending of
+/// the file (CRLF files get CRLF marker lines).
+pub fn merge(base: &[u8], ours: &[u8], theirs: &[u8], marker_size: usize) -> LineMerge {
+    let marker_size = marker_size.clamp(1, 1024);
+    if ours == theirs {
+        return LineMerge {
+            output: ours.to_vec(),
+            conflicted: false,
+        };
+    }
+    if base == ours {
+        return clean(theirs);
+    }
+    if base == theirs {
+        return clean(ours);
+    }
+    let merge = TextMerge::configure().merge_lines(base, ours, theirs);
+    let eol = Eol::choose(base, ours, theirs).unwrap_or(Eol::Lf).bytes();
+    let mut out = Vec::with_capacity(ours.len().max(theirs.len()) + 64);
+    let mut conflicted = false;
+    for region in merge.regions() {
+        match region.resolution() {
+            MergeResolution::Theirs => push(&mut out, &merge, Pick::Theirs, region.theirs_range()),
+            MergeResolution::Conflict => {
+                conflicted = true;
+                end_line(&mut out, eol);
+                marker(&mut out, b'<', marker_size, " ours", eol);
+                push(&mut out, &merge, Pick::Ours, region.ours_range());
+                end_line(&mut out, eol);
+                marker(&mut out, b'=', marker_size, "", eol);
+                push(&mut out, &merge, Pick::Theirs, region.theirs_range());
+                end_line(&mut out, eol);
+                marker(&mut out, b'>', marker_size, " theirs", eol);
+            }
+            _ => push(&mut out, &merge, Pick::Ours, region.ours_range()),
+        }
+    }
+    LineMerge {
+        output: out,
+        conflicted,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Pick {
+    Ours,
+    Theirs,
+}
+
+fn push(out: &mut Vec<u8>, merge: &TextMerge<'_, '_, '_, [u8]>, pick: Pick, lines: std::ops::Range<usize>) {
+    for i in lines {
+        let line = match pick {
+            Pick::Ours => merge.ours_line(i),
+            Pick::Theirs => merge.theirs_line(i),
+        };
+        out.extend_from_slice(line.unwrap_or_default());
+    }
+}
+
+fn clean(side: &[u8]) -> LineMerge {
+    LineMerge {
+        output: side.to_vec(),
+        conflicted: false,
+    }
+}
+
+fn end_line(out: &mut Vec<u8>, eol: &[u8]) {
+    if !out.is_empty() && out.last() != Some(&b'\n') {
+        out.extend_from_slice(eol);
+    }
+}
+
+fn marker(out: &mut Vec<u8>, c: u8, size: usize, label: &str, eol: &[u8]) {
+    out.extend(std::iter::repeat_n(c, size));
+    out.extend_from_slice(label.as_bytes());
+    out.extend_from_slice(eol);
+}
+
+/// Whether `text` holds a complete conflict block: an opening and a closing marker line of
+/// exactly `size` characters.
+pub fn has_conflict_markers(text: &[u8], size: usize) -> bool {
+    let is_marker = |line: &[u8], c: u8| {
+        line.len() >= size
+            && line[..size].iter().all(|&b| b == c)
+            && matches!(line.get(size), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
+    };
+    let mut open = false;
+    for line in text.split(|&b| b == b'\n') {
+        if is_marker(line, b'<') {
+            open = true;
+        } else if open && is_marker(line, b'>') {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_on_different_lines_merge_cleanly() {
+        let m = merge(b"a\nb\nc\nd\n", b"A\nb\nc\nd\n", b"a\nb\nc\nD\n", 7);
+        assert!(!m.conflicted);
+        assert_eq!(m.output, b"A\nb\nc\nD\n");
+    }
+
+    #[test]
+    fn same_line_edited_twice_leaves_markers_of_the_asked_length() {
+        let m = merge(b"a\n", b"b\n", b"c\n", 9);
+        assert!(m.conflicted);
+        assert_eq!(
+            String::from_utf8(m.output).unwrap(),
+            "<<<<<<<<< ours\nb\n=========\nc\n>>>>>>>>> theirs\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_get_crlf_markers() {
+        let m = merge(b"a\r\n", b"b\r\n", b"c\r\n", 7);
+        assert_eq!(
+            m.output,
+            b"<<<<<<< ours\r\nb\r\n=======\r\nc\r\n>>>>>>> theirs\r\n"
+        );
+    }
+
+    #[test]
+    fn markers_need_open_and_close() {
+        assert!(has_conflict_markers(b"<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n", 7));
+        assert!(!has_conflict_markers(b"Title\n=======\n", 7));
+        assert!(!has_conflict_markers(b"<<<<<<<< a\n>>>>>>>> b\n", 7));
+    }
+}
