@@ -1,1 +1,45 @@
-fn main(){}
+//! git-aisync: keep AI assistants' memory and configuration in sync across machines with
+//! plain git. This file defines the command line and hands each command to its module.
+
+mod commands;
+mod git_dir;
+mod journal;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::ui::Ui;
+
+/// Keep AI assistants' memory and configuration in sync across machines, with plain git.
+#[derive(Parser)]
+#[command(name = "git-aisync", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The merge driver git calls: merge BASE, OURS and THEIRS into OURS.
+    MergeDriver(commands::merge_driver::Args),
+    /// List the values merges overrode, with both versions, newest first.
+    Conflicts(commands::conflicts::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ui = Ui::new();
+    let result = match cli.command {
+        Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),
+        Command::Conflicts(args) => commands::conflicts::run(&ui, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            ui.error(&format!("{err:#}"));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -4,5 +4,10 @@ fn main() {
     let r = |p: &str| std::fs::read(p).unwrap();
     let m = merge_drivers::merge(kind, &r(&a[1]), &r(&a[2]), &r(&a[3]), &Default::default());
     print!("{}", String::from_utf8_lossy(&m.output));
-    eprintln!("-- conflicted={} method={:?} records={:?}", m.conflicted, m.method, m.records.iter().map(|r| r.to_json()).collect::<Vec<_>>());
+    eprintln!(
+        "-- conflicted={} method={:?} records={:?}",
+        m.conflicted,
+        m.method,
+        m.records.iter().map(|r| r.to_json()).collect::<Vec<_>>()
+    );
 }

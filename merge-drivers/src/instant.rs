@@ -19,7 +19,13 @@ pub(crate) fn parse(raw: &[u8]) -> Option<i128> {
     // RFC 3339 also allows a space or lower-case `t` between date and time.
     let normalized: String = inner
         .char_indices()
-        .map(|(i, c)| if i == 10 && (c == ' ' || c == 't') { 'T' } else { c })
+        .map(|(i, c)| {
+            if i == 10 && (c == ' ' || c == 't') {
+                'T'
+            } else {
+                c
+            }
+        })
         .collect();
     OffsetDateTime::parse(&normalized, &Rfc3339)
         .ok()
@@ -28,14 +34,22 @@ pub(crate) fn parse(raw: &[u8]) -> Option<i128> {
 
 /// Epoch seconds or milliseconds (a value past year 5138 in seconds is taken as milliseconds).
 fn epoch(text: &str) -> Option<i128> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
         return None;
     }
     let value: f64 = text.parse().ok()?;
     if !value.is_finite() {
         return None;
     }
-    let seconds = if value.abs() >= 1e11 { value / 1000.0 } else { value };
+    let seconds = if value.abs() >= 1e11 {
+        value / 1000.0
+    } else {
+        value
+    };
     Some((seconds * 1e9) as i128)
 }
 

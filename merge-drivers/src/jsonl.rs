@@ -1,3 +1,248 @@
-//! JSONL: one record per line.
-use crate::{Merged, Options};
-pub(crate) fn merge(_: &[u8], _: &[u8], _: &[u8], _: &Options) -> Option<Merged> { None }
+//! JSONL: one record per line. Records with an identity key merge by it (field by field, as
+//! JSON objects), other lines by their content; both sides' appends are all kept, once each,
+//! in time order where records carry a timestamp.
+
+use std::collections::HashSet;
+
+use crate::eol::Eol;
+use crate::json::scan::{self, Shape};
+use crate::json::{strip_bom, Merger, Val};
+use crate::record::Rule;
+use crate::sequence::{choose3, combine_runs, keyed_order, Side, Slot, SortKey};
+use crate::{instant, Merged, Method, Options, TIMESTAMP_KEYS};
+
+const SIDES: [usize; 3] = [0, 1, 2];
+
+/// One line: `start..end` is its text without the line ending.
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    start: usize,
+    end: usize,
+    object: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Id<'a> {
+    /// A record's identity key and its value's text.
+    Keyed(&'a str, &'a [u8]),
+    /// Any other line: its text and which occurrence of that text it is.
+    Content(&'a [u8], usize),
+}
+
+pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
+    let (bom_b, b) = strip_bom(base);
+    let (bom_o, o) = strip_bom(ours);
+    let (bom_t, t) = strip_bom(theirs);
+    let src = [b, o, t];
+    let lines = src.map(split);
+    let has_base = !b.is_empty();
+    let ids = identify(&src, &lines, options);
+
+    let mut m = Merger::new(src, options);
+    let same = |(s1, l1): (usize, Line), (s2, l2): (usize, Line)| {
+        src[s1][l1.start..l1.end] == src[s2][l2.start..l2.end]
+    };
+    let line = |side: usize, i: usize| (side, lines[side][i]);
+    let slots = keyed_order(
+        &ids[0],
+        &ids[1],
+        &ids[2],
+        |s: Slot| match (s.base, s.ours, s.theirs) {
+            (_, Some(_), Some(_)) => true,
+            (Some(bi), Some(i), None) => !same(line(0, bi), line(1, i)),
+            (Some(bi), None, Some(i)) => !same(line(0, bi), line(2, i)),
+            _ => false,
+        },
+        |ro, rt| {
+            let key = |(side, i): (Side, usize)| {
+                let s = if side == Side::Ours { 1 } else { 2 };
+                sort_key(src[s], lines[s][i])
+            };
+            let tag = |side, run: &[usize]| run.iter().map(|&i| (side, i)).collect::<Vec<_>>();
+            combine_runs(&tag(Side::Ours, ro), &tag(Side::Theirs, rt), key)
+        },
+    );
+
+    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+        m.out.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    let out_eol = choose3(Eol::of(b), Eol::of(o), Eol::of(t)).unwrap_or(Eol::Lf);
+    for slot in &slots {
+        let at = [
+            slot.base.map(|i| line(0, i)),
+            slot.ours.map(|i| line(1, i)),
+            slot.theirs.map(|i| line(2, i)),
+        ];
+        let val = |x: Option<(usize, Line)>| {
+            x.map(|(side, l)| Val {
+                side,
+                start: l.start,
+                end: l.end,
+                shape: if l.object {
+                    Shape::Object
+                } else {
+                    Shape::Scalar
+                },
+            })
+        };
+        let [vb, vo, vt] = at.map(val);
+        let id = match (slot.ours, slot.theirs) {
+            (Some(i), _) => &ids[1][i],
+            (None, Some(i)) => &ids[2][i],
+            _ => continue,
+        };
+        m.enter(describe(id));
+        match (vo, vt) {
+            (Some(vo), Some(vt)) if vo.shape == Shape::Object && vt.shape == Shape::Object => {
+                m.value(vb, vo, vt, None).ok()?;
+            }
+            (Some(kept), None) | (None, Some(kept)) | (Some(kept), Some(_)) => {
+                if let (Some(b), true) = (vb, vo.is_none() || vt.is_none()) {
+                    let (ours, theirs) = if vo.is_some() {
+                        (Some(kept), None)
+                    } else {
+                        (None, Some(kept))
+                    };
+                    m.journal(Some(b), ours, theirs, Some(kept), Rule::ModifyBeatsDelete);
+                }
+                m.put(kept);
+            }
+            (None, None) => {}
+        }
+        m.leave();
+        m.out.extend_from_slice(out_eol.bytes());
+    }
+    // The final newline, or its absence, is chosen three-way.
+    let final_nl = |text: &[u8]| text.last() == Some(&b'\n') || text.is_empty();
+    let keep_final = choose3(
+        has_base.then(|| final_nl(b)),
+        Some(final_nl(o)),
+        Some(final_nl(t)),
+    )
+    .unwrap_or(true);
+    if !keep_final && !slots.is_empty() {
+        let cut = out_eol.bytes().len();
+        m.out.truncate(m.out.len() - cut);
+    }
+    Some(Merged {
+        output: m.out,
+        conflicted: m.conflicted,
+        records: m.records,
+        method: Method::Structural,
+    })
+}
+
+fn split(text: &[u8]) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let (end, next) = match memchr::memchr(b'\n', &text[start..]) {
+            Some(off) => {
+                let nl = start + off;
+                let end = if nl > start && text[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
+                (end, nl + 1)
+            }
+            None => (text.len(), text.len()),
+        };
+        let body = &text[start..end];
+        let object =
+            body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') && scan::validate(body);
+        lines.push(Line { start, end, object });
+        start = next;
+    }
+    lines
+}
+
+/// Every line's identity. Records are identified by the first identity key they carry; if
+/// that is not unique on some side, every line is identified by its content.
+fn identify<'a>(
+    src: &[&'a [u8]; 3],
+    lines: &[Vec<Line>; 3],
+    options: &'a Options,
+) -> [Vec<Id<'a>>; 3] {
+    let by_content = |side: usize| -> Vec<Id<'a>> {
+        let mut seen: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+        lines[side]
+            .iter()
+            .map(|l| {
+                let text = &src[side][l.start..l.end];
+                let n = seen.entry(text).or_insert(0);
+                *n += 1;
+                Id::Content(text, *n)
+            })
+            .collect()
+    };
+    let keyed = SIDES.map(|side| {
+        let text = src[side];
+        let mut seen = HashSet::new();
+        let mut ids = Vec::with_capacity(lines[side].len());
+        for l in &lines[side] {
+            let id = l
+                .object
+                .then(|| {
+                    let object = scan::container(text, scan::document_in(text, l.start..l.end));
+                    options.identity_keys().find_map(|name| {
+                        scan::member(text, &object, name)
+                            .filter(|m| matches!(m.shape, Shape::String | Shape::Scalar))
+                            .map(|m| Id::Keyed(name, &text[m.value_range()]))
+                    })
+                })
+                .flatten();
+            match id {
+                Some(id) => {
+                    if !seen.insert(id.clone()) {
+                        return None;
+                    }
+                    ids.push(id);
+                }
+                None => ids.push(Id::Content(&text[l.start..l.end], 0)),
+            }
+        }
+        Some(ids)
+    });
+    match keyed {
+        [Some(b), Some(o), Some(t)] => {
+            // Unkeyed lines still need their occurrence numbers.
+            let fix = |side: usize, ids: Vec<Id<'a>>| {
+                let content = by_content(side);
+                ids.into_iter()
+                    .zip(content)
+                    .map(|(id, c)| if matches!(id, Id::Content(..)) { c } else { id })
+                    .collect()
+            };
+            [fix(0, b), fix(1, o), fix(2, t)]
+        }
+        _ => SIDES.map(by_content),
+    }
+}
+
+fn sort_key(text: &[u8], line: Line) -> SortKey<'_> {
+    let body = &text[line.start..line.end];
+    let instant = line
+        .object
+        .then(|| {
+            let object = scan::container(text, scan::document_in(text, line.start..line.end));
+            TIMESTAMP_KEYS.iter().find_map(|f| {
+                scan::member(text, &object, f).and_then(|m| instant::parse(&text[m.value_range()]))
+            })
+        })
+        .flatten();
+    SortKey {
+        instant,
+        bytes: body,
+    }
+}
+
+fn describe(id: &Id<'_>) -> String {
+    match id {
+        Id::Keyed(name, value) => format!("{name}={}", String::from_utf8_lossy(value)),
+        Id::Content(text, n) => format!(
+            "line {:?}#{n}",
+            String::from_utf8_lossy(&text[..text.len().min(40)])
+        ),
+    }
+}

@@ -64,7 +64,9 @@ impl FromStr for Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown merge kind `{s}` (expected json, jsonl, yaml, markdown or text)"))
+            .ok_or_else(|| {
+                format!("unknown merge kind `{s}` (expected json, jsonl, yaml, markdown or text)")
+            })
     }
 }
 
@@ -157,7 +159,13 @@ pub struct Merged {
 ///
 /// An empty `base` means the file was added on both sides.
 pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Merged {
+    // A side holding conflict markers (git's virtual base of a criss-cross merge, a file
+    // committed half-resolved) is not data to merge structurally.
+    let marked = [base, ours, theirs]
+        .iter()
+        .any(|side| text::has_conflict_markers(side, options.marker_size));
     let structural = match kind {
+        _ if marked => None,
         Kind::Json => json::merge(base, ours, theirs, options),
         Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
         // Their own drivers come later; until then the line merge is the safe answer.

@@ -70,7 +70,10 @@ impl Record {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
-        h.finalize()[..10].iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize()[..10]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The journal line for this record (without the time and machine, which the caller adds).

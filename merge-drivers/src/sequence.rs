@@ -11,7 +11,11 @@ use std::hash::Hash;
 /// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
 /// have; else what the side that changed it has; else the lesser of the two, so the choice
 /// never depends on which side is ours. `None` means "not known on that side".
-pub(crate) fn choose3<T: PartialEq + Ord>(base: Option<T>, ours: Option<T>, theirs: Option<T>) -> Option<T> {
+pub(crate) fn choose3<T: PartialEq + Ord>(
+    base: Option<T>,
+    ours: Option<T>,
+    theirs: Option<T>,
+) -> Option<T> {
     match (ours, theirs) {
         (Some(o), Some(t)) => {
             if o == t {
@@ -168,7 +172,11 @@ pub(crate) fn combine_runs<'a, T: Copy>(
             .map(|(x, y)| x.cmp_items(&y))
             .find(|o| o.is_ne())
             .unwrap_or(a.len().cmp(&b.len()));
-        let (first, second) = if order == Ordering::Greater { (b, a) } else { (a, b) };
+        let (first, second) = if order == Ordering::Greater {
+            (b, a)
+        } else {
+            (a, b)
+        };
         out.extend_from_slice(first);
         out.extend_from_slice(second);
     }

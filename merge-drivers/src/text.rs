@@ -61,7 +61,12 @@ enum Pick {
     Theirs,
 }
 
-fn push(out: &mut Vec<u8>, merge: &TextMerge<'_, '_, '_, [u8]>, pick: Pick, lines: std::ops::Range<usize>) {
+fn push(
+    out: &mut Vec<u8>,
+    merge: &TextMerge<'_, '_, '_, [u8]>,
+    pick: Pick,
+    lines: std::ops::Range<usize>,
+) {
     for i in lines {
         let line = match pick {
             Pick::Ours => merge.ours_line(i),
@@ -90,19 +95,19 @@ fn marker(out: &mut Vec<u8>, c: u8, size: usize, label: &str, eol: &[u8]) {
     out.extend_from_slice(eol);
 }
 
-/// Whether `text` holds a complete conflict block: an opening and a closing marker line of
-/// exactly `size` characters.
+/// Whether `text` holds conflict markers: an opening and a closing marker line of exactly
+/// `size` characters (in any order: a structural merge may have moved lines apart).
 pub fn has_conflict_markers(text: &[u8], size: usize) -> bool {
     let is_marker = |line: &[u8], c: u8| {
         line.len() >= size
             && line[..size].iter().all(|&b| b == c)
             && matches!(line.get(size), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
     };
-    let mut open = false;
+    let (mut open, mut close) = (false, false);
     for line in text.split(|&b| b == b'\n') {
-        if is_marker(line, b'<') {
-            open = true;
-        } else if open && is_marker(line, b'>') {
+        open |= is_marker(line, b'<');
+        close |= is_marker(line, b'>');
+        if open && close {
             return true;
         }
     }
@@ -141,7 +146,10 @@ mod tests {
 
     #[test]
     fn markers_need_open_and_close() {
-        assert!(has_conflict_markers(b"<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n", 7));
+        assert!(has_conflict_markers(
+            b"<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n",
+            7
+        ));
         assert!(!has_conflict_markers(b"Title\n=======\n", 7));
         assert!(!has_conflict_markers(b"<<<<<<<< a\n>>>>>>>> b\n", 7));
     }

@@ -101,10 +101,18 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
         m.out.extend_from_slice(BOM);
     }
-    let lead = m.pick([has_base.then_some((BASE, lead_b)), Some((OURS, lead_o)), Some((THEIRS, lead_t))]);
+    let lead = m.pick([
+        has_base.then_some((BASE, lead_b)),
+        Some((OURS, lead_o)),
+        Some((THEIRS, lead_t)),
+    ]);
     m.out.extend_from_slice(&lead);
     m.value(base_val, vo, vt, None).ok()?;
-    let trail = m.pick([has_base.then_some((BASE, trail_b)), Some((OURS, trail_o)), Some((THEIRS, trail_t))]);
+    let trail = m.pick([
+        has_base.then_some((BASE, trail_b)),
+        Some((OURS, trail_o)),
+        Some((THEIRS, trail_t)),
+    ]);
     m.out.extend_from_slice(&trail);
 
     let mut merged = Merged {
@@ -116,7 +124,10 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     // Where the plain line merge is clean and means the same, its text is the answer.
     if !merged.conflicted {
         let lines = text::merge(base, ours, theirs, options.marker_size);
-        if !lines.conflicted && lines.output != merged.output && means_the_same(&lines.output, &merged.output) {
+        if !lines.conflicted
+            && lines.output != merged.output
+            && means_the_same(&lines.output, &merged.output)
+        {
             merged.output = lines.output;
             merged.method = Method::Lines;
         }
@@ -169,11 +180,14 @@ impl<'a> Merger<'a> {
     }
 
     fn same(&self, a: Val, b: Val) -> bool {
-        let (x, y) = (&self.src[a.side][a.start..a.end], &self.src[b.side][b.start..b.end]);
+        let (x, y) = (
+            &self.src[a.side][a.start..a.end],
+            &self.src[b.side][b.start..b.end],
+        );
         x == y || (self.eol[a.side] != self.eol[b.side] && self.val_text(a) == self.val_text(b))
     }
 
-    fn put(&mut self, v: Val) {
+    pub(crate) fn put(&mut self, v: Val) {
         let text = self.val_text(v);
         self.out.extend_from_slice(&text);
     }
@@ -188,6 +202,15 @@ impl<'a> Merger<'a> {
         serde_json::from_slice(&self.val_text(v)).unwrap_or(Value::Null)
     }
 
+    /// Descends into a named part of the document, for journal locations.
+    pub(crate) fn enter(&mut self, segment: String) {
+        self.pointer.push(segment);
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.pointer.pop();
+    }
+
     fn location(&self) -> String {
         self.pointer
             .iter()
@@ -196,7 +219,13 @@ impl<'a> Merger<'a> {
     }
 
     /// Writes the merge of one value.
-    pub(crate) fn value(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) -> Step {
+    pub(crate) fn value(
+        &mut self,
+        base: Option<Val>,
+        ours: Val,
+        theirs: Val,
+        stamps: Option<Stamps>,
+    ) -> Step {
         if self.same(ours, theirs) {
             self.put(ours);
             return Ok(());
@@ -226,10 +255,24 @@ impl<'a> Merger<'a> {
         scan::container(self.src[v.side], v.start..v.end)
     }
 
-    fn object(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) -> Step {
-        let cs = [base.map(|b| self.open(b)), Some(self.open(ours)), Some(self.open(theirs))];
+    fn object(
+        &mut self,
+        base: Option<Val>,
+        ours: Val,
+        theirs: Val,
+        stamps: Option<Stamps>,
+    ) -> Step {
+        let cs = [
+            base.map(|b| self.open(b)),
+            Some(self.open(ours)),
+            Some(self.open(theirs)),
+        ];
         let keys: [Vec<Cow<[u8]>>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
-            Some(c) => c.items.iter().map(|i| scan::key(self.src[side], i)).collect(),
+            Some(c) => c
+                .items
+                .iter()
+                .map(|i| scan::key(self.src[side], i))
+                .collect(),
             None => Vec::new(),
         });
         for k in &keys {
@@ -274,7 +317,11 @@ impl<'a> Merger<'a> {
     }
 
     fn array(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) -> Step {
-        let cs = [base.map(|b| self.open(b)), Some(self.open(ours)), Some(self.open(theirs))];
+        let cs = [
+            base.map(|b| self.open(b)),
+            Some(self.open(ours)),
+            Some(self.open(theirs)),
+        ];
         let entries = match self.identities(&cs) {
             Some(ids) => {
                 let slots = keyed_order(
@@ -297,7 +344,9 @@ impl<'a> Merger<'a> {
     /// Whether a base member/record that `slot` names stays in the result: both sides kept
     /// it, or one deleted it while the other changed it (the change wins).
     fn keeps(&self, cs: &[Option<Container>; 3], slot: Slot) -> bool {
-        let item = |side: usize, i: usize| Val::of(side, &cs[side].as_ref().expect("side container").items[i]);
+        let item = |side: usize, i: usize| {
+            Val::of(side, &cs[side].as_ref().expect("side container").items[i])
+        };
         match (slot.base, slot.ours, slot.theirs) {
             (_, Some(_), Some(_)) => true,
             (Some(b), Some(i), None) => !self.same(item(BASE, b), item(OURS, i)),
@@ -311,7 +360,8 @@ impl<'a> Merger<'a> {
         let (o, t) = (cs[OURS].as_ref()?, cs[THEIRS].as_ref()?);
         TIMESTAMP_KEYS.iter().find_map(|&field| {
             let at = |side: usize, c: &Container| {
-                scan::member(self.src[side], c, field).and_then(|i| instant::parse(&self.src[side][i.value_range()]))
+                scan::member(self.src[side], c, field)
+                    .and_then(|i| instant::parse(&self.src[side][i.value_range()]))
             };
             Some(Stamps {
                 ours: at(OURS, o)?,
@@ -331,9 +381,9 @@ impl<'a> Merger<'a> {
         let instant = (item.shape == Shape::Object)
             .then(|| {
                 let c = scan::container(text, item.value_range());
-                TIMESTAMP_KEYS
-                    .iter()
-                    .find_map(|f| scan::member(text, &c, f).and_then(|m| instant::parse(&text[m.value_range()])))
+                TIMESTAMP_KEYS.iter().find_map(|f| {
+                    scan::member(text, &c, f).and_then(|m| instant::parse(&text[m.value_range()]))
+                })
             })
             .flatten();
         SortKey {
@@ -389,26 +439,28 @@ impl<'a> Merger<'a> {
                 .iter()
                 .map(|i| {
                     let n = interned.len();
-                    *interned.entry(self.text(side, i.value_range())).or_insert(n)
+                    *interned
+                        .entry(self.text(side, i.value_range()))
+                        .or_insert(n)
                 })
                 .collect(),
             None => Vec::new(),
         });
         // Without a base, what both sides share stands in for it.
-        let (base_side, base_ids, base_index): (usize, Vec<usize>, Vec<usize>) = if cs[BASE].is_some() {
-            (BASE, ids[BASE].clone(), (0..ids[BASE].len()).collect())
-        } else {
-            let mut shared = (Vec::new(), Vec::new());
-            for op in similar::capture_diff_slices(Algorithm::Myers, &ids[OURS], &ids[THEIRS]) {
-                if let DiffOp::Equal { old_index, len, .. } = op {
-                    for i in old_index..old_index + len {
-                        shared.0.push(ids[OURS][i]);
-                        shared.1.push(i);
+        let (base_side, base_ids, base_index): (usize, Vec<usize>, Vec<usize>) =
+            if cs[BASE].is_some() {
+                (BASE, ids[BASE].clone(), (0..ids[BASE].len()).collect())
+            } else {
+                let mut shared = (Vec::new(), Vec::new());
+                for op in similar::capture_diff_slices(Algorithm::Myers, &ids[OURS], &ids[THEIRS]) {
+                    if let DiffOp::Equal { old_index, len, .. } = op {
+                        let run = old_index..old_index + len;
+                        shared.0.extend_from_slice(&ids[OURS][run.clone()]);
+                        shared.1.extend(run);
                     }
                 }
-            }
-            (OURS, shared.0, shared.1)
-        };
+                (OURS, shared.0, shared.1)
+            };
         let lines = |v: &[usize]| v.iter().map(|i| format!("{i}\n")).collect::<String>();
         let (lb, lo, lt) = (lines(&base_ids), lines(&ids[OURS]), lines(&ids[THEIRS]));
         let merge = TextMerge::from_lines(lb.as_str(), lo.as_str(), lt.as_str());
@@ -422,7 +474,11 @@ impl<'a> Merger<'a> {
         };
         let mut out = Vec::new();
         for region in merge.regions() {
-            let (rb, ro, rt) = (region.base_range(), region.ours_range(), region.theirs_range());
+            let (rb, ro, rt) = (
+                region.base_range(),
+                region.ours_range(),
+                region.theirs_range(),
+            );
             match region.resolution() {
                 MergeResolution::Theirs => out.extend(rt.map(theirs_only)),
                 MergeResolution::Conflict if rb.len() == ro.len() && rb.len() == rt.len() => {
@@ -440,12 +496,16 @@ impl<'a> Merger<'a> {
                     let mut in_base = counts(&base_ids[rb.clone()]);
                     for &b in &base_ids[rb.clone()] {
                         if take(&mut in_ours, b) & take(&mut in_theirs, b) {
-                            out.push(ours_only(ro.clone().find(|&i| ids[OURS][i] == b).unwrap_or(ro.start)));
+                            out.push(ours_only(
+                                ro.clone().find(|&i| ids[OURS][i] == b).unwrap_or(ro.start),
+                            ));
                         }
                     }
                     let added = |side: usize, range: std::ops::Range<usize>| {
                         let mut base_left = in_base.clone();
-                        range.filter(|&i| !take(&mut base_left, ids[side][i])).collect::<Vec<usize>>()
+                        range
+                            .filter(|&i| !take(&mut base_left, ids[side][i]))
+                            .collect::<Vec<usize>>()
                     };
                     let (new_o, new_t) = (added(OURS, ro.clone()), added(THEIRS, rt.clone()));
                     in_base.clear();
@@ -459,9 +519,18 @@ impl<'a> Merger<'a> {
 
     /// Elements both sides inserted at one place: ordered by time or content, each element
     /// as many times as the side that added it most often.
-    fn both_added(&self, cs: &[Option<Container>; 3], ids: &[Vec<usize>; 3], o: &[usize], t: &[usize]) -> Vec<Entry> {
+    fn both_added(
+        &self,
+        cs: &[Option<Container>; 3],
+        ids: &[Vec<usize>; 3],
+        o: &[usize],
+        t: &[usize],
+    ) -> Vec<Entry> {
         let key = |(side, i): (Side, usize)| self.sort_key(cs, side, i);
-        let (co, ct) = (counts(&o.iter().map(|&i| ids[OURS][i]).collect::<Vec<_>>()), counts(&t.iter().map(|&i| ids[THEIRS][i]).collect::<Vec<_>>()));
+        let (co, ct) = (
+            counts(&o.iter().map(|&i| ids[OURS][i]).collect::<Vec<_>>()),
+            counts(&t.iter().map(|&i| ids[THEIRS][i]).collect::<Vec<_>>()),
+        );
         let mut emitted: HashMap<usize, usize> = HashMap::new();
         let mut out = Vec::new();
         for (side, i) in combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key) {
@@ -469,7 +538,11 @@ impl<'a> Merger<'a> {
                 Side::Ours => ids[OURS][i],
                 Side::Theirs => ids[THEIRS][i],
             };
-            let want = co.get(&id).copied().unwrap_or(0).max(ct.get(&id).copied().unwrap_or(0));
+            let want = co
+                .get(&id)
+                .copied()
+                .unwrap_or(0)
+                .max(ct.get(&id).copied().unwrap_or(0));
             let n = emitted.entry(id).or_insert(0);
             if *n < want {
                 *n += 1;
@@ -504,22 +577,34 @@ impl<'a> Merger<'a> {
         let nonempty = |side: usize| cs[side].as_ref().filter(|c| !c.items.is_empty());
         self.out.push(brackets[0]);
         if entries.is_empty() {
-            let inner = self.pick(
-                [BASE, OURS, THEIRS]
-                    .map(|s| cs[s].as_ref().filter(|c| c.items.is_empty()).map(|c| (s, c.open..c.end))),
-            );
+            let inner = self.pick([BASE, OURS, THEIRS].map(|s| {
+                cs[s]
+                    .as_ref()
+                    .filter(|c| c.items.is_empty())
+                    .map(|c| (s, c.open..c.end))
+            }));
             self.out.extend_from_slice(&inner);
             self.out.push(brackets[1]);
             return Ok(());
         }
         for (n, e) in entries.iter().enumerate() {
-            let at = [e.base, e.ours.map(|i| (OURS, i)), e.theirs.map(|i| (THEIRS, i))];
+            let at = [
+                e.base,
+                e.ours.map(|i| (OURS, i)),
+                e.theirs.map(|i| (THEIRS, i)),
+            ];
             let lead = if n == 0 {
-                self.pick([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))))
+                self.pick(
+                    [BASE, OURS, THEIRS]
+                        .map(|s| nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))),
+                )
             } else {
                 self.out.push(b',');
                 // Its own separator where it followed another item; else its container's.
-                let own = at.map(|x| x.filter(|&(_, i)| i > 0).and_then(|x| item(x).map(|it| (x.0, it.lead..it.start))));
+                let own = at.map(|x| {
+                    x.filter(|&(_, i)| i > 0)
+                        .and_then(|x| item(x).map(|it| (x.0, it.lead..it.start)))
+                });
                 if own.iter().any(Option::is_some) {
                     self.pick(own)
                 } else {
@@ -533,7 +618,8 @@ impl<'a> Merger<'a> {
             };
             self.out.extend_from_slice(&lead);
             if keyed {
-                let head = self.pick(at.map(|x| x.and_then(|x| item(x).map(|it| (x.0, it.start..it.value)))));
+                let head = self
+                    .pick(at.map(|x| x.and_then(|x| item(x).map(|it| (x.0, it.start..it.value)))));
                 self.out.extend_from_slice(&head);
             }
             self.pointer.push(segment(n));
@@ -543,7 +629,11 @@ impl<'a> Merger<'a> {
                 (Some(kept), None) | (None, Some(kept)) => {
                     if let Some(b) = vb {
                         // One side deleted what the other changed: the change stays.
-                        let (ours, theirs) = if vo.is_some() { (Some(kept), None) } else { (None, Some(kept)) };
+                        let (ours, theirs) = if vo.is_some() {
+                            (Some(kept), None)
+                        } else {
+                            (None, Some(kept))
+                        };
                         self.journal(Some(b), ours, theirs, Some(kept), Rule::ModifyBeatsDelete);
                     }
                     self.put(kept);
@@ -552,7 +642,8 @@ impl<'a> Merger<'a> {
             }
             self.pointer.pop();
         }
-        let trail = self.pick([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
+        let trail =
+            self.pick([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
         self.out.extend_from_slice(&trail);
         self.out.push(brackets[1]);
         Ok(())
@@ -570,10 +661,19 @@ impl<'a> Merger<'a> {
             Policy::Journal => match stamps {
                 Some(s) if s.ours != s.theirs => {
                     let newer = if s.ours > s.theirs { ours } else { theirs };
-                    (newer, Rule::Newer { field: s.field.to_string() })
+                    (
+                        newer,
+                        Rule::Newer {
+                            field: s.field.to_string(),
+                        },
+                    )
                 }
                 _ => {
-                    let last = if self.val_text(ours) > self.val_text(theirs) { ours } else { theirs };
+                    let last = if self.val_text(ours) > self.val_text(theirs) {
+                        ours
+                    } else {
+                        theirs
+                    };
                     (last, Rule::Canonical)
                 }
             },
@@ -582,7 +682,14 @@ impl<'a> Merger<'a> {
         self.put(winner);
     }
 
-    fn journal(&mut self, base: Option<Val>, ours: Option<Val>, theirs: Option<Val>, chosen: Option<Val>, rule: Rule) {
+    pub(crate) fn journal(
+        &mut self,
+        base: Option<Val>,
+        ours: Option<Val>,
+        theirs: Option<Val>,
+        chosen: Option<Val>,
+        rule: Rule,
+    ) {
         let record = Record {
             path: self.options.path.clone(),
             location: self.location(),

@@ -58,6 +58,12 @@ pub(crate) fn document(text: &[u8]) -> (Range<usize>, Shape) {
     (start..value_end(text, start), shape(text[start]))
 }
 
+/// The span of the value in `range` of `text` (a valid document with white space around).
+pub(crate) fn document_in(text: &[u8], range: Range<usize>) -> Range<usize> {
+    let start = skip_ws(text, range.start);
+    start..value_end(text, start)
+}
+
 pub(crate) fn shape(first: u8) -> Shape {
     match first {
         b'{' => Shape::Object,
@@ -116,7 +122,9 @@ pub(crate) fn value_end(text: &[u8], pos: usize) -> usize {
         }
         _ => {
             let mut i = pos;
-            while i < text.len() && !matches!(text[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+            while i < text.len()
+                && !matches!(text[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
                 i += 1;
             }
             i

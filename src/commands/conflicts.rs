@@ -1,0 +1,87 @@
+//! `git aisync conflicts [--json]`: the values merges overrode, newest first, with both
+//! versions: the synced journal and this machine's records not yet folded into it.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{Map, Value};
+
+use crate::journal;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the records as a JSON array.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let Some(repo) = crate::git_dir::find(&cwd) else {
+        bail!("not inside a git repository: run this in a synced repo");
+    };
+    let mut files = vec![journal::pending_path(&repo)];
+    if let Some(top) = &repo.work_tree {
+        files.push(top.join(journal::SYNCED));
+    }
+    let mut entries: Vec<Map<String, Value>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for file in &files {
+        let (found, skipped) =
+            journal::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if skipped > 0 {
+            ui.status(&format!(
+                "{}: skipped {skipped} unreadable line(s)",
+                file.display()
+            ));
+        }
+        for e in found {
+            let id = e
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if id.is_empty() || seen.insert(id) {
+                entries.push(e);
+            }
+        }
+    }
+    // Newest first; RFC 3339 UTC times sort as text.
+    entries.sort_by(|a, b| field(b, "time").cmp(field(a, "time")));
+
+    if args.json {
+        ui.data(&serde_json::to_string_pretty(&entries)?);
+    } else if entries.is_empty() {
+        ui.status("no conflicts recorded");
+    } else {
+        let mut text = String::new();
+        for e in &entries {
+            text.push_str(&format!(
+                "{}  {}{}  ({}, {})\n",
+                field(e, "time"),
+                field(e, "path"),
+                field(e, "location"),
+                field(e, "rule"),
+                field(e, "id"),
+            ));
+            for side in ["ours", "theirs", "chosen"] {
+                let shown = e.get(side).map_or("(absent)".to_string(), Value::to_string);
+                text.push_str(&format!("    {side:<7} {}\n", shorten(&shown, 200)));
+            }
+        }
+        ui.data(&text);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn field<'a>(e: &'a Map<String, Value>, name: &str) -> &'a str {
+    e.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per command; each has an `Args` (its help text) and a `run`.
+
+pub mod conflicts;
+pub mod merge_driver;

@@ -1,0 +1,77 @@
+//! The conflict journal: every value a merge overrode, with both versions.
+//!
+//! The merge driver appends to `<git dir>/aisync/pending-conflicts.jsonl` (per machine, never
+//! committed); the sync cycle folds those records into the synced `.aisync/conflicts.jsonl`.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use merge_drivers::Record;
+use serde_json::{Map, Value};
+
+use crate::git_dir::Repo;
+
+/// The synced journal, relative to the top of the working tree.
+pub const SYNCED: &str = ".aisync/conflicts.jsonl";
+
+pub fn pending_path(repo: &Repo) -> PathBuf {
+    repo.state_dir().join("pending-conflicts.jsonl")
+}
+
+/// One journal line: the record, the merge kind and when it was made.
+pub fn entry(record: &Record, kind: &str, time: &str) -> Map<String, Value> {
+    let mut m = record.to_json();
+    m.insert("kind".into(), Value::from(kind));
+    m.insert("time".into(), Value::from(time));
+    m
+}
+
+/// Appends entries as JSON lines, in one write so concurrent drivers do not interleave.
+pub fn append(path: &Path, entries: &[Map<String, Value>]) -> io::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut text = String::new();
+    for e in entries {
+        text.push_str(&Value::Object(e.clone()).to_string());
+        text.push('\n');
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
+/// The entries of a journal file, oldest first. A missing file is empty; lines that are not
+/// JSON objects (a half-written last line) are skipped and counted.
+pub fn read(path: &Path) -> io::Result<(Vec<Map<String, Value>>, usize)> {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(e),
+    };
+    let mut entries = Vec::new();
+    let mut skipped = 0;
+    for line in text.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(m)) => entries.push(m),
+            _ => skipped += 1,
+        }
+    }
+    Ok((entries, skipped))
+}
+
+/// Now, as RFC 3339 UTC.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,108 @@
+//! Test support: real git repositories in temp dirs, isolated from the user's git config.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// The git-aisync binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"))
+}
+
+/// A git command that sees none of the user's or the system's configuration.
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    c
+}
+
+pub struct Repo {
+    pub dir: TempDir,
+}
+
+impl Repo {
+    /// A new repository on branch `main` with one empty commit.
+    pub fn new() -> Repo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = Repo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["commit", "-q", "--allow-empty", "-m", "start"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs git and asserts it succeeded.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = self.try_git(args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn try_git(&self, args: &[&str]) -> Output {
+        git_cmd(self.path()).args(args).output().expect("run git")
+    }
+
+    pub fn write(&self, rel: &str, content: &[u8]) {
+        let p = self.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, content).expect("write");
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path().join(rel)).expect("read")
+    }
+
+    pub fn commit_all(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    /// Registers the merge drivers by hand (what `install` will do) and selects them for
+    /// `memory/` by extension.
+    pub fn register_drivers(&self) {
+        let bin = bin();
+        for kind in ["json", "jsonl", "yaml", "markdown", "text"] {
+            let driver = format!("'{}' merge-driver {kind} %O %A %B %L %P", bin.display());
+            self.git(&["config", &format!("merge.aisync-{kind}.driver"), &driver]);
+        }
+        self.write(
+            ".gitattributes",
+            b"memory/**/*.json merge=aisync-json\nmemory/**/*.jsonl merge=aisync-jsonl\n*.txt merge=aisync-text\n",
+        );
+        self.commit_all("register drivers");
+    }
+}
+
+/// Runs git-aisync in `dir` (isolated from the user's git config).
+pub fn aisync(dir: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(bin());
+    c.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .args(args);
+    c.output().expect("run git-aisync")
+}
