@@ -3,7 +3,9 @@
 
 mod commands;
 mod git_dir;
+mod install;
 mod journal;
+mod repo;
 mod ui;
 
 use std::process::ExitCode;
@@ -22,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Register the merge drivers and their .gitattributes lines in this repository.
+    Install(commands::install::Args),
+    /// Remove what `install` added, exactly.
+    Uninstall(commands::uninstall::Args),
     /// The merge driver git calls: merge BASE, OURS and THEIRS into OURS.
     MergeDriver(commands::merge_driver::Args),
     /// List the values merges overrode, with both versions, newest first.
@@ -32,6 +38,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::new();
     let result = match cli.command {
+        Command::Install(args) => commands::install::run(&ui, args),
+        Command::Uninstall(args) => commands::uninstall::run(&ui, args),
         Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),
         Command::Conflicts(args) => commands::conflicts::run(&ui, args),
     };

@@ -1,4 +1,6 @@
 //! One module per command; each has an `Args` (its help text) and a `run`.
 
 pub mod conflicts;
+pub mod install;
 pub mod merge_driver;
+pub mod uninstall;

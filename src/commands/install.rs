@@ -1,0 +1,28 @@
+//! `git aisync install`: register the merge drivers (and their `.gitattributes` lines) in the
+//! current repository. Idempotent; `uninstall` undoes it exactly.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::install;
+use crate::repo::Repo;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::discover(&cwd)?;
+    // The absolute path, so git finds the driver from a GUI, cron or systemd with a bare PATH.
+    let exe = std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+    let done = install::install(&repo, &exe)?;
+    ui.status(&format!(
+        "installed {} merge drivers in {} and their lines in {}",
+        done.drivers,
+        repo.work_tree.display(),
+        done.attributes.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,24 @@
+//! `git aisync uninstall`: remove what `install` added, leaving config and `.gitattributes`
+//! as they were before.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::install;
+use crate::repo::Repo;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::discover(&cwd)?;
+    if !install::is_installed(&repo) {
+        ui.status("git-aisync is not installed here; removing any leftover drivers anyway");
+    }
+    install::uninstall(&repo)?;
+    ui.status(&format!("uninstalled from {}", repo.work_tree.display()));
+    Ok(ExitCode::SUCCESS)
+}

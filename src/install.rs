@@ -1,0 +1,260 @@
+//! Registering git-aisync in a repository: merge drivers in `.git/config` and the
+//! `.gitattributes` lines that select them. `install` records what it changed so that
+//! `uninstall` puts back exactly what was there.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use merge_drivers::Kind;
+use serde_json::{json, Map, Value};
+
+use crate::repo::Repo;
+
+/// Directories the default policy syncs in real time (until `.aisync.yml` says otherwise).
+const REALTIME: [&str; 2] = ["memory", "logs"];
+
+const BEGIN: &str =
+    "# >>> git-aisync: managed by `git aisync install`; `git aisync uninstall` removes it";
+const END: &str = "# <<< git-aisync";
+
+/// Per-machine keys `install` may set, restored by `uninstall`.
+const MACHINE_KEYS: [&str; 2] = ["aisync.branch", "aisync.machine"];
+
+pub struct Installed {
+    pub attributes: PathBuf,
+    pub drivers: usize,
+}
+
+fn record_path(repo: &Repo) -> PathBuf {
+    repo.state_dir().join("install.json")
+}
+
+fn driver_section(kind: Kind) -> String {
+    format!("merge.aisync-{kind}")
+}
+
+fn inner_section(kind: Kind) -> String {
+    format!("merge.aisync-{kind}-inner")
+}
+
+/// `'path'` for a POSIX shell, whatever the path holds.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The lines `install` adds to `.gitattributes`.
+pub fn attribute_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    for dir in REALTIME {
+        for (ext, kind) in [
+            ("json", Kind::Json),
+            ("jsonl", Kind::Jsonl),
+            ("md", Kind::Markdown),
+            ("yml", Kind::Yaml),
+            ("yaml", Kind::Yaml),
+        ] {
+            lines.push(format!("{dir}/**/*.{ext} merge=aisync-{kind}"));
+        }
+    }
+    lines.push(format!("{} merge=aisync-jsonl", crate::journal::SYNCED));
+    lines
+}
+
+pub fn install(repo: &Repo, exe: &Path) -> Result<Installed> {
+    let record = record_path(repo);
+    if !record.exists() {
+        save_record(repo, &record)?;
+    }
+    let exe = shell_quote(&exe.to_string_lossy());
+    for kind in Kind::ALL {
+        let (outer, inner) = (driver_section(kind), inner_section(kind));
+        let command = format!("{exe} merge-driver {kind} %O %A %B %L %P");
+        repo.config_set(
+            &format!("{outer}.name"),
+            &format!("git-aisync {kind} merge"),
+        )?;
+        repo.config_set(&format!("{outer}.driver"), &command)?;
+        // A criss-cross merge first merges the bases; overrides in there reach nobody.
+        repo.config_set(
+            &format!("{outer}.recursive"),
+            &format!("aisync-{kind}-inner"),
+        )?;
+        repo.config_set(
+            &format!("{inner}.name"),
+            &format!("git-aisync {kind} merge of merge bases"),
+        )?;
+        repo.config_set(
+            &format!("{inner}.driver"),
+            &format!("{exe} merge-driver --no-journal {kind} %O %A %B %L %P"),
+        )?;
+    }
+    if let Some(branch) = repo.current_branch()? {
+        repo.config_set("aisync.branch", &branch)?;
+    }
+    if repo.config_get("aisync.machine")?.is_none() {
+        repo.config_set("aisync.machine", &host_name())?;
+    }
+    let attributes = repo.work_tree.join(".gitattributes");
+    let text = read_optional(&attributes)?.unwrap_or_default();
+    fs::write(&attributes, with_block(&text))
+        .with_context(|| format!("cannot write {}", attributes.display()))?;
+    Ok(Installed {
+        attributes,
+        drivers: Kind::ALL.len(),
+    })
+}
+
+/// Whether `uninstall` has anything to undo.
+pub fn is_installed(repo: &Repo) -> bool {
+    record_path(repo).exists()
+}
+
+pub fn uninstall(repo: &Repo) -> Result<()> {
+    let record_file = record_path(repo);
+    let record: Map<String, Value> = match fs::read(&record_file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is damaged: remove it and the merge.aisync-* config by hand",
+                record_file.display()
+            )
+        })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Map::new(),
+        Err(e) => return Err(e).context(format!("cannot read {}", record_file.display())),
+    };
+    for kind in Kind::ALL {
+        for section in [driver_section(kind), inner_section(kind)] {
+            let _ = repo.git(["config", "--local", "--remove-section", &section])?;
+        }
+    }
+    let before = record.get("config").and_then(Value::as_object);
+    for key in MACHINE_KEYS {
+        match before.and_then(|m| m.get(key)).and_then(Value::as_str) {
+            Some(value) => repo.config_set(key, value)?,
+            None => repo.config_unset(key)?,
+        }
+    }
+    repo.config_remove_section_if_empty("aisync")?;
+
+    let attributes = repo.work_tree.join(".gitattributes");
+    if let Some(text) = read_optional(&attributes)? {
+        let existed = record
+            .get("attributes_existed")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let rest = without_block(&text);
+        if rest.is_empty() && !existed {
+            fs::remove_file(&attributes)
+                .with_context(|| format!("cannot remove {}", attributes.display()))?;
+        } else {
+            fs::write(&attributes, rest)
+                .with_context(|| format!("cannot write {}", attributes.display()))?;
+        }
+    }
+    match fs::remove_file(&record_file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context(format!("cannot remove {}", record_file.display())),
+    }
+    // Leave the state directory only if it holds something else (a journal, say).
+    let _ = fs::remove_dir(repo.state_dir());
+    Ok(())
+}
+
+fn save_record(repo: &Repo, record: &Path) -> Result<()> {
+    let mut config = Map::new();
+    for key in MACHINE_KEYS {
+        if let Some(v) = repo.config_get(key)? {
+            config.insert(key.to_string(), Value::from(v));
+        }
+    }
+    let attributes_existed = repo.work_tree.join(".gitattributes").exists();
+    let value = json!({ "config": config, "attributes_existed": attributes_existed });
+    if let Some(dir) = record.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    fs::write(record, serde_json::to_vec_pretty(&value)?)
+        .with_context(|| format!("cannot write {}", record.display()))
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context(format!("cannot read {}", path.display())),
+    }
+}
+
+/// `text` with our block at its end (replacing an earlier one), the user's lines untouched.
+fn with_block(text: &str) -> String {
+    let mut out = without_block(text);
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    if !out.is_empty() && !out.ends_with('\n') {
+        // Marked, so that uninstall can take this line break back out.
+        out.push_str(eol);
+        out.push_str(BEGIN);
+        out.push_str(" (newline added)");
+    } else {
+        out.push_str(BEGIN);
+    }
+    out.push_str(eol);
+    for line in attribute_lines() {
+        out.push_str(&line);
+        out.push_str(eol);
+    }
+    out.push_str(END);
+    out.push_str(eol);
+    out
+}
+
+/// `text` without our block: exactly what it was before `with_block`.
+fn without_block(text: &str) -> String {
+    let Some(begin) = text.find(BEGIN) else {
+        return text.to_string();
+    };
+    let end = text[begin..]
+        .find(END)
+        .map(|i| begin + i + END.len())
+        .unwrap_or(text.len());
+    let end = text[end..]
+        .find('\n')
+        .map(|i| end + i + 1)
+        .unwrap_or(text.len());
+    let mut start = begin;
+    if text[begin..].starts_with(&format!("{BEGIN} (newline added)")) {
+        // Take back the line break install added before the block.
+        start -= if text[..begin].ends_with("\r\n") {
+            2
+        } else {
+            1
+        };
+    }
+    format!("{}{}", &text[..start], &text[end..])
+}
+
+/// This machine's name, for `aisync.machine`.
+pub fn host_name() -> String {
+    let from_file = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| from_file("/etc/hostname"))
+        .or_else(|| from_file("/proc/sys/kernel/hostname"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "this-machine".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_block_comes_out_exactly() {
+        for text in ["", "*.png binary\n", "*.png binary", "a b\r\nc d\r\n"] {
+            let added = with_block(text);
+            assert!(added.contains("memory/**/*.json merge=aisync-json"));
+            assert_eq!(with_block(&added), added, "install twice = install once");
+            assert_eq!(without_block(&added), text);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The one place that runs git. Every child gets the same safe environment (no prompt, no
+//! pager, no editor) and a time limit, so an unattended command can never hang.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::git_dir;
+
+/// How long a local git command may take before it is killed.
+const LOCAL_LIMIT: Duration = Duration::from_secs(60);
+
+pub struct Repo {
+    pub work_tree: PathBuf,
+    pub git_dir: PathBuf,
+}
+
+/// What a finished git command printed.
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Repo {
+    /// The repository around `dir`, with a working tree.
+    pub fn discover(dir: &Path) -> Result<Repo> {
+        let out = git(
+            dir,
+            ["rev-parse", "--is-bare-repository", "--absolute-git-dir"],
+        )?;
+        if !out.success {
+            bail!("{} is not inside a git repository: run `git init` there first, or cd into your repo", dir.display());
+        }
+        let mut lines = out.stdout.lines();
+        if lines.next() == Some("true") {
+            bail!(
+                "{} is a bare repository: run this in a clone with a working tree",
+                dir.display()
+            );
+        }
+        let git_dir = PathBuf::from(lines.next().unwrap_or_default());
+        let top = git(dir, ["rev-parse", "--show-toplevel"])?;
+        if !top.success {
+            bail!(
+                "{} is inside a git directory, not a working tree: cd to the top of your repo",
+                dir.display()
+            );
+        }
+        Ok(Repo {
+            work_tree: PathBuf::from(top.stdout.trim_end_matches('\n')),
+            git_dir,
+        })
+    }
+
+    /// git-aisync's per-machine files.
+    pub fn state_dir(&self) -> PathBuf {
+        git_dir::Repo {
+            git_dir: self.git_dir.clone(),
+            work_tree: Some(self.work_tree.clone()),
+        }
+        .state_dir()
+    }
+
+    pub fn git<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        git(&self.work_tree, args)
+    }
+
+    /// A local config value (`None` when unset).
+    pub fn config_get(&self, key: &str) -> Result<Option<String>> {
+        let out = self.git(["config", "--local", "--get", key])?;
+        Ok(out
+            .success
+            .then(|| out.stdout.trim_end_matches('\n').to_string()))
+    }
+
+    pub fn config_set(&self, key: &str, value: &str) -> Result<()> {
+        self.checked(["config", "--local", key, value])
+    }
+
+    pub fn config_unset(&self, key: &str) -> Result<()> {
+        let out = self.git(["config", "--local", "--unset-all", key])?;
+        // Exit 5: the key was not set, which is what we wanted.
+        if !out.success && self.config_get(key)?.is_some() {
+            bail!("git config --unset {key} failed: {}", out.stderr.trim());
+        }
+        Ok(())
+    }
+
+    /// Removes a config section if it exists and holds nothing.
+    pub fn config_remove_section_if_empty(&self, section: &str) -> Result<()> {
+        let out = self.git([
+            "config",
+            "--local",
+            "--get-regexp",
+            &format!("^{}\\.", regex_escape(section)),
+        ])?;
+        if out.stdout.trim().is_empty() {
+            let _ = self.git(["config", "--local", "--remove-section", section])?;
+        }
+        Ok(())
+    }
+
+    /// The branch checked out now, or `None` on a detached HEAD.
+    pub fn current_branch(&self) -> Result<Option<String>> {
+        let out = self.git(["symbolic-ref", "--quiet", "--short", "HEAD"])?;
+        Ok(out.success.then(|| out.stdout.trim().to_string()))
+    }
+
+    fn checked<I, S>(&self, args: I) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<S> = args.into_iter().collect();
+        let out = self.git(&args)?;
+        if !out.success {
+            let shown: Vec<_> = args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect();
+            bail!("git {} failed: {}", shown.join(" "), out.stderr.trim());
+        }
+        Ok(())
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// Runs git in `dir` with the safe environment and the local time limit.
+pub fn git<I, S>(dir: &Path, args: I) -> Result<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PAGER", "cat")
+        .env("PAGER", "cat")
+        .env("GIT_EDITOR", "true")
+        .env("GIT_SEQUENCE_EDITOR", "true")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    run_limited(cmd, LOCAL_LIMIT)
+}
+
+fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output> {
+    let mut child = cmd
+        .spawn()
+        .context("cannot run git: is it installed and on PATH?")?;
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for git")? {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("git took longer than {}s and was stopped", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    Ok(Output {
+        success: status.success(),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
