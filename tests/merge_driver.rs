@@ -247,19 +247,18 @@ fn no_journal_records_nothing() {
 }
 
 #[test]
-fn policy_markers_leaves_markers_and_exits_one() {
+fn policy_markers_marks_the_colliding_lines_and_merges_the_rest() {
     let (code, out, _) = drive(
         "json",
-        b"{\"a\": 1}\n",
-        b"{\"a\": 2}\n",
-        b"{\"a\": 3}\n",
+        b"{\n  \"a\": 1,\n  \"b\": 1\n}\n",
+        b"{\n  \"a\": 2,\n  \"b\": 1\n}\n",
+        b"{\n  \"a\": 3,\n  \"b\": 2\n}\n",
         &["--policy", "markers", "--no-journal"],
     );
     assert_eq!(code, 1);
-    let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.contains("<<<<<<< ours\n2\n=======\n3\n>>>>>>> theirs\n"),
-        "{text}"
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\n<<<<<<< ours\n  \"a\": 2,\n=======\n  \"a\": 3,\n>>>>>>> theirs\n  \"b\": 2\n}\n"
     );
 }
 

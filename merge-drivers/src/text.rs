@@ -55,6 +55,42 @@ pub fn merge(base: &[u8], ours: &[u8], theirs: &[u8], marker_size: usize) -> Lin
     }
 }
 
+/// Marks where two versions of one text differ, line by line: the lines both share as they
+/// are, each stretch that differs as a conflict block (ours first).
+pub fn mark_differences(ours: &[u8], theirs: &[u8], marker_size: usize) -> Vec<u8> {
+    let marker_size = marker_size.clamp(1, 1024);
+    let eol = Eol::choose(b"", ours, theirs).unwrap_or(Eol::Lf).bytes();
+    let a: Vec<&[u8]> = ours.split_inclusive(|&b| b == b'\n').collect();
+    let b: Vec<&[u8]> = theirs.split_inclusive(|&b| b == b'\n').collect();
+    let mut out = Vec::with_capacity(ours.len() + 64);
+    let mut pending: (Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+    let flush = |out: &mut Vec<u8>, pending: &mut (Vec<&[u8]>, Vec<&[u8]>)| {
+        if pending.0.is_empty() && pending.1.is_empty() {
+            return;
+        }
+        end_line(out, eol);
+        marker(out, b'<', marker_size, " ours", eol);
+        pending.0.drain(..).for_each(|l| out.extend_from_slice(l));
+        end_line(out, eol);
+        marker(out, b'=', marker_size, "", eol);
+        pending.1.drain(..).for_each(|l| out.extend_from_slice(l));
+        end_line(out, eol);
+        marker(out, b'>', marker_size, " theirs", eol);
+    };
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &a, &b) {
+        let (tag, old, new) = op.as_tag_tuple();
+        if tag == similar::DiffTag::Equal {
+            flush(&mut out, &mut pending);
+            a[old].iter().for_each(|l| out.extend_from_slice(l));
+        } else {
+            pending.0.extend_from_slice(&a[old]);
+            pending.1.extend_from_slice(&b[new]);
+        }
+    }
+    flush(&mut out, &mut pending);
+    out
+}
+
 #[derive(Clone, Copy)]
 enum Pick {
     Ours,

@@ -80,40 +80,27 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     if (has_base && !scan::validate(b)) || !scan::validate(o) || !scan::validate(t) {
         return None;
     }
-    let mut m = Merger::new([b, o, t], options);
-    let doc = |side: usize, text: &[u8]| {
-        let (range, shape) = scan::document(text);
-        (
-            Val {
-                side,
-                start: range.start,
-                end: range.end,
-                shape,
-            },
-            0..range.start,
-            range.end..text.len(),
-        )
-    };
-    let (vb, lead_b, trail_b) = doc(BASE, b);
-    let (vo, lead_o, trail_o) = doc(OURS, o);
-    let (vt, lead_t, trail_t) = doc(THEIRS, t);
-    let base_val = has_base.then_some(vb);
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
-        m.out.extend_from_slice(BOM);
+    if options.policy == Policy::Markers {
+        // Merge twice, collisions going one way then the other, and mark where the two differ:
+        // whole lines for a person to resolve, everything else merged.
+        let pick = |policy| {
+            let options = Options {
+                policy,
+                ..options.clone()
+            };
+            merge_spans([b, o, t], has_base, [bom_b, bom_o, bom_t], &options).map(|m| m.out)
+        };
+        let (with_ours, with_theirs) = (pick(Policy::Ours)?, pick(Policy::Theirs)?);
+        if with_ours != with_theirs {
+            return Some(Merged {
+                output: text::mark_differences(&with_ours, &with_theirs, options.marker_size),
+                conflicted: true,
+                records: Vec::new(),
+                method: Method::Structural,
+            });
+        }
     }
-    let lead = m.pick([
-        has_base.then_some((BASE, lead_b)),
-        Some((OURS, lead_o)),
-        Some((THEIRS, lead_t)),
-    ]);
-    m.out.extend_from_slice(&lead);
-    m.value(base_val, vo, vt, None).ok()?;
-    let trail = m.pick([
-        has_base.then_some((BASE, trail_b)),
-        Some((OURS, trail_o)),
-        Some((THEIRS, trail_t)),
-    ]);
-    m.out.extend_from_slice(&trail);
+    let m = merge_spans([b, o, t], has_base, [bom_b, bom_o, bom_t], options)?;
 
     let mut merged = Merged {
         output: m.out,
@@ -133,6 +120,50 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         }
     }
     Some(merged)
+}
+
+/// The structural merge of three valid documents (BOMs stripped).
+fn merge_spans<'a>(
+    [b, o, t]: [&'a [u8]; 3],
+    has_base: bool,
+    [bom_b, bom_o, bom_t]: [bool; 3],
+    options: &'a Options,
+) -> Option<Merger<'a>> {
+    let mut m = Merger::new([b, o, t], options);
+    let doc = |side: usize, text: &[u8]| {
+        let (range, shape) = scan::document(text);
+        (
+            Val {
+                side,
+                start: range.start,
+                end: range.end,
+                shape,
+            },
+            0..range.start,
+            range.end..text.len(),
+        )
+    };
+    let based = has_base.then(|| doc(BASE, b));
+    let (vo, lead_o, trail_o) = doc(OURS, o);
+    let (vt, lead_t, trail_t) = doc(THEIRS, t);
+    let base_val = based.as_ref().map(|x| x.0);
+    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+        m.out.extend_from_slice(BOM);
+    }
+    let lead = m.pick([
+        based.as_ref().map(|x| (BASE, x.1.clone())),
+        Some((OURS, lead_o)),
+        Some((THEIRS, lead_t)),
+    ]);
+    m.out.extend_from_slice(&lead);
+    m.value(base_val, vo, vt, None).ok()?;
+    let trail = m.pick([
+        based.as_ref().map(|x| (BASE, x.2.clone())),
+        Some((OURS, trail_o)),
+        Some((THEIRS, trail_t)),
+    ]);
+    m.out.extend_from_slice(&trail);
+    Some(m)
 }
 
 fn means_the_same(a: &[u8], b: &[u8]) -> bool {
@@ -240,10 +271,11 @@ impl<'a> Merger<'a> {
                 return Ok(());
             }
         }
-        let base = base.filter(|b| b.shape == ours.shape);
+        // A base of another shape holds nothing to merge against: both sides added.
+        let same_shape = base.filter(|b| b.shape == ours.shape);
         match (ours.shape, theirs.shape) {
-            (Shape::Object, Shape::Object) => self.object(base, ours, theirs, stamps),
-            (Shape::Array, Shape::Array) => self.array(base, ours, theirs, stamps),
+            (Shape::Object, Shape::Object) => self.object(same_shape, ours, theirs, stamps),
+            (Shape::Array, Shape::Array) => self.array(same_shape, ours, theirs, stamps),
             _ => {
                 self.collide(base, ours, theirs, stamps);
                 Ok(())
@@ -655,7 +687,10 @@ impl<'a> Merger<'a> {
             Policy::Ours => (ours, Rule::Policy("ours")),
             Policy::Theirs => (theirs, Rule::Policy("theirs")),
             Policy::Markers => {
-                self.markers(ours, theirs);
+                // `merge` resolves markers by merging twice; should a collision still get
+                // here, keep ours and never call the result clean.
+                self.conflicted = true;
+                self.put(ours);
                 return;
             }
             Policy::Journal => match stamps {
@@ -700,25 +735,6 @@ impl<'a> Merger<'a> {
             rule,
         };
         self.records.push(record);
-    }
-
-    fn markers(&mut self, ours: Val, theirs: Val) {
-        let eol = self.out_eol.unwrap_or(Eol::Lf).bytes();
-        let size = self.options.marker_size.clamp(1, 1024);
-        let line = |out: &mut Vec<u8>, c: u8, label: &str| {
-            out.extend(std::iter::repeat_n(c, size));
-            out.extend_from_slice(label.as_bytes());
-            out.extend_from_slice(eol);
-        };
-        self.out.extend_from_slice(eol);
-        line(&mut self.out, b'<', " ours");
-        self.put(ours);
-        self.out.extend_from_slice(eol);
-        line(&mut self.out, b'=', "");
-        self.put(theirs);
-        self.out.extend_from_slice(eol);
-        line(&mut self.out, b'>', " theirs");
-        self.conflicted = true;
     }
 }
 
