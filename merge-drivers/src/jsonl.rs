@@ -2,7 +2,7 @@
 //! JSON objects), other lines by their content; both sides' appends are all kept, once each,
 //! in time order where records carry a timestamp.
 
-use std::collections::HashSet;
+use foldhash::{HashMap, HashSet};
 
 use crate::eol::Eol;
 use crate::json::scan::{self, Shape};
@@ -164,21 +164,10 @@ fn identify<'a>(
     lines: &[Vec<Line>; 3],
     options: &'a Options,
 ) -> [Vec<Id<'a>>; 3] {
-    let by_content = |side: usize| -> Vec<Id<'a>> {
-        let mut seen: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
-        lines[side]
-            .iter()
-            .map(|l| {
-                let text = &src[side][l.start..l.end];
-                let n = seen.entry(text).or_insert(0);
-                *n += 1;
-                Id::Content(text, *n)
-            })
-            .collect()
-    };
     let keyed = SIDES.map(|side| {
         let text = src[side];
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
+        let mut occurrences: HashMap<&[u8], usize> = HashMap::default();
         let mut ids = Vec::with_capacity(lines[side].len());
         for l in &lines[side] {
             let id = l
@@ -193,31 +182,31 @@ fn identify<'a>(
                 })
                 .flatten();
             match id {
-                Some(id) => {
-                    if !seen.insert(id.clone()) {
-                        return None;
-                    }
-                    ids.push(id);
-                }
-                None => ids.push(Id::Content(&text[l.start..l.end], 0)),
+                Some(id) if !seen.insert(id.clone()) => return None,
+                Some(id) => ids.push(id),
+                None => ids.push(content(&mut occurrences, &text[l.start..l.end])),
             }
         }
         Some(ids)
     });
     match keyed {
-        [Some(b), Some(o), Some(t)] => {
-            // Unkeyed lines still need their occurrence numbers.
-            let fix = |side: usize, ids: Vec<Id<'a>>| {
-                let content = by_content(side);
-                ids.into_iter()
-                    .zip(content)
-                    .map(|(id, c)| if matches!(id, Id::Content(..)) { c } else { id })
-                    .collect()
-            };
-            [fix(0, b), fix(1, o), fix(2, t)]
-        }
-        _ => SIDES.map(by_content),
+        [Some(b), Some(o), Some(t)] => [b, o, t],
+        _ => SIDES.map(|side| {
+            let mut occurrences = HashMap::default();
+            let text = src[side];
+            lines[side]
+                .iter()
+                .map(|l| content(&mut occurrences, &text[l.start..l.end]))
+                .collect()
+        }),
     }
+}
+
+/// The identity of a line by its text: the text and which occurrence of it this is.
+fn content<'a>(seen: &mut HashMap<&'a [u8], usize>, text: &'a [u8]) -> Id<'a> {
+    let n = seen.entry(text).or_insert(0);
+    *n += 1;
+    Id::Content(text, *n)
 }
 
 fn sort_key(text: &[u8], line: Line) -> SortKey<'_> {

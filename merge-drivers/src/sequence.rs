@@ -4,8 +4,8 @@
 //! Used for object keys, arrays of records with an identity, JSONL records and (through
 //! `combine_runs`) for anything both sides inserted at the same place.
 
+use foldhash::{HashMap, HashSet};
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 /// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
@@ -71,7 +71,7 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
     let kept: Vec<bool> = base.iter().map(|k| keep(slot_of(k))).collect();
 
     // New items, grouped by the kept base item they follow (`None`: the start).
-    let mut runs: HashMap<Option<usize>, (Vec<usize>, Vec<usize>)> = HashMap::new();
+    let mut runs: HashMap<Option<usize>, (Vec<usize>, Vec<usize>)> = HashMap::default();
     for (side, keys) in [(Side::Ours, ours), (Side::Theirs, theirs)] {
         let mut anchor = None;
         for (i, k) in keys.iter().enumerate() {
@@ -90,7 +90,7 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
     }
 
     let mut out = Vec::with_capacity(base.len().max(ours.len()).max(theirs.len()));
-    let mut placed: HashSet<&K> = HashSet::new();
+    let mut placed: HashSet<&K> = HashSet::default();
     let mut place_run = |anchor: Option<usize>, out: &mut Vec<Slot>| {
         if let Some((o, t)) = runs.get(&anchor) {
             let ordered = if t.is_empty() {

@@ -4,8 +4,8 @@
 
 pub(crate) mod scan;
 
+use foldhash::{HashMap, HashSet};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use similar::{Algorithm, DiffOp, MergeResolution, TextMerge};
@@ -436,7 +436,7 @@ impl<'a> Merger<'a> {
             for side in [BASE, OURS, THEIRS] {
                 let Some(c) = &cs[side] else { continue };
                 let text = self.src[side];
-                let mut seen = HashSet::with_capacity(c.items.len());
+                let mut seen = HashSet::with_capacity_and_hasher(c.items.len(), Default::default());
                 for item in &c.items {
                     if item.shape != Shape::Object {
                         return None;
@@ -464,7 +464,7 @@ impl<'a> Merger<'a> {
     /// sides' inserts are kept and deletes honoured.
     fn sequence(&self, cs: &[Option<Container>; 3]) -> Vec<Entry> {
         // Elements are compared by their text (line endings made the output's).
-        let mut interned: HashMap<Cow<'a, [u8]>, usize> = HashMap::new();
+        let mut interned: HashMap<Cow<'a, [u8]>, usize> = HashMap::default();
         let ids: [Vec<usize>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
             Some(c) => c
                 .items
@@ -563,7 +563,7 @@ impl<'a> Merger<'a> {
             counts(&o.iter().map(|&i| ids[OURS][i]).collect::<Vec<_>>()),
             counts(&t.iter().map(|&i| ids[THEIRS][i]).collect::<Vec<_>>()),
         );
-        let mut emitted: HashMap<usize, usize> = HashMap::new();
+        let mut emitted: HashMap<usize, usize> = HashMap::default();
         let mut out = Vec::new();
         for (side, i) in combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key) {
             let id = match side {
@@ -751,7 +751,7 @@ fn entry(slot: Slot) -> Entry {
 }
 
 fn counts(ids: &[usize]) -> HashMap<usize, usize> {
-    let mut m = HashMap::new();
+    let mut m = HashMap::default();
     for &i in ids {
         *m.entry(i).or_insert(0) += 1;
     }

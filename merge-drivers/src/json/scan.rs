@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use foldhash::HashMap;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Shape {
     Object,
@@ -226,7 +228,7 @@ pub(crate) fn equivalent(a: &[u8], ra: Range<usize>, b: &[u8], rb: Range<usize>)
             if ca.items.len() != cb.items.len() {
                 return false;
             }
-            let index: std::collections::HashMap<Cow<[u8]>, &Item> =
+            let index: HashMap<Cow<[u8]>, &Item> =
                 cb.items.iter().map(|i| (key(b, i), i)).collect();
             index.len() == cb.items.len()
                 && ca.items.iter().all(|x| {
