@@ -5,10 +5,11 @@
 use foldhash::{HashMap, HashSet};
 
 use crate::eol::Eol;
-use crate::json::scan::{self, Shape};
-use crate::json::{strip_bom, Merger, Val};
+use crate::json::scan;
+use crate::json::{strip_bom, Json};
 use crate::record::Rule;
 use crate::sequence::{choose3, combine_runs, keyed_order, Side, Slot, SortKey};
+use crate::tree::{Merger, Shape, Val};
 use crate::{instant, Merged, Method, Options, TIMESTAMP_KEYS};
 
 const SIDES: [usize; 3] = [0, 1, 2];
@@ -38,7 +39,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let has_base = !b.is_empty();
     let ids = identify(&src, &lines, options);
 
-    let mut m = Merger::new(src, options);
+    let mut m = Merger::new(&Json, src, options);
     let same = |(s1, l1): (usize, Line), (s2, l2): (usize, Line)| {
         src[s1][l1.start..l1.end] == src[s2][l2.start..l2.end]
     };

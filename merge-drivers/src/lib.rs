@@ -16,6 +16,7 @@ mod jsonl;
 mod record;
 mod sequence;
 pub mod text;
+mod tree;
 
 pub use record::{Record, Rule};
 
@@ -82,6 +83,9 @@ pub enum Policy {
     Theirs,
     /// Leave conflict markers and report a conflict.
     Markers,
+    /// Keep both versions of a text edited differently on both sides, one after the other
+    /// (journaled). The default for Markdown notes; for values it acts as `journal`.
+    KeepBoth,
 }
 
 impl FromStr for Policy {
@@ -92,8 +96,9 @@ impl FromStr for Policy {
             "ours" => Ok(Policy::Ours),
             "theirs" => Ok(Policy::Theirs),
             "markers" => Ok(Policy::Markers),
+            "keep-both" => Ok(Policy::KeepBoth),
             _ => Err(format!(
-                "unknown conflict policy `{s}` (expected journal, ours, theirs or markers)"
+                "unknown conflict policy `{s}` (expected journal, keep-both, ours, theirs or markers)"
             )),
         }
     }

@@ -55,6 +55,60 @@ pub fn merge(base: &[u8], ours: &[u8], theirs: &[u8], marker_size: usize) -> Lin
     }
 }
 
+/// A line merge that keeps both sides' insertions: where both sides only inserted lines at
+/// one place, both runs are kept (the one whose lines sort first goes first; a line both
+/// inserted appears once). `None` when a stretch was changed differently on both sides.
+pub fn merge_union(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Vec<u8>> {
+    if ours == theirs || base == theirs {
+        return Some(ours.to_vec());
+    }
+    if base == ours {
+        return Some(theirs.to_vec());
+    }
+    let merge = TextMerge::configure().merge_lines(base, ours, theirs);
+    let eol = Eol::choose(base, ours, theirs).unwrap_or(Eol::Lf).bytes();
+    let mut out = Vec::with_capacity(ours.len().max(theirs.len()));
+    for region in merge.regions() {
+        match region.resolution() {
+            MergeResolution::Theirs => push(&mut out, &merge, Pick::Theirs, region.theirs_range()),
+            MergeResolution::Conflict if region.base_range().is_empty() => {
+                let side = |pick: Pick, range: std::ops::Range<usize>| -> Vec<&[u8]> {
+                    range
+                        .filter_map(|i| match pick {
+                            Pick::Ours => merge.ours_line(i),
+                            Pick::Theirs => merge.theirs_line(i),
+                        })
+                        .collect()
+                };
+                let mut a = side(Pick::Ours, region.ours_range());
+                let mut b = side(Pick::Theirs, region.theirs_range());
+                if b < a {
+                    std::mem::swap(&mut a, &mut b);
+                }
+                // A line both inserted stands once: b contributes what a lacks.
+                let mut left: std::collections::HashMap<&[u8], usize> = Default::default();
+                for l in &a {
+                    *left.entry(l).or_default() += 1;
+                }
+                let mut run: Vec<&[u8]> = a.clone();
+                for l in b {
+                    match left.get_mut(l) {
+                        Some(n) if *n > 0 => *n -= 1,
+                        _ => run.push(l),
+                    }
+                }
+                for l in run {
+                    end_line(&mut out, eol);
+                    out.extend_from_slice(l);
+                }
+            }
+            MergeResolution::Conflict => return None,
+            _ => push(&mut out, &merge, Pick::Ours, region.ours_range()),
+        }
+    }
+    Some(out)
+}
+
 /// Marks where two versions of one text differ, line by line: the lines both share as they
 /// are, each stretch that differs as a conflict block (ours first).
 pub fn mark_differences(ours: &[u8], theirs: &[u8], marker_size: usize) -> Vec<u8> {
@@ -178,6 +232,17 @@ mod tests {
             m.output,
             b"<<<<<<< ours\r\nb\r\n=======\r\nc\r\n>>>>>>> theirs\r\n"
         );
+    }
+
+    #[test]
+    fn both_appends_are_kept_once_each() {
+        let m = merge_union(b"- a\n", b"- a\n- b\n- c\n", b"- a\n- b\n- d\n").unwrap();
+        assert_eq!(m, b"- a\n- b\n- c\n- d\n");
+        assert_eq!(
+            merge_union(b"- a\n", b"- a\n- b\n- d\n", b"- a\n- b\n- c\n").unwrap(),
+            m
+        );
+        assert_eq!(merge_union(b"a\n", b"b\n", b"c\n"), None);
     }
 
     #[test]

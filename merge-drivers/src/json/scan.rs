@@ -9,45 +9,7 @@ use std::ops::Range;
 
 use foldhash::HashMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Shape {
-    Object,
-    Array,
-    String,
-    /// Numbers, `true`, `false`, `null`.
-    Scalar,
-}
-
-/// One member of an object or element of an array.
-///
-/// `lead..start` is the white space after the `{`, `[` or `,` before it; `start..value` is
-/// the key, the colon and the space around it (empty for array elements); `value..end` is
-/// the value.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Item {
-    pub lead: usize,
-    pub start: usize,
-    pub value: usize,
-    pub end: usize,
-    pub shape: Shape,
-}
-
-impl Item {
-    pub(crate) fn value_range(&self) -> Range<usize> {
-        self.value..self.end
-    }
-}
-
-/// The items of one object or array, and the white space before its closing bracket.
-#[derive(Debug)]
-pub(crate) struct Container {
-    /// Position just after the opening bracket.
-    pub open: usize,
-    pub items: Vec<Item>,
-    /// `close..end` is the white space before the closing bracket, at `end`.
-    pub close: usize,
-    pub end: usize,
-}
+use crate::tree::{Container, Item, Shape};
 
 /// Checks that `text` is one JSON document (serde_json's parser, nesting limited to 128).
 pub(crate) fn validate(text: &[u8]) -> bool {
@@ -208,7 +170,7 @@ pub(crate) fn equivalent(a: &[u8], ra: Range<usize>, b: &[u8], rb: Range<usize>)
         return false;
     }
     match sa {
-        Shape::Scalar => a[ra] == b[rb],
+        Shape::Scalar | Shape::Text => a[ra] == b[rb],
         Shape::String => {
             a[ra.clone()] == b[rb.clone()]
                 || serde_json::from_slice::<String>(&a[ra]).ok()

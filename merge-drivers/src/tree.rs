@@ -1,0 +1,799 @@
+//! The merge engine every structured format shares: each side is a tree of spans over its
+//! own text (containers of items, each item a lead, a head and a value), merged by the rules of
+//! the README, and written by copying spans, so unchanged text keeps its bytes.
+//!
+//! A format only says how to open a container and read a key (`Syntax`); JSON, YAML and the
+//! sections and blocks of Markdown all merge here.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use foldhash::{HashMap, HashSet};
+use serde_json::Value;
+use similar::{Algorithm, DiffOp, MergeResolution, TextMerge};
+
+use crate::eol::{convert, Eol};
+use crate::record::{Record, Rule};
+use crate::sequence::{choose3, combine_runs, keyed_order, Side, Slot, SortKey};
+use crate::{instant, text, Options, Policy, TIMESTAMP_KEYS};
+
+pub(crate) const BASE: usize = 0;
+pub(crate) const OURS: usize = 1;
+pub(crate) const THEIRS: usize = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Items with keys (a JSON object, a YAML mapping, a Markdown section's parts).
+    Object,
+    /// Items in order (an array, a sequence, the blocks of a section).
+    Array,
+    /// A quoted string (its identity may be an identity key's value).
+    String,
+    /// Any other atomic value.
+    Scalar,
+    /// Lines of prose that merge line by line (a Markdown block, a YAML block scalar).
+    Text,
+}
+
+/// One member or element of a container.
+///
+/// `lead..start` is what separates it from the item before (white space, comments);
+/// `start..value` is its key part (`"key": `, `key:`, `- `, a heading; empty for array
+/// elements); `value..end` is its value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Item {
+    pub lead: usize,
+    pub start: usize,
+    pub value: usize,
+    pub end: usize,
+    pub shape: Shape,
+}
+
+impl Item {
+    pub(crate) fn value_range(&self) -> Range<usize> {
+        self.value..self.end
+    }
+}
+
+/// The items of one container value. `value.start..open` comes before the first item's lead
+/// (`{`), `close..end` after the last item (white space), `end..value.end` closes it (`}`).
+#[derive(Clone, Debug)]
+pub(crate) struct Container {
+    pub open: usize,
+    pub items: Vec<Item>,
+    pub close: usize,
+    pub end: usize,
+}
+
+/// A value on one side.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Val {
+    pub side: usize,
+    pub start: usize,
+    pub end: usize,
+    pub shape: Shape,
+}
+
+impl Val {
+    pub(crate) fn of(side: usize, item: &Item) -> Val {
+        Val {
+            side,
+            start: item.value,
+            end: item.end,
+            shape: item.shape,
+        }
+    }
+}
+
+/// How a format lays out its containers.
+pub(crate) trait Syntax {
+    /// The items of a container value (`v.shape` is `Object` or `Array`).
+    fn open(&self, text: &[u8], v: Val) -> Container;
+    /// The identity of an object member.
+    fn key<'t>(&self, text: &'t [u8], item: &Item) -> Cow<'t, [u8]>;
+    /// What a value is in the journal.
+    fn record(&self, text: &[u8]) -> Value;
+    /// Written between two items (`,` in JSON).
+    const SEPARATOR: &'static [u8] = b"";
+    /// Whether two different edits of one text keep both versions under the default policy
+    /// (Markdown notes do; a YAML value picks one).
+    const KEEP_BOTH: bool = false;
+    /// What goes between two versions kept side by side.
+    fn gap(&self, _first: &[u8]) -> &'static [u8] {
+        b""
+    }
+}
+
+/// The structural merge gave up (duplicate keys): the caller falls back to the line merge.
+#[derive(Debug)]
+pub(crate) struct Fallback;
+
+pub(crate) type Step = Result<(), Fallback>;
+
+/// Timestamps of the nearest enclosing objects that carry one on both sides.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamps {
+    ours: i128,
+    theirs: i128,
+    field: &'static str,
+}
+
+/// An item of a merged container: where it is on each side (a side, an index there). The
+/// base may stand on another side: without a base, what both share stands in for it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    base: Option<(usize, usize)>,
+    ours: Option<usize>,
+    theirs: Option<usize>,
+}
+
+pub(crate) struct Merger<'a, S: Syntax> {
+    syntax: &'a S,
+    src: [&'a [u8]; 3],
+    eol: [Option<Eol>; 3],
+    out_eol: Option<Eol>,
+    pub out: Vec<u8>,
+    options: &'a Options,
+    pub records: Vec<Record>,
+    pub conflicted: bool,
+    pointer: Vec<String>,
+}
+
+impl<'a, S: Syntax> Merger<'a, S> {
+    pub(crate) fn new(syntax: &'a S, src: [&'a [u8]; 3], options: &'a Options) -> Self {
+        let eol = src.map(Eol::of);
+        Merger {
+            syntax,
+            src,
+            eol,
+            out_eol: choose3(eol[BASE], eol[OURS], eol[THEIRS]),
+            out: Vec::with_capacity(src[OURS].len().max(src[THEIRS].len()) + 1024),
+            options,
+            records: Vec::new(),
+            conflicted: false,
+            pointer: Vec::new(),
+        }
+    }
+
+    pub(crate) fn out_eol(&self) -> Eol {
+        self.out_eol.unwrap_or(Eol::Lf)
+    }
+
+    /// A span of one side, with its line endings made the output's.
+    pub(crate) fn text(&self, side: usize, range: Range<usize>) -> Cow<'a, [u8]> {
+        convert(&self.src[side][range], self.eol[side], self.out_eol)
+    }
+
+    fn val_text(&self, v: Val) -> Cow<'a, [u8]> {
+        self.text(v.side, v.start..v.end)
+    }
+
+    fn same(&self, a: Val, b: Val) -> bool {
+        let (x, y) = (
+            &self.src[a.side][a.start..a.end],
+            &self.src[b.side][b.start..b.end],
+        );
+        x == y || (self.eol[a.side] != self.eol[b.side] && self.val_text(a) == self.val_text(b))
+    }
+
+    pub(crate) fn put(&mut self, v: Val) {
+        let text = self.val_text(v);
+        self.out.extend_from_slice(&text);
+    }
+
+    /// Three-way choice among spans standing for base, ours and theirs (`None`: not there).
+    pub(crate) fn pick(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+        let [b, o, t] = spans.map(|x| x.map(|(side, r)| self.text(side, r)));
+        choose3(b, o, t).unwrap_or(Cow::Borrowed(b""))
+    }
+
+    /// Descends into a named part of the document, for journal locations.
+    pub(crate) fn enter(&mut self, segment: String) {
+        self.pointer.push(segment);
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.pointer.pop();
+    }
+
+    fn location(&self) -> String {
+        self.pointer
+            .iter()
+            .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+            .collect()
+    }
+
+    /// Writes the merge of one value.
+    pub(crate) fn value(
+        &mut self,
+        base: Option<Val>,
+        ours: Val,
+        theirs: Val,
+        stamps: Option<Stamps>,
+    ) -> Step {
+        if self.same(ours, theirs) {
+            self.put(ours);
+            return Ok(());
+        }
+        if let Some(b) = base {
+            if self.same(b, ours) {
+                self.put(theirs);
+                return Ok(());
+            }
+            if self.same(b, theirs) {
+                self.put(ours);
+                return Ok(());
+            }
+        }
+        // A base of another shape holds nothing to merge against: both sides added.
+        let same_shape = base.filter(|b| b.shape == ours.shape);
+        match (ours.shape, theirs.shape) {
+            (Shape::Object, Shape::Object) => self.object(same_shape, ours, theirs, stamps),
+            (Shape::Array, Shape::Array) => self.array(same_shape, ours, theirs, stamps),
+            (Shape::Text, Shape::Text) => {
+                let lines = |v: Option<Val>| v.map(|v| self.val_text(v)).unwrap_or_default();
+                let (b, o, t) = (lines(same_shape), lines(Some(ours)), lines(Some(theirs)));
+                match text::merge_union(&b, &o, &t) {
+                    Some(merged) => self.out.extend_from_slice(&merged),
+                    None => self.collide(base, ours, theirs, stamps),
+                }
+                Ok(())
+            }
+            _ => {
+                self.collide(base, ours, theirs, stamps);
+                Ok(())
+            }
+        }
+    }
+
+    fn open(&self, v: Val) -> Container {
+        self.syntax.open(self.src[v.side], v)
+    }
+
+    /// The member `name` of an object on `side`.
+    fn member(&self, side: usize, c: &Container, name: &str) -> Option<Item> {
+        let text = self.src[side];
+        c.items
+            .iter()
+            .find(|i| self.syntax.key(text, i).as_ref() == name.as_bytes())
+            .copied()
+    }
+
+    fn containers(&self, base: Option<Val>, ours: Val, theirs: Val) -> [Option<Container>; 3] {
+        [
+            base.map(|b| self.open(b)),
+            Some(self.open(ours)),
+            Some(self.open(theirs)),
+        ]
+    }
+
+    fn object(
+        &mut self,
+        base: Option<Val>,
+        ours: Val,
+        theirs: Val,
+        stamps: Option<Stamps>,
+    ) -> Step {
+        let cs = self.containers(base, ours, theirs);
+        let keys: [Vec<Cow<[u8]>>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
+            Some(c) => c
+                .items
+                .iter()
+                .map(|i| self.syntax.key(self.src[side], i))
+                .collect(),
+            None => Vec::new(),
+        });
+        for k in &keys {
+            if k.iter().collect::<HashSet<_>>().len() != k.len() {
+                return Err(Fallback);
+            }
+        }
+        let stamps = self.stamps(&cs).or(stamps);
+        let slots = keyed_order(
+            &keys[BASE],
+            &keys[OURS],
+            &keys[THEIRS],
+            |slot| self.keeps(&cs, slot),
+            |o, t| {
+                let member = |(side, i): (Side, usize)| {
+                    let s = side_index(side);
+                    let item = cs[s].as_ref().map(|c| c.items[i]).expect("side container");
+                    SortKey {
+                        instant: None,
+                        bytes: &self.src[s][item.start..item.end],
+                    }
+                };
+                combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), member)
+            },
+        );
+        let names: Vec<String> = slots
+            .iter()
+            .map(|s| {
+                let k = match (s.ours, s.theirs, s.base) {
+                    (Some(i), _, _) => &keys[OURS][i],
+                    (None, Some(i), _) => &keys[THEIRS][i],
+                    (None, None, Some(i)) => &keys[BASE][i],
+                    _ => return String::new(),
+                };
+                String::from_utf8_lossy(k).into_owned()
+            })
+            .collect();
+        let entries: Vec<Entry> = slots.into_iter().map(entry).collect();
+        let vals = [base, Some(ours), Some(theirs)];
+        self.write_container(vals, &cs, &entries, stamps, |i| names[i].clone())
+    }
+
+    fn array(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) -> Step {
+        let cs = self.containers(base, ours, theirs);
+        let entries = match self.identities(&cs) {
+            Some(ids) => {
+                let slots = keyed_order(
+                    &ids[BASE],
+                    &ids[OURS],
+                    &ids[THEIRS],
+                    |slot| self.keeps(&cs, slot),
+                    |o, t| {
+                        let key = |(side, i): (Side, usize)| self.sort_key(&cs, side, i);
+                        combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key)
+                    },
+                );
+                slots.into_iter().map(entry).collect()
+            }
+            None => self.sequence(&cs),
+        };
+        let vals = [base, Some(ours), Some(theirs)];
+        self.write_container(vals, &cs, &entries, stamps, |i| i.to_string())
+    }
+
+    /// Whether a base member/record that `slot` names stays in the result: both sides kept
+    /// it, or one deleted it while the other changed it (the change wins).
+    fn keeps(&self, cs: &[Option<Container>; 3], slot: Slot) -> bool {
+        let item = |side: usize, i: usize| {
+            Val::of(side, &cs[side].as_ref().expect("side container").items[i])
+        };
+        match (slot.base, slot.ours, slot.theirs) {
+            (_, Some(_), Some(_)) => true,
+            (Some(b), Some(i), None) => !self.same(item(BASE, b), item(OURS, i)),
+            (Some(b), None, Some(i)) => !self.same(item(BASE, b), item(THEIRS, i)),
+            _ => false,
+        }
+    }
+
+    /// The instant in an object's timestamp field, if it has one.
+    fn instant_of(&self, side: usize, c: &Container) -> Option<(i128, &'static str)> {
+        TIMESTAMP_KEYS.iter().find_map(|&field| {
+            let item = self.member(side, c, field)?;
+            instant::parse(&self.src[side][item.value_range()]).map(|i| (i, field))
+        })
+    }
+
+    /// The timestamp that decides collisions inside these objects, if both sides carry one.
+    fn stamps(&self, cs: &[Option<Container>; 3]) -> Option<Stamps> {
+        let (o, t) = (cs[OURS].as_ref()?, cs[THEIRS].as_ref()?);
+        TIMESTAMP_KEYS.iter().find_map(|&field| {
+            let at = |side: usize, c: &Container| {
+                self.member(side, c, field)
+                    .and_then(|i| instant::parse(&self.src[side][i.value_range()]))
+            };
+            Some(Stamps {
+                ours: at(OURS, o)?,
+                theirs: at(THEIRS, t)?,
+                field,
+            })
+        })
+    }
+
+    fn sort_key(&self, cs: &[Option<Container>; 3], side: Side, i: usize) -> SortKey<'a> {
+        let s = side_index(side);
+        let item = cs[s].as_ref().expect("side container").items[i];
+        let instant = (item.shape == Shape::Object)
+            .then(|| self.instant_of(s, &self.open(Val::of(s, &item))))
+            .flatten()
+            .map(|(i, _)| i);
+        SortKey {
+            instant,
+            bytes: &self.src[s][item.value_range()],
+        }
+    }
+
+    /// The identity of every element, when all elements on all sides are objects that carry
+    /// one identity key with a scalar value, unique on each side.
+    fn identities(&self, cs: &[Option<Container>; 3]) -> Option<[Vec<&'a [u8]>; 3]> {
+        let total: usize = cs.iter().flatten().map(|c| c.items.len()).sum();
+        if total == 0
+            || cs
+                .iter()
+                .flatten()
+                .flat_map(|c| &c.items)
+                .any(|i| i.shape != Shape::Object)
+        {
+            return None;
+        }
+        let objects: [Vec<Container>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
+            Some(c) => c
+                .items
+                .iter()
+                .map(|i| self.open(Val::of(side, i)))
+                .collect(),
+            None => Vec::new(),
+        });
+        'keys: for name in self.options.identity_keys() {
+            let mut ids: [Vec<&'a [u8]>; 3] = Default::default();
+            for side in [BASE, OURS, THEIRS] {
+                let text = self.src[side];
+                let mut seen =
+                    HashSet::with_capacity_and_hasher(objects[side].len(), Default::default());
+                for object in &objects[side] {
+                    let Some(id) = self.member(side, object, name) else {
+                        continue 'keys;
+                    };
+                    if !matches!(id.shape, Shape::String | Shape::Scalar) {
+                        continue 'keys;
+                    }
+                    let id = &text[id.value_range()];
+                    if !seen.insert(id) {
+                        continue 'keys;
+                    }
+                    ids[side].push(id);
+                }
+            }
+            return Some(ids);
+        }
+        None
+    }
+
+    /// Elements without identity merge as a sequence: a diff3 over the elements, where both
+    /// sides' inserts are kept and deletes honoured.
+    fn sequence(&self, cs: &[Option<Container>; 3]) -> Vec<Entry> {
+        // Elements are compared by their text (line endings made the output's).
+        let mut interned: HashMap<Cow<'a, [u8]>, usize> = HashMap::default();
+        let ids: [Vec<usize>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
+            Some(c) => c
+                .items
+                .iter()
+                .map(|i| {
+                    let n = interned.len();
+                    *interned
+                        .entry(self.text(side, i.value_range()))
+                        .or_insert(n)
+                })
+                .collect(),
+            None => Vec::new(),
+        });
+        // Without a base, what both sides share stands in for it.
+        let (base_side, base_ids, base_index): (usize, Vec<usize>, Vec<usize>) =
+            if cs[BASE].is_some() {
+                (BASE, ids[BASE].clone(), (0..ids[BASE].len()).collect())
+            } else {
+                let mut shared = (Vec::new(), Vec::new());
+                for op in similar::capture_diff_slices(Algorithm::Myers, &ids[OURS], &ids[THEIRS]) {
+                    if let DiffOp::Equal { old_index, len, .. } = op {
+                        let run = old_index..old_index + len;
+                        shared.0.extend_from_slice(&ids[OURS][run.clone()]);
+                        shared.1.extend(run);
+                    }
+                }
+                (OURS, shared.0, shared.1)
+            };
+        let lines = |v: &[usize]| v.iter().map(|i| format!("{i}\n")).collect::<String>();
+        let (lb, lo, lt) = (lines(&base_ids), lines(&ids[OURS]), lines(&ids[THEIRS]));
+        let merge = TextMerge::from_lines(lb.as_str(), lo.as_str(), lt.as_str());
+        let ours_only = |i: usize| Entry {
+            ours: Some(i),
+            ..Entry::default()
+        };
+        let theirs_only = |i: usize| Entry {
+            theirs: Some(i),
+            ..Entry::default()
+        };
+        let mut out = Vec::new();
+        for region in merge.regions() {
+            let (rb, ro, rt) = (
+                region.base_range(),
+                region.ours_range(),
+                region.theirs_range(),
+            );
+            match region.resolution() {
+                MergeResolution::Theirs => out.extend(rt.map(theirs_only)),
+                MergeResolution::Conflict if rb.len() == ro.len() && rb.len() == rt.len() => {
+                    // Element by element: each triple merges as values.
+                    out.extend(rb.zip(ro).zip(rt).map(|((b, o), t)| Entry {
+                        base: Some((base_side, base_index[b])),
+                        ours: Some(o),
+                        theirs: Some(t),
+                    }))
+                }
+                MergeResolution::Conflict => {
+                    // Keep what both kept, and everything either side added.
+                    let mut in_ours = counts(&ids[OURS][ro.clone()]);
+                    let mut in_theirs = counts(&ids[THEIRS][rt.clone()]);
+                    for &b in &base_ids[rb.clone()] {
+                        let kept_by_ours = take(&mut in_ours, b);
+                        if take(&mut in_theirs, b) && kept_by_ours {
+                            out.push(ours_only(
+                                ro.clone().find(|&i| ids[OURS][i] == b).unwrap_or(ro.start),
+                            ));
+                        }
+                    }
+                    let in_base = counts(&base_ids[rb.clone()]);
+                    let added = |side: usize, range: Range<usize>| {
+                        let mut base_left = in_base.clone();
+                        range
+                            .filter(|&i| !take(&mut base_left, ids[side][i]))
+                            .collect::<Vec<usize>>()
+                    };
+                    let (new_o, new_t) = (added(OURS, ro.clone()), added(THEIRS, rt.clone()));
+                    out.extend(self.both_added(cs, &ids, &new_o, &new_t));
+                }
+                _ => out.extend(ro.map(ours_only)),
+            }
+        }
+        out
+    }
+
+    /// Elements both sides inserted at one place: ordered by time or content, each element
+    /// as many times as the side that added it most often.
+    fn both_added(
+        &self,
+        cs: &[Option<Container>; 3],
+        ids: &[Vec<usize>; 3],
+        o: &[usize],
+        t: &[usize],
+    ) -> Vec<Entry> {
+        let key = |(side, i): (Side, usize)| self.sort_key(cs, side, i);
+        let (co, ct) = (
+            counts(&o.iter().map(|&i| ids[OURS][i]).collect::<Vec<_>>()),
+            counts(&t.iter().map(|&i| ids[THEIRS][i]).collect::<Vec<_>>()),
+        );
+        let mut emitted: HashMap<usize, usize> = HashMap::default();
+        let mut out = Vec::new();
+        for (side, i) in combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key) {
+            let id = ids[side_index(side)][i];
+            let want = co
+                .get(&id)
+                .copied()
+                .unwrap_or(0)
+                .max(ct.get(&id).copied().unwrap_or(0));
+            let n = emitted.entry(id).or_insert(0);
+            if *n < want {
+                *n += 1;
+                out.push(match side {
+                    Side::Ours => Entry {
+                        ours: Some(i),
+                        ..Entry::default()
+                    },
+                    Side::Theirs => Entry {
+                        theirs: Some(i),
+                        ..Entry::default()
+                    },
+                });
+            }
+        }
+        out
+    }
+
+    /// Writes a container from its merged entries, taking the layout (what opens it, the white
+    /// space after that, between items and before the end, what closes it) three-way.
+    fn write_container(
+        &mut self,
+        vals: [Option<Val>; 3],
+        cs: &[Option<Container>; 3],
+        entries: &[Entry],
+        stamps: Option<Stamps>,
+        segment: impl Fn(usize) -> String,
+    ) -> Step {
+        let item = |(side, i): (usize, usize)| cs[side].as_ref().map(|c| c.items[i]);
+        let nonempty = |side: usize| cs[side].as_ref().filter(|c| !c.items.is_empty());
+        let both = |f: &dyn Fn(Val, &Container) -> Range<usize>| {
+            [BASE, OURS, THEIRS].map(|s| match (vals[s], &cs[s]) {
+                (Some(v), Some(c)) => Some((s, f(v, c))),
+                _ => None,
+            })
+        };
+        let opening = self.pick(both(&|v, c| v.start..c.open));
+        let closing = self.pick(both(&|v, c| c.end..v.end));
+        self.out.extend_from_slice(&opening);
+        if entries.is_empty() {
+            let inner = self.pick([BASE, OURS, THEIRS].map(|s| {
+                cs[s]
+                    .as_ref()
+                    .filter(|c| c.items.is_empty())
+                    .map(|c| (s, c.open..c.end))
+            }));
+            self.out.extend_from_slice(&inner);
+            self.out.extend_from_slice(&closing);
+            return Ok(());
+        }
+        for (n, e) in entries.iter().enumerate() {
+            let at = [
+                e.base,
+                e.ours.map(|i| (OURS, i)),
+                e.theirs.map(|i| (THEIRS, i)),
+            ];
+            let lead = if n == 0 {
+                self.pick(
+                    [BASE, OURS, THEIRS]
+                        .map(|s| nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))),
+                )
+            } else {
+                self.out.extend_from_slice(S::SEPARATOR);
+                // Its own separator where it followed another item; else its container's.
+                let own = at.map(|x| {
+                    x.filter(|&(_, i)| i > 0)
+                        .and_then(|x| item(x).map(|it| (x.0, it.lead..it.start)))
+                });
+                if own.iter().any(Option::is_some) {
+                    self.pick(own)
+                } else {
+                    self.pick(at.map(|x| {
+                        x.and_then(|(s, _)| nonempty(s).map(|c| (s, c)))
+                            .map(|(s, c)| {
+                                let it = c.items.get(1).unwrap_or(&c.items[0]);
+                                (s, it.lead..it.start)
+                            })
+                    }))
+                }
+            };
+            self.out.extend_from_slice(&lead);
+            let head =
+                self.pick(at.map(|x| x.and_then(|x| item(x).map(|it| (x.0, it.start..it.value)))));
+            self.out.extend_from_slice(&head);
+            self.pointer.push(segment(n));
+            let [vb, vo, vt] = at.map(|x| x.and_then(|x| item(x).map(|it| Val::of(x.0, &it))));
+            match (vo, vt) {
+                (Some(o), Some(t)) => self.value(vb, o, t, stamps)?,
+                (Some(kept), None) | (None, Some(kept)) => {
+                    if let Some(b) = vb {
+                        // One side deleted what the other changed: the change stays.
+                        let (ours, theirs) = if vo.is_some() {
+                            (Some(kept), None)
+                        } else {
+                            (None, Some(kept))
+                        };
+                        self.journal(Some(b), ours, theirs, Some(kept), Rule::ModifyBeatsDelete);
+                    }
+                    self.put(kept);
+                }
+                (None, None) => {}
+            }
+            self.pointer.pop();
+            self.end_line_if_more(n + 1 < entries.len());
+        }
+        let trail =
+            self.pick([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
+        self.out.extend_from_slice(&trail);
+        self.out.extend_from_slice(&closing);
+        Ok(())
+    }
+
+    /// Line-based formats: an item that ended its side without a line break (the last line
+    /// of a file) gets one when another item follows it.
+    fn end_line_if_more(&mut self, more: bool) {
+        if more
+            && S::SEPARATOR.is_empty()
+            && !self.out.is_empty()
+            && self.out.last() != Some(&b'\n')
+        {
+            let eol = self.out_eol().bytes();
+            self.out.extend_from_slice(eol);
+        }
+    }
+
+    /// Two different new values for one scalar (or values of different shapes, or a text
+    /// both sides edited differently).
+    fn collide(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) {
+        let text_leaves = ours.shape == Shape::Text && theirs.shape == Shape::Text;
+        let keep_both = text_leaves
+            && (self.options.policy == Policy::KeepBoth
+                || (self.options.policy == Policy::Journal && S::KEEP_BOTH));
+        if keep_both {
+            // Both versions, one after the other, in an order chosen by content.
+            let (first, second) = if self.val_text(ours) <= self.val_text(theirs) {
+                (ours, theirs)
+            } else {
+                (theirs, ours)
+            };
+            self.put(first);
+            self.end_line_if_more(true);
+            let gap = self
+                .syntax
+                .gap(&self.src[first.side][first.start..first.end]);
+            let gap = convert(gap, Some(Eol::Lf), self.out_eol).into_owned();
+            self.out.extend_from_slice(&gap);
+            self.put(second);
+            self.journal(base, Some(ours), Some(theirs), None, Rule::KeepBoth);
+            return;
+        }
+        let (winner, rule) = match self.options.policy {
+            Policy::Ours => (ours, Rule::Policy("ours")),
+            Policy::Theirs => (theirs, Rule::Policy("theirs")),
+            Policy::Markers => {
+                // The format's merge resolves markers by merging twice; should a collision
+                // still get here, keep ours and never call the result clean.
+                self.conflicted = true;
+                self.put(ours);
+                return;
+            }
+            Policy::Journal | Policy::KeepBoth => match stamps {
+                Some(s) if s.ours != s.theirs => {
+                    let newer = if s.ours > s.theirs { ours } else { theirs };
+                    (
+                        newer,
+                        Rule::Newer {
+                            field: s.field.to_string(),
+                        },
+                    )
+                }
+                _ => {
+                    let last = if self.val_text(ours) > self.val_text(theirs) {
+                        ours
+                    } else {
+                        theirs
+                    };
+                    (last, Rule::Canonical)
+                }
+            },
+        };
+        self.journal(base, Some(ours), Some(theirs), Some(winner), rule);
+        self.put(winner);
+    }
+
+    pub(crate) fn journal(
+        &mut self,
+        base: Option<Val>,
+        ours: Option<Val>,
+        theirs: Option<Val>,
+        chosen: Option<Val>,
+        rule: Rule,
+    ) {
+        let value = |v: Option<Val>| v.map(|v| self.syntax.record(&self.val_text(v)));
+        let record = Record {
+            path: self.options.path.clone(),
+            location: self.location(),
+            base: value(base),
+            ours: value(ours),
+            theirs: value(theirs),
+            chosen: value(chosen),
+            rule,
+        };
+        self.records.push(record);
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Ours => OURS,
+        Side::Theirs => THEIRS,
+    }
+}
+
+fn tag(side: Side, idx: &[usize]) -> Vec<(Side, usize)> {
+    idx.iter().map(|&i| (side, i)).collect()
+}
+
+fn entry(slot: Slot) -> Entry {
+    Entry {
+        base: slot.base.map(|i| (BASE, i)),
+        ours: slot.ours,
+        theirs: slot.theirs,
+    }
+}
+
+fn counts(ids: &[usize]) -> HashMap<usize, usize> {
+    let mut m = HashMap::default();
+    for &i in ids {
+        *m.entry(i).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Takes one `id` from a multiset; whether there was one.
+fn take(set: &mut HashMap<usize, usize>, id: usize) -> bool {
+    match set.get_mut(&id) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
