@@ -1,4 +1,5 @@
-//! Line endings: which one a file uses, and copying text from one file into another's.
+//! Line endings (which one a file uses, copying text from one file into another's) and the
+//! byte order mark.
 
 use std::borrow::Cow;
 
@@ -32,6 +33,16 @@ impl Eol {
             Eol::Lf => b"\n",
             Eol::CrLf => b"\r\n",
         }
+    }
+}
+
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Whether `text` starts with a UTF-8 byte order mark, and the text after it.
+pub(crate) fn strip_bom(text: &[u8]) -> (bool, &[u8]) {
+    match text.strip_prefix(BOM) {
+        Some(rest) => (true, rest),
+        None => (false, text),
     }
 }
 

@@ -4,9 +4,10 @@
 
 use foldhash::{HashMap, HashSet};
 
+use crate::eol::strip_bom;
 use crate::eol::Eol;
 use crate::json::scan;
-use crate::json::{strip_bom, Json};
+use crate::json::Json;
 use crate::record::Rule;
 use crate::sequence::{choose3, combine_runs, keyed_order, Side, Slot, SortKey};
 use crate::tree::{Merger, Shape, Val};
@@ -114,11 +115,12 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         m.out.extend_from_slice(out_eol.bytes());
     }
     // The final newline, or its absence, is chosen three-way.
-    let final_nl = |text: &[u8]| text.last() == Some(&b'\n') || text.is_empty();
+    // An empty side says nothing about line endings.
+    let final_nl = |text: &[u8]| (!text.is_empty()).then(|| text.last() == Some(&b'\n'));
     let keep_final = choose3(
-        has_base.then(|| final_nl(b)),
-        Some(final_nl(o)),
-        Some(final_nl(t)),
+        has_base.then(|| final_nl(b)).flatten(),
+        final_nl(o),
+        final_nl(t),
     )
     .unwrap_or(true);
     if !keep_final && !slots.is_empty() {

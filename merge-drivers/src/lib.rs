@@ -13,6 +13,7 @@ mod eol;
 mod instant;
 mod json;
 mod jsonl;
+mod markdown;
 mod record;
 mod sequence;
 pub mod text;
@@ -173,8 +174,9 @@ pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Opti
         _ if marked => None,
         Kind::Json => json::merge(base, ours, theirs, options),
         Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
-        // Their own drivers come later; until then the line merge is the safe answer.
-        Kind::Yaml | Kind::Markdown | Kind::Text => None,
+        Kind::Markdown => markdown::merge(base, ours, theirs, options),
+        // YAML's own driver comes later; until then the line merge is the safe answer.
+        Kind::Yaml | Kind::Text => None,
     };
     let mut merged = structural.unwrap_or_else(|| {
         let lines = text::merge(base, ours, theirs, options.marker_size);

@@ -7,6 +7,7 @@
 use foldhash::{HashMap, HashSet};
 use std::cmp::Ordering;
 use std::hash::Hash;
+use std::ops::Range;
 
 /// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
 /// have; else what the side that changed it has; else the lesser of the two, so the choice
@@ -125,6 +126,139 @@ fn by_key<K: Hash + Eq>(keys: &[K]) -> HashMap<&K, usize> {
     keys.iter().enumerate().map(|(i, k)| (k, i)).collect()
 }
 
+/// A stretch of a three-way sequence merge (ranges index base, ours, theirs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Region {
+    /// Unchanged on both sides (base, ours, theirs).
+    Same(Range<usize>, Range<usize>, Range<usize>),
+    /// Only ours changed it: base `0` became ours `1`.
+    Ours(Range<usize>, Range<usize>),
+    /// Only theirs changed it.
+    Theirs(Range<usize>, Range<usize>),
+    /// Both changed overlapping stretches (maybe the same way).
+    Both(Range<usize>, Range<usize>, Range<usize>),
+}
+
+/// The changed stretches of `side` against `base`: (base range, side range).
+fn hunks<T: Hash + Eq>(base: &[T], side: &[T]) -> Vec<(Range<usize>, Range<usize>)> {
+    let mut out: Vec<(Range<usize>, Range<usize>)> = Vec::new();
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, base, side) {
+        let (tag, old, new) = op.as_tag_tuple();
+        if tag == similar::DiffTag::Equal {
+            continue;
+        }
+        match out.last_mut() {
+            Some((o, n)) if o.end == old.start && n.end == new.start => {
+                o.end = old.end;
+                n.end = new.end;
+            }
+            _ => out.push((old, new)),
+        }
+    }
+    out
+}
+
+/// Whether two changes of the base collide: they overlap, or both insert at one place, or
+/// one inserts strictly inside what the other replaced. Changes that merely touch do not:
+/// an element inserted next to one the other side edited is no conflict.
+fn collide(a: &Range<usize>, b: &Range<usize>) -> bool {
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => a.start == b.start,
+        (true, false) => b.start < a.start && a.start < b.end,
+        (false, true) => a.start < b.start && b.start < a.end,
+        (false, false) => a.start < b.end && b.start < a.end,
+    }
+}
+
+/// A diff3 over sequences of items, where only colliding changes (see `collide`) meet in a
+/// `Both` region. Symmetric: swapping ours and theirs swaps `Ours` and `Theirs`.
+pub(crate) fn regions<T: Hash + Eq>(base: &[T], ours: &[T], theirs: &[T]) -> Vec<Region> {
+    let (oh, th) = (hunks(base, ours), hunks(base, theirs));
+    let (mut i, mut j) = (0, 0);
+    let (mut b, mut o, mut t) = (0usize, 0usize, 0usize);
+    let mut out = Vec::new();
+    // Where a side stands at base `at`, when it stands at `pos` at base `b` and nothing
+    // between them changed on that side.
+    let side_at = |pos: usize, b: usize, at: usize| pos + (at - b);
+    loop {
+        let (next_o, next_t) = (oh.get(i), th.get(j));
+        let start = match (next_o, next_t) {
+            (None, None) => break,
+            (Some(x), None) | (None, Some(x)) => x.0.start,
+            (Some(x), Some(y)) => x.0.start.min(y.0.start),
+        };
+        if start > b {
+            let (o2, t2) = (side_at(o, b, start), side_at(t, b, start));
+            out.push(Region::Same(b..start, o..o2, t..t2));
+            (o, t, b) = (o2, t2, start);
+        }
+        match (next_o, next_t) {
+            (Some(x), Some(y)) if collide(&x.0, &y.0) => {
+                let mut range = x.0.start.min(y.0.start)..x.0.end.max(y.0.end);
+                let (oi, ti) = (i, j);
+                i += 1;
+                j += 1;
+                loop {
+                    if let Some(h) = oh.get(i).filter(|h| collide(&h.0, &range)) {
+                        range = range.start.min(h.0.start)..range.end.max(h.0.end);
+                        i += 1;
+                    } else if let Some(h) = th.get(j).filter(|h| collide(&h.0, &range)) {
+                        range = range.start.min(h.0.start)..range.end.max(h.0.end);
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                // Each side's stretch: its changes plus the unchanged items around them.
+                let span = |hs: &[(Range<usize>, Range<usize>)]| {
+                    let (first, last) = (&hs[0], &hs[hs.len() - 1]);
+                    first.1.start - (first.0.start - range.start)
+                        ..last.1.end + (range.end - last.0.end)
+                };
+                let (ro, rt) = (span(&oh[oi..i]), span(&th[ti..j]));
+                o = ro.end;
+                t = rt.end;
+                b = range.end;
+                out.push(Region::Both(range, ro, rt));
+            }
+            _ => {
+                // The earlier change goes first; at one place an insertion precedes a replacement.
+                let ours_first = match (next_o, next_t) {
+                    (Some(x), Some(y)) => {
+                        (x.0.start, !x.0.is_empty()) < (y.0.start, !y.0.is_empty())
+                    }
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if ours_first {
+                    let (rb, ro) = oh[i].clone();
+                    t = side_at(t, b, rb.end);
+                    o = ro.end;
+                    b = rb.end;
+                    out.push(Region::Ours(rb, ro));
+                    i += 1;
+                } else {
+                    let (rb, rt) = th[j].clone();
+                    o = side_at(o, b, rb.end);
+                    t = rt.end;
+                    b = rb.end;
+                    out.push(Region::Theirs(rb, rt));
+                    j += 1;
+                }
+            }
+        }
+    }
+    if b < base.len() {
+        let end = base.len();
+        out.push(Region::Same(
+            b..end,
+            o..side_at(o, b, end),
+            t..side_at(t, b, end),
+        ));
+    }
+    out
+}
+
 /// What orders inserted items: an instant where the item has one, then its bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SortKey<'a> {
@@ -226,6 +360,43 @@ mod tests {
         assert_eq!(
             merged(&["a"], &["a", "n", "p"], &["a", "n", "q"]),
             ["a", "n", "p", "q"]
+        );
+    }
+
+    fn apply(base: &[char], ours: &[char], theirs: &[char]) -> String {
+        let mut s = String::new();
+        for r in regions(base, ours, theirs) {
+            match r {
+                Region::Same(b, _, _) => s.extend(&base[b]),
+                Region::Ours(_, o) => s.extend(&ours[o]),
+                Region::Theirs(_, t) => s.extend(&theirs[t]),
+                Region::Both(_, o, t) => {
+                    s.push('(');
+                    s.extend(&ours[o]);
+                    s.push('|');
+                    s.extend(&theirs[t]);
+                    s.push(')');
+                }
+            }
+        }
+        s
+    }
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn an_insert_next_to_an_edit_is_no_conflict() {
+        assert_eq!(apply(&chars("c"), &chars("cn"), &chars("C")), "Cn");
+        assert_eq!(apply(&chars("abc"), &chars("xabc"), &chars("aBc")), "xaBc");
+        assert_eq!(
+            apply(&chars("abc"), &chars("abcx"), &chars("abcy")),
+            "abc(x|y)"
+        );
+        assert_eq!(
+            apply(&chars("abcd"), &chars("aXd"), &chars("abYd")),
+            "a(X|bY)d"
         );
     }
 

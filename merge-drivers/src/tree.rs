@@ -10,11 +10,11 @@ use std::ops::Range;
 
 use foldhash::{HashMap, HashSet};
 use serde_json::Value;
-use similar::{Algorithm, DiffOp, MergeResolution, TextMerge};
+use similar::{Algorithm, DiffOp};
 
 use crate::eol::{convert, Eol};
 use crate::record::{Record, Rule};
-use crate::sequence::{choose3, combine_runs, keyed_order, Side, Slot, SortKey};
+use crate::sequence::{choose3, combine_runs, keyed_order, regions, Region, Side, Slot, SortKey};
 use crate::{instant, text, Options, Policy, TIMESTAMP_KEYS};
 
 pub(crate) const BASE: usize = 0;
@@ -89,8 +89,8 @@ impl Val {
 pub(crate) trait Syntax {
     /// The items of a container value (`v.shape` is `Object` or `Array`).
     fn open(&self, text: &[u8], v: Val) -> Container;
-    /// The identity of an object member.
-    fn key<'t>(&self, text: &'t [u8], item: &Item) -> Cow<'t, [u8]>;
+    /// The identity of an object member (`side` is `v.side` of its container).
+    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]>;
     /// What a value is in the journal.
     fn record(&self, text: &[u8]) -> Value;
     /// Written between two items (`,` in JSON).
@@ -255,7 +255,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
         let text = self.src[side];
         c.items
             .iter()
-            .find(|i| self.syntax.key(text, i).as_ref() == name.as_bytes())
+            .find(|i| self.syntax.key(side, text, i).as_ref() == name.as_bytes())
             .copied()
     }
 
@@ -279,7 +279,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
             Some(c) => c
                 .items
                 .iter()
-                .map(|i| self.syntax.key(self.src[side], i))
+                .map(|i| self.syntax.key(side, self.src[side], i))
                 .collect(),
             None => Vec::new(),
         });
@@ -475,9 +475,6 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 }
                 (OURS, shared.0, shared.1)
             };
-        let lines = |v: &[usize]| v.iter().map(|i| format!("{i}\n")).collect::<String>();
-        let (lb, lo, lt) = (lines(&base_ids), lines(&ids[OURS]), lines(&ids[THEIRS]));
-        let merge = TextMerge::from_lines(lb.as_str(), lo.as_str(), lt.as_str());
         let ours_only = |i: usize| Entry {
             ours: Some(i),
             ..Entry::default()
@@ -487,23 +484,30 @@ impl<'a, S: Syntax> Merger<'a, S> {
             ..Entry::default()
         };
         let mut out = Vec::new();
-        for region in merge.regions() {
-            let (rb, ro, rt) = (
-                region.base_range(),
-                region.ours_range(),
-                region.theirs_range(),
-            );
-            match region.resolution() {
-                MergeResolution::Theirs => out.extend(rt.map(theirs_only)),
-                MergeResolution::Conflict if rb.len() == ro.len() && rb.len() == rt.len() => {
-                    // Element by element: each triple merges as values.
+        for region in regions(&base_ids, &ids[OURS], &ids[THEIRS]) {
+            match region {
+                Region::Same(rb, ro, rt) | Region::Both(rb, ro, rt)
+                    if rb.len() == ro.len() && rb.len() == rt.len() =>
+                {
+                    // Unchanged, or changed element by element: each triple merges as values.
                     out.extend(rb.zip(ro).zip(rt).map(|((b, o), t)| Entry {
                         base: Some((base_side, base_index[b])),
                         ours: Some(o),
                         theirs: Some(t),
                     }))
                 }
-                MergeResolution::Conflict => {
+                Region::Ours(_, ro) => out.extend(ro.map(ours_only)),
+                Region::Theirs(_, rt) => out.extend(rt.map(theirs_only)),
+                Region::Same(_, ro, _) => out.extend(ro.map(ours_only)),
+                Region::Both(_, ro, rt) if ids[OURS][ro.clone()] == ids[THEIRS][rt.clone()] => {
+                    // The same change on both sides.
+                    out.extend(ro.zip(rt).map(|(o, t)| Entry {
+                        ours: Some(o),
+                        theirs: Some(t),
+                        ..Entry::default()
+                    }))
+                }
+                Region::Both(rb, ro, rt) => {
                     // Keep what both kept, and everything either side added.
                     let mut in_ours = counts(&ids[OURS][ro.clone()]);
                     let mut in_theirs = counts(&ids[THEIRS][rt.clone()]);
@@ -522,10 +526,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
                             .filter(|&i| !take(&mut base_left, ids[side][i]))
                             .collect::<Vec<usize>>()
                     };
-                    let (new_o, new_t) = (added(OURS, ro.clone()), added(THEIRS, rt.clone()));
+                    let (new_o, new_t) = (added(OURS, ro), added(THEIRS, rt));
                     out.extend(self.both_added(cs, &ids, &new_o, &new_t));
                 }
-                _ => out.extend(ro.map(ours_only)),
             }
         }
         out

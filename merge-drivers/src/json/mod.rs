@@ -7,11 +7,10 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::eol::{strip_bom, BOM};
 use crate::sequence::choose3;
 use crate::tree::{Container, Item, Merger, Syntax, Val, BASE, OURS, THEIRS};
 use crate::{text, Merged, Method, Options, Policy};
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// JSON's layout: brackets, commas, quoted keys.
 pub(crate) struct Json;
@@ -21,7 +20,7 @@ impl Syntax for Json {
         scan::container(text, v.start..v.end)
     }
 
-    fn key<'t>(&self, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    fn key<'t>(&'t self, _side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         scan::key(text, item)
     }
 
@@ -30,13 +29,6 @@ impl Syntax for Json {
     }
 
     const SEPARATOR: &'static [u8] = b",";
-}
-
-pub(crate) fn strip_bom(text: &[u8]) -> (bool, &[u8]) {
-    match text.strip_prefix(BOM) {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    }
 }
 
 /// Merges three JSON documents, or `None` when a side is not JSON (the caller falls back).

@@ -1,0 +1,502 @@
+//! Markdown: front matter merges as YAML; the body is a tree of sections by heading, matched
+//! by heading path; inside a section the blocks (paragraphs, list items, code fences, tables,
+//! quotes, HTML) merge as a sequence, and a block both sides edited merges line by line, or
+//! both versions are kept.
+//!
+//! pulldown-cmark finds the blocks (so a `#` line in a code fence is no heading); the merge
+//! itself is the shared engine in `tree`.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use foldhash::HashMap;
+use pulldown_cmark::{Event, Options as Extensions, Parser, Tag};
+use serde_json::Value;
+
+use crate::eol::{strip_bom, BOM};
+use crate::record::Record;
+use crate::sequence::choose3;
+use crate::tree::{Container, Item, Merger, Shape, Syntax, Val, BASE, OURS, THEIRS};
+use crate::{Kind, Merged, Method, Options};
+
+/// The parsed layout of the three sides: every container by its span, every key by its item.
+#[derive(Default)]
+struct Markdown {
+    containers: [HashMap<(usize, usize, bool), Container>; 3],
+    keys: [HashMap<usize, Vec<u8>>; 3],
+}
+
+impl Syntax for Markdown {
+    fn open(&self, _text: &[u8], v: Val) -> Container {
+        let key = (v.start, v.end, v.shape == Shape::Object);
+        self.containers[v.side]
+            .get(&key)
+            .cloned()
+            .unwrap_or(Container {
+                open: v.start,
+                items: Vec::new(),
+                close: v.end,
+                end: v.end,
+            })
+    }
+
+    fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        Cow::Borrowed(
+            self.keys[side]
+                .get(&item.start)
+                .map_or(&[][..], Vec::as_slice),
+        )
+    }
+
+    fn record(&self, text: &[u8]) -> Value {
+        Value::String(String::from_utf8_lossy(text).into_owned())
+    }
+
+    const KEEP_BOTH: bool = true;
+
+    /// Two versions of a list item sit on consecutive lines; other blocks need a blank line.
+    fn gap(&self, first: &[u8]) -> &'static [u8] {
+        if list_item(first) {
+            b""
+        } else {
+            b"\n"
+        }
+    }
+}
+
+fn list_item(block: &[u8]) -> bool {
+    let t = block.trim_ascii_start();
+    let digits = t.iter().take_while(|b| b.is_ascii_digit()).count();
+    match t.get(digits) {
+        Some(b'-' | b'*' | b'+') if digits == 0 => matches!(t.get(1), Some(b' ' | b'\t')),
+        Some(b'.' | b')') if digits > 0 => matches!(t.get(digits + 1), Some(b' ' | b'\t')),
+        _ => false,
+    }
+}
+
+/// A section: its heading (none for the text before the first heading) and what follows.
+struct Section {
+    level: u8,
+    /// The heading's lines, and its identity among its siblings.
+    heading: Option<(Range<usize>, Vec<u8>)>,
+    blocks: Vec<Range<usize>>,
+    children: Vec<Section>,
+}
+
+pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
+    let (bom_b, b) = strip_bom(base);
+    let (bom_o, o) = strip_bom(ours);
+    let (bom_t, t) = strip_bom(theirs);
+    let texts = [
+        std::str::from_utf8(b).ok()?,
+        std::str::from_utf8(o).ok()?,
+        std::str::from_utf8(t).ok()?,
+    ];
+    let has_base = !b.is_empty();
+    let fronts = texts.map(front_matter);
+
+    let mut out = Vec::with_capacity(o.len().max(t.len()) + 64);
+    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+        out.extend_from_slice(BOM);
+    }
+    let mut records: Vec<Record> = Vec::new();
+    let mut conflicted = false;
+    // Front matter merges as YAML, inside its fences.
+    if fronts.iter().any(|f| f.is_some()) {
+        let part = |side: usize| {
+            fronts[side]
+                .as_ref()
+                .map_or(&b""[..], |f| &texts[side].as_bytes()[f.inner.clone()])
+        };
+        let fm = crate::merge(Kind::Yaml, part(BASE), part(OURS), part(THEIRS), options);
+        let fence = |side: usize, pick: fn(&FrontMatter) -> Range<usize>| {
+            fronts[side]
+                .as_ref()
+                .map(|f| &texts[side].as_bytes()[pick(f)])
+        };
+        let open = choose3(
+            fence(BASE, |f| f.open.clone()),
+            fence(OURS, |f| f.open.clone()),
+            fence(THEIRS, |f| f.open.clone()),
+        );
+        let close = choose3(
+            fence(BASE, |f| f.close.clone()),
+            fence(OURS, |f| f.close.clone()),
+            fence(THEIRS, |f| f.close.clone()),
+        );
+        out.extend_from_slice(open.unwrap_or(b"---\n"));
+        out.extend_from_slice(&fm.output);
+        if !fm.output.is_empty() && !fm.output.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(close.unwrap_or(b"---\n"));
+        conflicted |= fm.conflicted;
+        records.extend(fm.records);
+    }
+    let bodies = [BASE, OURS, THEIRS].map(|side| {
+        let from = fronts[side].as_ref().map_or(0, |f| f.close.end);
+        &texts[side][from..]
+    });
+
+    let mut syntax = Markdown::default();
+    let docs = [BASE, OURS, THEIRS].map(|side| {
+        let root = sections(bodies[side]);
+        index(&mut syntax, side, &root, 0, bodies[side].len())
+    });
+    let src = bodies.map(str::as_bytes);
+    let mut m = Merger::new(&syntax, src, options);
+    let val = |side: usize| Val {
+        side,
+        start: 0,
+        end: src[side].len(),
+        shape: docs[side],
+    };
+    let base_body =
+        (has_base && !(src[BASE].is_empty() && fronts[BASE].is_some())).then(|| val(BASE));
+    m.value(base_body, val(OURS), val(THEIRS), None).ok()?;
+    // The final newline, or its absence, is chosen three-way.
+    let final_nl = |side: usize| (!src[side].is_empty()).then(|| src[side].ends_with(b"\n"));
+    let want = choose3(
+        has_base.then(|| final_nl(BASE)).flatten(),
+        final_nl(OURS),
+        final_nl(THEIRS),
+    );
+    match want {
+        Some(true) if !m.out.is_empty() && !m.out.ends_with(b"\n") => {
+            let eol = m.out_eol().bytes();
+            m.out.extend_from_slice(eol);
+        }
+        Some(false) if m.out.ends_with(b"\n") => {
+            m.out.pop();
+            if m.out.ends_with(b"\r") {
+                m.out.pop();
+            }
+        }
+        _ => {}
+    }
+    out.extend_from_slice(&m.out);
+    records.extend(m.records);
+    Some(Merged {
+        output: out,
+        conflicted: conflicted || m.conflicted,
+        records,
+        method: Method::Structural,
+    })
+}
+
+struct FrontMatter {
+    /// The opening `---` line, the YAML inside, the closing `---` or `...` line.
+    open: Range<usize>,
+    inner: Range<usize>,
+    close: Range<usize>,
+}
+
+fn front_matter(text: &str) -> Option<FrontMatter> {
+    let first = text.find('\n')? + 1;
+    if text[..first].trim_end() != "---" {
+        return None;
+    }
+    let mut pos = first;
+    while pos < text.len() {
+        let end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+        let line = text[pos..end].trim_end();
+        if line == "---" || line == "..." {
+            return Some(FrontMatter {
+                open: 0..first,
+                inner: first..pos,
+                close: pos..end,
+            });
+        }
+        pos = end;
+    }
+    None
+}
+
+/// The sections of a Markdown text, with every byte that is not white space in some block.
+fn sections(text: &str) -> Section {
+    let bytes = text.as_bytes();
+    let mut root = Section {
+        level: 0,
+        heading: None,
+        blocks: Vec::new(),
+        children: Vec::new(),
+    };
+    // Blocks and headings in order, as whole lines.
+    let mut parts: Vec<(Range<usize>, Option<u8>)> = Vec::new();
+    let mut depth = 0usize;
+    let mut in_list = false;
+    let parser = Parser::new_ext(
+        text,
+        Extensions::ENABLE_TABLES | Extensions::ENABLE_STRIKETHROUGH | Extensions::ENABLE_TASKLISTS,
+    );
+    for (event, range) in parser.into_offset_iter() {
+        match event {
+            Event::Start(tag) => {
+                if depth == 0 {
+                    match &tag {
+                        Tag::List(_) => in_list = true,
+                        Tag::Heading { level, .. } => parts.push((range, Some(*level as u8))),
+                        _ => parts.push((range, None)),
+                    }
+                } else if depth == 1 && in_list && matches!(tag, Tag::Item) {
+                    parts.push((range, None));
+                }
+                depth += 1;
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_list = false;
+                }
+            }
+            _ if depth == 0 => parts.push((range, None)),
+            _ => {}
+        }
+    }
+    // Whole lines, trailing blank lines left out; text no event covered becomes a block.
+    let mut lines: Vec<(Range<usize>, Option<u8>)> = Vec::new();
+    let mut covered = 0;
+    for (range, level) in parts {
+        let r = whole_lines(bytes, range);
+        if r.start < covered {
+            continue;
+        }
+        let gap = whole_lines(bytes, covered..r.start);
+        if !gap.is_empty() {
+            lines.push((gap, None));
+        }
+        covered = r.end;
+        if !r.is_empty() {
+            lines.push((r, level));
+        }
+    }
+    let gap = whole_lines(bytes, covered..bytes.len());
+    if !gap.is_empty() {
+        lines.push((gap, None));
+    }
+
+    // Nest sections by heading level.
+    let mut stack: Vec<Section> = vec![root];
+    for (range, level) in lines {
+        match level {
+            Some(level) => {
+                while stack.len() > 1 && stack.last().is_some_and(|s| s.level >= level) {
+                    let done = stack.pop().expect("nonempty stack");
+                    stack.last_mut().expect("root").children.push(done);
+                }
+                stack.push(Section {
+                    level,
+                    heading: Some((range.clone(), heading_text(&bytes[range], level))),
+                    blocks: Vec::new(),
+                    children: Vec::new(),
+                });
+            }
+            // A block belongs to the innermost open section.
+            None => stack.last_mut().expect("root").blocks.push(range),
+        }
+    }
+    while stack.len() > 1 {
+        let done = stack.pop().expect("nonempty stack");
+        stack.last_mut().expect("root").children.push(done);
+    }
+    root = stack.pop().expect("root");
+    root
+}
+
+/// `range` grown to whole lines, with leading and trailing blank lines left out.
+fn whole_lines(text: &[u8], range: Range<usize>) -> Range<usize> {
+    let mut start = range.start.min(text.len());
+    let mut end = range.end.min(text.len()).max(start);
+    // Skip blank lines at both ends.
+    while start < end && text[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && text[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    if start == end {
+        return start..start;
+    }
+    while start > 0 && text[start - 1] != b'\n' {
+        start -= 1;
+    }
+    match text[end..].iter().position(|&b| b == b'\n') {
+        Some(i) => end += i + 1,
+        None => end = text.len(),
+    }
+    start..end
+}
+
+/// A heading's identity: its level and its text without markers.
+fn heading_text(line: &[u8], level: u8) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let setext = lines.len() > 1
+        && lines.last().is_some_and(|l| {
+            !l.trim().is_empty() && l.trim().chars().all(|c| c == '=' || c == '-')
+        });
+    if setext {
+        lines.pop();
+    }
+    let joined = lines.join(" ");
+    let mut t = joined.trim();
+    if !setext {
+        t = t.trim_start_matches('#').trim();
+        let stripped = t.trim_end_matches('#');
+        if stripped.is_empty() || stripped.ends_with(' ') {
+            t = stripped.trim_end();
+        }
+    }
+    let mut key = vec![level];
+    key.extend_from_slice(t.as_bytes());
+    key
+}
+
+/// Records a section's containers and keys for one side; returns the shape of its content.
+/// `content` is the span after the heading up to the section's end.
+fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usize) -> Shape {
+    let mut items = Vec::new();
+    let mut prev = start;
+    if let (Some(first), Some(last)) = (s.blocks.first(), s.blocks.last()) {
+        let body = first.start..last.end;
+        let mut blocks = Vec::new();
+        let mut block_prev = body.start;
+        for b in &s.blocks {
+            blocks.push(Item {
+                lead: block_prev,
+                start: b.start,
+                value: b.start,
+                end: b.end,
+                shape: Shape::Text,
+            });
+            block_prev = b.end;
+        }
+        syntax.containers[side].insert(
+            (body.start, body.end, false),
+            Container {
+                open: body.start,
+                items: blocks,
+                close: body.end,
+                end: body.end,
+            },
+        );
+        syntax.keys[side].insert(body.start, Vec::new());
+        items.push(Item {
+            lead: prev,
+            start: body.start,
+            value: body.start,
+            end: body.end,
+            shape: Shape::Array,
+        });
+        prev = body.end;
+    }
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::default();
+    for (i, child) in s.children.iter().enumerate() {
+        let Some((heading, name)) = &child.heading else {
+            continue;
+        };
+        let child_end = s
+            .children
+            .get(i + 1)
+            .and_then(|c| c.heading.as_ref())
+            .map_or(end, |(h, _)| h.start);
+        let child_end = section_end(child, heading.end).min(child_end);
+        let n = seen.entry(name.clone()).or_insert(0);
+        *n += 1;
+        let mut key = name.clone();
+        key.extend_from_slice(format!("\0{n}").as_bytes());
+        syntax.keys[side].insert(heading.start, key);
+        let shape = index(syntax, side, child, heading.end, child_end);
+        items.push(Item {
+            lead: prev,
+            start: heading.start,
+            value: heading.end,
+            end: child_end,
+            shape,
+        });
+        prev = child_end;
+    }
+    let close = prev.max(start);
+    syntax.containers[side].insert(
+        (start, end, true),
+        Container {
+            open: start,
+            items,
+            close,
+            end,
+        },
+    );
+    Shape::Object
+}
+
+/// Where a section's own text ends: its last block or its last subsection.
+fn section_end(s: &Section, heading_end: usize) -> usize {
+    let blocks = s.blocks.last().map_or(heading_end, |b| b.end);
+    match s.children.last() {
+        Some(c) => {
+            let h = c.heading.as_ref().map_or(heading_end, |(h, _)| h.end);
+            section_end(c, h).max(blocks)
+        }
+        None => blocks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(base: &str, ours: &str, theirs: &str) -> (String, bool) {
+        let m = merge(
+            base.as_bytes(),
+            ours.as_bytes(),
+            theirs.as_bytes(),
+            &Options::default(),
+        )
+        .unwrap();
+        let swapped = merge(
+            base.as_bytes(),
+            theirs.as_bytes(),
+            ours.as_bytes(),
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&m.output),
+            String::from_utf8_lossy(&swapped.output),
+            "not symmetric"
+        );
+        (String::from_utf8(m.output).unwrap(), m.conflicted)
+    }
+
+    #[test]
+    fn bullets_appended_under_one_heading_on_both_sides_are_all_kept() {
+        let base = "# Notes\n\n## Prefs\n- tea\n\n## Work\n- rust\n";
+        let ours = "# Notes\n\n## Prefs\n- tea\n- dark mode\n\n## Work\n- rust\n";
+        let theirs = "# Notes\n\n## Prefs\n- tea\n- vim\n\n## Work\n- rust\n- go\n";
+        let (out, conflicted) = md(base, ours, theirs);
+        assert!(!conflicted);
+        assert_eq!(
+            out,
+            "# Notes\n\n## Prefs\n- tea\n- dark mode\n- vim\n\n## Work\n- rust\n- go\n"
+        );
+    }
+
+    #[test]
+    fn a_hash_line_in_a_code_fence_is_not_a_heading() {
+        let base = "## Setup\n```sh\n# install\nmake\n```\n";
+        let ours = "## Setup\n```sh\n# install\nmake\n```\n- note a\n";
+        let theirs = "## Setup\n```sh\n# install\nmake install\n```\n";
+        let (out, _) = md(base, ours, theirs);
+        assert_eq!(
+            out,
+            "## Setup\n```sh\n# install\nmake install\n```\n- note a\n"
+        );
+    }
+
+    #[test]
+    fn two_new_sections_are_both_kept() {
+        let base = "# A\ntext\n";
+        let (out, _) = md(base, "# A\ntext\n\n# B\nbee\n", "# A\ntext\n\n# C\nsea\n");
+        assert_eq!(out, "# A\ntext\n\n# B\nbee\n\n# C\nsea\n");
+    }
+}
