@@ -161,6 +161,56 @@ pub struct Merged {
     pub method: Method,
 }
 
+fn structural(
+    kind: Kind,
+    base: &[u8],
+    ours: &[u8],
+    theirs: &[u8],
+    options: &Options,
+) -> Option<Merged> {
+    match kind {
+        Kind::Json => json::merge(base, ours, theirs, options),
+        Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
+        Kind::Markdown => markdown::merge(base, ours, theirs, options),
+        // YAML's own driver comes later; until then the line merge is the safe answer.
+        Kind::Yaml | Kind::Text => None,
+    }
+}
+
+/// The `markers` policy: merge twice, collisions going to ours then to theirs, and mark the
+/// lines where the two results differ: whole lines for a person, everything else merged.
+fn with_markers(
+    kind: Kind,
+    base: &[u8],
+    ours: &[u8],
+    theirs: &[u8],
+    options: &Options,
+) -> Option<Merged> {
+    let pick = |policy| {
+        let options = Options {
+            policy,
+            ..options.clone()
+        };
+        structural(kind, base, ours, theirs, &options)
+    };
+    let (with_ours, with_theirs) = (pick(Policy::Ours)?, pick(Policy::Theirs)?);
+    if with_ours.output == with_theirs.output {
+        return Some(with_ours);
+    }
+    // What the markers show is no decision; a deletion the merge overrode still is.
+    let records = with_ours
+        .records
+        .into_iter()
+        .filter(|r| !matches!(r.rule, Rule::Policy(_)))
+        .collect();
+    Some(Merged {
+        output: text::mark_differences(&with_ours.output, &with_theirs.output, options.marker_size),
+        conflicted: true,
+        records,
+        method: Method::Structural,
+    })
+}
+
 /// Merges `ours` and `theirs`, two descendants of `base`, as a file of `kind`.
 ///
 /// An empty `base` means the file was added on both sides.
@@ -170,13 +220,12 @@ pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Opti
     let marked = [base, ours, theirs]
         .iter()
         .any(|side| text::has_conflict_markers(side, options.marker_size));
-    let structural = match kind {
-        _ if marked => None,
-        Kind::Json => json::merge(base, ours, theirs, options),
-        Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
-        Kind::Markdown => markdown::merge(base, ours, theirs, options),
-        // YAML's own driver comes later; until then the line merge is the safe answer.
-        Kind::Yaml | Kind::Text => None,
+    let structural = if marked {
+        None
+    } else if options.policy == Policy::Markers {
+        with_markers(kind, base, ours, theirs, options)
+    } else {
+        structural(kind, base, ours, theirs, options)
     };
     let mut merged = structural.unwrap_or_else(|| {
         let lines = text::merge(base, ours, theirs, options.marker_size);

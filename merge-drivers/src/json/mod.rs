@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::eol::{strip_bom, BOM};
 use crate::sequence::choose3;
 use crate::tree::{Container, Item, Merger, Syntax, Val, BASE, OURS, THEIRS};
-use crate::{text, Merged, Method, Options, Policy};
+use crate::{text, Merged, Method, Options};
 
 /// JSON's layout: brackets, commas, quoted keys.
 pub(crate) struct Json;
@@ -39,26 +39,6 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let has_base = !b.iter().all(u8::is_ascii_whitespace);
     if (has_base && !scan::validate(b)) || !scan::validate(o) || !scan::validate(t) {
         return None;
-    }
-    if options.policy == Policy::Markers {
-        // Merge twice, collisions going one way then the other, and mark where the two differ:
-        // whole lines for a person to resolve, everything else merged.
-        let pick = |policy| {
-            let options = Options {
-                policy,
-                ..options.clone()
-            };
-            merge_spans([b, o, t], has_base, [bom_b, bom_o, bom_t], &options).map(|m| m.out)
-        };
-        let (with_ours, with_theirs) = (pick(Policy::Ours)?, pick(Policy::Theirs)?);
-        if with_ours != with_theirs {
-            return Some(Merged {
-                output: text::mark_differences(&with_ours, &with_theirs, options.marker_size),
-                conflicted: true,
-                records: Vec::new(),
-                method: Method::Structural,
-            });
-        }
     }
     let m = merge_spans([b, o, t], has_base, [bom_b, bom_o, bom_t], options)?;
 
