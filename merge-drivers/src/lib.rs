@@ -18,6 +18,7 @@ mod record;
 mod sequence;
 pub mod text;
 mod tree;
+mod yaml;
 
 pub use record::{Record, Rule};
 
@@ -172,8 +173,8 @@ fn structural(
         Kind::Json => json::merge(base, ours, theirs, options),
         Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
         Kind::Markdown => markdown::merge(base, ours, theirs, options),
-        // YAML's own driver comes later; until then the line merge is the safe answer.
-        Kind::Yaml | Kind::Text => None,
+        Kind::Yaml => yaml::merge(base, ours, theirs, options),
+        Kind::Text => None,
     }
 }
 

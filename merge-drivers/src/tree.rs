@@ -182,8 +182,19 @@ impl<'a, S: Syntax> Merger<'a, S> {
     }
 
     /// Three-way choice among spans standing for base, ours and theirs (`None`: not there).
+    /// In line formats, where such spans hold comments, two different edits of one are
+    /// merged line by line rather than one dropped.
     pub(crate) fn pick(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
         let [b, o, t] = spans.map(|x| x.map(|(side, r)| self.text(side, r)));
+        if let (Some(o), Some(t)) = (&o, &t) {
+            let changed_both = o != t && b.as_ref().is_none_or(|b| b != o && b != t);
+            if changed_both && S::SEPARATOR.is_empty() {
+                let base = b.as_deref().unwrap_or_default();
+                if let Some(merged) = text::merge_union(base, o, t) {
+                    return Cow::Owned(merged);
+                }
+            }
+        }
         choose3(b, o, t).unwrap_or(Cow::Borrowed(b""))
     }
 

@@ -1,0 +1,462 @@
+//! YAML: the JSON rules on YAML's data model (mappings key by key, sequences by identity or
+//! as sequences, collisions decided symmetrically and journaled), with comments and layout
+//! kept: each entry is its key line(s) and value, and the comments and blank lines before it
+//! are its lead. Block scalars (`|`, `>`) merge line by line, keeping both sides' appends.
+//!
+//! saphyr-parser reads the structure; anchors, aliases, tags, several documents or a flow
+//! collection at the top fall back to the line merge (never a silent loss).
+
+use std::borrow::Cow;
+
+use foldhash::HashMap;
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use serde_json::Value;
+
+use crate::eol::{strip_bom, BOM};
+use crate::sequence::choose3;
+use crate::tree::{Container, Item, Merger, Shape, Syntax, Val, BASE, OURS, THEIRS};
+use crate::{Merged, Method, Options};
+
+#[derive(Default)]
+struct Yaml {
+    containers: [HashMap<(usize, usize, bool), Container>; 3],
+    keys: [HashMap<usize, Vec<u8>>; 3],
+}
+
+impl Syntax for Yaml {
+    fn open(&self, _text: &[u8], v: Val) -> Container {
+        let key = (v.start, v.end, v.shape == Shape::Object);
+        self.containers[v.side]
+            .get(&key)
+            .cloned()
+            .unwrap_or(Container {
+                open: v.start,
+                items: Vec::new(),
+                close: v.end,
+                end: v.end,
+            })
+    }
+
+    fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        Cow::Borrowed(
+            self.keys[side]
+                .get(&item.start)
+                .map_or(&[][..], Vec::as_slice),
+        )
+    }
+
+    fn record(&self, text: &[u8]) -> Value {
+        Value::String(String::from_utf8_lossy(text).trim().to_string())
+    }
+}
+
+pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
+    let (bom_b, b) = strip_bom(base);
+    let (bom_o, o) = strip_bom(ours);
+    let (bom_t, t) = strip_bom(theirs);
+    let src = [b, o, t];
+    let has_base = !b.iter().all(u8::is_ascii_whitespace);
+    let mut syntax = Yaml::default();
+    let mut roots = [None, None, None];
+    for side in [BASE, OURS, THEIRS] {
+        if side == BASE && !has_base {
+            continue;
+        }
+        let text = std::str::from_utf8(src[side]).ok()?;
+        roots[side] = Some(Reader::read(&mut syntax, side, text)?);
+    }
+    let [rb, Some(ro), Some(rt)] = roots else {
+        return None;
+    };
+    let mut m = Merger::new(&syntax, src, options);
+    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+        m.out.extend_from_slice(BOM);
+    }
+    let lead = m.pick([
+        rb.map(|v| (BASE, 0..v.start)),
+        Some((OURS, 0..ro.start)),
+        Some((THEIRS, 0..rt.start)),
+    ]);
+    m.out.extend_from_slice(&lead);
+    m.value(rb, ro, rt, None).ok()?;
+    let trail = m.pick([
+        rb.map(|v| (BASE, v.end..b.len())),
+        Some((OURS, ro.end..o.len())),
+        Some((THEIRS, rt.end..t.len())),
+    ]);
+    m.out.extend_from_slice(&trail);
+    Some(Merged {
+        output: m.out,
+        conflicted: m.conflicted,
+        records: m.records,
+        method: Method::Structural,
+    })
+}
+
+/// One parsed node: where its text starts, where its content ends, and what it is.
+struct Node {
+    start: usize,
+    content_end: usize,
+    shape: Shape,
+    /// For block collections: the items, not yet placed (their leads need the parent).
+    items: Vec<Item>,
+    block: bool,
+}
+
+/// Reads one side's events into containers and keys.
+struct Reader<'s> {
+    syntax: &'s mut Yaml,
+    side: usize,
+    text: &'s [u8],
+    events: std::iter::Peekable<std::vec::IntoIter<(Event<'s>, usize, usize)>>,
+}
+
+impl<'s> Reader<'s> {
+    /// The root value of a one-document YAML text whose top is a block collection.
+    fn read(syntax: &'s mut Yaml, side: usize, text: &'s str) -> Option<Val> {
+        // saphyr counts characters; the spans are bytes.
+        let offsets = (!text.is_ascii()).then(|| {
+            let mut v: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            v.push(text.len());
+            v
+        });
+        let at = |i: usize| {
+            offsets
+                .as_ref()
+                .map_or(i, |o| o.get(i).copied().unwrap_or(text.len()))
+        };
+        let mut events = Vec::new();
+        let mut documents = 0;
+        for event in Parser::new_from_str(text) {
+            let (event, span) = event.ok()?;
+            match &event {
+                Event::DocumentStart(_) => documents += 1,
+                Event::Alias(_) => return None,
+                Event::Scalar(_, _, anchor, tag) if *anchor != 0 || tag.is_some() => return None,
+                Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag)
+                    if *anchor != 0 || tag.is_some() =>
+                {
+                    return None
+                }
+                _ => {}
+            }
+            events.push((event, at(span.start.index()), at(span.end.index())));
+        }
+        if documents != 1 {
+            return None;
+        }
+        let mut reader = Reader {
+            syntax,
+            side,
+            text: text.as_bytes(),
+            events: events.into_iter().peekable(),
+        };
+        // StreamStart, DocumentStart.
+        reader.events.next()?;
+        reader.events.next()?;
+        let root = reader.node()?;
+        if !root.block || !matches!(root.shape, Shape::Object | Shape::Array) {
+            return None;
+        }
+        let start = line_start(reader.text, root.start);
+        let end = line_end(reader.text, root.content_end);
+        let root = reader.place(root, start, end);
+        // Spans the merge can trust, or the line merge.
+        let sound = reader.syntax.containers[side]
+            .iter()
+            .all(|(&(start, end, _), c)| {
+                let mut at = c.open;
+                let ordered = c.items.iter().all(|i| {
+                    let ok =
+                        at <= i.lead && i.lead <= i.start && i.start <= i.value && i.value <= i.end;
+                    at = i.end;
+                    ok
+                });
+                start <= c.open
+                    && ordered
+                    && at <= c.close
+                    && c.close <= c.end
+                    && c.end <= end
+                    && end <= text.len()
+            });
+        sound.then_some(root)
+    }
+
+    /// Registers a block collection's container under the value span `start..end`.
+    fn place(&mut self, node: Node, start: usize, end: usize) -> Val {
+        let mut items = node.items;
+        let mut prev = start;
+        for item in &mut items {
+            item.lead = prev;
+            prev = item.end;
+        }
+        let val = Val {
+            side: self.side,
+            start,
+            end,
+            shape: node.shape,
+        };
+        self.syntax.containers[self.side].insert(
+            (start, end, node.shape == Shape::Object),
+            Container {
+                open: start,
+                items,
+                close: prev.max(start),
+                end,
+            },
+        );
+        val
+    }
+
+    fn node(&mut self) -> Option<Node> {
+        let (event, start, end) = self.events.next()?;
+        match event {
+            Event::Scalar(_, style, ..) => {
+                let shape = match style {
+                    ScalarStyle::Plain => Shape::Scalar,
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Shape::String,
+                    ScalarStyle::Literal | ScalarStyle::Folded => Shape::Text,
+                };
+                let mut content_end = end;
+                while content_end > start && self.text[content_end - 1].is_ascii_whitespace() {
+                    content_end -= 1;
+                }
+                Some(Node {
+                    start,
+                    content_end,
+                    shape,
+                    items: Vec::new(),
+                    block: false,
+                })
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let object = matches!(event, Event::MappingStart(..));
+                let flow = end > start; // a flow collection's start event spans its bracket
+                if flow {
+                    // Atomic: merged as one value.
+                    let mut depth = 1;
+                    let mut last = end;
+                    while depth > 0 {
+                        let (e, _, e_end) = self.events.next()?;
+                        match e {
+                            Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+                            Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+                            _ => {}
+                        }
+                        last = e_end;
+                    }
+                    return Some(Node {
+                        start,
+                        content_end: last,
+                        shape: Shape::Scalar,
+                        items: Vec::new(),
+                        block: false,
+                    });
+                }
+                if object {
+                    self.mapping(start)
+                } else {
+                    self.sequence(start)
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn mapping(&mut self, start: usize) -> Option<Node> {
+        let mut items = Vec::new();
+        let mut content_end = start;
+        loop {
+            if matches!(self.events.peek(), Some((Event::MappingEnd, ..))) {
+                self.events.next();
+                break;
+            }
+            let (key, key_start, key_end) = self.events.next()?;
+            let Event::Scalar(name, ..) = key else {
+                return None; // a complex key
+            };
+            let colon = skip_spaces(self.text, key_end);
+            if self.text.get(colon) != Some(&b':') {
+                return None;
+            }
+            let after = colon + 1;
+            let value = self.node()?;
+            let item = self.entry(key_start, after, value)?;
+            content_end = content_end.max(item.end);
+            self.syntax.keys[self.side].insert(key_start, name.as_bytes().to_vec());
+            items.push(item);
+        }
+        Some(Node {
+            start,
+            content_end,
+            shape: Shape::Object,
+            items,
+            block: true,
+        })
+    }
+
+    fn sequence(&mut self, start: usize) -> Option<Node> {
+        let mut items = Vec::new();
+        let mut content_end = start;
+        loop {
+            if matches!(self.events.peek(), Some((Event::SequenceEnd, ..))) {
+                self.events.next();
+                break;
+            }
+            let value = self.node()?;
+            // The dash before the value, on its line.
+            let mut dash = value.start;
+            while dash > 0 && matches!(self.text[dash - 1], b' ' | b'\t') {
+                dash -= 1;
+            }
+            if dash == 0 || self.text[dash - 1] != b'-' {
+                return None;
+            }
+            let item = self.entry(dash - 1, dash, value)?;
+            content_end = content_end.max(item.end);
+            items.push(item);
+        }
+        Some(Node {
+            start,
+            content_end,
+            shape: Shape::Array,
+            items,
+            block: true,
+        })
+    }
+
+    /// An entry whose head (`key:` or `-`) runs from `start` to `after`, holding `value`.
+    fn entry(&mut self, start: usize, after: usize, value: Node) -> Option<Item> {
+        let text = self.text;
+        let same_line = !text[after..value.start.max(after)].contains(&b'\n');
+        let empty = value.content_end <= value.start && !value.block;
+        let (value_start, end) = if empty {
+            // `key:` with nothing after it: the rest of the line is the value.
+            (after, line_end(text, after))
+        } else if value.block {
+            let end = line_end(text, value.content_end);
+            let value_start = if same_line {
+                value.start
+            } else {
+                line_end(text, after)
+            };
+            (value_start, end)
+        } else {
+            // A scalar, or a block scalar whose indicator follows the colon.
+            let first = skip_spaces(text, after);
+            let value_start =
+                if same_line || text.get(first).is_some_and(|&c| c == b'|' || c == b'>') {
+                    first
+                } else {
+                    value.start
+                };
+            (
+                value_start,
+                line_end(text, value.content_end.max(value_start)),
+            )
+        };
+        let shape = value.shape;
+        if value.block {
+            self.place(value, value_start, end);
+        }
+        Some(Item {
+            lead: start,
+            start,
+            value: value_start,
+            end,
+            shape,
+        })
+    }
+}
+
+fn skip_spaces(text: &[u8], mut pos: usize) -> usize {
+    while pos < text.len() && matches!(text[pos], b' ' | b'\t') {
+        pos += 1;
+    }
+    pos
+}
+
+fn line_start(text: &[u8], pos: usize) -> usize {
+    text[..pos.min(text.len())]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
+/// Just past the line break of the line holding `pos` (or the end of the text); `pos` just
+/// past a line break is already there.
+fn line_end(text: &[u8], pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    if pos > 0 && text[pos - 1] == b'\n' {
+        return pos;
+    }
+    match text[pos..].iter().position(|&b| b == b'\n') {
+        Some(i) => pos + i + 1,
+        None => text.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(base: &str, ours: &str, theirs: &str) -> String {
+        let run = |o: &str, t: &str| {
+            merge(
+                base.as_bytes(),
+                o.as_bytes(),
+                t.as_bytes(),
+                &Options::default(),
+            )
+            .map(|m| String::from_utf8(m.output).unwrap())
+        };
+        let (a, b) = (run(ours, theirs), run(theirs, ours));
+        assert_eq!(a, b, "not symmetric");
+        a.expect("structural")
+    }
+
+    #[test]
+    fn keys_added_under_one_mapping_keep_comments() {
+        let base = "# settings\nui:\n  theme: dark  # my pick\n  font: 12\nname: x\n";
+        let ours = "# settings\nui:\n  theme: dark  # my pick\n  font: 12\n  zoom: 2\nname: x\n";
+        let theirs =
+            "# settings\nui:\n  theme: dark  # my pick\n  font: 14\nname: x\nextra: true\n";
+        assert_eq!(
+            yaml(base, ours, theirs),
+            "# settings\nui:\n  theme: dark  # my pick\n  font: 14\n  zoom: 2\nname: x\nextra: true\n"
+        );
+    }
+
+    #[test]
+    fn a_block_scalar_appended_on_both_sides_keeps_both_lines() {
+        let base = "notes: |\n  one\n  two\nk: v\n";
+        let ours = "notes: |\n  one\n  two\n  three\nk: v\n";
+        let theirs = "notes: |\n  one\n  two\n  four\nk: v\n";
+        assert_eq!(
+            yaml(base, ours, theirs),
+            "notes: |\n  one\n  two\n  four\n  three\nk: v\n"
+        );
+    }
+
+    #[test]
+    fn sequences_of_named_mappings_merge_by_name() {
+        let base = "tools:\n  - name: a\n    on: true\n  - name: b\n    on: true\n";
+        let ours = "tools:\n  - name: a\n    on: false\n  - name: b\n    on: true\n  - name: c\n    on: true\n";
+        let theirs = "tools:\n  - name: a\n    on: true\n  - name: b\n    on: true\n    note: hi\n";
+        assert_eq!(
+            yaml(base, ours, theirs),
+            "tools:\n  - name: a\n    on: false\n  - name: b\n    on: true\n    note: hi\n  - name: c\n    on: true\n"
+        );
+    }
+
+    #[test]
+    fn anchors_fall_back_to_the_line_merge() {
+        assert!(merge(
+            b"a: &x 1\nb: *x\n",
+            b"a: &x 2\nb: *x\n",
+            b"a: &x 1\nb: *x\nc: 3\n",
+            &Options::default()
+        )
+        .is_none());
+    }
+}
