@@ -10,14 +10,23 @@ use anyhow::{Context, Result};
 use merge_drivers::Kind;
 use serde_json::{json, Map, Value};
 
+use crate::policy::Policy;
 use crate::repo::Repo;
-
-/// Directories the default policy syncs in real time (until `.aisync.yml` says otherwise).
-const REALTIME: [&str; 2] = ["memory", "logs"];
 
 const BEGIN: &str =
     "# >>> git-aisync: managed by `git aisync install`; `git aisync uninstall` removes it";
 const END: &str = "# <<< git-aisync";
+
+/// The hooks git-aisync installs. (post-commit and pre-push come with the sync cycle and the
+/// secret gate.)
+pub const HOOKS: [&str; 2] = ["pre-commit", "post-merge"];
+
+/// How our hook files start: what tells them from a hook that is not ours.
+const SHIM: &str = include_str!("../hooks/shim.sh");
+const SHIM_MARK: &str = "# git-aisync hook (written by `git aisync install`";
+
+/// A foreign hook's new name while ours runs in its place.
+const CHAINED: &str = "aisync-chained";
 
 /// Per-machine keys `install` may set, restored by `uninstall`.
 const MACHINE_KEYS: [&str; 2] = ["aisync.branch", "aisync.machine"];
@@ -44,30 +53,49 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The lines `install` adds to `.gitattributes`.
-pub fn attribute_lines() -> Vec<String> {
+/// File extensions the drivers know.
+const EXTENSIONS: [(&str, Kind); 5] = [
+    ("json", Kind::Json),
+    ("jsonl", Kind::Jsonl),
+    ("md", Kind::Markdown),
+    ("yml", Kind::Yaml),
+    ("yaml", Kind::Yaml),
+];
+
+/// The lines `install` adds to `.gitattributes`: every realtime path of the policy, by
+/// extension, and the journal.
+pub fn attribute_lines(policy: &Policy) -> Vec<String> {
     let mut lines = Vec::new();
-    for dir in REALTIME {
-        for (ext, kind) in [
-            ("json", Kind::Json),
-            ("jsonl", Kind::Jsonl),
-            ("md", Kind::Markdown),
-            ("yml", Kind::Yaml),
-            ("yaml", Kind::Yaml),
-        ] {
-            lines.push(format!("{dir}/**/*.{ext} merge=aisync-{kind}"));
+    for pattern in policy.realtime_patterns() {
+        let pattern = pattern.trim_start_matches('/');
+        if let Some((_, kind)) = EXTENSIONS
+            .iter()
+            .find(|(ext, _)| pattern.ends_with(&format!(".{ext}")))
+        {
+            lines.push(format!("{pattern} merge=aisync-{kind}"));
+            continue;
+        }
+        // `memory/**` → `memory/**/*.json`; `notes/*` → `notes/*.json`.
+        let stem = match pattern.strip_suffix("/**") {
+            Some(dir) => format!("{dir}/**/*"),
+            None if pattern.ends_with('*') => pattern.to_string(),
+            None => continue,
+        };
+        for (ext, kind) in EXTENSIONS {
+            lines.push(format!("{stem}.{ext} merge=aisync-{kind}"));
         }
     }
     lines.push(format!("{} merge=aisync-jsonl", crate::journal::SYNCED));
     lines
 }
 
-pub fn install(repo: &Repo, exe: &Path) -> Result<Installed> {
+pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
     let record = record_path(repo);
     if !record.exists() {
         save_record(repo, &record)?;
     }
     let exe = shell_quote(&exe.to_string_lossy());
+    let exe = exe.as_str();
     for kind in Kind::ALL {
         let (outer, inner) = (driver_section(kind), inner_section(kind));
         let command = format!("{exe} merge-driver {kind} %O %A %B %L %P");
@@ -98,8 +126,9 @@ pub fn install(repo: &Repo, exe: &Path) -> Result<Installed> {
     }
     let attributes = repo.work_tree.join(".gitattributes");
     let text = read_optional(&attributes)?.unwrap_or_default();
-    fs::write(&attributes, with_block(&text))
+    fs::write(&attributes, with_block(&text, &attribute_lines(policy)))
         .with_context(|| format!("cannot write {}", attributes.display()))?;
+    install_hooks(&hooks_dir(repo)?, exe)?;
     Ok(Installed {
         attributes,
         drivers: Kind::ALL.len(),
@@ -152,6 +181,11 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
                 .with_context(|| format!("cannot write {}", attributes.display()))?;
         }
     }
+    let hooks = hooks_dir(repo)?;
+    uninstall_hooks(&hooks)?;
+    if record.get("hooks_dir_existed").and_then(Value::as_bool) == Some(false) {
+        let _ = fs::remove_dir(&hooks);
+    }
     match fs::remove_file(&record_file) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -159,6 +193,81 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
     }
     // Leave the state directory only if it holds something else (a journal, say).
     let _ = fs::remove_dir(repo.state_dir());
+    Ok(())
+}
+
+/// The hooks directory git uses for this repository (`core.hooksPath` honoured).
+pub fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
+    let out = repo.git(["rev-parse", "--git-path", "hooks"])?;
+    if !out.success {
+        anyhow::bail!("cannot find the hooks directory: {}", out.stderr.trim());
+    }
+    let dir = PathBuf::from(out.stdout.trim_end_matches('\n'));
+    Ok(if dir.is_absolute() {
+        dir
+    } else {
+        repo.work_tree.join(dir)
+    })
+}
+
+/// Whether the hook file at `path` is one of ours.
+pub fn is_ours(path: &Path) -> bool {
+    fs::read_to_string(path).is_ok_and(|t| t.contains(SHIM_MARK))
+}
+
+fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the hooks directory {}", dir.display()))?;
+    let shim = SHIM.replace("@BIN@", quoted_exe);
+    for name in HOOKS {
+        let path = dir.join(name);
+        if path.exists() && !is_ours(&path) {
+            // Someone else's hook: it keeps running, first.
+            let chained = dir.join(format!("{name}.{CHAINED}"));
+            fs::rename(&path, &chained).with_context(|| {
+                format!(
+                    "cannot move the existing {} aside; is the hooks directory writable?",
+                    path.display()
+                )
+            })?;
+        }
+        fs::write(&path, &shim).with_context(|| {
+            format!(
+                "cannot write {}; is the hooks directory writable?",
+                path.display()
+            )
+        })?;
+        make_executable(&path)?;
+    }
+    Ok(())
+}
+
+fn uninstall_hooks(dir: &Path) -> Result<()> {
+    for name in HOOKS {
+        let path = dir.join(name);
+        if is_ours(&path) {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        let chained = dir.join(format!("{name}.{CHAINED}"));
+        if chained.exists() && !path.exists() {
+            fs::rename(&chained, &path)
+                .with_context(|| format!("cannot put back {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = fs::metadata(path)?.permissions();
+    perms.set_mode(perms.mode() | 0o755);
+    fs::set_permissions(path, perms)
+        .with_context(|| format!("cannot make {} executable", path.display()))
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) -> Result<()> {
     Ok(())
 }
 
@@ -170,7 +279,12 @@ fn save_record(repo: &Repo, record: &Path) -> Result<()> {
         }
     }
     let attributes_existed = repo.work_tree.join(".gitattributes").exists();
-    let value = json!({ "config": config, "attributes_existed": attributes_existed });
+    let hooks_dir_existed = hooks_dir(repo)?.exists();
+    let value = json!({
+        "config": config,
+        "attributes_existed": attributes_existed,
+        "hooks_dir_existed": hooks_dir_existed,
+    });
     if let Some(dir) = record.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -187,7 +301,7 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 }
 
 /// `text` with our block at its end (replacing an earlier one), the user's lines untouched.
-fn with_block(text: &str) -> String {
+fn with_block(text: &str, lines: &[String]) -> String {
     let mut out = without_block(text);
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     if !out.is_empty() && !out.ends_with('\n') {
@@ -199,8 +313,8 @@ fn with_block(text: &str) -> String {
         out.push_str(BEGIN);
     }
     out.push_str(eol);
-    for line in attribute_lines() {
-        out.push_str(&line);
+    for line in lines {
+        out.push_str(line);
         out.push_str(eol);
     }
     out.push_str(END);
@@ -249,11 +363,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn attributes_follow_the_policy() {
+        let policy = Policy::parse("paths:\n  notes/**: realtime\n  state.json: realtime\n  top/*: realtime\n  rules/**: versioned\n").unwrap();
+        let lines = attribute_lines(&policy);
+        assert!(lines.contains(&"notes/**/*.md merge=aisync-markdown".to_string()));
+        assert!(lines.contains(&"state.json merge=aisync-json".to_string()));
+        assert!(lines.contains(&"top/*.yaml merge=aisync-yaml".to_string()));
+        assert!(!lines.iter().any(|l| l.starts_with("rules/")));
+        assert_eq!(
+            lines.last().unwrap(),
+            ".aisync/conflicts.jsonl merge=aisync-jsonl"
+        );
+    }
+
+    #[test]
     fn the_block_comes_out_exactly() {
+        let policy = Policy::parse(crate::policy::DEFAULT).unwrap();
+        let lines = attribute_lines(&policy);
         for text in ["", "*.png binary\n", "*.png binary", "a b\r\nc d\r\n"] {
-            let added = with_block(text);
+            let added = with_block(text, &lines);
             assert!(added.contains("memory/**/*.json merge=aisync-json"));
-            assert_eq!(with_block(&added), added, "install twice = install once");
+            assert_eq!(
+                with_block(&added, &lines),
+                added,
+                "install twice = install once"
+            );
             assert_eq!(without_block(&added), text);
         }
     }

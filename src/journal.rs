@@ -29,13 +29,21 @@ pub fn entry(record: &Record, kind: &str, time: &str) -> Map<String, Value> {
 
 /// Appends entries as JSON lines, in one write so concurrent drivers do not interleave.
 pub fn append(path: &Path, entries: &[Map<String, Value>]) -> io::Result<()> {
+    append_lines(path, entries)
+}
+
+fn append_lines(path: &Path, entries: &[Map<String, Value>]) -> io::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
+    // A file that lost its final newline (a hand edit) must not glue two records together.
     let mut text = String::new();
+    if fs::read(path).is_ok_and(|t| !t.is_empty() && !t.ends_with(b"\n")) {
+        text.push('\n');
+    }
     for e in entries {
         text.push_str(&Value::Object(e.clone()).to_string());
         text.push('\n');
@@ -74,4 +82,36 @@ pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// Moves this machine's pending records into the synced journal (each id once), so they
+/// travel with the next commit. Returns how many were added.
+pub fn fold(repo: &Repo, work_tree: &Path) -> io::Result<usize> {
+    let pending = pending_path(repo);
+    let (entries, _) = read(&pending)?;
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let synced = work_tree.join(SYNCED);
+    let (known, _) = read(&synced)?;
+    let known: std::collections::HashSet<String> = known
+        .iter()
+        .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let mut seen = known;
+    let fresh: Vec<_> = entries
+        .into_iter()
+        .filter(|e| {
+            let id = e
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            id.is_empty() || seen.insert(id)
+        })
+        .collect();
+    // The synced file first: a cycle killed in between leaves a record twice, never none.
+    append_lines(&synced, &fresh)?;
+    fs::remove_file(&pending)?;
+    Ok(fresh.len())
 }

@@ -5,6 +5,7 @@ mod commands;
 mod git_dir;
 mod install;
 mod journal;
+mod policy;
 mod repo;
 mod ui;
 
@@ -32,6 +33,8 @@ enum Command {
     MergeDriver(commands::merge_driver::Args),
     /// List the values merges overrode, with both versions, newest first.
     Conflicts(commands::conflicts::Args),
+    /// What the installed hook files run.
+    Hook(commands::hook::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Uninstall(args) => commands::uninstall::run(&ui, args),
         Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),
         Command::Conflicts(args) => commands::conflicts::run(&ui, args),
+        Command::Hook(args) => commands::hook::run(&ui, args),
     };
     match result {
         Ok(code) => code,

@@ -115,6 +115,47 @@ impl Repo {
         Ok(out.success.then(|| out.stdout.trim().to_string()))
     }
 
+    /// Paths added, copied, modified or renamed in the index (relative to the top, `/`-separated).
+    pub fn staged_paths(&self) -> Result<Vec<String>> {
+        let out = self.git([
+            "diff",
+            "--cached",
+            "--name-only",
+            "-z",
+            "--no-renames",
+            "--diff-filter=ACMR",
+        ])?;
+        if !out.success {
+            bail!("cannot list the staged files: {}", out.stderr.trim());
+        }
+        Ok(out
+            .stdout
+            .split('\0')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The staged content of `path`.
+    pub fn staged_blob(&self, path: &str) -> Result<Vec<u8>> {
+        let out = self.git_bytes(["cat-file", "blob", &format!(":{path}")])?;
+        Ok(out)
+    }
+
+    fn git_bytes<I, S>(&self, args: I) -> Result<Vec<u8>>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = command(&self.work_tree, args);
+        cmd.stdout(Stdio::piped());
+        let out = run_limited_bytes(cmd, LOCAL_LIMIT)?;
+        if !out.0 {
+            bail!("git failed: {}", String::from_utf8_lossy(&out.2).trim());
+        }
+        Ok(out.1)
+    }
+
     fn checked<I, S>(&self, args: I) -> Result<()>
     where
         I: IntoIterator<Item = S>,
@@ -151,6 +192,20 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let (success, stdout, stderr) = run_limited_bytes(command(dir, args), LOCAL_LIMIT)?;
+    Ok(Output {
+        success,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+/// A git command with the safe environment: no prompt, no pager, no editor.
+fn command<I, S>(dir: &Path, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
         .args(args)
@@ -164,10 +219,11 @@ where
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    run_limited(cmd, LOCAL_LIMIT)
+    cmd
 }
 
-fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output> {
+/// Runs `cmd`, killing it past `limit`: (success, stdout, stderr).
+fn run_limited_bytes(mut cmd: Command, limit: Duration) -> Result<(bool, Vec<u8>, Vec<u8>)> {
     let mut child = cmd
         .spawn()
         .context("cannot run git: is it installed and on PATH?")?;
@@ -178,7 +234,7 @@ fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output> {
             if let Some(mut p) = pipe {
                 let _ = p.read_to_end(&mut buf);
             }
-            String::from_utf8_lossy(&buf).into_owned()
+            buf
         })
     };
     let out = drain(
@@ -205,9 +261,9 @@ fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output> {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    Ok(Output {
-        success: status.success(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+    Ok((
+        status.success(),
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    ))
 }

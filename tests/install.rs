@@ -124,3 +124,143 @@ fn install_outside_a_repository_or_in_a_bare_one_says_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bare repository"));
 }
+
+fn hook_file(repo: &Repo, dir: &str, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = repo.path().join(dir).join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_foreign_pre_commit_runs_first_still_blocks_and_comes_back_on_uninstall() {
+    let repo = Repo::new();
+    let body =
+        "#!/bin/sh\n# team hook\n[ -f allow ] || { echo 'team hook says no' >&2; exit 3; }\n";
+    let foreign = hook_file(&repo, ".git/hooks", "pre-commit", body);
+    let before = std::fs::read(&foreign).unwrap();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+
+    repo.write("memory/a.md", b"- a\n");
+    repo.git(&["add", "-A"]);
+    let blocked = repo.try_git(&["commit", "-q", "-m", "x"]);
+    assert!(!blocked.status.success(), "the team hook must still block");
+    assert!(String::from_utf8_lossy(&blocked.stderr).contains("team hook says no"));
+
+    repo.write("allow", b"");
+    repo.git(&["add", "-A"]);
+    let ok = repo.try_git(&["commit", "-q", "-m", "x"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    assert!(aisync(repo.path(), &["uninstall"]).status.success());
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&foreign).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+}
+
+#[test]
+fn hooks_go_where_core_hooks_path_says_and_a_husky_style_hook_keeps_its_name() {
+    let repo = Repo::new();
+    repo.git(&["config", "core.hooksPath", ".husky/_"]);
+    // Like husky: the hook finds the user's script by its own file name ($0).
+    hook_file(
+        &repo,
+        ".husky/_",
+        "pre-commit",
+        "#!/usr/bin/env sh\n. \"$(dirname \"$0\")/h\"\n",
+    );
+    hook_file(&repo, ".husky/_", "h", "n=$(basename \"$0\")\ns=$(dirname \"$(dirname \"$0\")\")/$n\n[ -f \"$s\" ] || exit 0\nsh -e \"$s\" \"$@\"\n");
+    hook_file(
+        &repo,
+        ".husky",
+        "pre-commit",
+        "echo husky-ran > husky.out\n",
+    );
+    let before = std::fs::read(repo.path().join(".husky/_/pre-commit")).unwrap();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    assert!(repo
+        .path()
+        .join(".husky/_/pre-commit.aisync-chained")
+        .exists());
+
+    repo.write("memory/a.md", b"- a\n");
+    repo.git(&["add", "memory/a.md"]);
+    repo.git(&["commit", "-q", "-m", "x"]);
+    assert_eq!(
+        repo.read("husky.out"),
+        b"husky-ran\n",
+        "husky's hook ran under its own name"
+    );
+
+    assert!(aisync(repo.path(), &["uninstall"]).status.success());
+    assert_eq!(
+        std::fs::read(repo.path().join(".husky/_/pre-commit")).unwrap(),
+        before
+    );
+    assert!(!repo
+        .path()
+        .join(".husky/_/pre-commit.aisync-chained")
+        .exists());
+}
+
+#[test]
+fn pre_commit_refuses_credentials_even_when_forced_in() {
+    let repo = Repo::new();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    repo.write(".credentials/token", b"secret\n");
+    repo.git(&["add", "-f", ".credentials/token"]);
+    let out = repo.try_git(&["commit", "-q", "-m", "oops"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(".credentials/token is never committed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("git rm --cached -- .credentials/token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pre_commit_warns_about_a_broken_memory_file_but_commits_it() {
+    let repo = Repo::new();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    repo.write("memory/store.json", b"{\"a\": [1, 2\n");
+    repo.git(&["add", "-A"]);
+    let out = repo.try_git(&["commit", "-q", "-m", "half"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory/store.json: not valid JSON"), "{err}");
+}
+
+#[test]
+fn a_plain_git_merge_folds_the_overridden_values_into_the_synced_journal() {
+    let repo = Repo::new();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    repo.write("memory/s.json", b"{\"theme\": \"light\"}\n");
+    repo.commit_all("base");
+    repo.git(&["checkout", "-q", "-b", "other"]);
+    repo.write("memory/s.json", b"{\"theme\": \"dark\"}\n");
+    repo.commit_all("other");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("memory/s.json", b"{\"theme\": \"blue\"}\n");
+    repo.commit_all("main");
+    repo.git(&["merge", "-q", "--no-edit", "other"]);
+    let journal = String::from_utf8(repo.read(".aisync/conflicts.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 1, "{journal}");
+    assert!(journal.contains("\"location\":\"/theme\""), "{journal}");
+    assert!(!repo
+        .path()
+        .join(".git/aisync/pending-conflicts.jsonl")
+        .exists());
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::install;
+use crate::policy::Policy;
 use crate::repo::Repo;
 use crate::ui::Ui;
 
@@ -17,7 +18,8 @@ pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
     let repo = Repo::discover(&cwd)?;
     // The absolute path, so git finds the driver from a GUI, cron or systemd with a bare PATH.
     let exe = std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
-    let done = install::install(&repo, &exe)?;
+    let policy = Policy::load(&repo.work_tree)?;
+    let done = install::install(&repo, &exe, &policy)?;
     ui.status(&format!(
         "installed {} merge drivers in {} and their lines in {}",
         done.drivers,

@@ -35,9 +35,10 @@ pub struct Args {
     /// Do not journal overridden values (git's inner merge of a criss-cross merge's bases).
     #[arg(long)]
     no_journal: bool,
-    /// What to do with two different new values for one field.
-    #[arg(long, value_parser = parse_policy, default_value = "journal")]
-    policy: Policy,
+    /// What to do with two different new values for one field: journal, keep-both, ours,
+    /// theirs or markers (default: what .aisync.yml says for PATH, else journal).
+    #[arg(long, value_parser = parse_policy)]
+    policy: Option<Policy>,
     /// An identity key for records in arrays and JSONL, tried before id, uuid, key, name.
     #[arg(long = "identity-key", value_name = "KEY")]
     identity_keys: Vec<String>,
@@ -62,9 +63,32 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // The shared policy, read from the working tree git runs us in. A broken one must not
+    // stop a merge in flight: say so, and merge with the defaults.
+    let shared = std::env::current_dir()
+        .ok()
+        .and_then(|d| crate::git_dir::find(&d))
+        .and_then(|r| r.work_tree)
+        .map(|top| crate::policy::Policy::load(&top));
+    let shared = match shared {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            ui.status(&format!("{e:#} (merging {path} with the default rules)"));
+            None
+        }
+        None => None,
+    };
+    let mut identity_keys = args.identity_keys.clone();
+    if let Some(p) = &shared {
+        identity_keys.extend(p.identity_keys.iter().cloned());
+    }
+    let policy = args
+        .policy
+        .or_else(|| shared.as_ref().and_then(|p| p.conflict_policy(&path)))
+        .unwrap_or_default();
     let options = Options {
-        policy: args.policy,
-        identity_keys: args.identity_keys.clone(),
+        policy,
+        identity_keys,
         marker_size: args.marker_size,
         path: path.clone(),
     };

@@ -1,6 +1,7 @@
 //! One module per command; each has an `Args` (its help text) and a `run`.
 
 pub mod conflicts;
+pub mod hook;
 pub mod install;
 pub mod merge_driver;
 pub mod uninstall;

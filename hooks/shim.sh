@@ -1,0 +1,39 @@
+#!/bin/sh
+# git-aisync hook (written by `git aisync install`; `git aisync uninstall` removes it and
+# puts back the hook that was here before).
+hook=$(basename "$0")
+chained="$0.aisync-chained"
+bin=@BIN@
+# The binary moved? Fall back to PATH (`git aisync doctor` reports it).
+[ -x "$bin" ] || bin=git-aisync
+
+# pre-push reads the refs from stdin: both hooks get them.
+input=
+if [ "$hook" = pre-push ]; then
+    input=$(mktemp "${TMPDIR:-/tmp}/aisync-hook.XXXXXX") || exit 1
+    trap 'rm -f "$input"' EXIT
+    cat > "$input"
+fi
+
+# A hook that was here before runs first, and if it fails, so does this one. A shell hook is
+# sourced with its own name as $0 (husky finds its scripts by that name).
+if [ -f "$chained" ]; then
+    case $(head -n 1 "$chained") in
+        '#!'*bash*) shell=bash ;;
+        '#!'*zsh*) shell=zsh ;;
+        '#!'*sh*) shell=sh ;;
+        *) shell= ;;
+    esac
+    if [ -n "$input" ]; then exec 3<"$input"; else exec 3<&0; fi
+    if [ -n "$shell" ]; then
+        AISYNC_CHAINED=$chained "$shell" -c '. "$AISYNC_CHAINED"' "$0" "$@" <&3 || exit $?
+    else
+        "$chained" "$@" <&3 || exit $?
+    fi
+fi
+
+if [ -n "$input" ]; then
+    "$bin" hook "$hook" "$@" < "$input"
+else
+    "$bin" hook "$hook" "$@"
+fi

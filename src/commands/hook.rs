@@ -1,0 +1,134 @@
+//! `git aisync hook NAME [ARGS…]`: what the installed hook files run.
+//!
+//! pre-commit refuses `never` paths (even forced in with `git add -f`) and warns about memory
+//! files that are not valid JSON/JSONL/YAML; post-merge folds the merge drivers' records into
+//! the synced journal.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::journal;
+use crate::policy::{Mode, Policy};
+use crate::repo::Repo;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The hook: pre-commit or post-merge.
+    name: String,
+    /// What git passed the hook.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::discover(&cwd)?;
+    match args.name.as_str() {
+        "pre-commit" => pre_commit(ui, &repo),
+        "post-merge" => post_merge(ui, &repo),
+        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit and post-merge); run `git aisync install` again"),
+    }
+}
+
+fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
+    // A broken policy must not stop the commit that fixes it; the secret paths stay closed.
+    let policy = match Policy::load(&repo.work_tree) {
+        Ok(p) => p,
+        Err(e) => {
+            ui.status(&format!("{e:#}"));
+            Policy::parse(crate::policy::DEFAULT).expect("the default policy parses")
+        }
+    };
+    let staged = repo.staged_paths()?;
+    let refused: Vec<&String> = staged
+        .iter()
+        .filter(|p| policy.mode(p) == Mode::Never || p.starts_with(".credentials/"))
+        .collect();
+    if !refused.is_empty() {
+        for p in &refused {
+            ui.error(&format!(
+                "{p} is never committed (policy: never); unstage it with: git rm --cached -- {}",
+                shell_word(p)
+            ));
+        }
+        return Ok(ExitCode::from(1));
+    }
+    for path in &staged {
+        let kind = match path.rsplit('.').next() {
+            Some("json") => "json",
+            Some("jsonl") => "jsonl",
+            Some("yml" | "yaml") => "yaml",
+            _ => continue,
+        };
+        let bytes = repo.staged_blob(path)?;
+        if let Some(problem) = syntax_problem(kind, &bytes) {
+            ui.status(&format!(
+                "warning: {path}: {problem}; it will merge line by line until fixed"
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is wrong with a memory file's syntax, if anything.
+fn syntax_problem(kind: &str, bytes: &[u8]) -> Option<String> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match kind {
+        "json" => serde_json::from_slice::<serde_json::Value>(text)
+            .err()
+            .map(|e| format!("not valid JSON ({e})")),
+        "jsonl" => text
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .find(|(_, l)| {
+                !l.iter().all(u8::is_ascii_whitespace)
+                    && serde_json::from_slice::<serde_json::Value>(l).is_err()
+            })
+            .map(|(n, _)| format!("line {} is not valid JSON", n + 1)),
+        _ => {
+            let Ok(text) = std::str::from_utf8(text) else {
+                return Some("not UTF-8 text".into());
+            };
+            let loaded: Result<Vec<saphyr::Yaml>, saphyr::ScanError> =
+                saphyr::LoadableYamlNode::load_from_str(text);
+            loaded.err().map(|e| {
+                format!(
+                    "not valid YAML (line {}, column {}: {})",
+                    e.marker().line(),
+                    e.marker().col() + 1,
+                    e.info()
+                )
+            })
+        }
+    }
+}
+
+fn post_merge(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
+    let state = crate::git_dir::Repo {
+        git_dir: repo.git_dir.clone(),
+        work_tree: Some(repo.work_tree.clone()),
+    };
+    let n = journal::fold(&state, &repo.work_tree)
+        .context("cannot fold the merge's records into the journal")?;
+    if n > 0 {
+        ui.status(&format!(
+            "{n} overridden value(s) recorded in {} (git aisync conflicts)",
+            journal::SYNCED
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `p` quoted for a POSIX shell, for the commands we suggest.
+fn shell_word(p: &str) -> String {
+    if p.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+        && !p.starts_with('-')
+    {
+        p.to_string()
+    } else {
+        format!("'{}'", p.replace('\'', "'\\''"))
+    }
+}
