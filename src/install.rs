@@ -90,6 +90,22 @@ pub fn attribute_lines(policy: &Policy) -> Vec<String> {
 }
 
 pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
+    register_drivers(repo, exe)?;
+    let exe = shell_quote(&exe.to_string_lossy());
+    let attributes = repo.work_tree.join(".gitattributes");
+    let text = read_optional(&attributes)?.unwrap_or_default();
+    fs::write(&attributes, with_block(&text, &attribute_lines(policy)))
+        .with_context(|| format!("cannot write {}", attributes.display()))?;
+    install_hooks(&hooks_dir(repo)?, &exe)?;
+    Ok(Installed {
+        attributes,
+        drivers: Kind::ALL.len(),
+    })
+}
+
+/// The config part of `install`: the merge drivers and the per-machine settings, so that a
+/// merge made now (joining a hub's history) already uses the drivers.
+pub fn register_drivers(repo: &Repo, exe: &Path) -> Result<()> {
     let record = record_path(repo);
     if !record.exists() {
         save_record(repo, &record)?;
@@ -124,15 +140,7 @@ pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
     if repo.config_get("aisync.machine")?.is_none() {
         repo.config_set("aisync.machine", &host_name())?;
     }
-    let attributes = repo.work_tree.join(".gitattributes");
-    let text = read_optional(&attributes)?.unwrap_or_default();
-    fs::write(&attributes, with_block(&text, &attribute_lines(policy)))
-        .with_context(|| format!("cannot write {}", attributes.display()))?;
-    install_hooks(&hooks_dir(repo)?, exe)?;
-    Ok(Installed {
-        attributes,
-        drivers: Kind::ALL.len(),
-    })
+    Ok(())
 }
 
 /// Whether `uninstall` has anything to undo.

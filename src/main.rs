@@ -3,6 +3,7 @@
 
 mod commands;
 mod git_dir;
+mod init;
 mod install;
 mod journal;
 mod policy;
@@ -25,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Make a folder a synced repository: layout, policy, drivers, hooks, first commit.
+    Init(commands::init::Args),
     /// Register the merge drivers and their .gitattributes lines in this repository.
     Install(commands::install::Args),
     /// Remove what `install` added, exactly.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ui = Ui::new();
     let result = match cli.command {
+        Command::Init(args) => commands::init::run(&ui, args),
         Command::Install(args) => commands::install::run(&ui, args),
         Command::Uninstall(args) => commands::uninstall::run(&ui, args),
         Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),

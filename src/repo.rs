@@ -13,6 +13,8 @@ use crate::git_dir;
 
 /// How long a local git command may take before it is killed.
 const LOCAL_LIMIT: Duration = Duration::from_secs(60);
+/// How long a command that talks to a remote may take.
+const REMOTE_LIMIT: Duration = Duration::from_secs(120);
 
 pub struct Repo {
     pub work_tree: PathBuf,
@@ -72,6 +74,90 @@ impl Repo {
         S: AsRef<OsStr>,
     {
         git(&self.work_tree, args)
+    }
+
+    /// A git command that talks to a remote (fetch, push, ls-remote): a longer time limit.
+    pub fn git_remote<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let (success, stdout, stderr) =
+            run_limited_bytes(command(&self.work_tree, args), REMOTE_LIMIT)?;
+        Ok(Output {
+            success,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Whether HEAD points at a commit yet.
+    pub fn has_commits(&self) -> Result<bool> {
+        Ok(self
+            .git(["rev-parse", "--verify", "--quiet", "HEAD"])?
+            .success)
+    }
+
+    /// Runs git and fails with its message when it fails.
+    pub fn run<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<S> = args.into_iter().collect();
+        let out = self.git(&args)?;
+        if !out.success {
+            let shown: Vec<_> = args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect();
+            let why = out
+                .stderr
+                .trim()
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message");
+            bail!("git {} failed: {why}", shown.join(" "));
+        }
+        Ok(out)
+    }
+
+    /// Runs a git command that makes commits (commit, merge). A machine with no identity
+    /// configured (a fresh server) still commits, as "git-aisync on MACHINE", rather than
+    /// stopping unattended work.
+    pub fn run_committing(&self, args: &[&str]) -> Result<Output> {
+        let mut full: Vec<String> = Vec::new();
+        let has = |key: &str, env: &str| {
+            std::env::var_os(env).is_some()
+                || self.git(["config", "--get", key]).is_ok_and(|o| o.success)
+        };
+        let machine = self
+            .config_get("aisync.machine")?
+            .unwrap_or_else(|| "this machine".into());
+        if !has("user.name", "GIT_AUTHOR_NAME") {
+            full.extend(["-c".into(), format!("user.name=git-aisync on {machine}")]);
+        }
+        if !has("user.email", "GIT_AUTHOR_EMAIL") {
+            let host: String = machine
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            full.extend(["-c".into(), format!("user.email=git-aisync@{host}.invalid")]);
+        }
+        full.extend(args.iter().map(|a| a.to_string()));
+        self.run(&full)
+    }
+
+    /// Commits what is staged (see `run_committing`).
+    pub fn commit(&self, message: &str) -> Result<()> {
+        self.run_committing(&["commit", "-q", "-m", message])
+            .map(drop)
     }
 
     /// A local config value (`None` when unset).

@@ -2,6 +2,7 @@
 
 pub mod conflicts;
 pub mod hook;
+pub mod init;
 pub mod install;
 pub mod merge_driver;
 pub mod uninstall;
