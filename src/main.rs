@@ -2,6 +2,7 @@
 //! plain git. This file defines the command line and hands each command to its module.
 
 mod commands;
+mod doctor;
 mod git_dir;
 mod init;
 mod install;
@@ -19,7 +20,7 @@ use crate::ui::Ui;
 /// Keep AI assistants' memory and configuration in sync across machines, with plain git.
 #[derive(Parser)]
 #[command(name = "git-aisync", version, about, propagate_version = true)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +37,10 @@ enum Command {
     MergeDriver(commands::merge_driver::Args),
     /// List the values merges overrode, with both versions, newest first.
     Conflicts(commands::conflicts::Args),
+    /// Check the setup and the environment, with a fix for each finding.
+    Doctor(commands::doctor::Args),
+    /// Print shell completions.
+    Completions(commands::completions::Args),
     /// What the installed hook files run.
     Hook(commands::hook::Args),
 }
@@ -49,6 +54,8 @@ fn main() -> ExitCode {
         Command::Uninstall(args) => commands::uninstall::run(&ui, args),
         Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),
         Command::Conflicts(args) => commands::conflicts::run(&ui, args),
+        Command::Doctor(args) => commands::doctor::run(&ui, args),
+        Command::Completions(args) => commands::completions::run(args),
         Command::Hook(args) => commands::hook::run(&ui, args),
     };
     match result {

@@ -1,6 +1,8 @@
 //! One module per command; each has an `Args` (its help text) and a `run`.
 
+pub mod completions;
 pub mod conflicts;
+pub mod doctor;
 pub mod hook;
 pub mod init;
 pub mod install;

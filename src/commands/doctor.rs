@@ -1,0 +1,41 @@
+//! `git aisync doctor [--json]`: check the setup and the environment, with a fix for each
+//! finding. Exits 1 when a check fails.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::doctor::{self, Status};
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the findings as a JSON array.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let findings = doctor::run(&cwd);
+    if args.json {
+        let list: Vec<_> = findings.iter().map(|f| f.to_json()).collect();
+        ui.data(&serde_json::to_string_pretty(&list)?);
+    } else {
+        let mut text = String::new();
+        for f in &findings {
+            text.push_str(&format!(
+                "{:<4}  {:<12} {}\n",
+                f.status.word(),
+                f.check,
+                f.message
+            ));
+            if !f.fix.is_empty() && f.status != Status::Ok {
+                text.push_str(&format!("      {:<12} fix: {}\n", "", f.fix));
+            }
+        }
+        ui.data(&text);
+    }
+    let failed = findings.iter().any(|f| f.status == Status::Fail);
+    Ok(ExitCode::from(u8::from(failed)))
+}

@@ -1,0 +1,408 @@
+//! Checks of the setup and the environment, each with a fix: hooks and drivers installed and
+//! pointing at a binary that exists, PATH, git, remotes, secrets ignored, WSL, line endings,
+//! the policy file, the inotify watch limit.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::install;
+use crate::policy::{Mode, Policy};
+use crate::repo::Repo;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+pub struct Finding {
+    pub check: &'static str,
+    pub status: Status,
+    pub message: String,
+    /// What to do about it (empty when nothing).
+    pub fix: String,
+}
+
+impl Finding {
+    fn new(
+        check: &'static str,
+        status: Status,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Finding {
+            check,
+            status,
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({ "check": self.check, "status": self.status.word(), "message": self.message, "fix": self.fix })
+    }
+}
+
+/// Every check, for the repository around `cwd`.
+pub fn run(cwd: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    out.push(git_version(cwd));
+    out.push(on_path());
+    let repo = match Repo::discover(cwd) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(Finding::new(
+                "repository",
+                Status::Fail,
+                format!("{e:#}"),
+                "run `git aisync init DIR` to make a synced repository",
+            ));
+            return out;
+        }
+    };
+    out.push(Finding::new(
+        "repository",
+        Status::Ok,
+        repo.work_tree.display().to_string(),
+        "",
+    ));
+    let policy = match Policy::load(&repo.work_tree) {
+        Ok(p) => {
+            out.push(Finding::new(
+                "policy",
+                Status::Ok,
+                ".aisync.yml is valid (or absent: defaults)",
+                "",
+            ));
+            Some(p)
+        }
+        Err(e) => {
+            out.push(Finding::new(
+                "policy",
+                Status::Fail,
+                format!("{e:#}"),
+                "fix .aisync.yml at the line and column named",
+            ));
+            None
+        }
+    };
+    out.push(drivers(&repo));
+    out.extend(hooks(&repo));
+    out.push(attributes(&repo));
+    out.extend(remotes(&repo));
+    out.push(credentials(&repo));
+    out.extend(environment(&repo));
+    if let Some(p) = &policy {
+        out.push(watch_limit(&repo, p));
+    }
+    out
+}
+
+fn git_version(cwd: &Path) -> Finding {
+    match crate::repo::git(cwd, ["--version"]) {
+        Ok(o) if o.success => {
+            let v = o
+                .stdout
+                .trim()
+                .trim_start_matches("git version ")
+                .to_string();
+            let parts: Vec<u32> = v
+                .split('.')
+                .take(2)
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            if parts.len() == 2 && (parts[0], parts[1]) < (2, 28) {
+                Finding::new(
+                    "git",
+                    Status::Fail,
+                    format!("git {v} is too old (2.28 or newer needed)"),
+                    "upgrade git",
+                )
+            } else {
+                Finding::new("git", Status::Ok, format!("git {v}"), "")
+            }
+        }
+        _ => Finding::new("git", Status::Fail, "git is not on PATH", "install git"),
+    }
+}
+
+/// Whether `git aisync` finds this binary by PATH.
+fn on_path() -> Finding {
+    let found = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("git-aisync"))
+                .find(|f| f.is_file())
+        })
+        .unwrap_or_default();
+    match found {
+        Some(p) => Finding::new("path", Status::Ok, format!("git-aisync on PATH at {}", p.display()), ""),
+        None => Finding::new(
+            "path",
+            Status::Warn,
+            "git-aisync is not on PATH, so `git aisync` does not work (hooks and drivers use its full path)",
+            "cargo install --locked --path . (or add its folder to PATH)",
+        ),
+    }
+}
+
+/// The binary a driver or hook command names, from its leading quoted path.
+fn named_binary(command: &str) -> Option<PathBuf> {
+    let rest = command.trim_start().strip_prefix('\'')?;
+    let end = rest.find('\'')?;
+    Some(PathBuf::from(&rest[..end]))
+}
+
+fn drivers(repo: &Repo) -> Finding {
+    let missing: Vec<&str> = merge_drivers::Kind::ALL
+        .iter()
+        .map(|k| k.name())
+        .filter(|k| {
+            repo.config_get(&format!("merge.aisync-{k}.driver"))
+                .ok()
+                .flatten()
+                .is_none()
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Finding::new(
+            "drivers",
+            Status::Fail,
+            format!("merge drivers not registered: {}", missing.join(", ")),
+            "git aisync install",
+        );
+    }
+    let command = repo
+        .config_get("merge.aisync-json.driver")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    match named_binary(&command) {
+        Some(bin) if !bin.is_file() => Finding::new(
+            "drivers",
+            Status::Fail,
+            format!(
+                "the merge drivers run {}, which no longer exists",
+                bin.display()
+            ),
+            "git aisync install (again, from the binary's new place)",
+        ),
+        _ => Finding::new("drivers", Status::Ok, "merge drivers registered", ""),
+    }
+}
+
+fn hooks(repo: &Repo) -> Vec<Finding> {
+    let dir = match install::hooks_dir(repo) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![Finding::new(
+                "hooks",
+                Status::Fail,
+                format!("{e:#}"),
+                "check core.hooksPath",
+            )]
+        }
+    };
+    let mut out = Vec::new();
+    for name in install::HOOKS {
+        let path = dir.join(name);
+        if !install::is_ours(&path) {
+            out.push(Finding::new(
+                "hooks",
+                Status::Fail,
+                format!("{name} hook not installed in {}", dir.display()),
+                "git aisync install",
+            ));
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let bin = text
+            .lines()
+            .find_map(|l| l.strip_prefix("bin="))
+            .and_then(named_binary);
+        match bin {
+            Some(bin) if !bin.is_file() => out.push(Finding::new(
+                "hooks",
+                Status::Warn,
+                format!(
+                    "the {name} hook names {}, which no longer exists (it falls back to PATH)",
+                    bin.display()
+                ),
+                "git aisync install",
+            )),
+            _ => out.push(Finding::new(
+                "hooks",
+                Status::Ok,
+                format!("{name} hook installed"),
+                "",
+            )),
+        }
+    }
+    out
+}
+
+fn attributes(repo: &Repo) -> Finding {
+    let text = fs::read_to_string(repo.work_tree.join(".gitattributes")).unwrap_or_default();
+    if text.contains("merge=aisync-") {
+        Finding::new(
+            "attributes",
+            Status::Ok,
+            ".gitattributes selects the merge drivers",
+            "",
+        )
+    } else {
+        Finding::new(
+            "attributes",
+            Status::Fail,
+            ".gitattributes does not select the merge drivers",
+            "git aisync install",
+        )
+    }
+}
+
+fn remotes(repo: &Repo) -> Vec<Finding> {
+    let names = repo.git(["remote"]).map(|o| o.stdout).unwrap_or_default();
+    let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
+    if names.is_empty() {
+        return vec![Finding::new(
+            "remote",
+            Status::Warn,
+            "no remote: this machine syncs with nobody",
+            "git remote add origin URL && git push -u origin HEAD",
+        )];
+    }
+    names
+        .iter()
+        .map(|name| {
+            let url = repo
+                .config_get(&format!("remote.{name}.url"))
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if url.starts_with("http://") || url.starts_with("git://") {
+                Finding::new(
+                    "remote",
+                    Status::Fail,
+                    format!("{name} is {url}: not encrypted"),
+                    "use an https:// or ssh:// URL: git remote set-url NAME URL",
+                )
+            } else {
+                Finding::new("remote", Status::Ok, format!("{name} {url}"), "")
+            }
+        })
+        .collect()
+}
+
+fn credentials(repo: &Repo) -> Finding {
+    let ignored = repo
+        .git(["check-ignore", "-q", "--no-index", ".credentials/probe"])
+        .is_ok_and(|o| o.success);
+    if ignored {
+        Finding::new("secrets", Status::Ok, ".credentials/ is ignored", "")
+    } else {
+        Finding::new(
+            "secrets",
+            Status::Fail,
+            ".credentials/ is not in .gitignore",
+            "echo .credentials/ >> .gitignore",
+        )
+    }
+}
+
+fn environment(repo: &Repo) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let wsl = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|r| r.to_lowercase().contains("microsoft"));
+    let autocrlf = repo.config_get("core.autocrlf").ok().flatten();
+    if wsl {
+        let on_windows = repo.work_tree.starts_with("/mnt/");
+        out.push(Finding::new(
+            "wsl",
+            if on_windows { Status::Warn } else { Status::Ok },
+            if on_windows {
+                "WSL, with the repo on a Windows drive: inotify does not see Windows-side writes there, so the watcher polls"
+            } else {
+                "WSL, with the repo on the Linux side"
+            },
+            if on_windows { "keep it under ~ if you can; else: git config core.fileMode false" } else { "" },
+        ));
+        if on_windows && repo.config_get("core.fileMode").ok().flatten().as_deref() != Some("false")
+        {
+            out.push(Finding::new(
+                "file modes",
+                Status::Warn,
+                "core.fileMode is on for a Windows drive: every file looks changed",
+                "git config core.fileMode false",
+            ));
+        }
+    } else if autocrlf.as_deref() == Some("true") {
+        out.push(Finding::new(
+            "line endings",
+            Status::Warn,
+            "core.autocrlf=true on a non-Windows machine rewrites line endings of memory files",
+            "git config core.autocrlf input",
+        ));
+    }
+    out
+}
+
+fn watch_limit(repo: &Repo, policy: &Policy) -> Finding {
+    let Ok(limit) = fs::read_to_string("/proc/sys/fs/inotify/max_user_watches") else {
+        return Finding::new(
+            "watch limit",
+            Status::Ok,
+            "no inotify here (the watcher polls or uses the platform's events)",
+            "",
+        );
+    };
+    let limit: usize = limit.trim().parse().unwrap_or(0);
+    let mut dirs = 0;
+    let mut stack = vec![repo.work_tree.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != ".git" {
+                let rel = p
+                    .strip_prefix(&repo.work_tree)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if policy.mode(&format!("{rel}/x")) == Mode::Realtime {
+                    dirs += 1;
+                }
+                stack.push(p);
+            }
+        }
+    }
+    if limit > 0 && dirs * 2 > limit {
+        Finding::new(
+            "watch limit",
+            Status::Warn,
+            format!("{dirs} folders to watch, inotify allows {limit}"),
+            "sudo sysctl fs.inotify.max_user_watches=524288 (and in /etc/sysctl.d/ to keep it)",
+        )
+    } else {
+        Finding::new(
+            "watch limit",
+            Status::Ok,
+            format!("{dirs} folders to watch, inotify allows {limit}"),
+            "",
+        )
+    }
+}

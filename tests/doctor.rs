@@ -1,0 +1,122 @@
+//! `doctor`: a healthy repository, and one failure at a time with its fix.
+
+mod common;
+
+use common::{aisync, git_cmd};
+use serde_json::Value;
+use std::path::Path;
+
+fn synced_repo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ai");
+    let out = aisync(Path::new("/"), &["init", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (tmp, dir)
+}
+
+fn doctor(dir: &Path) -> (i32, Vec<Value>) {
+    let out = aisync(dir, &["doctor", "--json"]);
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
+    (out.status.code().unwrap(), list)
+}
+
+fn status_of<'a>(list: &'a [Value], check: &str) -> Vec<&'a str> {
+    list.iter()
+        .filter(|f| f["check"] == check)
+        .map(|f| f["status"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_fresh_repo_is_healthy_but_for_its_missing_remote() {
+    let (_tmp, dir) = synced_repo();
+    let (code, list) = doctor(&dir);
+    assert_eq!(code, 0, "{list:#?}");
+    for f in &list {
+        assert_ne!(f["status"], "fail", "{f}");
+    }
+    assert_eq!(status_of(&list, "drivers"), ["ok"]);
+    assert_eq!(status_of(&list, "hooks"), ["ok", "ok"]);
+    assert_eq!(status_of(&list, "secrets"), ["ok"]);
+    assert_eq!(status_of(&list, "remote"), ["warn"]);
+    let human = aisync(&dir, &["doctor"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("fix: git remote add origin URL"), "{text}");
+}
+
+#[test]
+fn each_failure_is_named_with_its_fix() {
+    let (_tmp, dir) = synced_repo();
+    let git = |args: &[&str]| assert!(git_cmd(&dir).args(args).status().unwrap().success());
+
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "git://example.invalid/memory.git",
+    ]);
+    git(&[
+        "config",
+        "merge.aisync-json.driver",
+        "'/nowhere/git-aisync' merge-driver json %O %A %B %L %P",
+    ]);
+    std::fs::write(dir.join(".aisync.yml"), "paths:\n  memory/**: sometimes\n").unwrap();
+    std::fs::write(dir.join(".gitignore"), "").unwrap();
+    let (code, list) = doctor(&dir);
+    assert_eq!(code, 1);
+    let find = |check: &str| {
+        list.iter()
+            .find(|f| f["check"] == check && f["status"] == "fail")
+            .unwrap_or_else(|| panic!("no {check} failure in {list:#?}"))
+    };
+    assert!(find("remote")["message"]
+        .as_str()
+        .unwrap()
+        .contains("not encrypted"));
+    assert!(find("drivers")["message"]
+        .as_str()
+        .unwrap()
+        .contains("/nowhere/git-aisync"));
+    assert!(find("policy")["message"]
+        .as_str()
+        .unwrap()
+        .contains(".aisync.yml:2:14"));
+    assert!(find("secrets")["fix"]
+        .as_str()
+        .unwrap()
+        .contains(".credentials/"));
+
+    assert!(aisync(&dir, &["uninstall"]).status.success());
+    let (_, list) = doctor(&dir);
+    assert_eq!(status_of(&list, "hooks"), ["fail", "fail"]);
+    assert!(list
+        .iter()
+        .any(|f| f["check"] == "drivers" && f["fix"] == "git aisync install"));
+}
+
+#[test]
+fn doctor_outside_a_repository_points_at_init() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, list) = doctor(tmp.path());
+    assert_eq!(code, 1);
+    assert!(list
+        .iter()
+        .any(|f| f["check"] == "repository"
+            && f["fix"].as_str().unwrap().contains("git aisync init")));
+}
+
+#[test]
+fn completions_are_generated_from_the_command_line_definition() {
+    let out = aisync(Path::new("/"), &["completions", "bash"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("merge-driver") && text.contains("doctor"),
+        "{}",
+        &text[..text.len().min(400)]
+    );
+}
