@@ -54,12 +54,38 @@ impl Syntax for Markdown {
 
     const KEEP_BOTH: bool = true;
 
-    /// Two versions of a list item sit on consecutive lines; other blocks need a blank line.
-    fn gap(&self, first: &[u8]) -> &'static [u8] {
-        if list_item(first) {
+    /// A section's own text comes before its subsections.
+    const FIRST_KEY: Option<&'static [u8]> = Some(b"");
+
+    const HEAD_IS_LINE: bool = true;
+
+    /// Two versions of a list item sit on consecutive lines; anything else needs a blank line
+    /// (or the second would join the first).
+    fn gap(&self, first: &[u8], second: &[u8]) -> &'static [u8] {
+        if list_item(first) && list_item(second) {
             b""
         } else {
             b"\n"
+        }
+    }
+
+    /// `## Notes`, `## Notes (2)` for the second of that name, `(text)` for a section's own
+    /// blocks.
+    fn describe_key(&self, key: &[u8]) -> String {
+        let Some((&level, rest)) = key.split_first() else {
+            return "(text)".into();
+        };
+        let mut parts = rest.split(|&b| b == 0);
+        let text = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        let n = parts
+            .next()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let hashes = "#".repeat(usize::from(level));
+        if n.is_empty() || n == "1" {
+            format!("{hashes} {text}")
+        } else {
+            format!("{hashes} {text} ({n})")
         }
     }
 }
@@ -92,6 +118,13 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         std::str::from_utf8(o).ok()?,
         std::str::from_utf8(t).ok()?,
     ];
+    // Old Mac line endings (a lone CR): the parser breaks lines there, our spans do not.
+    if [b, o, t]
+        .iter()
+        .any(|x| x.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') || x.ends_with(b"\r"))
+    {
+        return None;
+    }
     let has_base = !b.is_empty();
     let fronts = texts.map(front_matter);
 
@@ -101,8 +134,19 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     }
     let mut records: Vec<Record> = Vec::new();
     let mut conflicted = false;
-    // Front matter merges as YAML, inside its fences.
-    if fronts.iter().any(|f| f.is_some()) {
+    // Front matter merges as YAML, inside its fences. Whether there is any is chosen three-way
+    // (one side removing it removes it), unless the other side changed it (the change stays).
+    let front_text = |side: usize| {
+        fronts[side]
+            .as_ref()
+            .map(|f| &texts[side].as_bytes()[f.inner.clone()])
+    };
+    let removed_by = |side: usize, other: usize| {
+        fronts[side].is_none() && fronts[BASE].is_some() && front_text(other) == front_text(BASE)
+    };
+    let keep_front = fronts.iter().any(|f| f.is_some())
+        && !(has_base && (removed_by(OURS, THEIRS) || removed_by(THEIRS, OURS)));
+    if keep_front {
         let part = |side: usize| {
             fronts[side]
                 .as_ref()
@@ -491,6 +535,45 @@ mod tests {
             out,
             "## Setup\n```sh\n# install\nmake install\n```\n- note a\n"
         );
+    }
+
+    #[test]
+    fn an_empty_base_merges_the_same_whichever_side_is_ours() {
+        let (out, _) = md("", "- a\n- b\n", "- b\n- a\n");
+        assert_eq!(out.matches("- a").count(), 1, "{out}");
+        assert_eq!(out.matches("- b").count(), 1, "{out}");
+        md("", "- a\n\n- b\n", "- a\n- b\n- c\n");
+    }
+
+    #[test]
+    fn a_sections_own_text_stays_before_a_new_subsection() {
+        let (out, _) = md("intro\n", "# N\n", "intro 2\n");
+        assert!(out.starts_with("intro 2\n"), "{out}");
+    }
+
+    #[test]
+    fn a_list_item_and_a_paragraph_kept_side_by_side_get_a_blank_line() {
+        let (out, _) = md("- a\n", "- b\n", "Para\n");
+        assert!(out.contains("\n\n"), "{out:?}");
+    }
+
+    #[test]
+    fn a_heading_ending_the_file_gets_its_line_break_back() {
+        // (No final newline: the side that removed it decides, three-way.)
+        let (out, _) = md("# A\n", "# A\n- b\n", "# A");
+        assert_eq!(out, "# A\n- b");
+    }
+
+    #[test]
+    fn journal_locations_read_as_headings() {
+        let m = merge(
+            b"# Notes\n## Todo\nold\n",
+            b"# Notes\n## Todo\nmine\n",
+            b"# Notes\n## Todo\ntheirs\n",
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(m.records[0].location, "/# Notes/## Todo/(text)/0");
     }
 
     #[test]

@@ -99,8 +99,16 @@ pub(crate) trait Syntax {
     /// (Markdown notes do; a YAML value picks one).
     const KEEP_BOTH: bool = false;
     /// What goes between two versions kept side by side.
-    fn gap(&self, _first: &[u8]) -> &'static [u8] {
+    fn gap(&self, _first: &[u8], _second: &[u8]) -> &'static [u8] {
         b""
+    }
+    /// A member that always comes first in its object.
+    const FIRST_KEY: Option<&'static [u8]> = None;
+    /// An item's head is whole lines: its value starts on a new line.
+    const HEAD_IS_LINE: bool = false;
+    /// A key as a person reads it, in journal locations.
+    fn describe_key(&self, key: &[u8]) -> String {
+        String::from_utf8_lossy(key).into_owned()
     }
 }
 
@@ -326,10 +334,22 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     (None, None, Some(i)) => &keys[BASE][i],
                     _ => return String::new(),
                 };
-                String::from_utf8_lossy(k).into_owned()
+                self.syntax.describe_key(k)
             })
             .collect();
-        let entries: Vec<Entry> = slots.into_iter().map(entry).collect();
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        if let Some(first) = S::FIRST_KEY {
+            // The format wants this member before all others (a section's own text).
+            let key_of = |s: &Slot| match (s.ours, s.theirs, s.base) {
+                (Some(i), _, _) => keys[OURS][i].as_ref(),
+                (None, Some(i), _) => keys[THEIRS][i].as_ref(),
+                (None, None, Some(i)) => keys[BASE][i].as_ref(),
+                _ => b"".as_slice(),
+            };
+            order.sort_by_key(|&i| key_of(&slots[i]) != first);
+        }
+        let names: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
+        let entries: Vec<Entry> = order.iter().map(|&i| entry(slots[i])).collect();
         let vals = [base, Some(ours), Some(theirs)];
         self.write_container(vals, &cs, &entries, stamps, |i| names[i].clone())
     }
@@ -472,20 +492,35 @@ impl<'a, S: Syntax> Merger<'a, S> {
             None => Vec::new(),
         });
         // Without a base, what both sides share stands in for it.
-        let (base_side, base_ids, base_index): (usize, Vec<usize>, Vec<usize>) =
-            if cs[BASE].is_some() {
-                (BASE, ids[BASE].clone(), (0..ids[BASE].len()).collect())
-            } else {
-                let mut shared = (Vec::new(), Vec::new());
-                for op in similar::capture_diff_slices(Algorithm::Myers, &ids[OURS], &ids[THEIRS]) {
-                    if let DiffOp::Equal { old_index, len, .. } = op {
-                        let run = old_index..old_index + len;
-                        shared.0.extend_from_slice(&ids[OURS][run.clone()]);
-                        shared.1.extend(run);
-                    }
-                }
-                (OURS, shared.0, shared.1)
+        let (base_side, base_ids, base_index): (usize, Vec<usize>, Vec<usize>) = if cs[BASE]
+            .is_some()
+        {
+            (BASE, ids[BASE].clone(), (0..ids[BASE].len()).collect())
+        } else {
+            // Diffed in an order chosen by content, so the result does not depend on
+            // which side is ours.
+            let texts = |side: usize| {
+                cs[side]
+                    .iter()
+                    .flat_map(|c| &c.items)
+                    .map(move |i| self.text(side, i.value_range()))
             };
+            let first = if texts(OURS).le(texts(THEIRS)) {
+                OURS
+            } else {
+                THEIRS
+            };
+            let second = OURS + THEIRS - first;
+            let mut shared = (Vec::new(), Vec::new());
+            for op in similar::capture_diff_slices(Algorithm::Myers, &ids[first], &ids[second]) {
+                if let DiffOp::Equal { old_index, len, .. } = op {
+                    let run = old_index..old_index + len;
+                    shared.0.extend_from_slice(&ids[first][run.clone()]);
+                    shared.1.extend(run);
+                }
+            }
+            (first, shared.0, shared.1)
+        };
         let ours_only = |i: usize| Entry {
             ours: Some(i),
             ..Entry::default()
@@ -541,6 +576,27 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     out.extend(self.both_added(cs, &ids, &new_o, &new_t));
                 }
             }
+        }
+        if cs[BASE].is_none() {
+            // Added on both sides: an element both have stands once (as often as the side
+            // that has it most), wherever the two put it.
+            let (co, ct) = (counts(&ids[OURS]), counts(&ids[THEIRS]));
+            let mut emitted: HashMap<usize, usize> = HashMap::default();
+            out.retain(|e| {
+                let id = match (e.ours, e.theirs) {
+                    (Some(i), _) => ids[OURS][i],
+                    (None, Some(i)) => ids[THEIRS][i],
+                    _ => return true,
+                };
+                let want = co
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(0)
+                    .max(ct.get(&id).copied().unwrap_or(0));
+                let n = emitted.entry(id).or_insert(0);
+                *n += 1;
+                *n <= want
+            });
         }
         out
     }
@@ -652,6 +708,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
             let head =
                 self.pick(at.map(|x| x.and_then(|x| item(x).map(|it| (x.0, it.start..it.value)))));
             self.out.extend_from_slice(&head);
+            // A heading that ended its file without a line break, now followed by text.
+            let unended = (S::HEAD_IS_LINE && !head.is_empty() && !head.ends_with(b"\n"))
+                .then_some(self.out.len());
             self.pointer.push(segment(n));
             let [vb, vo, vt] = at.map(|x| x.and_then(|x| item(x).map(|it| Val::of(x.0, &it))));
             match (vo, vt) {
@@ -669,6 +728,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     self.put(kept);
                 }
                 (None, None) => {}
+            }
+            if let Some(at) = unended.filter(|&at| self.out.len() > at) {
+                let eol = self.out_eol().bytes();
+                self.out.splice(at..at, eol.iter().copied());
             }
             self.pointer.pop();
             self.end_line_if_more(n + 1 < entries.len());
@@ -709,9 +772,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
             };
             self.put(first);
             self.end_line_if_more(true);
-            let gap = self
-                .syntax
-                .gap(&self.src[first.side][first.start..first.end]);
+            let gap = self.syntax.gap(
+                &self.src[first.side][first.start..first.end],
+                &self.src[second.side][second.start..second.end],
+            );
             let gap = convert(gap, Some(Eol::Lf), self.out_eol).into_owned();
             self.out.extend_from_slice(&gap);
             self.put(second);
