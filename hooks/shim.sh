@@ -1,7 +1,7 @@
 #!/bin/sh
 # git-aisync hook (written by `git aisync install`; `git aisync uninstall` removes it and
 # puts back the hook that was here before).
-hook=$(basename "$0")
+hook=${0##*/}
 chained="$0.aisync-chained"
 bin=@BIN@
 # The binary moved? Fall back to PATH (`git aisync doctor` reports it).

@@ -59,6 +59,18 @@ impl Repo {
         })
     }
 
+    /// The repository a hook runs in, found without running git: git runs hooks at the top
+    /// of the working tree (a hook's cost is paid by every commit).
+    pub fn for_hook(cwd: &Path) -> Result<Repo> {
+        match git_dir::find(cwd) {
+            Some(git_dir::Repo {
+                git_dir,
+                work_tree: Some(work_tree),
+            }) => Ok(Repo { work_tree, git_dir }),
+            _ => Repo::discover(cwd),
+        }
+    }
+
     /// git-aisync's per-machine files.
     pub fn state_dir(&self) -> PathBuf {
         git_dir::Repo {
@@ -222,24 +234,51 @@ impl Repo {
             .collect())
     }
 
-    /// The staged content of `path`.
-    pub fn staged_blob(&self, path: &str) -> Result<Vec<u8>> {
-        let out = self.git_bytes(["cat-file", "blob", &format!(":{path}")])?;
-        Ok(out)
-    }
-
-    fn git_bytes<I, S>(&self, args: I) -> Result<Vec<u8>>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        let mut cmd = command(&self.work_tree, args);
-        cmd.stdout(Stdio::piped());
-        let out = run_limited_bytes(cmd, LOCAL_LIMIT)?;
-        if !out.0 {
-            bail!("git failed: {}", String::from_utf8_lossy(&out.2).trim());
+    /// The staged contents of `paths`, in order, read by one `git cat-file --batch`.
+    pub fn staged_blobs(&self, paths: &[&str]) -> Result<Vec<Vec<u8>>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out.1)
+        let mut cmd = command(&self.work_tree, ["cat-file", "--batch"]);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().context("cannot run git cat-file")?;
+        let mut input = String::new();
+        for p in paths {
+            input.push(':');
+            input.push_str(p);
+            input.push('\n');
+        }
+        let mut stdin = child.stdin.take().context("git cat-file's stdin")?;
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child
+            .wait_with_output()
+            .context("waiting for git cat-file")?;
+        let _ = writer.join();
+        // Each answer: "<oid> blob <size>\n<content>\n" (or "<name> missing\n").
+        let mut blobs = Vec::with_capacity(paths.len());
+        let mut rest = &out.stdout[..];
+        for _ in paths {
+            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
+            rest = &rest[nl + 1..];
+            let size = header
+                .rsplit(' ')
+                .next()
+                .and_then(|s| s.parse::<usize>().ok());
+            match size {
+                Some(n) if header.contains(" blob ") && rest.len() > n => {
+                    blobs.push(rest[..n].to_vec());
+                    rest = &rest[n + 1..];
+                }
+                _ => blobs.push(Vec::new()),
+            }
+        }
+        Ok(blobs)
     }
 
     fn checked<I, S>(&self, args: I) -> Result<()>

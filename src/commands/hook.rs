@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::discover(&cwd)?;
+    let repo = Repo::for_hook(&cwd)?;
     match args.name.as_str() {
         "pre-commit" => pre_commit(ui, &repo),
         "post-merge" => post_merge(ui, &repo),
@@ -55,15 +55,22 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    for path in &staged {
-        let kind = match path.rsplit('.').next() {
-            Some("json") => "json",
-            Some("jsonl") => "jsonl",
-            Some("yml" | "yaml") => "yaml",
-            _ => continue,
-        };
-        let bytes = repo.staged_blob(path)?;
-        if let Some(problem) = syntax_problem(kind, &bytes) {
+    let checked: Vec<(&str, &str)> = staged
+        .iter()
+        .filter_map(|path| {
+            let kind = match path.rsplit('.').next() {
+                Some("json") => "json",
+                Some("jsonl") => "jsonl",
+                Some("yml" | "yaml") => "yaml",
+                _ => return None,
+            };
+            Some((path.as_str(), kind))
+        })
+        .collect();
+    let paths: Vec<&str> = checked.iter().map(|(p, _)| *p).collect();
+    let blobs = repo.staged_blobs(&paths)?;
+    for ((path, kind), bytes) in checked.iter().zip(&blobs) {
+        if let Some(problem) = syntax_problem(kind, bytes) {
             ui.status(&format!(
                 "warning: {path}: {problem}; it will merge line by line until fixed"
             ));
