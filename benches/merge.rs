@@ -804,6 +804,309 @@ fn jsonl_case(target: usize) -> Case {
     }
 }
 
+// --- Markdown memory notes -------------------------------------------------------------------
+
+/// One bullet of the notes: `- text ^id` (an Obsidian-style block id ends every bullet, so
+/// the id checks find it with the marker `^`).
+#[derive(Clone)]
+struct Note {
+    id: String,
+    text: String,
+}
+
+impl Note {
+    fn line(&self) -> String {
+        format!("- {} ^{}\n", self.text, self.id)
+    }
+}
+
+#[derive(Clone)]
+enum MdBlock {
+    List(Vec<Note>),
+    /// Whole lines, each ending in `\n`.
+    Text(String),
+}
+
+#[derive(Clone)]
+struct MdSection {
+    heading: String,
+    blocks: Vec<MdBlock>,
+}
+
+/// A sentence for a bullet: a second line becomes an indented continuation line.
+fn note_text(rng: &mut Rng) -> String {
+    sentence(rng, 6, 22).replace('\n', "\n  ")
+}
+
+fn md_paragraph(rng: &mut Rng) -> String {
+    let mut s = String::new();
+    for _ in 0..rng.range(2, 4) {
+        s.push_str(&sentence(rng, 8, 16).replace('\n', " "));
+        s.push('\n');
+    }
+    s
+}
+
+/// A fenced code block whose `#` comment lines are no headings.
+fn md_code(rng: &mut Rng) -> String {
+    let mut s = String::from("```sh\n");
+    for _ in 0..rng.range(1, 3) {
+        s.push_str(&format!("# {}\n", sentence(rng, 3, 8).replace('\n', " ")));
+        s.push_str(rng.pick(&[
+            "cargo nextest run --workspace\n",
+            "psql \"$DATABASE_URL\" -f db/migrations/0042_memories.sql\n",
+            "git push origin HEAD:staging\n",
+            "make deploy ENV=staging\n",
+        ]));
+    }
+    s.push_str("```\n");
+    s
+}
+
+fn md_render(sections: &[MdSection]) -> Vec<u8> {
+    let mut out = String::from("# Memory notes\n\nWhat the assistant keeps between sessions.\n");
+    for s in sections {
+        out.push('\n');
+        out.push_str(&s.heading);
+        out.push('\n');
+        for b in &s.blocks {
+            match b {
+                MdBlock::List(notes) if notes.is_empty() => continue,
+                MdBlock::List(notes) => {
+                    out.push('\n');
+                    for n in notes {
+                        out.push_str(&n.line());
+                    }
+                }
+                MdBlock::Text(t) => {
+                    out.push('\n');
+                    out.push_str(t);
+                }
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+/// Where every base note is: (section, block, index in the list).
+fn md_positions(sections: &[MdSection]) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    for (s, sec) in sections.iter().enumerate() {
+        for (b, block) in sec.blocks.iter().enumerate() {
+            if let MdBlock::List(notes) = block {
+                out.extend((0..notes.len()).map(|i| (s, b, i)));
+            }
+        }
+    }
+    out
+}
+
+fn md_case(target: usize) -> Case {
+    let mut rng = Rng::new(SEED ^ (target as u64).rotate_left(41));
+    const SECTIONS: usize = 40;
+    let per_section = target / SECTIONS;
+    let mut next_id = 0usize;
+    let fresh = |rng: &mut Rng, next: &mut usize| {
+        *next += 1;
+        Note {
+            id: format!("n-{:06}", *next - 1),
+            text: note_text(rng),
+        }
+    };
+    // Base: 40 sections, each lists of bullets with the odd paragraph or code fence between.
+    let mut sections = Vec::with_capacity(SECTIONS);
+    for s in 0..SECTIONS {
+        let mut blocks = Vec::new();
+        let mut size = 0;
+        if rng.chance(50) {
+            let p = md_paragraph(&mut rng);
+            size += p.len();
+            blocks.push(MdBlock::Text(p));
+        }
+        while size < per_section {
+            let mut notes = Vec::new();
+            for _ in 0..rng.range(5, 25) {
+                let n = fresh(&mut rng, &mut next_id);
+                size += n.line().len();
+                notes.push(n);
+            }
+            blocks.push(MdBlock::List(notes));
+            if size < per_section {
+                let t = if rng.chance(30) {
+                    md_code(&mut rng)
+                } else {
+                    md_paragraph(&mut rng)
+                };
+                size += t.len();
+                blocks.push(MdBlock::Text(t));
+            }
+        }
+        sections.push(MdSection {
+            heading: format!("## Topic {}", s + 1),
+            blocks,
+        });
+    }
+    let positions = md_positions(&sections);
+    let n = positions.len();
+    assert!(n < 100_000, "ids of appended notes would collide");
+
+    // Edits and deletes, disjoint but for one modify/delete pair each way.
+    let mut taken = HashSet::new();
+    let ours_edits = sample(&mut rng, n, 6, &mut taken);
+    let theirs_edits = sample(&mut rng, n, 6, &mut taken);
+    let mut ours_deletes = sample(&mut rng, n, 3, &mut taken);
+    ours_deletes.push(theirs_edits[0]);
+    let mut theirs_deletes = sample(&mut rng, n, 3, &mut taken);
+    theirs_deletes.push(ours_edits[0]);
+
+    // Appends: ours at the end of 10 sections, theirs at the end of 5 of those and in the
+    // middle of 3 others.
+    let mut picked = HashSet::new();
+    let ours_sections = sample(&mut rng, SECTIONS, 10, &mut picked);
+    let mut theirs_sections: Vec<(usize, bool)> =
+        ours_sections[..5].iter().map(|&s| (s, true)).collect();
+    theirs_sections.extend(
+        sample(&mut rng, SECTIONS, 3, &mut picked)
+            .into_iter()
+            .map(|s| (s, false)),
+    );
+    let appends_per_section = (n / 100 / 10).max(3);
+
+    let mut needles = Vec::new();
+    let mut appended = Vec::new();
+    let mut edit = |rng: &mut Rng, side: &mut [MdSection], edits: &[usize], tag: &str| {
+        for (k, &i) in edits.iter().enumerate() {
+            let (s, b, j) = positions[i];
+            if let MdBlock::List(notes) = &mut side[s].blocks[b] {
+                notes[j].text = format!("{} [{tag} #{k}]", note_text(rng));
+                needles.push(notes[j].line());
+            }
+        }
+    };
+    let mut ours = sections.clone();
+    let mut theirs = sections.clone();
+    edit(&mut rng, &mut ours, &ours_edits, "edited on laptop");
+    edit(&mut rng, &mut theirs, &theirs_edits, "revised on desktop");
+    let delete = |side: &mut [MdSection], deletes: &[usize]| {
+        let mut gone: Vec<(usize, usize, usize)> = deletes.iter().map(|&i| positions[i]).collect();
+        // From the back, so earlier indices stay valid.
+        gone.sort_unstable_by(|a, b| b.cmp(a));
+        for (s, b, j) in gone {
+            if let MdBlock::List(notes) = &mut side[s].blocks[b] {
+                notes.remove(j);
+            }
+        }
+    };
+    delete(&mut ours, &ours_deletes);
+    delete(&mut theirs, &theirs_deletes);
+
+    let append_at = |rng: &mut Rng,
+                     side: &mut [MdSection],
+                     s: usize,
+                     at_end: bool,
+                     base_id: usize,
+                     appended: &mut Vec<String>| {
+        let lists: Vec<usize> = (0..side[s].blocks.len())
+            .filter(|&b| matches!(side[s].blocks[b], MdBlock::List(_)))
+            .collect();
+        let b = if at_end {
+            *lists.last().unwrap()
+        } else {
+            lists[rng.below(lists.len())]
+        };
+        if let MdBlock::List(notes) = &mut side[s].blocks[b] {
+            for k in 0..appends_per_section {
+                let id = format!("n-{:06}", base_id + k);
+                appended.push(id.clone());
+                notes.push(Note {
+                    id,
+                    text: note_text(rng),
+                });
+            }
+        }
+    };
+    for (k, &s) in ours_sections.iter().enumerate() {
+        append_at(
+            &mut rng,
+            &mut ours,
+            s,
+            true,
+            100_000 + 1000 * k,
+            &mut appended,
+        );
+    }
+    for (k, &(s, at_end)) in theirs_sections.iter().enumerate() {
+        append_at(
+            &mut rng,
+            &mut theirs,
+            s,
+            at_end,
+            200_000 + 1000 * k,
+            &mut appended,
+        );
+    }
+    // Ours also opens a new section after Topic 20.
+    let mut notes = Vec::new();
+    for k in 0..appends_per_section {
+        let id = format!("n-{:06}", 300_000 + k);
+        appended.push(id.clone());
+        notes.push(Note {
+            id,
+            text: note_text(&mut rng),
+        });
+    }
+    let heading = "## Deploy checklist (laptop)".to_string();
+    needles.push(format!("{heading}\n"));
+    ours.insert(
+        20,
+        MdSection {
+            heading,
+            blocks: vec![MdBlock::Text(md_paragraph(&mut rng)), MdBlock::List(notes)],
+        },
+    );
+
+    // Ids: deleted on one side and untouched on the other must be gone.
+    let base_ids: Vec<&str> = positions
+        .iter()
+        .map(|&(s, b, j)| match &sections[s].blocks[b] {
+            MdBlock::List(notes) => notes[j].id.as_str(),
+            MdBlock::Text(_) => unreachable!(),
+        })
+        .collect();
+    let ours_touched: HashSet<usize> = ours_edits.iter().copied().collect();
+    let theirs_touched: HashSet<usize> = theirs_edits.iter().copied().collect();
+    let gone: HashSet<usize> = ours_deletes
+        .iter()
+        .filter(|i| !theirs_touched.contains(i))
+        .chain(theirs_deletes.iter().filter(|i| !ours_touched.contains(i)))
+        .copied()
+        .collect();
+    let kept = (0..n)
+        .filter(|i| !gone.contains(i))
+        .map(|i| base_ids[i].to_owned())
+        .chain(appended.iter().cloned())
+        .collect();
+    let deleted = gone.iter().map(|&i| base_ids[i].to_owned()).collect();
+
+    Case {
+        name: format!("markdown {}MB", target / MB),
+        kind: "markdown",
+        path: "memory/notes.md",
+        base: md_render(&sections),
+        ours: md_render(&ours),
+        theirs: md_render(&theirs),
+        expect: Expect {
+            id_marker: "^",
+            kept,
+            appended,
+            deleted,
+            needles,
+            records: Vec::new(),
+            ts_key: None,
+        },
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checks
 
@@ -1524,6 +1827,7 @@ fn main() {
         ("json 10MB", Box::new(|| json_case(10 * MB))),
         ("jsonl 1MB", Box::new(|| jsonl_case(MB))),
         ("jsonl 10MB", Box::new(|| jsonl_case(10 * MB))),
+        ("markdown 1MB", Box::new(|| md_case(MB))),
     ];
 
     println!(
@@ -1563,9 +1867,11 @@ fn main() {
         .ok();
     drop(measurer);
 
+    // The case column fits the longest name ("markdown 1MB").
+    let w = outcomes.iter().map(|o| o.name.len()).fold(11, usize::max);
     println!();
     println!(
-        "{:<11} {:>7} {:>9} {:>8} {:>10} {:>8} {:>9} {:>9} {:>9} {:>14} {:>14} {:>12}",
+        "{:<w$} {:>7} {:>9} {:>8} {:>10} {:>8} {:>9} {:>9} {:>9} {:>14} {:>14} {:>12}",
         "case",
         "size MB",
         "ours ms",
@@ -1593,7 +1899,7 @@ fn main() {
             }
         };
         println!(
-            "{:<11} {:>7.2} {:>9} {:>8.1} {:>10.1} {:>8} {:>9.2} {:>9} {:>9} {:>14} {:>14} {:>12}",
+            "{:<w$} {:>7.2} {:>9} {:>8.1} {:>10.1} {:>8} {:>9.2} {:>9} {:>9} {:>14} {:>14} {:>12}",
             o.name,
             o.size as f64 / MB as f64,
             format!("{:.1}{}", o.ours_ms, runs_note(o.ours_runs)),

@@ -45,14 +45,28 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         src[s1][l1.start..l1.end] == src[s2][l2.start..l2.end]
     };
     let line = |side: usize, i: usize| (side, lines[side][i]);
+    // A record whose only change is white space was not changed.
+    let alike = |(s1, l1): (usize, Line), (s2, l2): (usize, Line)| {
+        l1.object && l2.object && {
+            let (r1, r2) = (
+                scan::document_in(src[s1], l1.start..l1.end),
+                scan::document_in(src[s2], l2.start..l2.end),
+            );
+            scan::equivalent(src[s1], r1, src[s2], r2)
+        }
+    };
     let slots = keyed_order(
         &ids[0],
         &ids[1],
         &ids[2],
         |s: Slot| match (s.base, s.ours, s.theirs) {
             (_, Some(_), Some(_)) => true,
-            (Some(bi), Some(i), None) => !same(line(0, bi), line(1, i)),
-            (Some(bi), None, Some(i)) => !same(line(0, bi), line(2, i)),
+            (Some(bi), Some(i), None) => {
+                !same(line(0, bi), line(1, i)) && !alike(line(0, bi), line(1, i))
+            }
+            (Some(bi), None, Some(i)) => {
+                !same(line(0, bi), line(2, i)) && !alike(line(0, bi), line(2, i))
+            }
             _ => false,
         },
         |ro, rt| {
@@ -75,19 +89,28 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
             slot.ours.map(|i| line(1, i)),
             slot.theirs.map(|i| line(2, i)),
         ];
-        let val = |x: Option<(usize, Line)>| {
+        let whole = |x: Option<(usize, Line)>| {
             x.map(|(side, l)| Val {
                 side,
                 start: l.start,
                 end: l.end,
-                shape: if l.object {
-                    Shape::Object
-                } else {
-                    Shape::Scalar
-                },
+                shape: Shape::Scalar,
             })
         };
-        let [vb, vo, vt] = at.map(val);
+        // A record's object, without the white space around it on its line.
+        let object = |x: Option<(usize, Line)>| {
+            x.filter(|(_, l)| l.object).map(|(side, l)| {
+                let r = scan::document_in(src[side], l.start..l.end);
+                Val {
+                    side,
+                    start: r.start,
+                    end: r.end,
+                    shape: Shape::Object,
+                }
+            })
+        };
+        let [vb, vo, vt] = at.map(whole);
+        let [ob, oo, ot] = at.map(object);
         let id = match (slot.ours, slot.theirs) {
             (Some(i), _) => &ids[1][i],
             (None, Some(i)) => &ids[2][i],
@@ -95,8 +118,19 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         };
         m.enter(describe(id));
         match (vo, vt) {
-            (Some(vo), Some(vt)) if vo.shape == Shape::Object && vt.shape == Shape::Object => {
-                m.value(vb, vo, vt, None).ok()?;
+            (Some(vo), Some(vt)) if oo.is_some() && ot.is_some() && !m.same_text(vo, vt) => {
+                let pad = |v: Val, o: Val| (v.side, v.start..o.start);
+                let (po, pt) = (pad(vo, oo?), pad(vt, ot?));
+                let lead = m.pick([vb.zip(ob).map(|(v, o)| pad(v, o)), Some(po), Some(pt)]);
+                m.out.extend_from_slice(&lead);
+                m.value(ob, oo?, ot?, None).ok()?;
+                let tail = |v: Val, o: Val| (v.side, o.end..v.end);
+                let trail = m.pick([
+                    vb.zip(ob).map(|(v, o)| tail(v, o)),
+                    Some(tail(vo, oo?)),
+                    Some(tail(vt, ot?)),
+                ]);
+                m.out.extend_from_slice(&trail);
             }
             (Some(kept), None) | (None, Some(kept)) | (Some(kept), Some(_)) => {
                 if let (Some(b), true) = (vb, vo.is_none() || vt.is_none()) {

@@ -23,7 +23,9 @@ use crate::{Kind, Merged, Method, Options};
 #[derive(Default)]
 struct Markdown {
     containers: [HashMap<(usize, usize, bool), Container>; 3],
-    keys: [HashMap<usize, Vec<u8>>; 3],
+    /// Keyed by the item's start and whether it is a section's own text (an empty one
+    /// starts where the next heading does).
+    keys: [HashMap<(usize, bool), Vec<u8>>; 3],
 }
 
 impl Syntax for Markdown {
@@ -43,7 +45,7 @@ impl Syntax for Markdown {
     fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         Cow::Borrowed(
             self.keys[side]
-                .get(&item.start)
+                .get(&(item.start, item.shape == Shape::Array))
                 .map_or(&[][..], Vec::as_slice),
         )
     }
@@ -141,11 +143,15 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
             .as_ref()
             .map(|f| &texts[side].as_bytes()[f.inner.clone()])
     };
-    let removed_by = |side: usize, other: usize| {
-        fronts[side].is_none() && fronts[BASE].is_some() && front_text(other) == front_text(BASE)
-    };
-    let keep_front = fronts.iter().any(|f| f.is_some())
-        && !(has_base && (removed_by(OURS, THEIRS) || removed_by(THEIRS, OURS)));
+    let present = |side: usize| fronts[side].is_some();
+    let changed = |side: usize| present(side) && front_text(side) != front_text(BASE);
+    let keep_front = choose3(
+        has_base.then(|| present(BASE)),
+        Some(present(OURS)),
+        Some(present(THEIRS)),
+    ) == Some(true)
+        || changed(OURS)
+        || changed(THEIRS);
     if keep_front {
         let part = |side: usize| {
             fronts[side]
@@ -401,8 +407,13 @@ fn heading_text(line: &[u8], level: u8) -> Vec<u8> {
 fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usize) -> Shape {
     let mut items = Vec::new();
     let mut prev = start;
-    if let (Some(first), Some(last)) = (s.blocks.first(), s.blocks.last()) {
-        let body = first.start..last.end;
+    // Every section has its own text, maybe empty: one side clearing it is a sequence of
+    // deletions, not the deletion of a member the other side might have changed.
+    {
+        let body = match (s.blocks.first(), s.blocks.last()) {
+            (Some(first), Some(last)) => first.start..last.end,
+            _ => start..start,
+        };
         let mut blocks = Vec::new();
         let mut block_prev = body.start;
         for b in &s.blocks {
@@ -424,7 +435,7 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
                 end: body.end,
             },
         );
-        syntax.keys[side].insert(body.start, Vec::new());
+        syntax.keys[side].insert((body.start, true), Vec::new());
         items.push(Item {
             lead: prev,
             start: body.start,
@@ -449,7 +460,7 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
         *n += 1;
         let mut key = name.clone();
         key.extend_from_slice(format!("\0{n}").as_bytes());
-        syntax.keys[side].insert(heading.start, key);
+        syntax.keys[side].insert((heading.start, false), key);
         let shape = index(syntax, side, child, heading.end, child_end);
         items.push(Item {
             lead: prev,

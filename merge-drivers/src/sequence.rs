@@ -140,7 +140,11 @@ pub(crate) enum Region {
 }
 
 /// The changed stretches of `side` against `base`: (base range, side range).
-fn hunks<T: Hash + Eq>(base: &[T], side: &[T]) -> Vec<(Range<usize>, Range<usize>)> {
+fn hunks<T: Hash + Eq>(
+    base: &[T],
+    side: &[T],
+    pair: Option<Likeness<T>>,
+) -> Vec<(Range<usize>, Range<usize>)> {
     let mut out: Vec<(Range<usize>, Range<usize>)> = Vec::new();
     for op in similar::capture_diff_slices(similar::Algorithm::Myers, base, side) {
         let (tag, old, new) = op.as_tag_tuple();
@@ -155,8 +159,85 @@ fn hunks<T: Hash + Eq>(base: &[T], side: &[T]) -> Vec<(Range<usize>, Range<usize
             _ => out.push((old, new)),
         }
     }
-    out
+    let Some(likeness) = pair else {
+        return out;
+    };
+    // In a replaced stretch, items that share text pair up (the best alignment by likeness),
+    // so a block edited while blocks are added or removed around it is still one block
+    // changed: the other side's edit of it can merge with this one line by line. Unpaired
+    // items are inserted or deleted.
+    out.into_iter()
+        .flat_map(|(old, new)| align(base, side, old, new, likeness))
+        .collect()
 }
+
+/// Splits one replaced stretch into pairs (one item for one) and the unpaired runs between.
+fn align<T>(
+    base: &[T],
+    side: &[T],
+    old: Range<usize>,
+    new: Range<usize>,
+    likeness: Likeness<T>,
+) -> Vec<(Range<usize>, Range<usize>)> {
+    let (m, n) = (old.len(), new.len());
+    if m == 0 || n == 0 || m * n > 10_000 {
+        return vec![(old, new)];
+    }
+    let like: Vec<usize> = (0..m * n)
+        .map(|k| likeness(&base[old.start + k / n], &side[new.start + k % n]))
+        .collect();
+    // score[i][j]: the best total likeness of old[..i] aligned with new[..j].
+    let mut score = vec![0usize; (m + 1) * (n + 1)];
+    let at = |i: usize, j: usize| i * (n + 1) + j;
+    for i in 1..=m {
+        for j in 1..=n {
+            let l = like[(i - 1) * n + (j - 1)];
+            let diag = if l > 0 {
+                score[at(i - 1, j - 1)] + l
+            } else {
+                0
+            };
+            score[at(i, j)] = score[at(i - 1, j)].max(score[at(i, j - 1)]).max(diag);
+        }
+    }
+    let mut pairs = Vec::new();
+    let (mut i, mut j) = (m, n);
+    while i > 0 && j > 0 {
+        let l = like[(i - 1) * n + (j - 1)];
+        if l > 0 && score[at(i, j)] == score[at(i - 1, j - 1)] + l {
+            pairs.push((i - 1, j - 1));
+            i -= 1;
+            j -= 1;
+        } else if score[at(i, j)] == score[at(i - 1, j)] {
+            i -= 1;
+        } else {
+            j -= 1;
+        }
+    }
+    pairs.reverse();
+    let mut parts = Vec::new();
+    let (mut oi, mut nj) = (0, 0);
+    for (pi, pj) in pairs {
+        if oi < pi || nj < pj {
+            parts.push((
+                old.start + oi..old.start + pi,
+                new.start + nj..new.start + pj,
+            ));
+        }
+        parts.push((
+            old.start + pi..old.start + pi + 1,
+            new.start + pj..new.start + pj + 1,
+        ));
+        (oi, nj) = (pi + 1, pj + 1);
+    }
+    if oi < m || nj < n {
+        parts.push((old.start + oi..old.end, new.start + nj..new.end));
+    }
+    parts
+}
+
+/// How alike a base item and a side's item are (shared lines, say).
+pub(crate) type Likeness<'f, T> = &'f dyn Fn(&T, &T) -> usize;
 
 /// Whether two changes of the base collide: they overlap, or both insert at one place, or
 /// one inserts strictly inside what the other replaced. Changes that merely touch do not:
@@ -172,8 +253,17 @@ fn collide(a: &Range<usize>, b: &Range<usize>) -> bool {
 
 /// A diff3 over sequences of items, where only colliding changes (see `collide`) meet in a
 /// `Both` region. Symmetric: swapping ours and theirs swaps `Ours` and `Theirs`.
-pub(crate) fn regions<T: Hash + Eq>(base: &[T], ours: &[T], theirs: &[T]) -> Vec<Region> {
-    let (oh, th) = (hunks(base, ours), hunks(base, theirs));
+///
+/// With `pair`, a stretch replaced by a longer or shorter one counts as items replaced one for
+/// one plus items inserted or deleted (right for blocks of prose, which then merge line by
+/// line; values keep the whole-stretch reading).
+pub(crate) fn regions<T: Hash + Eq>(
+    base: &[T],
+    ours: &[T],
+    theirs: &[T],
+    pair: Option<Likeness<T>>,
+) -> Vec<Region> {
+    let (oh, th) = (hunks(base, ours, pair), hunks(base, theirs, pair));
     let (mut i, mut j) = (0, 0);
     let (mut b, mut o, mut t) = (0usize, 0usize, 0usize);
     let mut out = Vec::new();
@@ -288,12 +378,23 @@ pub(crate) fn combine_runs<'a, T: Copy>(
     if timed {
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
-            if key(b[j]).cmp_items(&key(a[i])) == Ordering::Less {
-                out.push(b[j]);
-                j += 1;
-            } else {
-                out.push(a[i]);
-                i += 1;
+            match key(b[j]).cmp_items(&key(a[i])) {
+                Ordering::Less => {
+                    out.push(b[j]);
+                    j += 1;
+                }
+                // The same item at the head of both runs (both added it): one step for both,
+                // or the rest would interleave differently depending on which run is first.
+                Ordering::Equal => {
+                    out.push(a[i]);
+                    out.push(b[j]);
+                    i += 1;
+                    j += 1;
+                }
+                Ordering::Greater => {
+                    out.push(a[i]);
+                    i += 1;
+                }
             }
         }
         out.extend_from_slice(&a[i..]);
@@ -365,7 +466,7 @@ mod tests {
 
     fn apply(base: &[char], ours: &[char], theirs: &[char]) -> String {
         let mut s = String::new();
-        for r in regions(base, ours, theirs) {
+        for r in regions(base, ours, theirs, None) {
             match r {
                 Region::Same(b, _, _) => s.extend(&base[b]),
                 Region::Ours(_, o) => s.extend(&ours[o]),

@@ -6,6 +6,7 @@
 use similar::{MergeResolution, TextMerge};
 
 use crate::eol::Eol;
+use crate::sequence::Region;
 
 pub struct LineMerge {
     pub output: Vec<u8>,
@@ -65,48 +66,49 @@ pub fn merge_union(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Vec<u8>> {
     if base == ours {
         return Some(theirs.to_vec());
     }
-    let merge = TextMerge::configure().merge_lines(base, ours, theirs);
+    // Lines, as items: only edits that overlap collide (two neighbouring lines of a
+    // paragraph edited by two machines is no conflict), unlike git's line merge.
+    let (lb, lo, lt) = (lines(base), lines(ours), lines(theirs));
     let eol = Eol::choose(base, ours, theirs).unwrap_or(Eol::Lf).bytes();
     let mut out = Vec::with_capacity(ours.len().max(theirs.len()));
-    for region in merge.regions() {
-        match region.resolution() {
-            MergeResolution::Theirs => push(&mut out, &merge, Pick::Theirs, region.theirs_range()),
-            MergeResolution::Conflict if region.base_range().is_empty() => {
-                let side = |pick: Pick, range: std::ops::Range<usize>| -> Vec<&[u8]> {
-                    range
-                        .filter_map(|i| match pick {
-                            Pick::Ours => merge.ours_line(i),
-                            Pick::Theirs => merge.theirs_line(i),
-                        })
-                        .collect()
-                };
-                let mut a = side(Pick::Ours, region.ours_range());
-                let mut b = side(Pick::Theirs, region.theirs_range());
-                if b < a {
-                    std::mem::swap(&mut a, &mut b);
+    let put = |out: &mut Vec<u8>, lines: &[&[u8]]| {
+        for l in lines {
+            end_line(out, eol);
+            out.extend_from_slice(l);
+        }
+    };
+    for region in crate::sequence::regions(&lb, &lo, &lt, None) {
+        match region {
+            Region::Same(_, o, _) | Region::Ours(_, o) => put(&mut out, &lo[o]),
+            Region::Theirs(_, t) => put(&mut out, &lt[t]),
+            Region::Both(_, o, t) if lo[o.clone()] == lt[t.clone()] => put(&mut out, &lo[o]),
+            Region::Both(b, o, t) if b.is_empty() => {
+                let (mut a, mut z) = (&lo[o], &lt[t]);
+                if z < a {
+                    std::mem::swap(&mut a, &mut z);
                 }
-                // A line both inserted stands once: b contributes what a lacks.
+                // A line both inserted stands once: the second run adds what the first lacks.
                 let mut left: std::collections::HashMap<&[u8], usize> = Default::default();
-                for l in &a {
+                for l in a {
                     *left.entry(l).or_default() += 1;
                 }
-                let mut run: Vec<&[u8]> = a.clone();
-                for l in b {
+                let mut run: Vec<&[u8]> = a.to_vec();
+                for l in z {
                     match left.get_mut(l) {
                         Some(n) if *n > 0 => *n -= 1,
                         _ => run.push(l),
                     }
                 }
-                for l in run {
-                    end_line(&mut out, eol);
-                    out.extend_from_slice(l);
-                }
+                put(&mut out, &run);
             }
-            MergeResolution::Conflict => return None,
-            _ => push(&mut out, &merge, Pick::Ours, region.ours_range()),
+            Region::Both(..) => return None,
         }
     }
     Some(out)
+}
+
+fn lines(text: &[u8]) -> Vec<&[u8]> {
+    text.split_inclusive(|&b| b == b'\n').collect()
 }
 
 /// Marks where two versions of one text differ, line by line: the lines both share as they

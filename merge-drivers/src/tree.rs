@@ -14,7 +14,9 @@ use similar::{Algorithm, DiffOp};
 
 use crate::eol::{convert, Eol};
 use crate::record::{Record, Rule};
-use crate::sequence::{choose3, combine_runs, keyed_order, regions, Region, Side, Slot, SortKey};
+use crate::sequence::{
+    choose3, combine_runs, keyed_order, regions, Likeness, Region, Side, Slot, SortKey,
+};
 use crate::{instant, text, Options, Policy, TIMESTAMP_KEYS};
 
 pub(crate) const BASE: usize = 0;
@@ -102,6 +104,9 @@ pub(crate) trait Syntax {
     fn gap(&self, _first: &[u8], _second: &[u8]) -> &'static [u8] {
         b""
     }
+    /// Each item keeps its own lead wherever it goes (YAML: the comments above an entry
+    /// belong to it); else leads are layout, chosen by position (JSON, Markdown).
+    const OWN_LEADS: bool = false;
     /// A member that always comes first in its object.
     const FIRST_KEY: Option<&'static [u8]> = None;
     /// An item's head is whole lines: its value starts on a new line.
@@ -176,6 +181,11 @@ impl<'a, S: Syntax> Merger<'a, S> {
         self.text(v.side, v.start..v.end)
     }
 
+    /// Whether two values have the same text (line endings aside).
+    pub(crate) fn same_text(&self, a: Val, b: Val) -> bool {
+        self.same(a, b)
+    }
+
     fn same(&self, a: Val, b: Val) -> bool {
         let (x, y) = (
             &self.src[a.side][a.start..a.end],
@@ -190,20 +200,25 @@ impl<'a, S: Syntax> Merger<'a, S> {
     }
 
     /// Three-way choice among spans standing for base, ours and theirs (`None`: not there).
-    /// In line formats, where such spans hold comments, two different edits of one are
-    /// merged line by line rather than one dropped.
     pub(crate) fn pick(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
         let [b, o, t] = spans.map(|x| x.map(|(side, r)| self.text(side, r)));
-        if let (Some(o), Some(t)) = (&o, &t) {
-            let changed_both = o != t && b.as_ref().is_none_or(|b| b != o && b != t);
-            if changed_both && S::SEPARATOR.is_empty() {
-                let base = b.as_deref().unwrap_or_default();
-                if let Some(merged) = text::merge_union(base, o, t) {
-                    return Cow::Owned(merged);
+        choose3(b, o, t).unwrap_or(Cow::Borrowed(b""))
+    }
+
+    /// `pick` for an item's lead. In line formats a lead holds comments: two different edits
+    /// of one are merged line by line rather than one dropped.
+    fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+        if S::SEPARATOR.is_empty() {
+            let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
+            if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
+                if o != t && b != o && b != t {
+                    if let Some(merged) = text::merge_union(b, o, t) {
+                        return Cow::Owned(merged);
+                    }
                 }
             }
         }
-        choose3(b, o, t).unwrap_or(Cow::Borrowed(b""))
+        self.pick(spans)
     }
 
     /// Descends into a named part of the document, for journal locations.
@@ -250,10 +265,28 @@ impl<'a, S: Syntax> Merger<'a, S> {
             (Shape::Object, Shape::Object) => self.object(same_shape, ours, theirs, stamps),
             (Shape::Array, Shape::Array) => self.array(same_shape, ours, theirs, stamps),
             (Shape::Text, Shape::Text) => {
-                let lines = |v: Option<Val>| v.map(|v| self.val_text(v)).unwrap_or_default();
+                // Every line ends with a break for the merge (a YAML value ends before its
+                // last one), so an appended line is an insertion, not a changed last line.
+                let unended = !self.val_text(ours).ends_with(b"\n")
+                    && !self.val_text(theirs).ends_with(b"\n");
+                let lines = |v: Option<Val>| {
+                    let mut t = v.map(|v| self.val_text(v).into_owned()).unwrap_or_default();
+                    if !t.is_empty() && !t.ends_with(b"\n") {
+                        t.push(b'\n');
+                    }
+                    t
+                };
                 let (b, o, t) = (lines(same_shape), lines(Some(ours)), lines(Some(theirs)));
                 match text::merge_union(&b, &o, &t) {
-                    Some(merged) => self.out.extend_from_slice(&merged),
+                    Some(mut merged) => {
+                        if unended && merged.ends_with(b"\n") {
+                            merged.pop();
+                            if merged.ends_with(b"\r") {
+                                merged.pop();
+                            }
+                        }
+                        self.out.extend_from_slice(&merged)
+                    }
                     None => self.collide(base, ours, theirs, stamps),
                 }
                 Ok(())
@@ -503,7 +536,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 cs[side]
                     .iter()
                     .flat_map(|c| &c.items)
-                    .map(move |i| self.text(side, i.value_range()))
+                    .map(move |i| self.text(side, i.lead..i.end))
             };
             let first = if texts(OURS).le(texts(THEIRS)) {
                 OURS
@@ -530,7 +563,28 @@ impl<'a, S: Syntax> Merger<'a, S> {
             ..Entry::default()
         };
         let mut out = Vec::new();
-        for region in regions(&base_ids, &ids[OURS], &ids[THEIRS]) {
+        // Blocks of prose pair up by the lines they share, to merge line by line.
+        let prose = cs
+            .iter()
+            .flatten()
+            .flat_map(|c| &c.items)
+            .all(|i| i.shape == Shape::Text);
+        let mut texts: Vec<&[u8]> = vec![&[]; interned.len()];
+        for (text, &id) in &interned {
+            texts[id] = text;
+        }
+        let shared_lines = |a: &usize, b: &usize| {
+            let theirs: HashSet<&[u8]> = texts[*b]
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            texts[*a]
+                .split(|&c| c == b'\n')
+                .filter(|l| !l.is_empty() && theirs.contains(l))
+                .count()
+        };
+        let pair: Option<Likeness<usize>> = prose.then_some(&shared_lines);
+        for region in regions(&base_ids, &ids[OURS], &ids[THEIRS], pair) {
             match region {
                 Region::Same(rb, ro, rt) | Region::Both(rb, ro, rt)
                     if rb.len() == ro.len() && rb.len() == rt.len() =>
@@ -680,28 +734,57 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 e.ours.map(|i| (OURS, i)),
                 e.theirs.map(|i| (THEIRS, i)),
             ];
-            let lead = if n == 0 {
+            if n > 0 {
+                self.out.extend_from_slice(S::SEPARATOR);
+            }
+            let own_lead = |first_too: bool| {
+                at.map(|x| {
+                    x.filter(|&(_, i)| first_too || i > 0)
+                        .and_then(|x| item(x).map(|it| (x.0, it.lead..it.start)))
+                })
+            };
+            // A container's separator: the white space before its second item (or first).
+            let separator = |this: &Self| {
+                this.pick(at.map(|x| {
+                    x.and_then(|(s, _)| nonempty(s).map(|c| (s, c)))
+                        .map(|(s, c)| {
+                            let it = c.items.get(1).unwrap_or(&c.items[0]);
+                            (s, it.lead..it.start)
+                        })
+                }))
+            };
+            let lead = if S::OWN_LEADS {
+                let own = self.pick_lead(own_lead(true));
+                if n > 0 && !own.contains(&b'\n') {
+                    // It opened its file or block: it needs a line of its own now, indented
+                    // like the others (the separator's last line, not its comments).
+                    let sep = separator(self);
+                    match sep.iter().rposition(|&b| b == b'\n') {
+                        Some(nl) => {
+                            let from = if nl > 0 && sep[nl - 1] == b'\r' {
+                                nl - 1
+                            } else {
+                                nl
+                            };
+                            Cow::Owned(sep[from..].to_vec())
+                        }
+                        None => Cow::Borrowed(self.out_eol().bytes()),
+                    }
+                } else {
+                    own
+                }
+            } else if n == 0 {
                 self.pick(
                     [BASE, OURS, THEIRS]
                         .map(|s| nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))),
                 )
             } else {
-                self.out.extend_from_slice(S::SEPARATOR);
                 // Its own separator where it followed another item; else its container's.
-                let own = at.map(|x| {
-                    x.filter(|&(_, i)| i > 0)
-                        .and_then(|x| item(x).map(|it| (x.0, it.lead..it.start)))
-                });
+                let own = own_lead(false);
                 if own.iter().any(Option::is_some) {
-                    self.pick(own)
+                    self.pick_lead(own)
                 } else {
-                    self.pick(at.map(|x| {
-                        x.and_then(|(s, _)| nonempty(s).map(|c| (s, c)))
-                            .map(|(s, c)| {
-                                let it = c.items.get(1).unwrap_or(&c.items[0]);
-                                (s, it.lead..it.start)
-                            })
-                    }))
+                    separator(self)
                 }
             };
             self.out.extend_from_slice(&lead);
@@ -746,8 +829,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
     /// Line-based formats: an item that ended its side without a line break (the last line
     /// of a file) gets one when another item follows it.
     fn end_line_if_more(&mut self, more: bool) {
+        // (YAML items end before their line break: the next item's lead starts with it.)
         if more
             && S::SEPARATOR.is_empty()
+            && !S::OWN_LEADS
             && !self.out.is_empty()
             && self.out.last() != Some(&b'\n')
         {

@@ -48,6 +48,8 @@ impl Syntax for Yaml {
     fn record(&self, text: &[u8]) -> Value {
         Value::String(String::from_utf8_lossy(text).trim().to_string())
     }
+
+    const OWN_LEADS: bool = true;
 }
 
 pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
@@ -85,6 +87,13 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         Some((THEIRS, rt.end..t.len())),
     ]);
     m.out.extend_from_slice(&trail);
+    // Layout from three files can disagree (one side re-indented a block the other added
+    // to): a result that is not YAML goes to the line merge instead.
+    let valid = std::str::from_utf8(&m.out)
+        .is_ok_and(|text| Parser::new_from_str(text).all(|event| event.is_ok()));
+    if !valid {
+        return None;
+    }
     Some(Merged {
         output: m.out,
         conflicted: m.conflicted,
@@ -108,6 +117,7 @@ struct Reader<'s> {
     syntax: &'s mut Yaml,
     side: usize,
     text: &'s [u8],
+    depth: usize,
     events: std::iter::Peekable<std::vec::IntoIter<(Event<'s>, usize, usize)>>,
 }
 
@@ -149,6 +159,7 @@ impl<'s> Reader<'s> {
             syntax,
             side,
             text: text.as_bytes(),
+            depth: 0,
             events: events.into_iter().peekable(),
         };
         // StreamStart, DocumentStart.
@@ -158,9 +169,10 @@ impl<'s> Reader<'s> {
         if !root.block || !matches!(root.shape, Shape::Object | Shape::Array) {
             return None;
         }
-        let start = line_start(reader.text, root.start);
-        let end = line_end(reader.text, root.content_end);
-        let root = reader.place(root, start, end);
+        // The root starts the file: what comes before its first entry (comments, `---`) is
+        // that entry's lead, and travels with it.
+        let end = line_break(reader.text, root.content_end);
+        let root = reader.place(root, 0, end);
         // Spans the merge can trust, or the line merge.
         let sound = reader.syntax.containers[side]
             .iter()
@@ -209,6 +221,17 @@ impl<'s> Reader<'s> {
     }
 
     fn node(&mut self) -> Option<Node> {
+        // Deeper than any memory file: the line merge (and no stack overflow).
+        self.depth += 1;
+        if self.depth > 200 {
+            return None;
+        }
+        let node = self.node_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn node_inner(&mut self) -> Option<Node> {
         let (event, start, end) = self.events.next()?;
         match event {
             Event::Scalar(_, style, ..) => {
@@ -330,15 +353,17 @@ impl<'s> Reader<'s> {
         let text = self.text;
         let same_line = !text[after..value.start.max(after)].contains(&b'\n');
         let empty = value.content_end <= value.start && !value.block;
+        // An entry ends where its last line's text ends: the line break after it belongs to
+        // what follows, so a file's missing final newline changes no entry.
         let (value_start, end) = if empty {
             // `key:` with nothing after it: the rest of the line is the value.
-            (after, line_end(text, after))
+            (after, line_break(text, after))
         } else if value.block {
-            let end = line_end(text, value.content_end);
+            let end = line_break(text, value.content_end);
             let value_start = if same_line {
                 value.start
             } else {
-                line_end(text, after)
+                line_break(text, after)
             };
             (value_start, end)
         } else {
@@ -352,7 +377,7 @@ impl<'s> Reader<'s> {
                 };
             (
                 value_start,
-                line_end(text, value.content_end.max(value_start)),
+                line_break(text, value.content_end.max(value_start)),
             )
         };
         let shape = value.shape;
@@ -376,22 +401,12 @@ fn skip_spaces(text: &[u8], mut pos: usize) -> usize {
     pos
 }
 
-fn line_start(text: &[u8], pos: usize) -> usize {
-    text[..pos.min(text.len())]
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1)
-}
-
-/// Just past the line break of the line holding `pos` (or the end of the text); `pos` just
-/// past a line break is already there.
-fn line_end(text: &[u8], pos: usize) -> usize {
+/// Where the line holding `pos` ends: its line break (`\r\n` or `\n`), or the end of the text.
+fn line_break(text: &[u8], pos: usize) -> usize {
     let pos = pos.min(text.len());
-    if pos > 0 && text[pos - 1] == b'\n' {
-        return pos;
-    }
     match text[pos..].iter().position(|&b| b == b'\n') {
-        Some(i) => pos + i + 1,
+        Some(i) if pos + i > 0 && text[pos + i - 1] == b'\r' => pos + i - 1,
+        Some(i) => pos + i,
         None => text.len(),
     }
 }
