@@ -115,3 +115,14 @@ pub fn fold(repo: &Repo, work_tree: &Path) -> io::Result<usize> {
     fs::remove_file(&pending)?;
     Ok(fresh.len())
 }
+
+/// A content-derived id for records the CLI makes itself (same text, same id everywhere).
+pub fn content_id(text: &str) -> String {
+    // FNV-1a over 128 bits: stable across machines and versions, no dependency.
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in text.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    format!("{:020x}", h >> 48)
+}

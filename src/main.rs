@@ -7,8 +7,14 @@ mod git_dir;
 mod init;
 mod install;
 mod journal;
+mod lock;
 mod policy;
 mod repo;
+mod resolve;
+mod scanner;
+mod snapshot;
+mod state;
+mod sync;
 mod ui;
 
 use std::process::ExitCode;
@@ -29,6 +35,12 @@ pub struct Cli {
 enum Command {
     /// Make a folder a synced repository: layout, policy, drivers, hooks, first commit.
     Init(commands::init::Args),
+    /// One full, safe sync cycle: commit what policy allows, fetch, merge, push.
+    Sync(commands::sync::Args),
+    /// Machine, branch, pending changes, remotes, the last sync, conflicts.
+    Status(commands::status::Args),
+    /// List the snapshots taken before merges, or bring one back.
+    Restore(commands::restore::Args),
     /// Register the merge drivers and their .gitattributes lines in this repository.
     Install(commands::install::Args),
     /// Remove what `install` added, exactly.
@@ -50,6 +62,9 @@ fn main() -> ExitCode {
     let ui = Ui::new();
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&ui, args),
+        Command::Sync(args) => commands::sync::run(&ui, args),
+        Command::Status(args) => commands::status::run(&ui, args),
+        Command::Restore(args) => commands::restore::run(&ui, args),
         Command::Install(args) => commands::install::run(&ui, args),
         Command::Uninstall(args) => commands::uninstall::run(&ui, args),
         Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),

@@ -21,6 +21,9 @@ pub struct Repo {
     pub git_dir: PathBuf,
 }
 
+/// One stage of an unmerged path: (stage number, mode, blob id).
+pub type Stage = (u8, String, String);
+
 /// What a finished git command printed.
 pub struct Output {
     pub success: bool,
@@ -138,6 +141,13 @@ impl Repo {
     /// configured (a fresh server) still commits, as "git-aisync on MACHINE", rather than
     /// stopping unattended work.
     pub fn run_committing(&self, args: &[&str]) -> Result<Output> {
+        let mut full = self.identity_args()?;
+        full.extend(args.iter().map(|a| a.to_string()));
+        self.run(&full)
+    }
+
+    /// `-c user.name=… -c user.email=…` when this machine has no identity configured.
+    fn identity_args(&self) -> Result<Vec<String>> {
         let mut full: Vec<String> = Vec::new();
         let has = |key: &str, env: &str| {
             std::env::var_os(env).is_some()
@@ -162,8 +172,49 @@ impl Repo {
                 .collect();
             full.extend(["-c".into(), format!("user.email=git-aisync@{host}.invalid")]);
         }
+        Ok(full)
+    }
+
+    /// `run_committing` that returns a failure instead of raising it (a merge that stops at
+    /// conflicts is not an error to its caller).
+    pub fn run_committing_unchecked(&self, args: &[&str]) -> Result<Output> {
+        let mut full = self.identity_args()?;
         full.extend(args.iter().map(|a| a.to_string()));
-        self.run(&full)
+        self.git(&full)
+    }
+
+    /// Commits exactly `paths` (whatever else is staged stays staged); false when they held
+    /// no change.
+    pub fn commit_paths(&self, message: &str, paths: &[String]) -> Result<bool> {
+        let mut input = Vec::new();
+        for p in paths {
+            input.extend_from_slice(p.as_bytes());
+            input.push(0);
+        }
+        let mut args = self.identity_args()?;
+        args.extend(
+            [
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-m",
+                message,
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ]
+            .map(String::from),
+        );
+        let out = self.git_with_input(&args, input)?;
+        if out.success {
+            return Ok(true);
+        }
+        if out.stdout.contains("nothing to commit") || out.stdout.contains("no changes added") {
+            return Ok(false);
+        }
+        bail!(
+            "git commit failed: {}",
+            out.stderr.trim().lines().next().unwrap_or("no message")
+        );
     }
 
     /// Commits what is staged (see `run_committing`).
@@ -232,6 +283,148 @@ impl Repo {
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect())
+    }
+
+    /// The commit HEAD points at, if any.
+    pub fn head(&self) -> Result<Option<String>> {
+        self.rev("HEAD")
+    }
+
+    /// The object a revision names, if it exists.
+    pub fn rev(&self, rev: &str) -> Result<Option<String>> {
+        let out = self.git([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ])?;
+        Ok(out.success.then(|| out.stdout.trim().to_string()))
+    }
+
+    /// Whether `a` is an ancestor of `b`.
+    pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool> {
+        Ok(self.git(["merge-base", "--is-ancestor", a, b])?.success)
+    }
+
+    /// Commits on `a` not on `b`, and on `b` not on `a`.
+    pub fn ahead_behind(&self, a: &str, b: &str) -> Result<(usize, usize)> {
+        let out = self.run(["rev-list", "--left-right", "--count", &format!("{a}...{b}")])?;
+        let mut n = out
+            .stdout
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0));
+        Ok((n.next().unwrap_or(0), n.next().unwrap_or(0)))
+    }
+
+    /// Changed, deleted and untracked paths: (status letters, path).
+    pub fn changes(&self) -> Result<Vec<(String, String)>> {
+        let out = self.run([
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+        ])?;
+        let mut list = Vec::new();
+        for entry in out.stdout.split('\0') {
+            if entry.len() > 3 {
+                list.push((entry[..2].to_string(), entry[3..].to_string()));
+            }
+        }
+        Ok(list)
+    }
+
+    /// Stages exactly these paths (additions, changes, deletions), names taken literally.
+    pub fn add_paths(&self, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let mut input = Vec::new();
+        for p in paths {
+            input.extend_from_slice(p.as_bytes());
+            input.push(0);
+        }
+        let out = self.git_with_input(
+            ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            input,
+        )?;
+        if !out.success {
+            bail!("git add failed: {}", out.stderr.trim());
+        }
+        Ok(())
+    }
+
+    /// Runs git with `input` on its stdin.
+    fn git_with_input<I, S>(&self, args: I, input: Vec<u8>) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = command(&self.work_tree, args);
+        cmd.stdin(Stdio::piped()).env("GIT_LITERAL_PATHSPECS", "1");
+        let mut child = cmd.spawn().context("cannot run git")?;
+        let mut stdin = child.stdin.take().context("git's stdin")?;
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().context("waiting for git")?;
+        let _ = writer.join();
+        Ok(Output {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// A blob's bytes.
+    pub fn blob(&self, oid: &str) -> Result<Vec<u8>> {
+        let (ok, out, err) = run_limited_bytes(
+            command(&self.work_tree, ["cat-file", "blob", oid]),
+            LOCAL_LIMIT,
+        )?;
+        if !ok {
+            bail!(
+                "cannot read blob {oid}: {}",
+                String::from_utf8_lossy(&err).trim()
+            );
+        }
+        Ok(out)
+    }
+
+    /// The blob of `path` in HEAD, if it is there.
+    pub fn head_blob(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let (ok, out, _) = run_limited_bytes(
+            command(
+                &self.work_tree,
+                ["cat-file", "blob", &format!("HEAD:{path}")],
+            ),
+            LOCAL_LIMIT,
+        )?;
+        Ok(ok.then_some(out))
+    }
+
+    /// Unmerged index entries: each path with its stages (1 base, 2 ours, 3 theirs).
+    pub fn unmerged(&self) -> Result<Vec<(String, Vec<Stage>)>> {
+        let out = self.run(["ls-files", "-u", "-z"])?;
+        let mut by_path: Vec<(String, Vec<Stage>)> = Vec::new();
+        for entry in out.stdout.split('\0').filter(|e| !e.is_empty()) {
+            // "<mode> <oid> <stage>\t<path>"
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let mut parts = meta.split(' ');
+            let (Some(mode), Some(oid), Some(stage)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let stage: u8 = stage.parse().unwrap_or(0);
+            match by_path.last_mut() {
+                Some((p, stages)) if p == path => stages.push((stage, mode.into(), oid.into())),
+                _ => by_path.push((path.to_string(), vec![(stage, mode.into(), oid.into())])),
+            }
+        }
+        Ok(by_path)
     }
 
     /// The staged contents of `paths`, in order, read by one `git cat-file --batch`.
@@ -341,6 +534,9 @@ where
         .env("GIT_SEQUENCE_EDITOR", "true")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
+        // A hook's environment may name a temporary index (git commit -o): never ours.
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_PREFIX")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

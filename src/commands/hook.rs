@@ -1,8 +1,10 @@
 //! `git aisync hook NAME [ARGS…]`: what the installed hook files run.
 //!
 //! pre-commit refuses `never` paths (even forced in with `git add -f`) and warns about memory
-//! files that are not valid JSON/JSONL/YAML; post-merge folds the merge drivers' records into
-//! the synced journal.
+//! files that are not valid JSON/JSONL/YAML; post-commit hands the push to a background sync
+//! (autopush), so `git commit` returns at once; post-merge folds the merge drivers' records
+//! into the synced journal and, with autopush, has the merge pushed. None of them starts a
+//! sync from inside a sync.
 
 use std::process::ExitCode;
 
@@ -27,8 +29,16 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let repo = Repo::for_hook(&cwd)?;
     match args.name.as_str() {
         "pre-commit" => pre_commit(ui, &repo),
-        "post-merge" => post_merge(ui, &repo),
-        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit and post-merge); run `git aisync install` again"),
+        "post-commit" => {
+            background_sync(&repo);
+            Ok(ExitCode::SUCCESS)
+        }
+        "post-merge" => {
+            let code = post_merge(ui, &repo)?;
+            background_sync(&repo);
+            Ok(code)
+        }
+        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit, post-commit and post-merge); run `git aisync install` again"),
     }
 }
 
@@ -126,6 +136,43 @@ fn post_merge(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether commits are pushed at once: `aisync.autopush` (on unless `false`), which
+/// `AISYNC_AUTOPUSH=0` overrides for one shell.
+fn autopush(repo: &Repo) -> bool {
+    if let Ok(v) = std::env::var("AISYNC_AUTOPUSH") {
+        return !matches!(v.as_str(), "0" | "false" | "no" | "off");
+    }
+    repo.config_get("aisync.autopush").ok().flatten().as_deref() != Some("false")
+}
+
+/// Starts `git aisync sync` detached from this hook (and from git's terminal), so the
+/// person's git command returns at once. A cycle's own commits and merges start none.
+fn background_sync(repo: &Repo) {
+    if std::env::var_os(crate::sync::IN_CYCLE).is_some() || !autopush(repo) {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["sync", "--quiet"])
+        .current_dir(&repo.work_tree)
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_PREFIX")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    // The child outlives us; its outcome goes to state.json (git aisync status).
+    let _ = cmd.spawn();
 }
 
 /// `p` quoted for a POSIX shell, for the commands we suggest.

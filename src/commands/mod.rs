@@ -7,4 +7,7 @@ pub mod hook;
 pub mod init;
 pub mod install;
 pub mod merge_driver;
+pub mod restore;
+pub mod status;
+pub mod sync;
 pub mod uninstall;

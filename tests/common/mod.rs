@@ -19,6 +19,8 @@ pub fn git_cmd(dir: &Path) -> Command {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_TERMINAL_PROMPT", "0")
+        // Tests that want commits pushed by the hooks turn this back on.
+        .env("AISYNC_AUTOPUSH", "0")
         .env("GIT_AUTHOR_NAME", "Test")
         .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
         .env("GIT_COMMITTER_NAME", "Test")
@@ -101,6 +103,11 @@ pub fn aisync(dir: &Path, args: &[&str]) -> Output {
     c.current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("AISYNC_AUTOPUSH", "0")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .args(args);

@@ -1,0 +1,41 @@
+//! `git aisync sync [--remote R] [--json]`: one full, safe sync cycle.
+//! Exit 0 synced, 1 error, 2 refused, 3 offline, 4 held back.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::repo::Repo;
+use crate::sync;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Sync with this remote only (default: every remote, in order).
+    #[arg(long)]
+    remote: Option<String>,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Say nothing unless something needs a person (for hooks and timers).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::discover(&cwd)?;
+    let report = sync::sync(&repo, args.remote.as_deref());
+    if args.json {
+        ui.data(&serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        let quiet = args.quiet && report.outcome == crate::state::Outcome::Synced;
+        if !quiet {
+            ui.status(&format!("{}: {}", report.outcome.word(), report.message));
+            for h in &report.held_back {
+                ui.status(&format!("held back {}: {}", h.path, h.reason));
+            }
+        }
+    }
+    Ok(report.outcome.code())
+}

@@ -1,0 +1,570 @@
+//! The sync cycle (DESIGN §3): under the repository lock, refuse a repository that is in the
+//! middle of something; commit what the policy lets the cycle commit (never a `never` path, a
+//! secret or a file with conflict markers); then for each remote fetch, merge with the
+//! drivers (a snapshot first), and push, retrying when another machine pushed first. Never a
+//! force push, never a rewrite, never a lost side.
+
+use std::fs;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::journal;
+use crate::lock::{Acquired, Lock};
+use crate::policy::{Mode, Policy};
+use crate::repo::Repo;
+use crate::resolve;
+use crate::scanner;
+use crate::snapshot;
+use crate::state::{self, HeldBack, Outcome, Report};
+
+/// Set in the environment of every git command a cycle runs: the hooks see it and start no
+/// other cycle (no loops, no storms).
+pub const IN_CYCLE: &str = "AISYNC_CYCLE";
+
+/// Tries of fetch-merge-push when another machine keeps pushing first.
+const PUSH_TRIES: u32 = 6;
+
+/// Stops the process at a named step when the test environment asks (crash tests).
+fn checkpoint(step: &str) {
+    if std::env::var("AISYNC_TEST_CRASH_AT").is_ok_and(|s| s == step) {
+        // SAFETY: raising SIGKILL on ourselves: what a power cut looks like to the repo.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// One full cycle (and once more for every request queued while it ran).
+pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
+    // SAFETY (edition 2021 API): set before any thread of ours starts.
+    std::env::set_var(IN_CYCLE, "1");
+    let machine = machine(repo);
+    let lock = match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
+        Ok(Acquired::Held(lock)) => lock,
+        Ok(Acquired::Queued { pid }) => {
+            return Report::new(
+                Outcome::Synced,
+                format!("a sync is running (pid {pid}); this request is queued and it will run once more"),
+            );
+        }
+        Err(e) => return Report::new(Outcome::Error, format!("{e:#}")),
+    };
+    loop {
+        let report = match Cycle::new(repo, &machine).and_then(|c| c.run(only_remote)) {
+            Ok(r) => r,
+            Err(e) => Report::new(Outcome::Error, format!("{e:#}")),
+        };
+        state::save(&repo.state_dir(), &report);
+        if !lock.take_queued() || report.outcome == Outcome::Refused {
+            return report;
+        }
+    }
+}
+
+/// This machine's name (`aisync.machine`, else the host name).
+pub fn machine(repo: &Repo) -> String {
+    repo.config_get("aisync.machine")
+        .ok()
+        .flatten()
+        .unwrap_or_else(crate::install::host_name)
+}
+
+struct Cycle<'r> {
+    repo: &'r Repo,
+    machine: &'r str,
+}
+
+impl<'r> Cycle<'r> {
+    fn new(repo: &'r Repo, machine: &'r str) -> Result<Cycle<'r>> {
+        Ok(Cycle { repo, machine })
+    }
+
+    fn run(&self, only_remote: Option<&str>) -> Result<Report> {
+        let repo = self.repo;
+        // A merge of ours that a crash interrupted is finished first.
+        let ours_interrupted =
+            repo.git_dir.join("MERGE_HEAD").exists() && merging_marker(repo).exists();
+        if let Some(why) = self.refusal(ours_interrupted)? {
+            return Ok(Report::new(Outcome::Refused, why));
+        }
+        let policy = match Policy::load(&repo.work_tree) {
+            Ok(p) => p,
+            Err(e) => return Ok(Report::new(Outcome::Refused, format!("{e:#}"))),
+        };
+        self.clear_stale_index_lock()?;
+        let branch = repo.current_branch()?.context("HEAD is detached")?;
+        let mut report = Report::new(Outcome::Synced, "");
+        if ours_interrupted {
+            self.finish_merge(&mut report, "an interrupted merge")?;
+        }
+
+        let (to_stage, held) = self.changes_to_commit(&policy)?;
+        report.held_back = held;
+        checkpoint("staged");
+        if !to_stage.is_empty() {
+            report.committed = self.commit(&to_stage)?;
+        }
+        checkpoint("committed");
+
+        let remotes: Vec<String> = repo
+            .git(["remote"])?
+            .stdout
+            .lines()
+            .filter(|r| !r.is_empty() && only_remote.is_none_or(|o| o == *r))
+            .map(str::to_string)
+            .collect();
+        for remote in &remotes {
+            self.sync_remote(remote, &branch, &mut report)?;
+        }
+        let _ = snapshot::prune(repo);
+
+        report.outcome = if !report.offline.is_empty() {
+            Outcome::Offline
+        } else if !report.held_back.is_empty() {
+            Outcome::HeldBack
+        } else {
+            Outcome::Synced
+        };
+        report.message = summary(&report, &remotes);
+        Ok(report)
+    }
+
+    /// Why this repository must not be touched now, if it must not.
+    fn refusal(&self, ours_interrupted: bool) -> Result<Option<String>> {
+        let gd = &self.repo.git_dir;
+        let busy = [
+            ("MERGE_HEAD", "a merge"),
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase or git am"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+            ("REVERT_HEAD", "a revert"),
+            ("BISECT_LOG", "a bisect"),
+        ];
+        for (file, what) in busy {
+            if file == "MERGE_HEAD" && ours_interrupted {
+                continue;
+            }
+            if gd.join(file).exists() {
+                return Ok(Some(format!(
+                    "the repository is in the middle of {what}: finish or abort it (git status says how); nothing was changed"
+                )));
+            }
+        }
+        let Some(branch) = self.repo.current_branch()? else {
+            return Ok(Some(
+                "HEAD is detached: check out the synced branch; nothing was changed".into(),
+            ));
+        };
+        let synced = self.repo.config_get("aisync.branch")?;
+        if let Some(synced) = synced.filter(|s| *s != branch) {
+            return Ok(Some(format!(
+                "on branch {branch}, but git-aisync syncs {synced}: git checkout {synced} (or git config aisync.branch {branch}); nothing was changed"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// A lock file left by a git that died is removed only when old: a live git never holds
+    /// the index that long.
+    fn clear_stale_index_lock(&self) -> Result<()> {
+        let lock = self.repo.git_dir.join("index.lock");
+        let Ok(meta) = fs::metadata(&lock) else {
+            return Ok(());
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        if age > Duration::from_secs(600) {
+            fs::remove_file(&lock)
+                .with_context(|| format!("cannot remove the stale {}", lock.display()))?;
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "another git command holds {} (for {}s); the next cycle tries again",
+                lock.display(),
+                age.as_secs()
+            )
+        }
+    }
+
+    /// The changed paths the cycle may commit, and the ones it holds back.
+    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<String>, Vec<HeldBack>)> {
+        let mut stage = Vec::new();
+        let mut held = Vec::new();
+        for (status, path) in self.repo.changes()? {
+            if policy.mode(&path) != Mode::Realtime
+                || policy.is_ignored(&path)
+                || path.starts_with(".credentials/")
+                || status == "!!"
+            {
+                continue;
+            }
+            let file = self.repo.work_tree.join(&path);
+            if status.contains('D') || !file.exists() {
+                stage.push(path);
+                continue;
+            }
+            let Ok(bytes) = fs::read(&file) else { continue };
+            if merge_drivers::text::has_conflict_markers(&bytes, 7) {
+                held.push(HeldBack {
+                    path,
+                    reason: "holds conflict markers: resolve them, then it syncs".into(),
+                });
+                continue;
+            }
+            let secrets = scanner::scan(&bytes);
+            if let Some(f) = secrets.first() {
+                held.push(HeldBack {
+                    reason: format!(
+                        "line {}, column {}: {} ({}); it stays on this machine",
+                        f.line, f.column, f.rule, f.redacted
+                    ),
+                    path,
+                });
+                continue;
+            }
+            stage.push(path);
+        }
+        Ok((stage, held))
+    }
+
+    /// Commits `paths` (and the journal of what they removed); returns the new commit.
+    fn commit(&self, paths: &[String]) -> Result<Option<String>> {
+        let repo = self.repo;
+        let removed = self.removed_content(paths)?;
+        let mut paths = paths.to_vec();
+        if !removed.is_empty() {
+            journal::append(&repo.work_tree.join(journal::SYNCED), &removed)?;
+            paths.push(journal::SYNCED.to_string());
+        }
+        repo.add_paths(&paths)?;
+        let mut names: Vec<&str> = paths
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != journal::SYNCED)
+            .collect();
+        names.sort_unstable();
+        let shown = if names.len() > 5 {
+            format!("{} and {} more", names[..5].join(", "), names.len() - 5)
+        } else {
+            names.join(", ")
+        };
+        let message = format!("aisync({}): {shown}", self.machine);
+        if !repo.commit_paths(&message, &paths)? {
+            return Ok(None);
+        }
+        repo.head()
+    }
+
+    /// Records and blocks an automatic commit removes from memory files, journaled with the
+    /// machine that removed them (an assistant rewriting a file from a stale copy must not
+    /// silently delete what other machines added).
+    fn removed_content(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let time = journal::now();
+        let mut entries = Vec::new();
+        for path in paths {
+            let memory = [".md", ".json", ".jsonl", ".yml", ".yaml"]
+                .iter()
+                .any(|e| path.ends_with(e));
+            if !memory || path == journal::SYNCED {
+                continue;
+            }
+            let Some(old) = self.repo.head_blob(path)? else {
+                continue;
+            };
+            let new = fs::read(self.repo.work_tree.join(path)).unwrap_or_default();
+            let removed = removed_lines(&old, &new);
+            if removed.is_empty() {
+                continue;
+            }
+            let text = removed.join("\n");
+            let mut m = serde_json::Map::new();
+            m.insert(
+                "id".into(),
+                journal::content_id(&format!("{path}\0{text}\0{}", self.machine)).into(),
+            );
+            m.insert("path".into(), path.clone().into());
+            m.insert("location".into(), "(removed lines)".into());
+            m.insert("base".into(), text.into());
+            m.insert("rule".into(), "removed-by-commit".into());
+            m.insert("machine".into(), self.machine.into());
+            m.insert("time".into(), time.clone().into());
+            entries.push(m);
+        }
+        Ok(entries)
+    }
+
+    fn sync_remote(&self, remote: &str, branch: &str, report: &mut Report) -> Result<()> {
+        let repo = self.repo;
+        let url = repo
+            .config_get(&format!("remote.{remote}.url"))?
+            .unwrap_or_default();
+        let insecure_ok =
+            repo.config_get("aisync.allowInsecureTransport")?.as_deref() == Some("true");
+        if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
+            report.offline.push(remote.to_string());
+            anyhow::bail!("{remote} ({url}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
+        }
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        for attempt in 0..PUSH_TRIES {
+            let fetched = repo.git_remote([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                remote,
+                &format!("+refs/heads/{branch}:{tracking}"),
+            ])?;
+            let empty_remote =
+                !fetched.success && fetched.stderr.contains("couldn't find remote ref");
+            if !fetched.success && !empty_remote {
+                report.offline.push(remote.to_string());
+                return Ok(());
+            }
+            checkpoint("fetched");
+            let theirs = if empty_remote {
+                None
+            } else {
+                repo.rev(&tracking)?
+            };
+            if let Some(theirs) = &theirs {
+                self.merge(remote, branch, theirs, report)?;
+            }
+            let head = repo.head()?;
+            if head.is_none() || head == theirs {
+                return Ok(());
+            }
+            if let Some(why) = self.secrets_in_push(theirs.as_deref())? {
+                report.held_back.push(HeldBack {
+                    path: "(commits to push)".into(),
+                    reason: why,
+                });
+                return Ok(());
+            }
+            let pushed = repo.git_remote([
+                "push",
+                "--porcelain",
+                remote,
+                &format!("HEAD:refs/heads/{branch}"),
+            ])?;
+            checkpoint("pushed");
+            if pushed.success {
+                // Keep the tracking ref in step even when the remote has no fetch refspec.
+                if let Some(h) = &head {
+                    let _ = repo.git(["update-ref", &tracking, h]);
+                }
+                report.pushed.push(remote.to_string());
+                return Ok(());
+            }
+            let text = format!("{}{}", pushed.stdout, pushed.stderr);
+            let raced = [
+                "[rejected]",
+                "non-fast-forward",
+                "fetch first",
+                "stale info",
+                "cannot lock ref",
+            ]
+            .iter()
+            .any(|s| text.contains(s));
+            if !raced {
+                report.offline.push(remote.to_string());
+                return Ok(());
+            }
+            // Another machine pushed first: fetch, merge, push again, after a jittered wait.
+            std::thread::sleep(backoff(attempt));
+        }
+        report.offline.push(remote.to_string());
+        Ok(())
+    }
+
+    /// Merges `theirs` into the branch: fast-forward when we have nothing of our own, else a
+    /// real merge (the drivers run), with a snapshot of our tip first.
+    fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<()> {
+        let repo = self.repo;
+        let Some(head) = repo.head()? else {
+            repo.run(["merge", "--quiet", "--ff-only", theirs])?;
+            report.merged.push(remote.to_string());
+            return Ok(());
+        };
+        if head == theirs || repo.is_ancestor(theirs, &head)? {
+            return Ok(());
+        }
+        snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
+        if repo.is_ancestor(&head, theirs)? {
+            repo.run(["merge", "--quiet", "--ff-only", "--autostash", theirs])?;
+            report.merged.push(remote.to_string());
+            return Ok(());
+        }
+        fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
+        checkpoint("merging");
+        let out = repo.run_committing_unchecked(&[
+            "merge",
+            "--no-ff",
+            "--no-commit",
+            "--autostash",
+            theirs,
+        ])?;
+        if !out.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists()
+        {
+            let _ = fs::remove_file(merging_marker(repo));
+            anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
+        }
+        self.finish_merge(report, &format!("{remote}/{branch}"))?;
+        report.merged.push(remote.to_string());
+        Ok(())
+    }
+
+    /// Resolves what no driver could, folds the journal into the merge, commits it.
+    fn finish_merge(&self, report: &mut Report, what: &str) -> Result<()> {
+        let repo = self.repo;
+        let resolved = resolve::resolve_all(repo)?;
+        let time = journal::now();
+        let entries: Vec<_> = resolved
+            .iter()
+            .filter(|r| r.rule != "same-content")
+            .map(|r| resolve::entry(r, self.machine, &time))
+            .collect();
+        let synced = repo.work_tree.join(journal::SYNCED);
+        journal::append(&synced, &entries)?;
+        let state = crate::git_dir::Repo {
+            git_dir: repo.git_dir.clone(),
+            work_tree: Some(repo.work_tree.clone()),
+        };
+        let folded = journal::fold(&state, &repo.work_tree)?;
+        report.conflicts += folded + entries.len();
+        if synced.exists() {
+            repo.add_paths(&[journal::SYNCED.to_string()])?;
+        }
+        checkpoint("merged");
+        repo.run_committing(&[
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--no-edit",
+            "-m",
+            &format!("aisync({}): merge {what}", self.machine),
+        ])?;
+        let _ = fs::remove_file(merging_marker(repo));
+        Ok(())
+    }
+
+    /// Secrets in the commits about to be pushed (whatever the hooks did).
+    fn secrets_in_push(&self, theirs: Option<&str>) -> Result<Option<String>> {
+        let range = match theirs {
+            Some(t) => format!("{t}..HEAD"),
+            None => "HEAD".to_string(),
+        };
+        let out = self.repo.run([
+            "log",
+            "-p",
+            "--no-color",
+            "--no-ext-diff",
+            "--format=commit %H",
+            &range,
+        ])?;
+        let added: String = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+            .map(|l| &l[1..])
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(scanner::scan(added.as_bytes()).first().map(|f| {
+            format!(
+                "a commit to push holds a secret ({}, {}): nothing was pushed; drop it from the unpublished commits with `git aisync quarantine` (coming) or rewrite them yourself",
+                f.rule, f.redacted
+            )
+        }))
+    }
+}
+
+fn merging_marker(repo: &Repo) -> std::path::PathBuf {
+    repo.state_dir().join("merging")
+}
+
+/// 50 ms doubling, with ±50 % jitter so racing machines spread out.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = u64::from((nanos ^ std::process::id()) % 1000);
+    Duration::from_millis(base / 2 + base * jitter / 1000)
+}
+
+/// Lines of `old` that `new` no longer has (blank and bracket-only lines aside).
+fn removed_lines(old: &[u8], new: &[u8]) -> Vec<String> {
+    let keep = |l: &&str| {
+        let t = l.trim().trim_end_matches(',');
+        !t.is_empty() && !t.chars().all(|c| "{}[],".contains(c)) && t != "---"
+    };
+    let old = String::from_utf8_lossy(old);
+    let new = String::from_utf8_lossy(new);
+    let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in new.lines() {
+        *left.entry(l.trim().trim_end_matches(',')).or_insert(0) += 1;
+    }
+    old.lines()
+        .filter(keep)
+        .filter(|l| match left.get_mut(l.trim().trim_end_matches(',')) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn summary(r: &Report, remotes: &[String]) -> String {
+    let mut parts = Vec::new();
+    if r.committed.is_some() {
+        parts.push("committed local changes".to_string());
+    }
+    if !r.merged.is_empty() {
+        parts.push(format!("merged {}", r.merged.join(", ")));
+    }
+    if !r.pushed.is_empty() {
+        parts.push(format!("pushed to {}", r.pushed.join(", ")));
+    }
+    if !r.offline.is_empty() {
+        parts.push(format!(
+            "{} unreachable: local commits wait for the next cycle",
+            r.offline.join(", ")
+        ));
+    }
+    if !r.held_back.is_empty() {
+        parts.push(format!("{} file(s) held back", r.held_back.len()));
+    }
+    if parts.is_empty() {
+        parts.push(
+            if remotes.is_empty() {
+                "nothing to do (no remote)"
+            } else {
+                "up to date"
+            }
+            .to_string(),
+        );
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_lines_ignore_layout() {
+        let old = b"{\n  \"facts\": [\n    \"a\",\n    \"b\"\n  ]\n}\n";
+        let new = b"{\n  \"facts\": [\n    \"a\"\n  ]\n}\n";
+        assert_eq!(removed_lines(old, new), ["    \"b\""]);
+        assert!(removed_lines(b"- a\n- b\n", b"- b\n- a\n").is_empty());
+    }
+}

@@ -1,0 +1,536 @@
+//! The sync cycle across machines: clones of one bare hub in temp dirs, real git throughout.
+
+mod common;
+
+use common::{aisync, git_cmd};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+struct Net {
+    _tmp: tempfile::TempDir,
+    hub: PathBuf,
+    root: PathBuf,
+}
+
+impl Net {
+    fn new() -> Net {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let hub = root.join("hub.git");
+        std::fs::create_dir_all(&hub).unwrap();
+        git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+        git(&hub, &["config", "core.logAllRefUpdates", "always"]);
+        Net {
+            _tmp: tmp,
+            hub,
+            root,
+        }
+    }
+
+    /// A machine that joined the hub with `git aisync init`.
+    fn machine(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        let out = aisync(
+            Path::new("/"),
+            &[
+                "init",
+                dir.to_str().unwrap(),
+                "--remote",
+                self.hub.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "init {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        git(&dir, &["config", "aisync.machine", name]);
+        dir
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sync(dir: &Path) -> Output {
+    aisync(dir, &["sync"])
+}
+
+fn synced(dir: &Path) {
+    let out = sync(dir);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "sync in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap()
+}
+
+fn tree(dir: &Path) -> String {
+    git(dir, &["rev-parse", "HEAD^{tree}"])
+}
+
+#[test]
+fn two_machines_edit_the_same_memory_files_and_both_edits_are_everywhere() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\n  \"facts\": [\n    {\"id\": \"f1\", \"text\": \"likes tea\"}\n  ]\n}\n",
+    );
+    write(
+        &laptop,
+        "logs/session.jsonl",
+        "{\"id\":1,\"ts\":\"2026-01-01T10:00:00Z\",\"msg\":\"start\"}\n",
+    );
+    write(&laptop, "memory/notes.md", "# Notes\n\n## Prefs\n- tea\n");
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(
+        read(&server, "memory/notes.md"),
+        "# Notes\n\n## Prefs\n- tea\n"
+    );
+
+    // Both machines edit all three files before either syncs.
+    write(&laptop, "memory/facts.json", "{\n  \"facts\": [\n    {\"id\": \"f1\", \"text\": \"likes tea\"},\n    {\"id\": \"f2\", \"text\": \"uses rust\"}\n  ]\n}\n");
+    write(&server, "memory/facts.json", "{\n  \"facts\": [\n    {\"id\": \"f1\", \"text\": \"likes tea\"},\n    {\"id\": \"f3\", \"text\": \"lives in Lyon\"}\n  ]\n}\n");
+    std::fs::write(
+        laptop.join("logs/session.jsonl"),
+        format!(
+            "{}{}",
+            read(&laptop, "logs/session.jsonl"),
+            "{\"id\":2,\"ts\":\"2026-01-01T10:05:00Z\",\"msg\":\"laptop\"}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        server.join("logs/session.jsonl"),
+        format!(
+            "{}{}",
+            read(&server, "logs/session.jsonl"),
+            "{\"id\":3,\"ts\":\"2026-01-01T10:01:00Z\",\"msg\":\"server\"}\n"
+        ),
+    )
+    .unwrap();
+    write(
+        &laptop,
+        "memory/notes.md",
+        "# Notes\n\n## Prefs\n- tea\n- dark mode\n",
+    );
+    write(
+        &server,
+        "memory/notes.md",
+        "# Notes\n\n## Prefs\n- tea\n- vim\n",
+    );
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+
+    assert_eq!(
+        tree(&laptop),
+        tree(&server),
+        "both machines hold the same tree"
+    );
+    let facts = read(&laptop, "memory/facts.json");
+    assert!(
+        facts.contains("uses rust") && facts.contains("lives in Lyon"),
+        "{facts}"
+    );
+    serde_json::from_str::<serde_json::Value>(&facts).expect("valid JSON");
+    let log = read(&laptop, "logs/session.jsonl");
+    let order: Vec<&str> = log
+        .lines()
+        .map(|l| {
+            if l.contains("laptop") {
+                "laptop"
+            } else if l.contains("server") {
+                "server"
+            } else {
+                "start"
+            }
+        })
+        .collect();
+    assert_eq!(order, ["start", "server", "laptop"], "{log}");
+    assert_eq!(
+        read(&laptop, "memory/notes.md"),
+        "# Notes\n\n## Prefs\n- tea\n- dark mode\n- vim\n"
+    );
+    assert_eq!(git(&laptop, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn eight_machines_syncing_at_once_converge_without_force_pushes() {
+    let net = Net::new();
+    let machines: Vec<PathBuf> = (0..8).map(|i| net.machine(&format!("m{i}"))).collect();
+    for (i, m) in machines.iter().enumerate() {
+        write(
+            m,
+            "logs/all.jsonl",
+            &format!("{{\"id\":\"m{i}\",\"ts\":{}}}\n", 1_700_000_000 + i),
+        );
+        write(
+            m,
+            &format!("memory/m{i}.md"),
+            &format!("- note from m{i}\n"),
+        );
+    }
+    std::thread::scope(|s| {
+        for m in &machines {
+            s.spawn(move || sync(m));
+        }
+    });
+    // A second round lets every machine take in what the others pushed.
+    for m in &machines {
+        synced(m);
+    }
+    for m in &machines {
+        synced(m);
+    }
+    let hub_head = git(&net.hub, &["rev-parse", "main"]);
+    for m in &machines {
+        assert_eq!(
+            git(m, &["rev-parse", "HEAD"]),
+            hub_head,
+            "{} converged",
+            m.display()
+        );
+    }
+    let log = read(&machines[0], "logs/all.jsonl");
+    for i in 0..8 {
+        assert_eq!(
+            log.matches(&format!("\"m{i}\"")).count(),
+            1,
+            "m{i} once in {log}"
+        );
+        assert!(machines[0].join(format!("memory/m{i}.md")).exists());
+    }
+    // Every update of the hub's branch was a fast-forward.
+    let moves = git(&net.hub, &["reflog", "--format=%H", "main"]);
+    let moves: Vec<&str> = moves.lines().collect();
+    for pair in moves.windows(2) {
+        let ok = git_cmd(&net.hub)
+            .args(["merge-base", "--is-ancestor", pair[1], pair[0]])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{} -> {} was not a fast-forward", pair[1], pair[0]);
+    }
+}
+
+#[test]
+fn an_unreachable_remote_keeps_commits_local_until_it_is_back() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let moved = net.root.join("hub-away.git");
+    std::fs::rename(&net.hub, &moved).unwrap();
+    write(&laptop, "memory/a.md", "- written offline\n");
+    let out = sync(&laptop);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        git(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
+        "committed locally"
+    );
+    let status = aisync(&laptop, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["last_sync"]["outcome"], "offline");
+    assert_eq!(status["remotes"][0]["ahead"], 1);
+
+    std::fs::rename(&moved, &net.hub).unwrap();
+    synced(&laptop);
+    assert_eq!(
+        git(&net.hub, &["rev-parse", "main"]),
+        git(&laptop, &["rev-parse", "HEAD"])
+    );
+}
+
+#[test]
+fn a_repository_in_the_middle_of_a_rebase_or_on_another_branch_is_left_alone() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/a.md", "- a\n");
+    std::fs::create_dir_all(laptop.join(".git/rebase-merge")).unwrap();
+    let before = git(&laptop, &["rev-parse", "HEAD"]);
+    let out = sync(&laptop);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("middle of a rebase"));
+    assert_eq!(
+        git(&laptop, &["rev-parse", "HEAD"]),
+        before,
+        "nothing committed"
+    );
+    std::fs::remove_dir_all(laptop.join(".git/rebase-merge")).unwrap();
+
+    git(&laptop, &["checkout", "-q", "-b", "experiment"]);
+    let out = sync(&laptop);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("git checkout main"));
+}
+
+#[test]
+fn a_binary_file_changed_on_both_machines_keeps_both_versions_the_same_way_everywhere() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    std::fs::write(laptop.join("memory/pic.png"), b"\x89PNG\x00base").unwrap();
+    synced(&laptop);
+    synced(&server);
+    std::fs::write(laptop.join("memory/pic.png"), b"\x89PNG\x00laptop").unwrap();
+    std::fs::write(server.join("memory/pic.png"), b"\x89PNG\x00server").unwrap();
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server));
+    let files = git(&server, &["ls-files", "memory"]);
+    let copies: Vec<&str> = files
+        .lines()
+        .filter(|f| f.starts_with("memory/pic"))
+        .collect();
+    assert_eq!(copies.len(), 2, "{files}");
+    let contents: Vec<Vec<u8>> = copies
+        .iter()
+        .map(|f| std::fs::read(server.join(f)).unwrap())
+        .collect();
+    assert!(
+        contents.contains(&b"\x89PNG\x00laptop".to_vec())
+            && contents.contains(&b"\x89PNG\x00server".to_vec())
+    );
+    let journal = read(&server, ".aisync/conflicts.jsonl");
+    assert!(journal.contains("kept-both-files"), "{journal}");
+}
+
+#[test]
+fn a_secret_stays_on_its_machine_and_everything_else_syncs() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let key = format!("AKIA{}", "QWERTYUIOPASDFGH");
+    write(&laptop, "memory/creds.md", &format!("- aws key {key}\n"));
+    write(&laptop, "memory/ok.md", "- fine\n");
+    let out = sync(&laptop);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("memory/creds.md") && err.contains("aws-access-key-id") && !err.contains(&key),
+        "{err}"
+    );
+    let hub_files = git(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(
+        hub_files.contains("memory/ok.md") && !hub_files.contains("creds.md"),
+        "{hub_files}"
+    );
+}
+
+#[test]
+fn versioned_and_never_paths_are_not_committed_by_the_cycle() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "rules/style.md", "- be brief\n");
+    write(&laptop, ".credentials/token", "secret\n");
+    write(&laptop, "memory/a.md", "- a\n");
+    synced(&laptop);
+    let committed = git(&laptop, &["ls-files"]);
+    assert!(committed.contains("memory/a.md"));
+    assert!(
+        !committed.contains("rules/style.md"),
+        "versioned files are for people to commit"
+    );
+    assert!(!committed.contains(".credentials"));
+    assert!(git(&laptop, &["status", "--porcelain"]).contains("rules/style.md"));
+}
+
+#[test]
+fn criss_cross_merges_converge() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    write(&a, "memory/x.json", "{\"items\": [1]}\n");
+    synced(&a);
+    synced(&b);
+    // Both commit, then each merges the other's commit directly (two hubs' worth of history).
+    write(&a, "memory/x.json", "{\"items\": [1, 2]}\n");
+    git(&a, &["commit", "-qam", "a2"]);
+    write(&b, "memory/x.json", "{\"items\": [1, 3]}\n");
+    git(&b, &["commit", "-qam", "b3"]);
+    git(
+        &a,
+        &[
+            "fetch",
+            "-q",
+            b.to_str().unwrap(),
+            "main:refs/remotes/b/main",
+        ],
+    );
+    git(
+        &b,
+        &[
+            "fetch",
+            "-q",
+            a.to_str().unwrap(),
+            "main:refs/remotes/a/main",
+        ],
+    );
+    git(&a, &["merge", "-q", "--no-edit", "refs/remotes/b/main"]);
+    git(&b, &["merge", "-q", "--no-edit", "refs/remotes/a/main"]);
+    write(
+        &a,
+        "memory/x.json",
+        &read(&a, "memory/x.json").replace("]}", ", 4]}"),
+    );
+    write(&b, "memory/y.md", "- b\n");
+    synced(&a);
+    synced(&b);
+    synced(&a);
+    assert_eq!(tree(&a), tree(&b));
+    let x: serde_json::Value = serde_json::from_str(&read(&a, "memory/x.json")).unwrap();
+    let items: Vec<i64> = x["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    for n in [1, 2, 3, 4] {
+        assert_eq!(items.iter().filter(|&&v| v == n).count(), 1, "{items:?}");
+    }
+}
+
+#[test]
+fn a_cycle_killed_at_any_step_leaves_a_sound_repo_and_the_next_one_finishes() {
+    for step in [
+        "staged",
+        "committed",
+        "fetched",
+        "merging",
+        "merged",
+        "pushed",
+    ] {
+        let net = Net::new();
+        let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+        write(&server, "memory/notes.md", "- from server\n");
+        synced(&server);
+        write(&laptop, "memory/notes.md", "- from laptop\n");
+        write(&laptop, "logs/l.jsonl", "{\"id\":1}\n");
+        let crashed = std::process::Command::new(common::bin())
+            .arg("sync")
+            .current_dir(&laptop)
+            .env("AISYNC_TEST_CRASH_AT", step)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("AISYNC_AUTOPUSH", "0")
+            .status()
+            .unwrap();
+        assert!(
+            !crashed.success(),
+            "{step}: the test switch should have killed the cycle"
+        );
+        let fsck = git_cmd(&laptop)
+            .args(["fsck", "--no-progress"])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{step}: fsck: {}",
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        synced(&laptop);
+        synced(&server);
+        for dir in [&laptop, &server] {
+            let notes = read(dir, "memory/notes.md");
+            assert!(
+                notes.contains("from laptop") && notes.contains("from server"),
+                "{step}: {notes}"
+            );
+            assert_eq!(read(dir, "logs/l.jsonl"), "{\"id\":1}\n", "{step}");
+        }
+        assert_eq!(tree(&laptop), tree(&server), "{step}");
+    }
+}
+
+#[test]
+fn a_commit_returns_at_once_and_the_post_commit_hook_pushes_it() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "rules/style.md", "- be brief\n");
+    git(&laptop, &["add", "rules/style.md"]);
+    let start = std::time::Instant::now();
+    let out = git_cmd(&laptop)
+        .env("AISYNC_AUTOPUSH", "1")
+        .args(["commit", "-q", "-m", "style"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let local = git(&laptop, &["rev-parse", "HEAD"]);
+    let returned = start.elapsed();
+    let mut pushed = false;
+    for _ in 0..200 {
+        if git(&net.hub, &["rev-parse", "main"]) == local {
+            pushed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(pushed, "the background sync pushed the commit");
+    assert!(
+        returned < std::time::Duration::from_secs(5),
+        "commit took {returned:?}"
+    );
+}
+
+#[test]
+fn restore_lists_the_snapshots_and_brings_one_back_as_a_new_commit() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/a.md", "- mine\n");
+    synced(&laptop);
+    write(&server, "memory/b.md", "- theirs\n");
+    synced(&server);
+    write(&laptop, "memory/c.md", "- more\n");
+    synced(&laptop); // merges the server's work: a snapshot first
+    let list = aisync(&laptop, &["restore"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("aisync(laptop): memory/c.md"),
+        "the tip before the merge: {text}"
+    );
+    let out = aisync(&laptop, &["restore", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !laptop.join("memory/b.md").exists(),
+        "back to before the merge"
+    );
+    assert!(git(&laptop, &["log", "-1", "--format=%s"]).starts_with("aisync: restore"));
+    assert!(
+        git(&laptop, &["log", "--format=%s"]).contains("merge origin/main"),
+        "history kept"
+    );
+}
