@@ -19,6 +19,8 @@ const REMOTE_LIMIT: Duration = Duration::from_secs(120);
 pub struct Repo {
     pub work_tree: PathBuf,
     pub git_dir: PathBuf,
+    /// Every config value in force, read once (`git config --list`) on first use.
+    settings: std::cell::OnceCell<std::collections::HashMap<String, String>>,
 }
 
 /// One stage of an unmerged path: (stage number, mode, blob id).
@@ -56,20 +58,102 @@ impl Repo {
                 dir.display()
             );
         }
-        Ok(Repo {
-            work_tree: PathBuf::from(top.stdout.trim_end_matches('\n')),
+        Ok(Repo::at(
+            PathBuf::from(top.stdout.trim_end_matches('\n')),
             git_dir,
+        ))
+    }
+
+    fn at(work_tree: PathBuf, git_dir: PathBuf) -> Repo {
+        Repo {
+            work_tree,
+            git_dir,
+            settings: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// A config value in force (local, global or system), from one read of the config.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        let all = self.settings.get_or_init(|| {
+            let mut map = std::collections::HashMap::new();
+            if let Ok(out) = self.git(["config", "--list", "-z"]) {
+                for entry in out.stdout.split('\0') {
+                    let (k, v) = entry.split_once('\n').unwrap_or((entry, ""));
+                    if !k.is_empty() {
+                        // The last value wins, as in git; keys compare lower-case.
+                        if let Some(name) = k
+                            .strip_prefix("remote.")
+                            .and_then(|r| r.strip_suffix(".url"))
+                        {
+                            let order = map.len();
+                            map.entry(format!("\0remote\0{name}"))
+                                .or_insert_with(|| format!("{order:08}"));
+                        }
+                        map.insert(k.to_lowercase(), v.to_string());
+                    }
+                }
+            }
+            map
+        });
+        all.get(&key.to_lowercase()).map(String::as_str)
+    }
+
+    /// The remotes (those with a URL), in config order.
+    pub fn remotes(&self) -> Result<Vec<String>> {
+        let _ = self.setting("");
+        let all = self.settings.get().map(|m| m.iter()).into_iter().flatten();
+        let mut named: Vec<(&String, &str)> = all
+            .filter_map(|(k, order)| k.strip_prefix("\0remote\0").map(|name| (order, name)))
+            .collect();
+        named.sort();
+        Ok(named
+            .into_iter()
+            .map(|(_, name)| name.to_string())
+            .collect())
+    }
+
+    /// The object a ref names, read from the ref files (no git process): a loose ref, else
+    /// packed-refs. `None` when there is no such ref.
+    pub fn read_ref(&self, name: &str) -> Option<String> {
+        let common = std::fs::read_to_string(self.git_dir.join("commondir"))
+            .ok()
+            .map(|c| self.git_dir.join(c.trim()))
+            .unwrap_or_else(|| self.git_dir.clone());
+        let dir = if name == "HEAD" {
+            &self.git_dir
+        } else {
+            &common
+        };
+        if let Ok(text) = std::fs::read_to_string(dir.join(name)) {
+            let text = text.trim();
+            return match text.strip_prefix("ref: ") {
+                Some(target) => self.read_ref(target),
+                None => Some(text.to_string()),
+            };
+        }
+        let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+        packed.lines().find_map(|l| {
+            let (oid, refname) = l.split_once(' ')?;
+            (refname == name && !l.starts_with('#') && !l.starts_with('^')).then(|| oid.to_string())
         })
     }
 
-    /// The repository a hook runs in, found without running git: git runs hooks at the top
-    /// of the working tree (a hook's cost is paid by every commit).
-    pub fn for_hook(cwd: &Path) -> Result<Repo> {
+    /// The branch HEAD names, read from HEAD itself (no git process).
+    pub fn head_branch(&self) -> Option<String> {
+        let head = std::fs::read_to_string(self.git_dir.join("HEAD")).ok()?;
+        head.trim()
+            .strip_prefix("ref: refs/heads/")
+            .map(str::to_string)
+    }
+
+    /// The repository around `cwd`, found by reading files where it can (hooks and the
+    /// cycle run often: every git process saved counts), else by asking git.
+    pub fn find(cwd: &Path) -> Result<Repo> {
         match git_dir::find(cwd) {
             Some(git_dir::Repo {
                 git_dir,
                 work_tree: Some(work_tree),
-            }) => Ok(Repo { work_tree, git_dir }),
+            }) => Ok(Repo::at(work_tree, git_dir)),
             _ => Repo::discover(cwd),
         }
     }
@@ -149,13 +233,12 @@ impl Repo {
     /// `-c user.name=… -c user.email=…` when this machine has no identity configured.
     fn identity_args(&self) -> Result<Vec<String>> {
         let mut full: Vec<String> = Vec::new();
-        let has = |key: &str, env: &str| {
-            std::env::var_os(env).is_some()
-                || self.git(["config", "--get", key]).is_ok_and(|o| o.success)
-        };
+        let has =
+            |key: &str, env: &str| std::env::var_os(env).is_some() || self.setting(key).is_some();
         let machine = self
-            .config_get("aisync.machine")?
-            .unwrap_or_else(|| "this machine".into());
+            .setting("aisync.machine")
+            .unwrap_or("this machine")
+            .to_string();
         if !has("user.name", "GIT_AUTHOR_NAME") {
             full.extend(["-c".into(), format!("user.name=git-aisync on {machine}")]);
         }

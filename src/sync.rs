@@ -64,9 +64,8 @@ pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
 
 /// This machine's name (`aisync.machine`, else the host name).
 pub fn machine(repo: &Repo) -> String {
-    repo.config_get("aisync.machine")
-        .ok()
-        .flatten()
+    repo.setting("aisync.machine")
+        .map(str::to_string)
         .unwrap_or_else(crate::install::host_name)
 }
 
@@ -93,7 +92,7 @@ impl<'r> Cycle<'r> {
             Err(e) => return Ok(Report::new(Outcome::Refused, format!("{e:#}"))),
         };
         self.clear_stale_index_lock()?;
-        let branch = repo.current_branch()?.context("HEAD is detached")?;
+        let branch = repo.head_branch().context("HEAD is detached")?;
         let mut report = Report::new(Outcome::Synced, "");
         if ours_interrupted {
             self.finish_merge(&mut report, "an interrupted merge")?;
@@ -102,22 +101,25 @@ impl<'r> Cycle<'r> {
         let (to_stage, held) = self.changes_to_commit(&policy)?;
         report.held_back = held;
         checkpoint("staged");
+        let before = repo.read_ref("HEAD");
         if !to_stage.is_empty() {
             report.committed = self.commit(&to_stage)?;
         }
+        // The cycle's own commit holds only what it scanned as it staged.
+        let own = report.committed.clone().map(|c| (before, c));
         checkpoint("committed");
 
         let remotes: Vec<String> = repo
-            .git(["remote"])?
-            .stdout
-            .lines()
-            .filter(|r| !r.is_empty() && only_remote.is_none_or(|o| o == *r))
-            .map(str::to_string)
+            .remotes()?
+            .into_iter()
+            .filter(|r| only_remote.is_none_or(|o| o == r))
             .collect();
         for remote in &remotes {
-            self.sync_remote(remote, &branch, &mut report)?;
+            self.sync_remote(remote, &branch, own.as_ref(), &mut report)?;
         }
-        let _ = snapshot::prune(repo);
+        if !report.merged.is_empty() {
+            let _ = snapshot::prune(repo);
+        }
 
         report.outcome = if !report.offline.is_empty() {
             Outcome::Offline
@@ -151,12 +153,12 @@ impl<'r> Cycle<'r> {
                 )));
             }
         }
-        let Some(branch) = self.repo.current_branch()? else {
+        let Some(branch) = self.repo.head_branch() else {
             return Ok(Some(
                 "HEAD is detached: check out the synced branch; nothing was changed".into(),
             ));
         };
-        let synced = self.repo.config_get("aisync.branch")?;
+        let synced = self.repo.setting("aisync.branch").map(str::to_string);
         if let Some(synced) = synced.filter(|s| *s != branch) {
             return Ok(Some(format!(
                 "on branch {branch}, but git-aisync syncs {synced}: git checkout {synced} (or git config aisync.branch {branch}); nothing was changed"
@@ -191,7 +193,8 @@ impl<'r> Cycle<'r> {
     }
 
     /// The changed paths the cycle may commit, and the ones it holds back.
-    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<String>, Vec<HeldBack>)> {
+    /// (What is new to git is marked: it removed nothing.)
+    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<(String, bool)>, Vec<HeldBack>)> {
         let mut stage = Vec::new();
         let mut held = Vec::new();
         for (status, path) in self.repo.changes()? {
@@ -203,8 +206,9 @@ impl<'r> Cycle<'r> {
                 continue;
             }
             let file = self.repo.work_tree.join(&path);
+            let new = status == "??" || status.starts_with('A');
             if status.contains('D') || !file.exists() {
-                stage.push(path);
+                stage.push((path, false));
                 continue;
             }
             let Ok(bytes) = fs::read(&file) else { continue };
@@ -226,16 +230,21 @@ impl<'r> Cycle<'r> {
                 });
                 continue;
             }
-            stage.push(path);
+            stage.push((path, new));
         }
         Ok((stage, held))
     }
 
     /// Commits `paths` (and the journal of what they removed); returns the new commit.
-    fn commit(&self, paths: &[String]) -> Result<Option<String>> {
+    fn commit(&self, changed: &[(String, bool)]) -> Result<Option<String>> {
         let repo = self.repo;
-        let removed = self.removed_content(paths)?;
-        let mut paths = paths.to_vec();
+        let tracked: Vec<String> = changed
+            .iter()
+            .filter(|c| !c.1)
+            .map(|c| c.0.clone())
+            .collect();
+        let removed = self.removed_content(&tracked)?;
+        let mut paths: Vec<String> = changed.iter().map(|c| c.0.clone()).collect();
         if !removed.is_empty() {
             journal::append(&repo.work_tree.join(journal::SYNCED), &removed)?;
             paths.push(journal::SYNCED.to_string());
@@ -256,7 +265,7 @@ impl<'r> Cycle<'r> {
         if !repo.commit_paths(&message, &paths)? {
             return Ok(None);
         }
-        repo.head()
+        Ok(repo.read_ref("HEAD"))
     }
 
     /// Records and blocks an automatic commit removes from memory files, journaled with the
@@ -300,46 +309,66 @@ impl<'r> Cycle<'r> {
         Ok(entries)
     }
 
-    fn sync_remote(&self, remote: &str, branch: &str, report: &mut Report) -> Result<()> {
+    fn sync_remote(
+        &self,
+        remote: &str,
+        branch: &str,
+        own: Option<&(Option<String>, String)>,
+        report: &mut Report,
+    ) -> Result<()> {
         let repo = self.repo;
         let url = repo
-            .config_get(&format!("remote.{remote}.url"))?
-            .unwrap_or_default();
-        let insecure_ok =
-            repo.config_get("aisync.allowInsecureTransport")?.as_deref() == Some("true");
+            .setting(&format!("remote.{remote}.url"))
+            .unwrap_or_default()
+            .to_string();
+        let insecure_ok = repo.setting("aisync.allowInsecureTransport") == Some("true");
         if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
             report.offline.push(remote.to_string());
             anyhow::bail!("{remote} ({url}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
         for attempt in 0..PUSH_TRIES {
-            let fetched = repo.git_remote([
-                "fetch",
-                "--quiet",
-                "--no-tags",
+            // Ask what the remote has first: fetch only when it moved.
+            let listed = repo.git_remote([
+                "ls-remote",
+                "--heads",
                 remote,
-                &format!("+refs/heads/{branch}:{tracking}"),
+                &format!("refs/heads/{branch}"),
             ])?;
-            let empty_remote =
-                !fetched.success && fetched.stderr.contains("couldn't find remote ref");
-            if !fetched.success && !empty_remote {
+            if !listed.success {
                 report.offline.push(remote.to_string());
                 return Ok(());
             }
+            let remote_tip = listed.stdout.split_whitespace().next().map(str::to_string);
+            if remote_tip.is_some() && remote_tip != repo.read_ref(&tracking) {
+                let fetched = repo.git_remote([
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    remote,
+                    &format!("+refs/heads/{branch}:{tracking}"),
+                ])?;
+                if !fetched.success {
+                    report.offline.push(remote.to_string());
+                    return Ok(());
+                }
+            }
             checkpoint("fetched");
-            let theirs = if empty_remote {
-                None
-            } else {
-                repo.rev(&tracking)?
-            };
+            let theirs = remote_tip.and_then(|_| repo.read_ref(&tracking));
             if let Some(theirs) = &theirs {
                 self.merge(remote, branch, theirs, report)?;
             }
-            let head = repo.head()?;
+            let head = repo.read_ref("HEAD");
             if head.is_none() || head == theirs {
                 return Ok(());
             }
-            if let Some(why) = self.secrets_in_push(theirs.as_deref())? {
+            let only_ours = own
+                .is_some_and(|(before, after)| *before == theirs && head.as_ref() == Some(after));
+            if let Some(why) = (!only_ours)
+                .then(|| self.secrets_in_push(theirs.as_deref()))
+                .transpose()?
+                .flatten()
+            {
                 report.held_back.push(HeldBack {
                     path: "(commits to push)".into(),
                     reason: why,
@@ -355,7 +384,10 @@ impl<'r> Cycle<'r> {
             checkpoint("pushed");
             if pushed.success {
                 // Keep the tracking ref in step even when the remote has no fetch refspec.
-                if let Some(h) = &head {
+                if let Some(h) = head
+                    .as_ref()
+                    .filter(|h| repo.read_ref(&tracking).as_ref() != Some(*h))
+                {
                     let _ = repo.git(["update-ref", &tracking, h]);
                 }
                 report.pushed.push(remote.to_string());
@@ -386,7 +418,7 @@ impl<'r> Cycle<'r> {
     /// real merge (the drivers run), with a snapshot of our tip first.
     fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<()> {
         let repo = self.repo;
-        let Some(head) = repo.head()? else {
+        let Some(head) = repo.read_ref("HEAD") else {
             repo.run(["merge", "--quiet", "--ff-only", theirs])?;
             report.merged.push(remote.to_string());
             return Ok(());

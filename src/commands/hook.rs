@@ -26,7 +26,7 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::for_hook(&cwd)?;
+    let repo = Repo::find(&cwd)?;
     match args.name.as_str() {
         "pre-commit" => pre_commit(ui, &repo),
         "post-commit" => {
@@ -144,7 +144,7 @@ fn autopush(repo: &Repo) -> bool {
     if let Ok(v) = std::env::var("AISYNC_AUTOPUSH") {
         return !matches!(v.as_str(), "0" | "false" | "no" | "off");
     }
-    repo.config_get("aisync.autopush").ok().flatten().as_deref() != Some("false")
+    repo.setting("aisync.autopush") != Some("false")
 }
 
 /// Starts `git aisync sync` detached from this hook (and from git's terminal), so the

@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::discover(&cwd)?;
+    let repo = Repo::find(&cwd)?;
     let report = sync::sync(&repo, args.remote.as_deref());
     if args.json {
         ui.data(&serde_json::to_string_pretty(&report.to_json())?);

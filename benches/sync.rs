@@ -1,0 +1,119 @@
+//! What a sync cycle costs against the git commands it stands for, as ratios measured in one
+//! run: a no-op cycle vs `git status --porcelain` + `git ls-remote`, and a one-file cycle vs
+//! `git add` + `commit` + `pull` + `push`.
+//!
+//! cargo bench --bench sync
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 20;
+
+fn env(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("AISYNC_AUTOPUSH", "0")
+        .env("GIT_AUTHOR_NAME", "Bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = env(Command::new("git").current_dir(dir).args(args))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(ok, "git {args:?} failed in {}", dir.display());
+}
+
+fn aisync(dir: &Path, args: &[&str]) -> i32 {
+    env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
+        .current_dir(dir)
+        .args(args))
+    .output()
+    .map(|o| o.status.code().unwrap_or(-1))
+    .unwrap_or(-1)
+}
+
+/// A hub and one machine made by `git aisync init`, plus a plain clone for the git baseline.
+fn setup(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let hub = root.join("hub.git");
+    std::fs::create_dir_all(&hub).unwrap();
+    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    let machine = root.join("machine");
+    assert_eq!(
+        aisync(
+            root,
+            &[
+                "init",
+                machine.to_str().unwrap(),
+                "--remote",
+                hub.to_str().unwrap()
+            ]
+        ),
+        0
+    );
+    let plain = root.join("plain");
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            hub.to_str().unwrap(),
+            plain.to_str().unwrap(),
+        ],
+    );
+    (hub, machine, plain)
+}
+
+fn time(mut f: impl FnMut(usize)) -> Duration {
+    let start = Instant::now();
+    for i in 0..ROUNDS {
+        f(i);
+    }
+    start.elapsed() / ROUNDS as u32
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (hub, machine, plain) = setup(tmp.path());
+    let hub = hub.to_str().unwrap().to_string();
+
+    let noop_git = time(|_| {
+        git(&plain, &["status", "--porcelain"]);
+        git(&plain, &["ls-remote", &hub, "refs/heads/main"]);
+    });
+    let noop_ours = time(|_| assert_eq!(aisync(&machine, &["sync"]), 0));
+
+    let one_git = time(|i| {
+        std::fs::write(plain.join(format!("note-{i}.md")), format!("- {i}\n")).unwrap();
+        git(&plain, &["add", "-A"]);
+        git(&plain, &["commit", "-q", "-m", "note"]);
+        git(&plain, &["pull", "-q", "--no-rebase", "--no-edit"]);
+        git(&plain, &["push", "-q", "origin", "HEAD:main"]);
+    });
+    let one_ours = time(|i| {
+        std::fs::write(
+            machine.join(format!("memory/note-{i}.md")),
+            format!("- {i}\n"),
+        )
+        .unwrap();
+        assert_eq!(aisync(&machine, &["sync"]), 0);
+    });
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "no-op:    sync {:.1} ms, git status + ls-remote {:.1} ms, ratio {:.2} (target <= 1.5)",
+        ms(noop_ours),
+        ms(noop_git),
+        noop_ours.as_secs_f64() / noop_git.as_secs_f64()
+    );
+    println!(
+        "one file: sync {:.1} ms, git add/commit/pull/push {:.1} ms, ratio {:.2} (target <= 1.2)",
+        ms(one_ours),
+        ms(one_git),
+        one_ours.as_secs_f64() / one_git.as_secs_f64()
+    );
+}
