@@ -22,6 +22,9 @@ use crate::state::{self, HeldBack, Outcome, Report};
 /// other cycle (no loops, no storms).
 pub const IN_CYCLE: &str = "AISYNC_CYCLE";
 
+/// A path the cycle commits, and whether it is new to git (then it removed nothing).
+type Change = (String, bool);
+
 /// Tries of fetch-merge-push when another machine keeps pushing first.
 const PUSH_TRIES: u32 = 6;
 
@@ -194,7 +197,7 @@ impl<'r> Cycle<'r> {
 
     /// The changed paths the cycle may commit, and the ones it holds back.
     /// (What is new to git is marked: it removed nothing.)
-    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<(String, bool)>, Vec<HeldBack>)> {
+    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<Change>, Vec<HeldBack>)> {
         let mut stage = Vec::new();
         let mut held = Vec::new();
         for (status, path) in self.repo.changes()? {
@@ -236,7 +239,7 @@ impl<'r> Cycle<'r> {
     }
 
     /// Commits `paths` (and the journal of what they removed); returns the new commit.
-    fn commit(&self, changed: &[(String, bool)]) -> Result<Option<String>> {
+    fn commit(&self, changed: &[Change]) -> Result<Option<String>> {
         let repo = self.repo;
         let tracked: Vec<String> = changed
             .iter()
