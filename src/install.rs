@@ -17,8 +17,8 @@ const BEGIN: &str =
     "# >>> git-aisync: managed by `git aisync install`; `git aisync uninstall` removes it";
 const END: &str = "# <<< git-aisync";
 
-/// The hooks git-aisync installs. (pre-push comes with the secret gate.)
-pub const HOOKS: [&str; 3] = ["pre-commit", "post-commit", "post-merge"];
+/// The hooks git-aisync installs.
+pub const HOOKS: [&str; 4] = ["pre-commit", "post-commit", "post-merge", "pre-push"];
 
 /// How our hook files start: what tells them from a hook that is not ours.
 const SHIM: &str = include_str!("../hooks/shim.sh");

@@ -3,12 +3,14 @@
 
 mod commands;
 mod doctor;
+mod gate;
 mod git_dir;
 mod init;
 mod install;
 mod journal;
 mod lock;
 mod policy;
+mod quarantine;
 mod repo;
 mod resolve;
 mod scanner;
@@ -41,6 +43,10 @@ enum Command {
     Status(commands::status::Args),
     /// List the snapshots taken before merges, or bring one back.
     Restore(commands::restore::Args),
+    /// Scan files, or the staged content, for secrets.
+    Scan(commands::scan::Args),
+    /// Drop a secret from the unpublished commits, keeping the file here.
+    Quarantine(commands::quarantine::Args),
     /// Register the merge drivers and their .gitattributes lines in this repository.
     Install(commands::install::Args),
     /// Remove what `install` added, exactly.
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Sync(args) => commands::sync::run(&ui, args),
         Command::Status(args) => commands::status::run(&ui, args),
         Command::Restore(args) => commands::restore::run(&ui, args),
+        Command::Scan(args) => commands::scan::run(&ui, args),
+        Command::Quarantine(args) => commands::quarantine::run(&ui, args),
         Command::Install(args) => commands::install::run(&ui, args),
         Command::Uninstall(args) => commands::uninstall::run(&ui, args),
         Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),

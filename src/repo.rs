@@ -197,6 +197,28 @@ impl Repo {
             .success)
     }
 
+    /// `run` with extra environment (a temporary index, an author).
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Result<Output> {
+        let mut cmd = command(&self.work_tree, args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (success, stdout, stderr) = run_limited_bytes(cmd, LOCAL_LIMIT)?;
+        if !success {
+            let why = String::from_utf8_lossy(&stderr);
+            bail!(
+                "git {} failed: {}",
+                args.join(" "),
+                why.trim().lines().next().unwrap_or("no message")
+            );
+        }
+        Ok(Output {
+            success,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
     /// Runs git and fails with its message when it fails.
     pub fn run<I, S>(&self, args: I) -> Result<Output>
     where

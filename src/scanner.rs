@@ -1,77 +1,348 @@
-//! The secret scanner: finds credentials in text before they are committed or pushed.
+//! The secret scanner: finds the credentials people actually leak, in text an assistant
+//! wrote, before it is committed or pushed.
 //!
-//! This is the seam the sync cycle calls before every automatic commit. Its rules are the
-//! unmistakable ones (private key blocks, AWS access key ids, GitHub and Anthropic/OpenAI
-//! tokens); the full rule set, allowlist and the pre-push gate come with the secret gate.
+//! A literal prefilter (Aho-Corasick over every rule's anchor words) skips the lines no rule
+//! could match; the regexes run only on the rest. Findings name file, line, column and rule,
+//! and show at most the secret's first four characters. False positives are allowed by an
+//! inline `aisync:allow` marker or by `.aisync-allow` (path globs, rule ids, fingerprints).
 
-/// One secret found: where, which rule, and the secret shown redacted.
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::Regex;
+
+pub const ALLOW_FILE: &str = ".aisync-allow";
+
+/// One secret found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     pub line: usize,
     pub column: usize,
     pub rule: &'static str,
+    /// The first four characters at most, then `…`.
     pub redacted: String,
+    /// Identifies this secret (rule and value, hashed) for `.aisync-allow`.
+    pub fingerprint: String,
 }
 
-/// Secrets in `text` (binary files are skipped: they hold no text to leak this way).
-pub fn scan(text: &[u8]) -> Vec<Finding> {
-    if text.iter().take(8000).any(|&b| b == 0) {
-        return Vec::new();
-    }
-    let mut found = Vec::new();
-    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-        if line.windows(12).any(|w| w == b"aisync:allow") {
-            continue;
-        }
-        if let Some(col) = find(line, b"-----BEGIN ") {
-            if find(&line[col..], b"PRIVATE KEY-----").is_some() {
-                found.push(finding(n, col, "private-key", &line[col..]));
+struct Rule {
+    id: &'static str,
+    /// Words one of which a line must hold for the regex to run (lower case).
+    anchors: &'static [&'static str],
+    pattern: &'static str,
+    /// The capture group holding the secret (0: the whole match).
+    group: usize,
+    /// Generic rules need a random-looking value, not a word or a placeholder.
+    entropy: bool,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        id: "private-key",
+        anchors: &["-----begin"],
+        pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "aws-access-key-id",
+        anchors: &["akia", "asia", "abia", "acca"],
+        pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "aws-secret-access-key",
+        anchors: &["aws"],
+        pattern: r#"(?i)aws.{0,20}(?:secret|sk|private).{0,20}?['"=:\s]{1,4}([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+        group: 1,
+        entropy: true,
+    },
+    Rule {
+        id: "github-token",
+        anchors: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "gitlab-token",
+        anchors: &["glpat-"],
+        pattern: r"\bglpat-[A-Za-z0-9_-]{20,}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "slack-token",
+        anchors: &["xox"],
+        pattern: r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "slack-webhook",
+        anchors: &["hooks.slack.com"],
+        pattern: r"https://hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "stripe-key",
+        anchors: &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+        pattern: r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{20,}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "anthropic-api-key",
+        anchors: &["sk-ant-"],
+        pattern: r"\bsk-ant-[A-Za-z0-9_-]{32,}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "openai-api-key",
+        anchors: &["sk-"],
+        pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}",
+        group: 0,
+        entropy: true,
+    },
+    Rule {
+        id: "google-api-key",
+        anchors: &["aiza"],
+        pattern: r"\bAIza[0-9A-Za-z_-]{35}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "jwt",
+        anchors: &["eyj"],
+        pattern: r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+        group: 0,
+        entropy: false,
+    },
+    Rule {
+        id: "database-url-password",
+        anchors: &["://"],
+        pattern: r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver)://[^\s:/@]+:([^\s@/]{3,})@",
+        group: 1,
+        entropy: false,
+    },
+    Rule {
+        id: "generic-secret",
+        anchors: &[
+            "password",
+            "passwd",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "api-key",
+            "access_key",
+        ],
+        pattern: r#"(?i)\b(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)\b["']?\s*[:=]\s*["']?([^\s"'`,;]{12,})"#,
+        group: 1,
+        entropy: true,
+    },
+];
+
+struct Compiled {
+    prefilter: AhoCorasick,
+    /// For each anchor (by pattern index), the rule it belongs to.
+    anchor_rule: Vec<usize>,
+    regexes: Vec<Regex>,
+}
+
+fn compiled() -> &'static Compiled {
+    static C: OnceLock<Compiled> = OnceLock::new();
+    C.get_or_init(|| {
+        let mut anchors = Vec::new();
+        let mut anchor_rule = Vec::new();
+        for (i, r) in RULES.iter().enumerate() {
+            for a in r.anchors {
+                anchors.push(*a);
+                anchor_rule.push(i);
             }
         }
-        for (prefix, rule, min) in [
-            (&b"AKIA"[..], "aws-access-key-id", 16),
-            (b"ghp_", "github-token", 30),
-            (b"gho_", "github-token", 30),
-            (b"ghs_", "github-token", 30),
-            (b"github_pat_", "github-token", 30),
-            (b"sk-ant-", "anthropic-api-key", 30),
-            (b"sk-proj-", "openai-api-key", 30),
-        ] {
-            let mut from = 0;
-            while let Some(at) = find(&line[from..], prefix).map(|i| i + from) {
-                let body = &line[at + prefix.len()..];
-                let len = body
-                    .iter()
-                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'-')
-                    .count();
-                let boundary = at == 0 || !line[at - 1].is_ascii_alphanumeric();
-                let exact = rule != "aws-access-key-id"
-                    || body[..len]
-                        .iter()
-                        .take(16)
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-                if boundary && len >= min && exact {
-                    found.push(finding(n, at, rule, &line[at..at + prefix.len() + len]));
+        Compiled {
+            prefilter: AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(&anchors)
+                .expect("the anchor words build"),
+            anchor_rule,
+            regexes: RULES
+                .iter()
+                .map(|r| Regex::new(r.pattern).expect("the rules compile"))
+                .collect(),
+        }
+    })
+}
+
+/// The allowlist: `.aisync-allow` lines `path:GLOB`, `rule:ID`, `fingerprint:HEX` (or a bare
+/// fingerprint); `#` starts a comment.
+#[derive(Default)]
+pub struct Allow {
+    paths: Option<GlobSet>,
+    rules: Vec<String>,
+    fingerprints: Vec<String>,
+}
+
+impl Allow {
+    pub fn parse(text: &str) -> Allow {
+        let mut allow = Allow::default();
+        let mut globs = GlobSetBuilder::new();
+        let mut any_glob = false;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(glob) = line.strip_prefix("path:") {
+                if let Ok(g) = Glob::new(glob.trim()) {
+                    globs.add(g);
+                    any_glob = true;
                 }
-                from = at + prefix.len();
+            } else if let Some(rule) = line.strip_prefix("rule:") {
+                allow.rules.push(rule.trim().to_string());
+            } else {
+                let fp = line.strip_prefix("fingerprint:").unwrap_or(line);
+                allow.fingerprints.push(fp.trim().to_string());
+            }
+        }
+        if any_glob {
+            allow.paths = globs.build().ok();
+        }
+        allow
+    }
+
+    /// The allowlist of a working tree (none when there is no file).
+    pub fn load(work_tree: &std::path::Path) -> Allow {
+        std::fs::read_to_string(work_tree.join(ALLOW_FILE))
+            .map(|t| Allow::parse(&t))
+            .unwrap_or_default()
+    }
+
+    pub fn allows_path(&self, path: &str) -> bool {
+        self.paths.as_ref().is_some_and(|g| g.is_match(path))
+    }
+
+    fn allows(&self, f: &Finding) -> bool {
+        self.rules.iter().any(|r| r == f.rule)
+            || self.fingerprints.contains(&f.fingerprint)
+    }
+}
+
+/// Secrets in `text`, less what the allowlist accepts.
+pub fn scan_allowed(path: &str, text: &[u8], allow: &Allow) -> Vec<Finding> {
+    if allow.allows_path(path) {
+        return Vec::new();
+    }
+    scan(text)
+        .into_iter()
+        .filter(|f| !allow.allows(f))
+        .collect()
+}
+
+/// Secrets in `text`. Binary content (a NUL in the first 8 KB) holds no text to leak.
+pub fn scan(text: &[u8]) -> Vec<Finding> {
+    if text.iter().take(8192).any(|&b| b == 0) {
+        return Vec::new();
+    }
+    let c = compiled();
+    let mut found = Vec::new();
+    for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
+        // Which rules could match this line at all?
+        let mut candidates = 0u32;
+        for m in c.prefilter.find_overlapping_iter(raw) {
+            candidates |= 1 << c.anchor_rule[m.pattern().as_usize()];
+        }
+        if candidates == 0 {
+            continue;
+        }
+        let line = String::from_utf8_lossy(raw);
+        if line.contains("aisync:allow") {
+            continue;
+        }
+        let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, rule) in RULES.iter().enumerate() {
+            if candidates & (1 << i) == 0 {
+                continue;
+            }
+            for caps in c.regexes[i].captures_iter(&line) {
+                let Some(m) = caps.get(rule.group) else {
+                    continue;
+                };
+                let secret = m.as_str();
+                if rule.entropy && !random_looking(secret) {
+                    continue;
+                }
+                // One secret, one finding (the most specific rule comes first).
+                if taken.iter().any(|r| r.start < m.end() && m.start() < r.end) {
+                    continue;
+                }
+                taken.push(m.range());
+                found.push(Finding {
+                    line: n + 1,
+                    column: line[..m.start()].chars().count() + 1,
+                    rule: rule.id,
+                    redacted: format!("{}…", secret.chars().take(4).collect::<String>()),
+                    fingerprint: crate::journal::content_id(&format!("{}\0{secret}", rule.id)),
+                });
             }
         }
     }
     found
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn finding(line: usize, column: usize, rule: &'static str, secret: &[u8]) -> Finding {
-    let shown: String = String::from_utf8_lossy(secret).chars().take(4).collect();
-    Finding {
-        line: line + 1,
-        column: column + 1,
-        rule,
-        redacted: format!("{shown}…"),
+/// A value that is not a word, a path or a placeholder: mixed character classes and high
+/// Shannon entropy.
+fn random_looking(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    let placeholder = [
+        "example",
+        "xxxx",
+        "your",
+        "changeme",
+        "redacted",
+        "placeholder",
+        "<",
+        "${",
+        "{{",
+        "****",
+        "dummy",
+        "sample",
+    ];
+    if placeholder.iter().any(|p| lower.contains(p))
+        || s.contains('/') && !s.contains('+') && s.len() < 40
+    {
+        return false;
     }
+    let classes = [
+        s.chars().any(|c| c.is_ascii_lowercase()),
+        s.chars().any(|c| c.is_ascii_uppercase()),
+        s.chars().any(|c| c.is_ascii_digit()),
+    ]
+    .iter()
+    .filter(|&&b| b)
+    .count();
+    if classes < 2 {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let n = s.chars().count() as f64;
+    let entropy: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= 3.0
 }
 
 #[cfg(test)]
@@ -80,13 +351,13 @@ mod tests {
 
     #[test]
     fn finds_keys_and_shows_four_characters_at_most() {
-        let key = format!("AKIA{}", "Q".repeat(16));
+        let key = format!("AKIA{}", "Q7WERTYUIOPASDF2");
         let text = format!("# notes\n- deploy key: {key}\n");
         let f = scan(text.as_bytes());
-        assert_eq!(f.len(), 1);
+        assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(
-            (f[0].line, f[0].rule, f[0].redacted.as_str()),
-            (2, "aws-access-key-id", "AKIA…")
+            (f[0].line, f[0].column, f[0].rule, f[0].redacted.as_str()),
+            (2, 15, "aws-access-key-id", "AKIA…")
         );
         let pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n";
         assert_eq!(scan(pem.as_bytes())[0].rule, "private-key");
@@ -94,7 +365,27 @@ mod tests {
 
     #[test]
     fn ordinary_notes_are_clean() {
-        let text = "- uses scikit-learn and sk-learn-style APIs\n- commit 1f2e3d4c5b6a\n- AKIA is an AWS prefix\n";
-        assert!(scan(text.as_bytes()).is_empty());
+        let text = "- uses scikit-learn and sk-learn-style APIs\n- commit 1f2e3d4c5b6a7d8e9f0a\n- AKIA is an AWS prefix\n- the password field must be at least 12 chars\n- token: see the docs\n- id 550e8400-e29b-41d4-a716-446655440000\n";
+        assert_eq!(scan(text.as_bytes()), Vec::new());
+    }
+
+    #[test]
+    fn the_allowlist_and_the_inline_marker_silence_false_positives() {
+        let key = format!("ghp_{}", "a1B2".repeat(9));
+        let text = format!("token = {key}\n");
+        let f = scan(text.as_bytes());
+        assert_eq!(f.len(), 1);
+        let allow = Allow::parse(&format!("fingerprint:{}\n", f[0].fingerprint));
+        assert!(scan_allowed("memory/a.md", text.as_bytes(), &allow).is_empty());
+        assert!(scan_allowed(
+            "docs/x.md",
+            text.as_bytes(),
+            &Allow::parse("path:docs/**\n")
+        )
+        .is_empty());
+        assert!(
+            scan_allowed("a", text.as_bytes(), &Allow::parse("rule:github-token\n")).is_empty()
+        );
+        assert!(scan(format!("{key} # aisync:allow\n").as_bytes()).is_empty());
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::gate;
 use crate::journal;
 use crate::lock::{Acquired, Lock};
 use crate::policy::{Mode, Policy};
@@ -198,6 +199,7 @@ impl<'r> Cycle<'r> {
     /// The changed paths the cycle may commit, and the ones it holds back.
     /// (What is new to git is marked: it removed nothing.)
     fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<Change>, Vec<HeldBack>)> {
+        let allow = scanner::Allow::load(&self.repo.work_tree);
         let mut stage = Vec::new();
         let mut held = Vec::new();
         for (status, path) in self.repo.changes()? {
@@ -222,7 +224,7 @@ impl<'r> Cycle<'r> {
                 });
                 continue;
             }
-            let secrets = scanner::scan(&bytes);
+            let secrets = scanner::scan_allowed(&path, &bytes, &allow);
             if let Some(f) = secrets.first() {
                 held.push(HeldBack {
                     reason: format!(
@@ -491,28 +493,14 @@ impl<'r> Cycle<'r> {
     /// Secrets in the commits about to be pushed (whatever the hooks did).
     fn secrets_in_push(&self, theirs: Option<&str>) -> Result<Option<String>> {
         let range = match theirs {
-            Some(t) => format!("{t}..HEAD"),
-            None => "HEAD".to_string(),
+            Some(t) => vec![format!("{t}..HEAD")],
+            None => vec!["HEAD".to_string()],
         };
-        let out = self.repo.run([
-            "log",
-            "-p",
-            "--no-color",
-            "--no-ext-diff",
-            "--format=commit %H",
-            &range,
-        ])?;
-        let added: String = out
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
-            .map(|l| &l[1..])
-            .collect::<Vec<_>>()
-            .join("\n");
-        Ok(scanner::scan(added.as_bytes()).first().map(|f| {
+        let range: Vec<&str> = range.iter().map(String::as_str).collect();
+        Ok(gate::commits(self.repo, &range)?.first().map(|f| {
             format!(
-                "a commit to push holds a secret ({}, {}): nothing was pushed; drop it from the unpublished commits with `git aisync quarantine` (coming) or rewrite them yourself",
-                f.rule, f.redacted
+                "a commit to push adds a secret ({}); nothing was pushed: `git aisync quarantine` drops it from the unpublished commits and keeps the file here",
+                f.line()
             )
         }))
     }

@@ -40,7 +40,7 @@ fn a_fresh_repo_is_healthy_but_for_its_missing_remote() {
         assert_ne!(f["status"], "fail", "{f}");
     }
     assert_eq!(status_of(&list, "drivers"), ["ok"]);
-    assert_eq!(status_of(&list, "hooks"), ["ok", "ok", "ok"]);
+    assert_eq!(status_of(&list, "hooks"), ["ok", "ok", "ok", "ok"]);
     assert_eq!(status_of(&list, "secrets"), ["ok"]);
     assert_eq!(status_of(&list, "remote"), ["warn"]);
     let human = aisync(&dir, &["doctor"]);
@@ -92,7 +92,7 @@ fn each_failure_is_named_with_its_fix() {
 
     assert!(aisync(&dir, &["uninstall"]).status.success());
     let (_, list) = doctor(&dir);
-    assert_eq!(status_of(&list, "hooks"), ["fail", "fail", "fail"]);
+    assert_eq!(status_of(&list, "hooks"), ["fail", "fail", "fail", "fail"]);
     assert!(list
         .iter()
         .any(|f| f["check"] == "drivers" && f["fix"] == "git aisync install"));

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use crate::gate;
 use crate::journal;
 use crate::policy::{Mode, Policy};
 use crate::repo::Repo;
@@ -29,6 +30,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let repo = Repo::find(&cwd)?;
     match args.name.as_str() {
         "pre-commit" => pre_commit(ui, &repo),
+        "pre-push" => pre_push(ui, &repo, &args.args),
         "post-commit" => {
             background_sync(&repo);
             Ok(ExitCode::SUCCESS)
@@ -38,7 +40,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
             background_sync(&repo);
             Ok(code)
         }
-        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit, post-commit and post-merge); run `git aisync install` again"),
+        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit, post-commit, post-merge and pre-push); run `git aisync install` again"),
     }
 }
 
@@ -63,6 +65,14 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
                 shell_word(p)
             ));
         }
+        return Ok(ExitCode::from(1));
+    }
+    let secrets = gate::staged(repo)?;
+    if !secrets.is_empty() {
+        for f in &secrets {
+            ui.error(&format!("secret in the commit: {}", f.line()));
+        }
+        ui.error("nothing was committed: remove the secret (keep it under .credentials/), or if it is a false positive add its fingerprint to .aisync-allow or mark the line aisync:allow");
         return Ok(ExitCode::from(1));
     }
     let checked: Vec<(&str, &str)> = staged
@@ -120,6 +130,51 @@ fn syntax_problem(kind: &str, bytes: &[u8]) -> Option<String> {
             })
         }
     }
+}
+
+/// Scans the commits being pushed (a `--no-verify` commit is still caught here) and refuses
+/// an unencrypted transport. git passes the remote's name and URL, and the refs on stdin.
+fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
+    if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
+        return Ok(ExitCode::SUCCESS); // the cycle scanned its push itself
+    }
+    let url = args.get(1).map(String::as_str).unwrap_or_default();
+    let insecure_ok = repo.setting("aisync.allowInsecureTransport") == Some("true");
+    if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
+        ui.error(&format!(
+            "{url} is not encrypted: push over https:// or ssh:// (or git config aisync.allowInsecureTransport true)"
+        ));
+        return Ok(ExitCode::from(1));
+    }
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+        .context("cannot read the refs to push")?;
+    let zero = |s: &str| s.bytes().all(|b| b == b'0');
+    let mut found = Vec::new();
+    for line in input.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [_, local, _, remote] = parts[..] else {
+            continue;
+        };
+        if zero(local) {
+            continue; // a deletion pushes no content
+        }
+        let range = if zero(remote) {
+            vec![local.to_string(), "--not".into(), "--remotes".into()]
+        } else {
+            vec![format!("{remote}..{local}")]
+        };
+        let range: Vec<&str> = range.iter().map(String::as_str).collect();
+        found.extend(gate::commits(repo, &range)?);
+    }
+    if found.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for f in &found {
+        ui.error(&format!("secret in a commit to push: {}", f.line()));
+    }
+    ui.error("nothing was pushed: `git aisync quarantine` drops the secret from the unpublished commits and keeps the file here");
+    Ok(ExitCode::from(1))
 }
 
 fn post_merge(ui: &Ui, repo: &Repo) -> Result<ExitCode> {

@@ -1,0 +1,158 @@
+//! Quarantine: when a secret reached a local commit anyway (a `--no-verify` commit, history
+//! older than `init`), rewrite only the unpublished commits so that the files holding it are
+//! as they were published (or absent), keep the file as it is in the working tree, and never
+//! touch anything a remote already has. The old tip is kept as a snapshot.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context, Result};
+
+use crate::gate;
+use crate::repo::Repo;
+use crate::snapshot;
+
+pub struct Quarantined {
+    pub paths: Vec<String>,
+    pub rewritten: usize,
+    pub snapshot: Option<String>,
+}
+
+pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
+    let branch = repo
+        .head_branch()
+        .context("HEAD is detached: check out your branch first")?;
+    // Unpublished: on HEAD but on no remote-tracking ref. Oldest first, parents before children.
+    let out = repo.run([
+        "rev-list",
+        "--topo-order",
+        "--reverse",
+        "HEAD",
+        "--not",
+        "--remotes",
+    ])?;
+    let commits: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+    if commits.is_empty() {
+        bail!("every commit is already on a remote: nothing unpublished to rewrite");
+    }
+    let found = gate::commits(repo, &["HEAD", "--not", "--remotes"])?;
+    let mut paths: Vec<String> = found.iter().map(|f| f.path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    if paths.is_empty() {
+        return Ok(Quarantined {
+            paths,
+            rewritten: 0,
+            snapshot: None,
+        });
+    }
+    // The published version of each path, if any: what the rewritten commits hold instead.
+    // The parent of the oldest unpublished commit is the newest published one.
+    let published = repo.rev(&format!("{}^", commits[0]))?;
+    let mut old_versions: HashMap<String, Option<(String, String)>> = HashMap::new();
+    for path in &paths {
+        let entry = match &published {
+            Some(base) => {
+                let ls = repo.run(["ls-tree", "-z", base, "--", path])?;
+                ls.stdout.split('\0').find(|e| !e.is_empty()).and_then(|e| {
+                    let (meta, _) = e.split_once('\t')?;
+                    let mut m = meta.split(' ');
+                    let mode = m.next()?.to_string();
+                    let _kind = m.next()?;
+                    Some((mode, m.next()?.to_string()))
+                })
+            }
+            None => None,
+        };
+        old_versions.insert(path.clone(), entry);
+    }
+    let saved = snapshot::save(repo, "aisync: before quarantine")?;
+    let index = repo.state_dir().join("quarantine.index");
+    let mut mapped: HashMap<String, String> = HashMap::new();
+    for commit in &commits {
+        let env_index = index.to_string_lossy().into_owned();
+        repo.run_env(
+            &[("GIT_INDEX_FILE", env_index.as_str())],
+            &["read-tree", commit],
+        )?;
+        for path in &paths {
+            match &old_versions[path] {
+                Some((mode, oid)) => repo.run_env(
+                    &[("GIT_INDEX_FILE", env_index.as_str())],
+                    &[
+                        "update-index",
+                        "--add",
+                        "--cacheinfo",
+                        &format!("{mode},{oid},{path}"),
+                    ],
+                )?,
+                None => repo.run_env(
+                    &[("GIT_INDEX_FILE", env_index.as_str())],
+                    &["update-index", "--force-remove", "--", path],
+                )?,
+            };
+        }
+        let tree = repo
+            .run_env(&[("GIT_INDEX_FILE", env_index.as_str())], &["write-tree"])?
+            .stdout
+            .trim()
+            .to_string();
+        let meta = repo
+            .run([
+                "log",
+                "-1",
+                "--format=%an%n%ae%n%aI%n%cn%n%ce%n%cI%n%P%n%B",
+                commit,
+            ])?
+            .stdout;
+        let mut lines = meta.splitn(8, '\n');
+        let mut next = || lines.next().unwrap_or_default().to_string();
+        let (an, ae, ad, cn, ce, cd, parents, message) = (
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+        );
+        let mut args = vec!["commit-tree".to_string(), tree];
+        for p in parents.split_whitespace() {
+            args.push("-p".into());
+            args.push(mapped.get(p).cloned().unwrap_or_else(|| p.to_string()));
+        }
+        args.extend(["-m".into(), message.trim_end().to_string()]);
+        let env = [
+            ("GIT_AUTHOR_NAME", an.as_str()),
+            ("GIT_AUTHOR_EMAIL", ae.as_str()),
+            ("GIT_AUTHOR_DATE", ad.as_str()),
+            ("GIT_COMMITTER_NAME", cn.as_str()),
+            ("GIT_COMMITTER_EMAIL", ce.as_str()),
+            ("GIT_COMMITTER_DATE", cd.as_str()),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let new = repo.run_env(&env, &args)?.stdout.trim().to_string();
+        mapped.insert(commit.clone(), new);
+    }
+    let _ = std::fs::remove_file(&index);
+    let old_tip = commits.last().cloned().unwrap_or_default();
+    let new_tip = mapped
+        .get(&old_tip)
+        .cloned()
+        .context("the rewrite made no new tip")?;
+    repo.run([
+        "update-ref",
+        "-m",
+        "aisync: quarantine",
+        &format!("refs/heads/{branch}"),
+        &new_tip,
+        &old_tip,
+    ])?;
+    // The index follows the new tip; the working tree keeps every file as it is.
+    repo.run(["reset", "--quiet", "--mixed"])?;
+    Ok(Quarantined {
+        paths,
+        rewritten: commits.len(),
+        snapshot: saved,
+    })
+}
