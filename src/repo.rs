@@ -584,16 +584,7 @@ impl Repo {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<S> = args.into_iter().collect();
-        let out = self.git(&args)?;
-        if !out.success {
-            let shown: Vec<_> = args
-                .iter()
-                .map(|a| a.as_ref().to_string_lossy().into_owned())
-                .collect();
-            bail!("git {} failed: {}", shown.join(" "), out.stderr.trim());
-        }
-        Ok(())
+        self.run(args).map(drop)
     }
 }
 

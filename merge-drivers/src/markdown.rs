@@ -16,38 +16,22 @@ use serde_json::Value;
 use crate::eol::{strip_bom, BOM};
 use crate::record::Record;
 use crate::sequence::choose3;
-use crate::tree::{Container, Item, Merger, Shape, Syntax, Val, BASE, OURS, THEIRS};
+use crate::tree::{Container, Item, Merger, Parsed, Shape, Syntax, Val, BASE, OURS, THEIRS};
 use crate::{Kind, Merged, Method, Options};
 
-/// The parsed layout of the three sides: every container by its span, every key by its item.
+/// The parsed layout of the three sides.
 #[derive(Default)]
 struct Markdown {
-    containers: [HashMap<(usize, usize, bool), Container>; 3],
-    /// Keyed by the item's start and whether it is a section's own text (an empty one
-    /// starts where the next heading does).
-    keys: [HashMap<(usize, bool), Vec<u8>>; 3],
+    parsed: Parsed,
 }
 
 impl Syntax for Markdown {
     fn open(&self, _text: &[u8], v: Val) -> Container {
-        let key = (v.start, v.end, v.shape == Shape::Object);
-        self.containers[v.side]
-            .get(&key)
-            .cloned()
-            .unwrap_or(Container {
-                open: v.start,
-                items: Vec::new(),
-                close: v.end,
-                end: v.end,
-            })
+        self.parsed.open(v)
     }
 
     fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        Cow::Borrowed(
-            self.keys[side]
-                .get(&(item.start, item.shape == Shape::Array))
-                .map_or(&[][..], Vec::as_slice),
-        )
+        self.parsed.key(side, item)
     }
 
     fn record(&self, text: &[u8]) -> Value {
@@ -426,8 +410,10 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
             });
             block_prev = b.end;
         }
-        syntax.containers[side].insert(
-            (body.start, body.end, false),
+        syntax.parsed.add_container(
+            side,
+            body.clone(),
+            false,
             Container {
                 open: body.start,
                 items: blocks,
@@ -435,14 +421,15 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
                 end: body.end,
             },
         );
-        syntax.keys[side].insert((body.start, true), Vec::new());
-        items.push(Item {
+        let item = Item {
             lead: prev,
             start: body.start,
             value: body.start,
             end: body.end,
             shape: Shape::Array,
-        });
+        };
+        syntax.parsed.add_key(side, &item, Vec::new());
+        items.push(item);
         prev = body.end;
     }
     let mut seen: HashMap<Vec<u8>, usize> = HashMap::default();
@@ -460,20 +447,23 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
         *n += 1;
         let mut key = name.clone();
         key.extend_from_slice(format!("\0{n}").as_bytes());
-        syntax.keys[side].insert((heading.start, false), key);
         let shape = index(syntax, side, child, heading.end, child_end);
-        items.push(Item {
+        let item = Item {
             lead: prev,
             start: heading.start,
             value: heading.end,
             end: child_end,
             shape,
-        });
+        };
+        syntax.parsed.add_key(side, &item, key);
+        items.push(item);
         prev = child_end;
     }
     let close = prev.max(start);
-    syntax.containers[side].insert(
-        (start, end, true),
+    syntax.parsed.add_container(
+        side,
+        start..end,
+        true,
         Container {
             open: start,
             items,

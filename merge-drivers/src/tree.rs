@@ -87,6 +87,61 @@ impl Val {
     }
 }
 
+/// The layout of a line-based format, parsed up front (YAML, Markdown): every container by
+/// its span, every member's key by where the member starts.
+#[derive(Default)]
+pub(crate) struct Parsed {
+    containers: [HashMap<(usize, usize, bool), Container>; 3],
+    /// By the member's start, and whether it holds an array (a Markdown section's own text
+    /// starts where the next heading does when it is empty).
+    keys: [HashMap<(usize, bool), Vec<u8>>; 3],
+}
+
+impl Parsed {
+    pub(crate) fn add_container(
+        &mut self,
+        side: usize,
+        value: std::ops::Range<usize>,
+        object: bool,
+        c: Container,
+    ) {
+        self.containers[side].insert((value.start, value.end, object), c);
+    }
+
+    pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: Vec<u8>) {
+        self.keys[side].insert((item.start, item.shape == Shape::Array), key);
+    }
+
+    pub(crate) fn containers(
+        &self,
+        side: usize,
+    ) -> impl Iterator<Item = (&(usize, usize, bool), &Container)> {
+        self.containers[side].iter()
+    }
+
+    /// The container at `v` (an empty one if `v` holds none).
+    pub(crate) fn open(&self, v: Val) -> Container {
+        let key = (v.start, v.end, v.shape == Shape::Object);
+        self.containers[v.side]
+            .get(&key)
+            .cloned()
+            .unwrap_or(Container {
+                open: v.start,
+                items: Vec::new(),
+                close: v.end,
+                end: v.end,
+            })
+    }
+
+    pub(crate) fn key(&self, side: usize, item: &Item) -> Cow<'_, [u8]> {
+        Cow::Borrowed(
+            self.keys[side]
+                .get(&(item.start, item.shape == Shape::Array))
+                .map_or(&[][..], Vec::as_slice),
+        )
+    }
+}
+
 /// How a format lays out its containers.
 pub(crate) trait Syntax {
     /// The items of a container value (`v.shape` is `Object` or `Array`).

@@ -8,41 +8,26 @@
 
 use std::borrow::Cow;
 
-use foldhash::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
 
 use crate::eol::{strip_bom, BOM};
 use crate::sequence::choose3;
-use crate::tree::{Container, Item, Merger, Shape, Syntax, Val, BASE, OURS, THEIRS};
+use crate::tree::{Container, Item, Merger, Parsed, Shape, Syntax, Val, BASE, OURS, THEIRS};
 use crate::{Merged, Method, Options};
 
 #[derive(Default)]
 struct Yaml {
-    containers: [HashMap<(usize, usize, bool), Container>; 3],
-    keys: [HashMap<usize, Vec<u8>>; 3],
+    parsed: Parsed,
 }
 
 impl Syntax for Yaml {
     fn open(&self, _text: &[u8], v: Val) -> Container {
-        let key = (v.start, v.end, v.shape == Shape::Object);
-        self.containers[v.side]
-            .get(&key)
-            .cloned()
-            .unwrap_or(Container {
-                open: v.start,
-                items: Vec::new(),
-                close: v.end,
-                end: v.end,
-            })
+        self.parsed.open(v)
     }
 
     fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        Cow::Borrowed(
-            self.keys[side]
-                .get(&item.start)
-                .map_or(&[][..], Vec::as_slice),
-        )
+        self.parsed.key(side, item)
     }
 
     fn record(&self, text: &[u8]) -> Value {
@@ -174,8 +159,10 @@ impl<'s> Reader<'s> {
         let end = line_break(reader.text, root.content_end);
         let root = reader.place(root, 0, end);
         // Spans the merge can trust, or the line merge.
-        let sound = reader.syntax.containers[side]
-            .iter()
+        let sound = reader
+            .syntax
+            .parsed
+            .containers(side)
             .all(|(&(start, end, _), c)| {
                 let mut at = c.open;
                 let ordered = c.items.iter().all(|i| {
@@ -208,8 +195,10 @@ impl<'s> Reader<'s> {
             end,
             shape: node.shape,
         };
-        self.syntax.containers[self.side].insert(
-            (start, end, node.shape == Shape::Object),
+        self.syntax.parsed.add_container(
+            self.side,
+            start..end,
+            node.shape == Shape::Object,
             Container {
                 open: start,
                 items,
@@ -306,7 +295,9 @@ impl<'s> Reader<'s> {
             let value = self.node()?;
             let item = self.entry(key_start, after, value)?;
             content_end = content_end.max(item.end);
-            self.syntax.keys[self.side].insert(key_start, name.as_bytes().to_vec());
+            self.syntax
+                .parsed
+                .add_key(self.side, &item, name.as_bytes().to_vec());
             items.push(item);
         }
         Some(Node {
