@@ -229,8 +229,7 @@ impl Allow {
     }
 
     fn allows(&self, f: &Finding) -> bool {
-        self.rules.iter().any(|r| r == f.rule)
-            || self.fingerprints.contains(&f.fingerprint)
+        self.rules.iter().any(|r| r == f.rule) || self.fingerprints.contains(&f.fingerprint)
     }
 }
 
