@@ -181,13 +181,36 @@ impl Repo {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let (success, stdout, stderr) =
-            run_limited_bytes(command(&self.work_tree, args), REMOTE_LIMIT)?;
+        let mut cmd = command(&self.work_tree, args);
+        cmd.env("GIT_SSH_COMMAND", self.ssh_command());
+        let (success, stdout, stderr) = run_limited_bytes(cmd, REMOTE_LIMIT)?;
         Ok(Output {
             success,
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+
+    /// The user's own SSH command (`GIT_SSH_COMMAND`, `core.sshCommand`, else `ssh`), with
+    /// batch mode added: an unattended sync never waits on a password or a host-key question
+    /// (it fails with ssh's one-line reason instead). The connection is kept a minute, so
+    /// polling over SSH costs one handshake, not one per poll.
+    fn ssh_command(&self) -> String {
+        let base = std::env::var("GIT_SSH_COMMAND")
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+            .or_else(|| self.setting("core.sshCommand").map(str::to_string))
+            .unwrap_or_else(|| "ssh".to_string());
+        let mut cmd = format!("{base} -o BatchMode=yes -o ConnectTimeout=15");
+        // A control socket needs a short path (sockets are limited to ~100 bytes).
+        let socket = self.state_dir().join("ssh-%C");
+        if socket.as_os_str().len() < 90 && std::fs::create_dir_all(self.state_dir()).is_ok() {
+            let quoted = format!("'{}'", socket.to_string_lossy().replace('\'', "'\\''"));
+            cmd.push_str(&format!(
+                " -o ControlMaster=auto -o ControlPersist=60 -o ControlPath={quoted}"
+            ));
+        }
+        cmd
     }
 
     /// Whether HEAD points at a commit yet.
