@@ -341,6 +341,9 @@ impl<'r> Cycle<'r> {
                 &format!("refs/heads/{branch}"),
             ])?;
             if !listed.success {
+                if let Some(fix) = needs_a_person(&listed.stderr, &url) {
+                    anyhow::bail!("{remote}: {fix}");
+                }
                 report.offline.push(remote.to_string());
                 return Ok(());
             }
@@ -504,6 +507,31 @@ impl<'r> Cycle<'r> {
             )
         }))
     }
+}
+
+/// A remote that answered but will not let us in is no passing outage: it needs a person,
+/// and the message says what to do.
+fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or(url);
+    if stderr.contains("Host key verification failed")
+        || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+    {
+        return Some(format!(
+            "the SSH host key of {host} is not known (or changed): check it and accept it once with `ssh {host}`, then sync again"
+        ));
+    }
+    if stderr.contains("Permission denied") {
+        return Some(format!(
+            "{host} refused this machine's SSH key: add it there (ssh-copy-id {host}) or name the right key in ~/.ssh/config"
+        ));
+    }
+    // (A path remote that is not there may be an unmounted drive: that is offline.)
+    None
 }
 
 fn merging_marker(repo: &Repo) -> std::path::PathBuf {

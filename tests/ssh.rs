@@ -1,0 +1,233 @@
+//! Syncing through a hub reached over SSH: a real sshd on 127.0.0.1 (its own host key and an
+//! authorized key made here), git's own transport, and never a prompt.
+//!
+//! Needs `sshd` (Debian: openssh-server; `.ci/run` installs it). Without it these tests fail
+//! under CI and say so plainly when run locally.
+
+mod common;
+
+use common::{aisync, git_cmd};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sshd {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd_binary() -> Option<PathBuf> {
+    ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen runs")
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+/// An sshd on 127.0.0.1 that lets this user in with a key made here; `None` without sshd.
+fn start_sshd(dir: &Path) -> Option<Sshd> {
+    let Some(bin) = sshd_binary() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sshd is missing: .ci/run must install openssh-server"
+        );
+        eprintln!("skipping: no sshd here (apt-get install openssh-server)");
+        return None;
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    // sshd's privilege separation directory (a package install makes it at boot).
+    let _ = std::fs::create_dir_all("/run/sshd");
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("client_key"));
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\nAllowUsers {user}\nSetEnv PATH={path}\n",
+        d = dir.display(),
+        path = std::env::var("PATH").unwrap_or_default(),
+    );
+    std::fs::write(dir.join("sshd_config"), config).unwrap();
+    let child = Command::new(bin)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+        .spawn()
+        .expect("sshd starts");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sshd did not start: {}",
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Sshd {
+        child,
+        port,
+        dir: dir.to_path_buf(),
+    })
+}
+
+impl Sshd {
+    /// The ssh command a machine uses: its key, and a known_hosts of its own.
+    fn ssh_command(&self, known_hosts: &Path) -> String {
+        format!(
+            "ssh -i {} -o UserKnownHostsFile={} -o IdentitiesOnly=yes -p {}",
+            self.dir.join("client_key").display(),
+            known_hosts.display(),
+            self.port
+        )
+    }
+
+    fn trust(&self, known_hosts: &Path) {
+        let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
+        std::fs::write(known_hosts, format!("[127.0.0.1]:{} {key}", self.port)).unwrap();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn with_ssh(dir: &Path, ssh: &str, args: &[&str]) -> std::process::Output {
+    Command::new(common::bin())
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("AISYNC_AUTOPUSH", "0")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+        .env("GIT_SSH_COMMAND", ssh)
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn two_machines_sync_through_a_hub_over_ssh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else {
+        return;
+    };
+    let hub = tmp.path().join("hub.git");
+    std::fs::create_dir_all(&hub).unwrap();
+    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    let known = tmp.path().join("known_hosts");
+    sshd.trust(&known);
+    let ssh = sshd.ssh_command(&known);
+
+    let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("server"));
+    for dir in [&laptop, &server] {
+        let out = with_ssh(
+            Path::new("/"),
+            &ssh,
+            &["init", dir.to_str().unwrap(), "--remote", &url],
+        );
+        assert!(
+            out.status.success(),
+            "init over ssh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(laptop.join("memory/notes.md"), "- from the laptop\n").unwrap();
+    let out = with_ssh(&laptop, &ssh, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(server.join("memory/notes.md"), "- from the server\n").unwrap();
+    let out = with_ssh(&server, &ssh, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = with_ssh(&laptop, &ssh, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let notes = std::fs::read_to_string(laptop.join("memory/notes.md")).unwrap();
+    assert!(
+        notes.contains("from the laptop") && notes.contains("from the server"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else {
+        return;
+    };
+    let hub = tmp.path().join("hub.git");
+    std::fs::create_dir_all(&hub).unwrap();
+    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    let laptop = tmp.path().join("laptop");
+    let out = aisync(Path::new("/"), &["init", laptop.to_str().unwrap()]);
+    assert!(out.status.success());
+    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    git(&laptop, &["remote", "add", "origin", &url]);
+    std::fs::write(laptop.join("memory/a.md"), "- a\n").unwrap();
+    // An empty known_hosts: the host is unknown. ssh must not ask; the sync must not hang.
+    let known = tmp.path().join("empty_known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let start = Instant::now();
+    let out = with_ssh(&laptop, &sshd.ssh_command(&known), &["sync"]);
+    assert!(start.elapsed() < Duration::from_secs(30), "it waited");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("host key") && err.contains("ssh 127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        git(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
+        "the local commit is kept"
+    );
+}
