@@ -9,6 +9,7 @@ mod init;
 mod install;
 mod journal;
 mod lock;
+mod peer;
 mod policy;
 mod quarantine;
 mod repo;
@@ -43,6 +44,14 @@ enum Command {
     Status(commands::status::Args),
     /// List the snapshots taken before merges, or bring one back.
     Restore(commands::restore::Args),
+    /// Other machines' working repositories as peers, with no hub: add, list, remove.
+    Peer(commands::peer::Args),
+    /// Make a peer sync now.
+    Kick(commands::kick::Args),
+    /// Sync a peer, then run a command in its repository: run PEER -- CMD…
+    Run(commands::run_on::Args),
+    /// On a hub: wait until the branch moves and print its new commit (for watchers).
+    NotifyWait(commands::notify_wait::Args),
     /// Scan files, or the staged content, for secrets.
     Scan(commands::scan::Args),
     /// Drop a secret from the unpublished commits, keeping the file here.
@@ -71,6 +80,10 @@ fn main() -> ExitCode {
         Command::Sync(args) => commands::sync::run(&ui, args),
         Command::Status(args) => commands::status::run(&ui, args),
         Command::Restore(args) => commands::restore::run(&ui, args),
+        Command::Peer(args) => commands::peer::run(&ui, args),
+        Command::Kick(args) => commands::kick::run(&ui, args),
+        Command::Run(args) => commands::run_on::run(&ui, args),
+        Command::NotifyWait(args) => commands::notify_wait::run(&ui, args),
         Command::Scan(args) => commands::scan::run(&ui, args),
         Command::Quarantine(args) => commands::quarantine::run(&ui, args),
         Command::Install(args) => commands::install::run(&ui, args),

@@ -138,6 +138,34 @@ impl Repo {
         })
     }
 
+    /// The refs under `prefix` (`refs/aisync/inbox/`), loose and packed: (name after the
+    /// prefix, commit). Read from the files: a no-op cycle must stay cheap.
+    pub fn refs_under(&self, prefix: &str) -> Vec<(String, String)> {
+        let common = std::fs::read_to_string(self.git_dir.join("commondir"))
+            .ok()
+            .map(|c| self.git_dir.join(c.trim()))
+            .unwrap_or_else(|| self.git_dir.clone());
+        let mut found: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        if let Ok(packed) = std::fs::read_to_string(common.join("packed-refs")) {
+            for l in packed.lines() {
+                if let Some((oid, name)) = l.split_once(' ') {
+                    if let Some(rest) = name.strip_prefix(prefix) {
+                        found.insert(rest.to_string(), oid.to_string());
+                    }
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(common.join(prefix)) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Ok(oid) = std::fs::read_to_string(e.path()) {
+                    found.insert(name, oid.trim().to_string());
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+
     /// The branch HEAD names, read from HEAD itself (no git process).
     pub fn head_branch(&self) -> Option<String> {
         let head = std::fs::read_to_string(self.git_dir.join("HEAD")).ok()?;

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use crate::gate;
 use crate::journal;
 use crate::lock::{Acquired, Lock};
+use crate::peer;
 use crate::policy::{Mode, Policy};
 use crate::repo::Repo;
 use crate::resolve;
@@ -113,6 +114,10 @@ impl<'r> Cycle<'r> {
         let own = report.committed.clone().map(|c| (before, c));
         checkpoint("committed");
 
+        // What peers delivered to this machine's inbox merges first, then goes on with ours.
+        for (sender, tip) in repo.refs_under(peer::INBOX) {
+            self.merge("inbox", &sender, &tip, &mut report)?;
+        }
         let remotes: Vec<String> = repo
             .remotes()?
             .into_iter()
@@ -383,18 +388,21 @@ impl<'r> Cycle<'r> {
                 });
                 return Ok(());
             }
-            let pushed = repo.git_remote([
-                "push",
-                "--porcelain",
-                remote,
-                &format!("HEAD:refs/heads/{branch}"),
-            ])?;
+            // A peer (a machine's working repository) gets our commits in its inbox, never
+            // in the branch it has checked out.
+            let peer = peer::is_peer(repo, remote);
+            let target = if peer {
+                format!("{}{}", peer::INBOX, self.machine)
+            } else {
+                format!("refs/heads/{branch}")
+            };
+            let pushed = repo.git_remote(["push", "--porcelain", remote, &format!("HEAD:{target}")])?;
             checkpoint("pushed");
             if pushed.success {
                 // Keep the tracking ref in step even when the remote has no fetch refspec.
                 if let Some(h) = head
                     .as_ref()
-                    .filter(|h| repo.read_ref(&tracking).as_ref() != Some(*h))
+                    .filter(|h| !peer && repo.read_ref(&tracking).as_ref() != Some(*h))
                 {
                     let _ = repo.git(["update-ref", &tracking, h]);
                 }
@@ -402,6 +410,15 @@ impl<'r> Cycle<'r> {
                 return Ok(());
             }
             let text = format!("{}{}", pushed.stdout, pushed.stderr);
+            if !peer && (text.contains("checked out") || text.contains("denyCurrentBranch")) {
+                // A non-bare origin: a machine cloned straight from another machine's repo.
+                peer::mark(repo, remote)?;
+                let peer_target = format!("HEAD:{}{}", peer::INBOX, self.machine);
+                if repo.git_remote(["push", "--porcelain", remote, &peer_target])?.success {
+                    report.pushed.push(remote.to_string());
+                    return Ok(());
+                }
+            }
             let raced = [
                 "[rejected]",
                 "non-fast-forward",

@@ -1,0 +1,23 @@
+//! `git aisync kick PEER`: make a peer run a sync now (over SSH, or directly for a peer on a
+//! local path). Exits with the peer's sync status.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::peer;
+use crate::repo::Repo;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The peer (or any remote that is a machine's working repository).
+    peer: String,
+}
+
+pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::find(&cwd)?;
+    let code = peer::remote_command(&repo, &args.peer, &["sync", "--quiet"], None)?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}

@@ -1,0 +1,26 @@
+//! `git aisync run PEER -- CMD…`: sync the peer's repository, then run a command there; its
+//! exit status comes back as ours.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::peer;
+use crate::repo::Repo;
+use crate::ui::Ui;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The peer.
+    peer: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::find(&cwd)?;
+    let code = peer::remote_command(&repo, &args.peer, &["sync", "--quiet"], Some(&args.command))?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}

@@ -1,0 +1,142 @@
+//! Peers without a hub: machines' own working repositories as each other's remotes.
+
+mod common;
+
+use common::{aisync, git_cmd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = aisync(dir, args);
+    assert!(
+        matches!(out.status.code(), Some(0)),
+        "git aisync {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Machine `a` made by init; the others cloned straight from it; every one a peer of the
+/// others. No bare repository anywhere.
+fn peers(root: &Path, names: &[&str]) -> Vec<PathBuf> {
+    let first = root.join(names[0]);
+    ok(Path::new("/"), &["init", first.to_str().unwrap()]);
+    git(&first, &["config", "aisync.machine", names[0]]);
+    let mut dirs = vec![first.clone()];
+    for name in &names[1..] {
+        let dir = root.join(name);
+        git(root, &["clone", "-q", first.to_str().unwrap(), dir.to_str().unwrap()]);
+        git(&dir, &["config", "aisync.machine", name]);
+        ok(&dir, &["install"]);
+        dirs.push(dir);
+    }
+    for (i, dir) in dirs.iter().enumerate() {
+        for (j, other) in dirs.iter().enumerate() {
+            if i != j {
+                ok(dir, &["peer", "add", names[j], other.to_str().unwrap()]);
+            }
+        }
+    }
+    dirs
+}
+
+#[test]
+fn three_peers_converge_with_no_hub() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b", "c"]);
+    // b's origin (a) was adopted, not doubled.
+    let listed = ok(&dirs[1], &["peer", "list"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains("origin"), "{listed}");
+
+    for (i, dir) in dirs.iter().enumerate() {
+        std::fs::write(dir.join("memory/shared.md"), format!("# Shared\n\n- note from {i}\n")).unwrap();
+        std::fs::write(dir.join(format!("memory/own-{i}.md")), "- mine\n").unwrap();
+    }
+    for _ in 0..3 {
+        for dir in &dirs {
+            let out = aisync(dir, &["sync"]);
+            assert!(out.status.code() == Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let tree = |d: &Path| git(d, &["rev-parse", "HEAD^{tree}"]);
+    assert_eq!(tree(&dirs[0]), tree(&dirs[1]));
+    assert_eq!(tree(&dirs[1]), tree(&dirs[2]));
+    let shared = std::fs::read_to_string(dirs[2].join("memory/shared.md")).unwrap();
+    for i in 0..3 {
+        assert!(shared.contains(&format!("note from {i}")), "{shared}");
+        assert!(dirs[0].join(format!("memory/own-{i}.md")).exists());
+    }
+    for dir in &dirs {
+        assert_eq!(git(dir, &["status", "--porcelain"]), "", "clean in {}", dir.display());
+    }
+}
+
+#[test]
+fn a_delivery_never_touches_a_peers_uncommitted_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b"]);
+    let (a, b) = (&dirs[0], &dirs[1]);
+    std::fs::write(b.join("rules/draft.md"), "- half-written rule\n").unwrap();
+    let head_before = git(b, &["rev-parse", "HEAD"]);
+    std::fs::write(a.join("memory/from-a.md"), "- from a\n").unwrap();
+    ok(a, &["sync"]);
+    // Delivered to b's inbox; b's branch and working tree are as they were.
+    assert_eq!(git(b, &["rev-parse", "HEAD"]), head_before);
+    assert!(!b.join("memory/from-a.md").exists());
+    assert_eq!(std::fs::read_to_string(b.join("rules/draft.md")).unwrap(), "- half-written rule\n");
+    assert!(!git(b, &["for-each-ref", "refs/aisync/inbox/"]).is_empty());
+    // b's own cycle merges it, and the draft is still there.
+    ok(b, &["sync"]);
+    assert!(b.join("memory/from-a.md").exists());
+    assert_eq!(std::fs::read_to_string(b.join("rules/draft.md")).unwrap(), "- half-written rule\n");
+}
+
+#[test]
+fn kick_makes_a_peer_sync_and_run_passes_the_exit_status_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b"]);
+    let (a, b) = (&dirs[0], &dirs[1]);
+    std::fs::write(a.join("memory/news.md"), "- fresh\n").unwrap();
+    ok(a, &["sync"]);
+    ok(a, &["kick", "b"]);
+    assert_eq!(std::fs::read_to_string(b.join("memory/news.md")).unwrap(), "- fresh\n");
+
+    let out = aisync(a, &["run", "b", "--", "cat", "memory/news.md"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "- fresh\n");
+    let out = aisync(a, &["run", "b", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+}
+
+#[test]
+fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("hub.git");
+    std::fs::create_dir_all(&hub).unwrap();
+    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    let laptop = tmp.path().join("laptop");
+    ok(Path::new("/"), &["init", laptop.to_str().unwrap(), "--remote", hub.to_str().unwrap()]);
+    let mut waiter = std::process::Command::new(common::bin())
+        .arg("notify-wait")
+        .current_dir(&hub)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(laptop.join("memory/n.md"), "- n\n").unwrap();
+    ok(&laptop, &["sync"]);
+    let pushed_at = Instant::now();
+    let out = waiter.wait_with_output().unwrap();
+    let heard = pushed_at.elapsed();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), git(&laptop, &["rev-parse", "HEAD"]).trim());
+    assert!(heard < Duration::from_millis(500), "heard after {heard:?}");
+}
