@@ -68,7 +68,10 @@ pub fn list(repo: &Repo) -> Result<Vec<(String, String)>> {
         .into_iter()
         .filter(|r| is_peer(repo, r))
         .map(|r| {
-            let url = repo.setting(&format!("remote.{r}.url")).unwrap_or("").to_string();
+            let url = repo
+                .setting(&format!("remote.{r}.url"))
+                .unwrap_or("")
+                .to_string();
             (r, url)
         })
         .collect())
@@ -78,28 +81,40 @@ pub fn list(repo: &Repo) -> Result<Vec<(String, String)>> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Location {
     Local(PathBuf),
-    Ssh { host: String, port: Option<String>, path: String },
+    Ssh {
+        host: String,
+        port: Option<String>,
+        path: String,
+    },
 }
 
 pub fn locate(url: &str) -> Result<Location> {
     if let Some(rest) = url.strip_prefix("ssh://") {
         let (authority, path) = rest.split_once('/').context("an ssh:// URL needs a path")?;
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h.to_string(), Some(p.to_string())),
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => {
+                (h.to_string(), Some(p.to_string()))
+            }
             _ => (authority.to_string(), None),
         };
-        return Ok(Location::Ssh { host, port, path: format!("/{path}") });
+        return Ok(Location::Ssh {
+            host,
+            port,
+            path: format!("/{path}"),
+        });
     }
     if let Some(path) = url.strip_prefix("file://") {
         return Ok(Location::Local(PathBuf::from(path)));
     }
     // scp-style `host:path` (a colon before any slash), else a plain path.
     match url.split_once(':') {
-        Some((host, path)) if !host.contains('/') && !host.is_empty() && host.len() > 1 => Ok(Location::Ssh {
-            host: host.to_string(),
-            port: None,
-            path: path.to_string(),
-        }),
+        Some((host, path)) if !host.contains('/') && !host.is_empty() && host.len() > 1 => {
+            Ok(Location::Ssh {
+                host: host.to_string(),
+                port: None,
+                path: path.to_string(),
+            })
+        }
         _ => Ok(Location::Local(PathBuf::from(url))),
     }
 }
@@ -110,14 +125,23 @@ fn shell_quote(s: &str) -> String {
 
 /// Runs `git aisync ARGS…` in the peer's repository (then, with `then`, that command
 /// there); returns its exit status and output passed through.
-pub fn remote_command(repo: &Repo, peer: &str, aisync: &[&str], then: Option<&[String]>) -> Result<i32> {
+pub fn remote_command(
+    repo: &Repo,
+    peer: &str,
+    aisync: &[&str],
+    then: Option<&[String]>,
+) -> Result<i32> {
     if !is_peer(repo, peer) && repo.setting(&format!("remote.{peer}.url")).is_none() {
         bail!("no peer or remote named {peer}: git aisync peer add {peer} URL");
     }
-    let url = repo.setting(&format!("remote.{peer}.url")).unwrap_or_default().to_string();
+    let url = repo
+        .setting(&format!("remote.{peer}.url"))
+        .unwrap_or_default()
+        .to_string();
     let status = match locate(&url)? {
         Location::Local(dir) => {
-            let exe = std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+            let exe =
+                std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
             let sync = Command::new(&exe)
                 .args(aisync)
                 .current_dir(&dir)
@@ -128,21 +152,34 @@ pub fn remote_command(repo: &Repo, peer: &str, aisync: &[&str], then: Option<&[S
                 .status()
                 .with_context(|| format!("cannot run git-aisync in {}", dir.display()))?;
             match then {
-                Some([cmd, args @ ..]) if sync.code().is_some_and(|c| c != 1 && c != 2) => Command::new(cmd)
-                    .args(args)
-                    .current_dir(&dir)
-                    .status()
-                    .with_context(|| format!("cannot run {cmd} in {}", dir.display()))?,
+                Some([cmd, args @ ..]) if sync.code().is_some_and(|c| c != 1 && c != 2) => {
+                    Command::new(cmd)
+                        .args(args)
+                        .current_dir(&dir)
+                        .status()
+                        .with_context(|| format!("cannot run {cmd} in {}", dir.display()))?
+                }
                 _ => sync,
             }
         }
         Location::Ssh { host, port, path } => {
-            let mut script = format!("cd {} && git aisync {}", shell_quote(&path), aisync.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+            let mut script = format!(
+                "cd {} && git aisync {}",
+                shell_quote(&path),
+                aisync
+                    .iter()
+                    .map(|a| shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             if let Some(cmd) = then {
                 // Synced (or offline, or held back): then the command, its status passed back.
                 script = format!(
                     "{script}; s=$?; if [ $s -eq 1 ] || [ $s -eq 2 ]; then exit $s; fi; {}",
-                    cmd.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+                    cmd.iter()
+                        .map(|a| shell_quote(a))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
             let mut args = Vec::new();
@@ -184,13 +221,27 @@ mod tests {
     fn urls_name_where_the_peer_is() {
         assert_eq!(
             locate("ssh://me@host:2222/srv/ai").unwrap(),
-            Location::Ssh { host: "me@host".into(), port: Some("2222".into()), path: "/srv/ai".into() }
+            Location::Ssh {
+                host: "me@host".into(),
+                port: Some("2222".into()),
+                path: "/srv/ai".into()
+            }
         );
         assert_eq!(
             locate("laptop:ai-memory").unwrap(),
-            Location::Ssh { host: "laptop".into(), port: None, path: "ai-memory".into() }
+            Location::Ssh {
+                host: "laptop".into(),
+                port: None,
+                path: "ai-memory".into()
+            }
         );
-        assert_eq!(locate("/home/me/ai").unwrap(), Location::Local("/home/me/ai".into()));
-        assert_eq!(locate("file:///home/me/ai").unwrap(), Location::Local("/home/me/ai".into()));
+        assert_eq!(
+            locate("/home/me/ai").unwrap(),
+            Location::Local("/home/me/ai".into())
+        );
+        assert_eq!(
+            locate("file:///home/me/ai").unwrap(),
+            Location::Local("/home/me/ai".into())
+        );
     }
 }

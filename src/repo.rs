@@ -145,7 +145,8 @@ impl Repo {
             .ok()
             .map(|c| self.git_dir.join(c.trim()))
             .unwrap_or_else(|| self.git_dir.clone());
-        let mut found: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let mut found: std::collections::BTreeMap<String, String> =
+            std::collections::BTreeMap::new();
         if let Ok(packed) = std::fs::read_to_string(common.join("packed-refs")) {
             for l in packed.lines() {
                 if let Some((oid, name)) = l.split_once(' ') {

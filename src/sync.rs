@@ -396,7 +396,8 @@ impl<'r> Cycle<'r> {
             } else {
                 format!("refs/heads/{branch}")
             };
-            let pushed = repo.git_remote(["push", "--porcelain", remote, &format!("HEAD:{target}")])?;
+            let pushed =
+                repo.git_remote(["push", "--porcelain", remote, &format!("HEAD:{target}")])?;
             checkpoint("pushed");
             if pushed.success {
                 // Keep the tracking ref in step even when the remote has no fetch refspec.
@@ -414,7 +415,10 @@ impl<'r> Cycle<'r> {
                 // A non-bare origin: a machine cloned straight from another machine's repo.
                 peer::mark(repo, remote)?;
                 let peer_target = format!("HEAD:{}{}", peer::INBOX, self.machine);
-                if repo.git_remote(["push", "--porcelain", remote, &peer_target])?.success {
+                if repo
+                    .git_remote(["push", "--porcelain", remote, &peer_target])?
+                    .success
+                {
                     report.pushed.push(remote.to_string());
                     return Ok(());
                 }

@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -32,7 +37,15 @@ fn peers(root: &Path, names: &[&str]) -> Vec<PathBuf> {
     let mut dirs = vec![first.clone()];
     for name in &names[1..] {
         let dir = root.join(name);
-        git(root, &["clone", "-q", first.to_str().unwrap(), dir.to_str().unwrap()]);
+        git(
+            root,
+            &[
+                "clone",
+                "-q",
+                first.to_str().unwrap(),
+                dir.to_str().unwrap(),
+            ],
+        );
         git(&dir, &["config", "aisync.machine", name]);
         ok(&dir, &["install"]);
         dirs.push(dir);
@@ -57,13 +70,21 @@ fn three_peers_converge_with_no_hub() {
     assert!(listed.contains("origin"), "{listed}");
 
     for (i, dir) in dirs.iter().enumerate() {
-        std::fs::write(dir.join("memory/shared.md"), format!("# Shared\n\n- note from {i}\n")).unwrap();
+        std::fs::write(
+            dir.join("memory/shared.md"),
+            format!("# Shared\n\n- note from {i}\n"),
+        )
+        .unwrap();
         std::fs::write(dir.join(format!("memory/own-{i}.md")), "- mine\n").unwrap();
     }
     for _ in 0..3 {
         for dir in &dirs {
             let out = aisync(dir, &["sync"]);
-            assert!(out.status.code() == Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.code() == Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     let tree = |d: &Path| git(d, &["rev-parse", "HEAD^{tree}"]);
@@ -75,7 +96,12 @@ fn three_peers_converge_with_no_hub() {
         assert!(dirs[0].join(format!("memory/own-{i}.md")).exists());
     }
     for dir in &dirs {
-        assert_eq!(git(dir, &["status", "--porcelain"]), "", "clean in {}", dir.display());
+        assert_eq!(
+            git(dir, &["status", "--porcelain"]),
+            "",
+            "clean in {}",
+            dir.display()
+        );
     }
 }
 
@@ -91,12 +117,18 @@ fn a_delivery_never_touches_a_peers_uncommitted_work() {
     // Delivered to b's inbox; b's branch and working tree are as they were.
     assert_eq!(git(b, &["rev-parse", "HEAD"]), head_before);
     assert!(!b.join("memory/from-a.md").exists());
-    assert_eq!(std::fs::read_to_string(b.join("rules/draft.md")).unwrap(), "- half-written rule\n");
+    assert_eq!(
+        std::fs::read_to_string(b.join("rules/draft.md")).unwrap(),
+        "- half-written rule\n"
+    );
     assert!(!git(b, &["for-each-ref", "refs/aisync/inbox/"]).is_empty());
     // b's own cycle merges it, and the draft is still there.
     ok(b, &["sync"]);
     assert!(b.join("memory/from-a.md").exists());
-    assert_eq!(std::fs::read_to_string(b.join("rules/draft.md")).unwrap(), "- half-written rule\n");
+    assert_eq!(
+        std::fs::read_to_string(b.join("rules/draft.md")).unwrap(),
+        "- half-written rule\n"
+    );
 }
 
 #[test]
@@ -107,7 +139,10 @@ fn kick_makes_a_peer_sync_and_run_passes_the_exit_status_back() {
     std::fs::write(a.join("memory/news.md"), "- fresh\n").unwrap();
     ok(a, &["sync"]);
     ok(a, &["kick", "b"]);
-    assert_eq!(std::fs::read_to_string(b.join("memory/news.md")).unwrap(), "- fresh\n");
+    assert_eq!(
+        std::fs::read_to_string(b.join("memory/news.md")).unwrap(),
+        "- fresh\n"
+    );
 
     let out = aisync(a, &["run", "b", "--", "cat", "memory/news.md"]);
     assert_eq!(out.status.code(), Some(0));
@@ -123,8 +158,16 @@ fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
     std::fs::create_dir_all(&hub).unwrap();
     git(&hub, &["init", "-q", "--bare", "-b", "main"]);
     let laptop = tmp.path().join("laptop");
-    ok(Path::new("/"), &["init", laptop.to_str().unwrap(), "--remote", hub.to_str().unwrap()]);
-    let mut waiter = std::process::Command::new(common::bin())
+    ok(
+        Path::new("/"),
+        &[
+            "init",
+            laptop.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    let waiter = std::process::Command::new(common::bin())
         .arg("notify-wait")
         .current_dir(&hub)
         .stdout(std::process::Stdio::piped())
@@ -137,6 +180,9 @@ fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
     let out = waiter.wait_with_output().unwrap();
     let heard = pushed_at.elapsed();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), git(&laptop, &["rev-parse", "HEAD"]).trim());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        git(&laptop, &["rev-parse", "HEAD"]).trim()
+    );
     assert!(heard < Duration::from_millis(500), "heard after {heard:?}");
 }

@@ -64,15 +64,16 @@ fn start_sshd(dir: &Path) -> Option<Sshd> {
         .unwrap()
         .port();
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    // The session finds git and git-aisync (for kick and run) on its PATH.
+    let path = format!(
+        "{}:{}",
+        common::bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let config = format!(
         "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\nAllowUsers {user}\nSetEnv PATH={path}\n",
         d = dir.display(),
-        // The session finds git and git-aisync (for kick and run) on its PATH.
-        path = format!(
-            "{}:{}",
-            common::bin().parent().unwrap().display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
+        path = path,
     );
     std::fs::write(dir.join("sshd_config"), config).unwrap();
     let child = Command::new(bin)
@@ -240,23 +241,42 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
 #[test]
 fn kick_and_run_reach_a_peer_over_ssh() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else { return };
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else {
+        return;
+    };
     let known = tmp.path().join("known_hosts");
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    assert!(aisync(Path::new("/"), &["init", a.to_str().unwrap()]).status.success());
-    git(tmp.path(), &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(aisync(Path::new("/"), &["init", a.to_str().unwrap()])
+        .status
+        .success());
+    git(
+        tmp.path(),
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
     git(&b, &["config", "aisync.machine", "b"]);
     assert!(aisync(&b, &["install"]).status.success());
     let url = format!("ssh://127.0.0.1:{}{}", sshd.port, b.display());
-    assert!(with_ssh(&a, &ssh, &["peer", "add", "b", &url]).status.success());
+    assert!(with_ssh(&a, &ssh, &["peer", "add", "b", &url])
+        .status
+        .success());
 
     std::fs::write(a.join("memory/news.md"), "- over ssh\n").unwrap();
     let out = with_ssh(&a, &ssh, &["sync"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = with_ssh(&a, &ssh, &["run", "b", "--", "cat", "memory/news.md"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "- over ssh\n");
     let out = with_ssh(&a, &ssh, &["run", "b", "--", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));

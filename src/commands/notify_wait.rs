@@ -51,12 +51,17 @@ fn read_ref(git_dir: &Path, name: &str) -> Option<String> {
 
 pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let dir = git_dir(&cwd).context("not in a git repository: run notify-wait in the hub's repository")?;
+    let dir = git_dir(&cwd)
+        .context("not in a git repository: run notify-wait in the hub's repository")?;
     let branch = match args.branch {
         Some(b) => b,
         None => std::fs::read_to_string(dir.join("HEAD"))
             .ok()
-            .and_then(|h| h.trim().strip_prefix("ref: refs/heads/").map(str::to_string))
+            .and_then(|h| {
+                h.trim()
+                    .strip_prefix("ref: refs/heads/")
+                    .map(str::to_string)
+            })
             .context("HEAD names no branch: say which with --branch")?,
     };
     let name = format!("refs/heads/{branch}");

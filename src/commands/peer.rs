@@ -30,8 +30,12 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let repo = Repo::find(&cwd)?;
     match args.action {
         Action::Add { name, url } => match peer::add(&repo, &name, &url)? {
-            Added::New => ui.status(&format!("{name} ({url}) is a peer: each sync fetches from it and delivers to it")),
-            Added::Adopted(remote) => ui.status(&format!("the remote {remote} ({url}) is now a peer")),
+            Added::New => ui.status(&format!(
+                "{name} ({url}) is a peer: each sync fetches from it and delivers to it"
+            )),
+            Added::Adopted(remote) => {
+                ui.status(&format!("the remote {remote} ({url}) is now a peer"))
+            }
         },
         Action::List => {
             let text: String = peer::list(&repo)?
