@@ -15,10 +15,12 @@ mod quarantine;
 mod repo;
 mod resolve;
 mod scanner;
+mod service;
 mod snapshot;
 mod state;
 mod sync;
 mod ui;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -40,6 +42,11 @@ enum Command {
     Init(commands::init::Args),
     /// One full, safe sync cycle: commit what policy allows, fetch, merge, push.
     Sync(commands::sync::Args),
+    /// Sync by itself: file events and other machines' pushes become sync cycles.
+    Watch(commands::watch::Args),
+    /// Run `watch` as a systemd user unit or a launchd agent, or `sync` from cron.
+    #[command(subcommand)]
+    Service(commands::service::Command),
     /// Machine, branch, pending changes, remotes, the last sync, conflicts.
     Status(commands::status::Args),
     /// List the snapshots taken before merges, or bring one back.
@@ -78,6 +85,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&ui, args),
         Command::Sync(args) => commands::sync::run(&ui, args),
+        Command::Watch(args) => commands::watch::run(&ui, args),
+        Command::Service(command) => commands::service::run(&ui, command),
         Command::Status(args) => commands::status::run(&ui, args),
         Command::Restore(args) => commands::restore::run(&ui, args),
         Command::Peer(args) => commands::peer::run(&ui, args),

@@ -14,6 +14,8 @@ pub mod quarantine;
 pub mod restore;
 pub mod run_on;
 pub mod scan;
+pub mod service;
 pub mod status;
 pub mod sync;
 pub mod uninstall;
+pub mod watch;

@@ -64,7 +64,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         work_tree: None,
     }))?;
     let (synced_records, _) = journal::read(&repo.work_tree.join(journal::SYNCED))?;
-    let watcher = None::<Value>;
+    let watcher = crate::watch::running(&repo.state_dir());
     let status = json!({
         "machine": machine,
         "branch": branch,
@@ -72,7 +72,16 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         "pending": pending,
         "remotes": remotes,
         "last_sync": last.map(Value::Object),
-        "watcher": watcher,
+        "watcher": watcher.map(|w| json!({
+            "pid": w["pid"],
+            "started": w["started"],
+            "uptime_seconds": w["uptime_seconds"],
+            "tree": w["tree"],
+            "remotes": w["remotes"],
+            "last_event": w["last_event"],
+            "last_cycle": w["last_cycle"],
+            "cycles": w["cycles"],
+        })),
         "conflicts": { "recorded": synced_records.len(), "pending": pending_records.len() },
     });
     if args.json {
@@ -122,7 +131,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
             ));
         }
     }
-    text.push_str("watcher: not running\n");
+    text.push_str(&watcher_line(&status["watcher"]));
     text.push_str(&format!(
         "conflicts: {} recorded, {} pending (git aisync conflicts)\n",
         synced_records.len(),
@@ -130,4 +139,30 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     ));
     ui.data(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `watcher: running (pid 12, up 3h05m); last event …; last cycle …`, or not running.
+fn watcher_line(w: &Value) -> String {
+    let Some(pid) = w["pid"].as_u64() else {
+        return "watcher: not running (git aisync watch, or git aisync service install)\n".into();
+    };
+    let up = w["uptime_seconds"].as_u64().unwrap_or(0);
+    let uptime = match up {
+        0..=59 => format!("{up}s"),
+        60..=3599 => format!("{}m{:02}s", up / 60, up % 60),
+        _ => format!("{}h{:02}m", up / 3600, up % 3600 / 60),
+    };
+    let mut line = format!("watcher: running (pid {pid}, up {uptime})");
+    if let Some(t) = w["last_event"].as_str() {
+        line.push_str(&format!("; last event {t}"));
+    }
+    if let Some(c) = w["last_cycle"].as_object() {
+        line.push_str(&format!(
+            "; last cycle {}: {}",
+            c.get("time").and_then(Value::as_str).unwrap_or("?"),
+            c.get("outcome").and_then(Value::as_str).unwrap_or("?")
+        ));
+    }
+    line.push('\n');
+    line
 }

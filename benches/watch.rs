@@ -1,0 +1,335 @@
+//! How fast a write on one machine reaches another through `git aisync watch`, against the
+//! plain-git baseline, measured in one run; and what an idle watcher costs.
+//!
+//! Latency: write a unique line in A, time until B's working tree has it, `WRITES` times:
+//!   1. a hub on a local path (B watches its ref files),
+//!   2. the same kind of hub asked by polling (`watch --poll-remotes`, every `poll`),
+//!   3. plain git: commit + push in A, `git pull` every `poll` in B.
+//!
+//! Idle: CPU (the watcher and the git children it reaped) and RSS of a watcher on a repository
+//! of 10 000 files, over `AISYNC_BENCH_IDLE_SECS` seconds (default 60: at 100 clock ticks a
+//! second, 0.1 % of 60 s is 6 ticks, so a shorter window cannot tell 0.05 % from 0.1 %).
+//!
+//! cargo bench --bench watch
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WRITES: usize = 25;
+/// The policy's default poll interval, which both the polled watcher and the baseline use.
+const POLL: Duration = Duration::from_secs(2);
+const FILES: usize = 10_000;
+
+fn env(cmd: &mut Command) -> &mut Command {
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("AISYNC_AUTOPUSH", "0")
+        .env("GIT_AUTHOR_NAME", "Bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = env(Command::new("git").current_dir(dir).args(args))
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn aisync(dir: &Path, args: &[&str]) {
+    let out = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
+        .current_dir(dir)
+        .args(args))
+    .output()
+    .expect("run git-aisync");
+    assert!(
+        matches!(out.status.code(), Some(0 | 4)),
+        "git aisync {args:?} failed in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn hub(root: &Path, name: &str) -> PathBuf {
+    let hub = root.join(name);
+    std::fs::create_dir_all(&hub).unwrap();
+    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    hub
+}
+
+fn machine(root: &Path, hub: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    aisync(
+        root,
+        &[
+            "init",
+            dir.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    dir
+}
+
+/// A watcher process, stopped with SIGTERM when dropped.
+struct Watcher(Child, PathBuf);
+
+impl Watcher {
+    fn start(dir: &Path, extra: &[&str]) -> Watcher {
+        let child = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
+            .args(["watch", "--quiet"])
+            .args(extra)
+            .current_dir(dir))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the watcher");
+        let w = Watcher(child, dir.to_path_buf());
+        let start = Instant::now();
+        // Ready once its first cycle is done.
+        while !std::fs::read_to_string(dir.join(".git/aisync/watch.json")).is_ok_and(|t| {
+            t.contains(&format!("\"pid\": {}", w.0.id())) && !t.contains("\"last_cycle\": null")
+        }) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the watcher in {} did not start",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        w
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child, not yet reaped.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        eprintln!(
+            "the watcher in {} did not stop on SIGTERM",
+            self.1.display()
+        );
+    }
+}
+
+/// Writes a unique line in `a` (through `after_write`), and times until `b` has it.
+fn latencies(a: &Path, b: &Path, rel: &str, mut after_write: impl FnMut(usize)) -> Vec<Duration> {
+    let mut text = std::fs::read_to_string(a.join(rel)).unwrap_or_default();
+    let mut times = Vec::new();
+    for i in 0..WRITES {
+        let line = format!(
+            "- write {i} at {:?}\n",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+        );
+        text.push_str(&line);
+        let start = Instant::now();
+        std::fs::write(a.join(rel), &text).unwrap();
+        after_write(i);
+        loop {
+            if std::fs::read_to_string(b.join(rel)).is_ok_and(|t| t.contains(&line)) {
+                times.push(start.elapsed());
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "write {i} did not reach {}",
+                b.display()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // A pause spread over a whole poll interval: writes fall at every phase of the
+        // receiver's poll timer, as real writes do (a fixed pause would keep them in step).
+        std::thread::sleep(Duration::from_millis(100) + POLL.mul_f64(spread(i)));
+    }
+    times
+}
+
+/// A fixed pseudo-random sequence in [0, 1) (the same for every scenario and run).
+fn spread(i: usize) -> f64 {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 32;
+    (x % 10_000) as f64 / 10_000.0
+}
+
+fn report(what: &str, mut times: Vec<Duration>, target: Option<Duration>) {
+    times.sort();
+    let n = times.len();
+    let p50 = times[n / 2];
+    let p95 = times[(n * 95).div_ceil(100) - 1];
+    let target = target
+        .map(|t| format!(" (target p50 <= {:.2} s)", t.as_secs_f64()))
+        .unwrap_or_default();
+    println!(
+        "{what:<44} p50 {:.3} s  p95 {:.3} s  ({n} writes){target}",
+        p50.as_secs_f64(),
+        p95.as_secs_f64(),
+    );
+}
+
+/// (user + system CPU ticks of the process and its reaped children, VmRSS kB, VmHWM kB).
+fn usage(pid: u32) -> (u64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14-17 of the whole line: 11-14 after ')'.
+    let ticks = f.get(11..15).map(|s| s.iter().sum()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (ticks, kb("VmRSS:"), kb("VmHWM:"))
+}
+
+fn idle(root: &Path, window: Duration, extra: &[&str], what: &str) {
+    let hub = hub(root, &format!("idle-hub-{}.git", extra.len()));
+    let dir = machine(root, &hub, &format!("idle-{}", extra.len()));
+    for i in 0..FILES {
+        let sub = dir.join(format!("memory/topic-{:03}", i / 100));
+        if i % 100 == 0 {
+            std::fs::create_dir_all(&sub).unwrap();
+        }
+        std::fs::write(
+            sub.join(format!("note-{i:05}.md")),
+            format!("# Note {i}\n\n- fact {i}\n"),
+        )
+        .unwrap();
+    }
+    aisync(&dir, &["sync", "--quiet"]);
+    let w = Watcher::start(&dir, extra);
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let (t0, _, _) = usage(w.0.id());
+    std::thread::sleep(window);
+    let (t1, rss, hwm) = usage(w.0.id());
+    let cpu = (t1 - t0) as f64 / hz / window.as_secs_f64() * 100.0;
+    println!(
+        "idle, {FILES} files, {what:<28} CPU {cpu:.3} % over {} s ({} ticks)  RSS {:.1} MB (peak {:.1} MB)  (target < 0.1 %, < 20 MB)",
+        window.as_secs(),
+        t1 - t0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let idle_window = Duration::from_secs(
+        std::env::var("AISYNC_BENCH_IDLE_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+
+    // 1. A local hub: B hears of A's push from the hub's ref files.
+    let hub1 = hub(root, "hub1.git");
+    let (a, b) = (machine(root, &hub1, "a1"), machine(root, &hub1, "b1"));
+    let local = {
+        let _wa = Watcher::start(&a, &[]);
+        let _wb = Watcher::start(&b, &[]);
+        latencies(&a, &b, "memory/bench.md", |_| {})
+    };
+
+    // 2. The same, asked by polling every POLL.
+    let hub2 = hub(root, "hub2.git");
+    let (a, b) = (machine(root, &hub2, "a2"), machine(root, &hub2, "b2"));
+    let polled = {
+        let _wa = Watcher::start(&a, &["--poll-remotes"]);
+        let _wb = Watcher::start(&b, &["--poll-remotes"]);
+        latencies(&a, &b, "memory/bench.md", |_| {})
+    };
+
+    // 3. Plain git: commit + push in A; B pulls every POLL.
+    let hub3 = hub(root, "hub3.git");
+    let (pa, pb) = (root.join("pa"), root.join("pb"));
+    git(
+        root,
+        &["clone", "-q", hub3.to_str().unwrap(), pa.to_str().unwrap()],
+    );
+    std::fs::write(pa.join("notes.md"), "# Notes\n").unwrap();
+    git(&pa, &["add", "-A"]);
+    git(&pa, &["commit", "-q", "-m", "start"]);
+    git(&pa, &["push", "-q", "origin", "HEAD:main"]);
+    git(
+        root,
+        &["clone", "-q", hub3.to_str().unwrap(), pb.to_str().unwrap()],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let puller = {
+        let (stop, pb) = (stop.clone(), pb.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                git(&pb, &["pull", "-q", "--no-rebase", "--no-edit"]);
+                std::thread::sleep(POLL);
+            }
+        })
+    };
+    let baseline = latencies(&pa, &pb, "notes.md", |i| {
+        git(&pa, &["commit", "-q", "-am", &format!("write {i}")]);
+        git(&pa, &["push", "-q", "origin", "HEAD:main"]);
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = puller.join();
+
+    println!("propagation latency, write in A -> in B's working tree:");
+    report(
+        "watch, local hub (ref files watched)",
+        local,
+        Some(Duration::from_millis(500)),
+    );
+    report(
+        &format!("watch, hub polled every {} s", POLL.as_secs()),
+        polled,
+        Some(POLL + Duration::from_millis(500)),
+    );
+    report(
+        &format!("plain git: commit+push / pull every {} s", POLL.as_secs()),
+        baseline,
+        None,
+    );
+
+    idle(root, idle_window, &[], "local hub (refs watched)");
+    idle(
+        root,
+        idle_window,
+        &["--poll-remotes"],
+        "hub polled (ls-remote/2 s)",
+    );
+}

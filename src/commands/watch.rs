@@ -1,0 +1,43 @@
+//! `git aisync watch [--poll] [--poll-remotes] [--quiet]`: the daemon. Writes to realtime
+//! paths and other machines' pushes become sync cycles until SIGINT or SIGTERM (exit 0).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::repo::Repo;
+use crate::ui::Ui;
+use crate::watch::{self, Options, StopSignals};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scan the working tree every second instead of using file events (chosen by itself
+    /// under WSL on /mnt/* and when the inotify watch limit is reached).
+    #[arg(long)]
+    poll: bool,
+    /// Ask every remote with `git ls-remote`, even one on a local path (whose ref files are
+    /// otherwise watched for instant notice).
+    #[arg(long)]
+    poll_remotes: bool,
+    /// Log to <git dir>/aisync/watch.log only, not to the terminal as well.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+    // First, before any thread exists: every thread inherits the blocked signals.
+    let signals = StopSignals::block()?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let repo = Repo::find(&cwd)?;
+    watch::run(
+        ui,
+        &repo,
+        Options {
+            poll: args.poll,
+            poll_remotes: args.poll_remotes,
+            quiet: args.quiet,
+        },
+        signals,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

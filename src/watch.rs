@@ -1,0 +1,1455 @@
+//! The watcher (`git aisync watch`): writes to realtime paths and moves of the remotes' branch
+//! become sync cycles, one at a time, in this process, until SIGINT or SIGTERM.
+//!
+//! Everything arrives on one channel (file events, remote ref events, poll answers, the stop
+//! signal). The loop blocks on it with a timeout no longer than the next timer it owns
+//! (debounce, max-wait, the next remote check), so an idle watcher sleeps.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use notify::event::{EventKind, ModifyKind, RenameMode};
+use notify::{RecursiveMode, Watcher as _};
+use serde_json::{json, Value};
+
+use crate::policy::{self, Mode, Policy};
+use crate::repo::Repo;
+use crate::state::{Outcome, Report};
+use crate::sync;
+use crate::ui::Ui;
+
+/// The log rotates past this size, keeping one old file (`watch.log.1`).
+const LOG_LIMIT: u64 = 1024 * 1024;
+/// The longest the loop sleeps with nothing to do: the suspend check's resolution.
+const IDLE_CAP: Duration = Duration::from_secs(60);
+/// Offline remotes are asked again at most this far apart.
+const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// A wall clock ahead of the monotonic clock by more than this was a suspend.
+const CLOCK_JUMP: Duration = Duration::from_secs(10);
+/// How often the working tree is scanned in poll mode.
+const TREE_POLL: Duration = Duration::from_secs(1);
+/// Past this many changed paths, the cycle runs without asking git first which changed.
+const PRECHECK_MAX: usize = 512;
+
+/// How `watch` was asked to run.
+pub struct Options {
+    /// Scan the working tree instead of using file events.
+    pub poll: bool,
+    /// Ask every remote with `git ls-remote`, even one on a local path.
+    pub poll_remotes: bool,
+    /// Log to the file only.
+    pub quiet: bool,
+}
+
+enum Msg {
+    Tree(notify::Result<notify::Event>),
+    /// Something changed in a local remote's ref files.
+    RemoteRefs(Vec<PathBuf>),
+    /// A remote's tip as `git ls-remote` answered, or why it did not.
+    Polled {
+        remote: String,
+        answer: std::result::Result<Option<String>, String>,
+    },
+    Stop(i32),
+}
+
+// ---------------------------------------------------------------------------------------
+// Signals. libc (already a dependency) rather than signal-hook: SIGINT and SIGTERM are
+// blocked in every thread and one thread takes them with sigwait(2), sending Stop down the
+// loop's channel. No handler runs in signal context, and std clears the mask in the git
+// children it spawns, so they keep the usual signals.
+
+/// SIGINT and SIGTERM, blocked; `forward` turns them into a stop request.
+pub struct StopSignals(libc::sigset_t);
+
+impl StopSignals {
+    /// Blocks SIGINT and SIGTERM in this thread and in every thread it starts later: call it
+    /// before any thread exists.
+    pub fn block() -> Result<StopSignals> {
+        // SAFETY: sigset_t is plain data that sigemptyset initialises; pthread_sigmask only
+        // reads it.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                bail!("cannot block SIGINT and SIGTERM for a clean stop");
+            }
+            Ok(StopSignals(set))
+        }
+    }
+
+    /// The first signal asks the loop to stop after the cycle in flight; a second one stops
+    /// the process at once.
+    fn forward(self, tx: Sender<Msg>) {
+        std::thread::spawn(move || {
+            let mut asked = false;
+            loop {
+                let mut sig: libc::c_int = 0;
+                // SAFETY: waits for one of the blocked signals in the set we own.
+                if unsafe { libc::sigwait(&self.0, &mut sig) } != 0 {
+                    continue;
+                }
+                if asked {
+                    eprintln!("git-aisync: a second signal: stopping now");
+                    std::process::exit(1);
+                }
+                asked = true;
+                let _ = tx.send(Msg::Stop(sig));
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One watcher per repository.
+
+/// `<git dir>/aisync/watch.lock`: the pid of the watcher running here.
+struct WatchLock {
+    path: PathBuf,
+}
+
+impl WatchLock {
+    fn acquire(state_dir: &Path) -> Result<WatchLock> {
+        fs::create_dir_all(state_dir)
+            .with_context(|| format!("cannot create {}", state_dir.display()))?;
+        let path = state_dir.join("watch.lock");
+        let host = crate::install::host_name();
+        for _ in 0..3 {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    let me = json!({"pid": std::process::id(), "host": host, "started": crate::journal::now()});
+                    file.write_all(me.to_string().as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    return Ok(WatchLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = fs::read(&path)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+                    let pid = holder.as_ref().and_then(|v| v["pid"].as_u64());
+                    let same_host = holder.as_ref().and_then(|v| v["host"].as_str()) == Some(&host);
+                    match pid.and_then(|p| u32::try_from(p).ok()) {
+                        Some(pid) if same_host && crate::lock::alive(pid) => bail!(
+                            "a watcher is already running in this repository (pid {pid}); stop it first with: kill {pid}"
+                        ),
+                        Some(_) => {}
+                        // Half-written: another watcher is starting this very moment.
+                        None if fs::metadata(&path)
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(5)) =>
+                        {
+                            bail!("another watcher is starting in this repository; check with: git aisync status")
+                        }
+                        None => {}
+                    }
+                    // Its process is gone: stale.
+                    let _ = fs::remove_file(&path);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()))
+                }
+            }
+        }
+        bail!(
+            "cannot take {}: remove it if no watcher is running",
+            path.display()
+        )
+    }
+}
+
+impl Drop for WatchLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The log and the record `status` reads.
+
+/// `<git dir>/aisync/watch.log`, rotated by size; each line also on stderr unless quiet.
+struct Log<'u> {
+    path: PathBuf,
+    ui: Option<&'u Ui>,
+}
+
+impl Log<'_> {
+    fn line(&self, text: &str) {
+        if let Some(ui) = self.ui {
+            ui.status(text);
+        }
+        if fs::metadata(&self.path).is_ok_and(|m| m.len() > LOG_LIMIT) {
+            let _ = fs::rename(&self.path, self.path.with_extension("log.1"));
+        }
+        let line = format!("{} {}\n", crate::journal::now(), text.replace('\n', " "));
+        let _ = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
+
+/// What `<git dir>/aisync/watch.json` holds: who watches, how, and what happened last.
+struct Record {
+    path: PathBuf,
+    value: Value,
+}
+
+impl Record {
+    fn new(state_dir: &Path, tree: &str) -> Record {
+        let started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Record {
+            path: state_dir.join("watch.json"),
+            value: json!({
+                "pid": std::process::id(),
+                "host": crate::install::host_name(),
+                "started": crate::journal::now(),
+                "started_unix": started_unix,
+                "tree": tree,
+                "remotes": [],
+                "last_event": null,
+                "last_cycle": null,
+                "cycles": 0,
+            }),
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        self.value[key] = value;
+    }
+
+    /// Written whole, then renamed: `status` never reads half a record.
+    fn save(&self) {
+        let tmp = self.path.with_extension("json.tmp");
+        if fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&self.value).unwrap_or_default(),
+        )
+        .is_ok()
+        {
+            let _ = fs::rename(&tmp, &self.path);
+        }
+    }
+}
+
+/// The running watcher of a repository, as `status` shows it: its record with `uptime_seconds`
+/// added, or `None` when no watcher runs (never started, stopped, or its process is gone).
+pub fn running(state_dir: &Path) -> Option<Value> {
+    let mut v: Value =
+        serde_json::from_slice(&fs::read(state_dir.join("watch.json")).ok()?).ok()?;
+    let pid = u32::try_from(v["pid"].as_u64()?).ok()?;
+    let here = v["host"].as_str() == Some(crate::install::host_name().as_str());
+    if !v["stopped"].is_null() || !here || !crate::lock::alive(pid) {
+        return None;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let uptime = now.saturating_sub(v["started_unix"].as_u64().unwrap_or(now));
+    v["uptime_seconds"] = uptime.into();
+    Some(v)
+}
+
+// ---------------------------------------------------------------------------------------
+// Environment.
+
+fn is_wsl() -> bool {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|r| r.to_lowercase().contains("microsoft"))
+}
+
+fn inotify_limit() -> Option<String> {
+    fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The log line for a full inotify table: what happened and how to raise the limit.
+fn limit_message() -> String {
+    format!(
+        "the inotify watch limit is exhausted (fs.inotify.max_user_watches = {}): polling the working tree every {}s instead; raise the limit with: sudo sysctl fs.inotify.max_user_watches=524288 (and a line in /etc/sysctl.d/ to keep it), then restart the watcher",
+        inotify_limit().unwrap_or_else(|| "?".into()),
+        TREE_POLL.as_secs()
+    )
+}
+
+/// Editor leftovers that never trigger a cycle, whatever the policy says: vim's swap files
+/// and its write test `4913`, backups `name~`, emacs' locks `.#name` and autosaves `#name#`.
+fn is_editor_temp(name: &str) -> bool {
+    let swap = [".swp", ".swo", ".swx", ".swpx"]
+        .iter()
+        .any(|ext| name.ends_with(ext));
+    swap || name.ends_with('~')
+        || name.starts_with(".#")
+        || (name.starts_with('#') && name.ends_with('#'))
+        || name == "4913"
+}
+
+// ---------------------------------------------------------------------------------------
+// The working tree.
+
+/// The watches on the working tree: its top directory alone (for `.aisync.yml` and new
+/// folders) and, recursively, each top-level folder where a realtime path can live. `.git`
+/// is never watched.
+struct Tree {
+    root: PathBuf,
+    watcher: Box<dyn notify::Watcher>,
+    polling: bool,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Tree {
+    fn new(root: &Path, poll: bool, tx: &Sender<Msg>) -> notify::Result<Tree> {
+        let watcher = tree_watcher(poll, tx)?;
+        let mut tree = Tree {
+            root: root.to_path_buf(),
+            watcher,
+            polling: poll,
+            dirs: BTreeSet::new(),
+        };
+        tree.watcher.watch(root, RecursiveMode::NonRecursive)?;
+        Ok(tree)
+    }
+
+    /// Watches the folders the policy needs, and no others.
+    fn follow(&mut self, policy: &Policy) -> notify::Result<()> {
+        // The test environment can make the inotify table look full (a real one needs root).
+        if !self.polling && std::env::var_os("AISYNC_TEST_WATCH_LIMIT").is_some() {
+            return Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+        }
+        let wanted = watched_dirs(&self.root, policy);
+        for gone in self.dirs.difference(&wanted).cloned().collect::<Vec<_>>() {
+            let _ = self.watcher.unwatch(&gone);
+            self.dirs.remove(&gone);
+        }
+        for dir in wanted.difference(&self.dirs).cloned().collect::<Vec<_>>() {
+            match self.watcher.watch(&dir, RecursiveMode::Recursive) {
+                Ok(()) => {
+                    self.dirs.insert(dir);
+                }
+                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => return Err(e),
+                // Gone again already: the next event on the top folder tries again.
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts over with the poll watcher (the inotify table is full).
+    fn switch_to_polling(&mut self, policy: &Policy, tx: &Sender<Msg>) -> notify::Result<()> {
+        self.watcher = tree_watcher(true, tx)?;
+        self.polling = true;
+        self.dirs.clear();
+        self.watcher
+            .watch(&self.root, RecursiveMode::NonRecursive)?;
+        self.follow(policy)
+    }
+}
+
+fn tree_watcher(poll: bool, tx: &Sender<Msg>) -> notify::Result<Box<dyn notify::Watcher>> {
+    let tx = tx.clone();
+    let handler = move |event: notify::Result<notify::Event>| {
+        // Reads (git status opening files, a person's editor) are not changes.
+        if event
+            .as_ref()
+            .is_ok_and(|e| matches!(e.kind, EventKind::Access(_)))
+        {
+            return;
+        }
+        let _ = tx.send(Msg::Tree(event));
+    };
+    Ok(if poll {
+        let config = notify::Config::default()
+            .with_poll_interval(TREE_POLL)
+            .with_compare_contents(false);
+        Box::new(notify::PollWatcher::new(handler, config)?)
+    } else {
+        Box::new(notify::RecommendedWatcher::new(
+            handler,
+            notify::Config::default(),
+        )?)
+    })
+}
+
+/// The top-level folders that can hold a realtime path (`memory/**` → `memory`; a pattern
+/// that can match anywhere → every folder but `.git`), plus `.aisync` (the journal).
+fn watched_dirs(root: &Path, policy: &Policy) -> BTreeSet<PathBuf> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return BTreeSet::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name != ".git" && may_hold_realtime(&name, policy)
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+fn may_hold_realtime(dir: &str, policy: &Policy) -> bool {
+    if dir == ".aisync" {
+        return true;
+    }
+    policy.realtime_patterns().iter().any(|pattern| {
+        let pattern = pattern.trim_start_matches('/');
+        // A pattern without a slash matches at any depth.
+        let Some((first, _)) = pattern.split_once('/') else {
+            return true;
+        };
+        first.contains(['*', '?', '[', '{', '\\']) || first == dir
+    })
+}
+
+/// The path of `path` inside the working tree, `/`-separated, when it is one the watcher may
+/// care about (not `.git` internals, not an editor's leftovers).
+fn tree_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) if s == ".git" => return None,
+            Component::Normal(s) => parts.push(s.to_string_lossy()),
+            _ => return None,
+        }
+    }
+    let name = parts.last()?;
+    if is_editor_temp(name) {
+        return None;
+    }
+    Some(parts.join("/"))
+}
+
+/// Whether a change at `rel` may be one the cycle commits: a realtime path, or a folder that
+/// can hold one (a folder created, moved or removed), not ignored by the policy.
+fn may_commit(rel: &str, policy: &Policy) -> bool {
+    if policy.is_ignored(rel) || rel.starts_with(".credentials/") || rel == ".credentials" {
+        return false;
+    }
+    policy.mode(rel) == Mode::Realtime || policy.mode(&format!("{rel}/x")) == Mode::Realtime
+}
+
+// ---------------------------------------------------------------------------------------
+// Remotes.
+
+/// How the watcher learns that a remote moved.
+#[derive(Clone, PartialEq, Eq)]
+enum Reach {
+    /// A repository on a path: its ref files are watched and read.
+    Local(PathBuf),
+    /// Anything else: `git ls-remote` every poll interval.
+    Polled,
+}
+
+struct Remote {
+    name: String,
+    reach: Reach,
+    /// The git directory found at the local path (it may be away for a while).
+    git_dir: Option<PathBuf>,
+    watched: Vec<PathBuf>,
+    next_check: Instant,
+    /// Consecutive failures: the backoff's exponent.
+    failures: u32,
+    /// Unreachable at the last check or cycle: an answer starts a cycle.
+    offline: bool,
+    /// Not before this, though, when the last cycle failed with the remote answering.
+    resume_at: Instant,
+    /// The last check found it unreachable (so a failed cycle was no surprise).
+    seen_away: bool,
+    in_flight: bool,
+    /// The remote tip a cycle already ran for (a failed cycle is not retried for the same tip
+    /// by remote checks; the error retry and local events do that).
+    acted_on: Option<String>,
+}
+
+/// The remotes of `repo` and how each is reached.
+fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
+    repo.remotes()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| {
+            let url = repo
+                .setting(&format!("remote.{name}.url"))
+                .unwrap_or_default();
+            let reach = match local_path(url, &repo.work_tree) {
+                Some(path) if !poll_remotes => Reach::Local(path),
+                _ => Reach::Polled,
+            };
+            (name, reach)
+        })
+        .collect()
+}
+
+/// The path of a remote URL that names a repository on this machine (a plain path or
+/// `file://`), as git reads it; `None` for a URL or an scp-like `host:path`.
+fn local_path(url: &str, work_tree: &Path) -> Option<PathBuf> {
+    let path = if let Some(rest) = url.strip_prefix("file://") {
+        if !rest.starts_with('/') {
+            return None;
+        }
+        PathBuf::from(percent_decode(rest))
+    } else if url.contains("://") || url.is_empty() {
+        return None;
+    } else {
+        // git takes `host:path` for ssh unless a slash comes before the colon.
+        let colon = url.find(':');
+        let slash = url.find('/');
+        if colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
+            return None;
+        }
+        PathBuf::from(url)
+    };
+    Some(if path.is_relative() {
+        work_tree.join(path)
+    } else {
+        path
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The git directory at a remote's path, as git looks for it (`path/.git`, `path`,
+/// `path.git`); `None` when none is there now or its refs are not plain files (reftable).
+fn remote_git_dir(path: &Path) -> Option<PathBuf> {
+    let mut with_ext = path.as_os_str().to_owned();
+    with_ext.push(".git");
+    [
+        path.join(".git"),
+        path.to_path_buf(),
+        PathBuf::from(with_ext),
+    ]
+    .into_iter()
+    .find(|d| d.join("HEAD").is_file() && d.join("refs").is_dir())
+    .filter(|d| !d.join("reftable").exists())
+}
+
+/// A branch tip read from a repository's ref files: the loose ref, else packed-refs.
+/// `Err` when the repository is not there.
+fn read_tip(git_dir: &Path, branch: &str) -> std::result::Result<Option<String>, String> {
+    let name = format!("refs/heads/{branch}");
+    if !git_dir.join("HEAD").is_file() {
+        return Err(format!("{} is not there", git_dir.display()));
+    }
+    match fs::read_to_string(git_dir.join(&name)) {
+        Ok(text) => return Ok(Some(text.trim().to_string()).filter(|t| !t.starts_with("ref:"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    }
+    match fs::read_to_string(git_dir.join("packed-refs")) {
+        Ok(text) => Ok(text.lines().find_map(|l| {
+            let (oid, refname) = l.split_once(' ')?;
+            (refname == name && !l.starts_with('#') && !l.starts_with('^')).then(|| oid.to_string())
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read packed-refs: {e}")),
+    }
+}
+
+/// The watches on local remotes' ref files (one inotify instance for all of them, made when
+/// the first local remote shows up).
+struct RemoteRefs {
+    watcher: Option<notify::RecommendedWatcher>,
+    tx: Sender<Msg>,
+}
+
+impl RemoteRefs {
+    /// Watches a local remote's git directory (packed-refs) and the folder of the branch's
+    /// loose ref. Where that fails the remote is still read every poll interval.
+    fn watch(&mut self, remote: &mut Remote, branch: &str) {
+        self.unwatch(remote);
+        let Reach::Local(path) = &remote.reach else {
+            return;
+        };
+        remote.git_dir = remote_git_dir(path);
+        let Some(git_dir) = remote.git_dir.clone() else {
+            return;
+        };
+        if self.watcher.is_none() {
+            let tx = self.tx.clone();
+            self.watcher = notify::RecommendedWatcher::new(
+                move |event: notify::Result<notify::Event>| {
+                    if let Ok(e) = event {
+                        // Reads (a fetch) are not moves.
+                        if !matches!(e.kind, EventKind::Access(_)) {
+                            let _ = tx.send(Msg::RemoteRefs(e.paths));
+                        }
+                    }
+                },
+                notify::Config::default(),
+            )
+            .ok();
+        }
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let leaf = git_dir.join("refs/heads").join(branch);
+        let mut dirs = vec![git_dir.clone()];
+        dirs.extend(leaf.parent().map(Path::to_path_buf));
+        for dir in dirs {
+            if watcher.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
+                remote.watched.push(dir);
+            }
+        }
+    }
+
+    fn unwatch(&mut self, remote: &mut Remote) {
+        if let Some(w) = self.watcher.as_mut() {
+            for dir in &remote.watched {
+                let _ = w.unwatch(dir);
+            }
+        }
+        remote.watched.clear();
+    }
+}
+
+/// `poll`, doubled per failure, at most a minute.
+fn backoff(poll: Duration, failures: u32) -> Duration {
+    poll.saturating_mul(1 << failures.min(8)).min(BACKOFF_CAP)
+}
+
+// ---------------------------------------------------------------------------------------
+// The loop.
+
+/// Runs the watcher in `repo` until SIGINT or SIGTERM (blocked by `signals` before any thread
+/// started). Returns once the cycle in flight has finished.
+pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<()> {
+    let state_dir = repo.state_dir();
+    let _lock = WatchLock::acquire(&state_dir)?;
+    // Before any thread of ours starts: the hooks of the cycle's commits start no cycle.
+    std::env::set_var(sync::IN_CYCLE, "1");
+    let (tx, rx) = mpsc::channel();
+    signals.forward(tx.clone());
+    let log = Log {
+        path: state_dir.join("watch.log"),
+        ui: (!opts.quiet).then_some(ui),
+    };
+    let policy = match Policy::load(&repo.work_tree) {
+        Ok(p) => p,
+        Err(e) => {
+            log.line(&format!(
+                "{e:#}; watching with the default policy until it is fixed"
+            ));
+            Policy::parse(policy::DEFAULT).expect("the default policy parses")
+        }
+    };
+    let mut poll = opts.poll;
+    if !poll && is_wsl() && repo.work_tree.starts_with("/mnt/") {
+        log.line("WSL with the repository on a Windows drive: inotify does not see Windows-side writes there, so the working tree is polled");
+        poll = true;
+    }
+    let tree = match Tree::new(&repo.work_tree, poll, &tx) {
+        Ok(t) => t,
+        Err(e) if !poll => {
+            let why = if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                limit_message()
+            } else {
+                format!("file events are not available ({e}): polling the working tree; if inotify instances ran out, raise fs.inotify.max_user_instances")
+            };
+            log.line(&why);
+            Tree::new(&repo.work_tree, true, &tx)
+                .with_context(|| format!("cannot watch {}", repo.work_tree.display()))?
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot watch {}", repo.work_tree.display()))
+        }
+    };
+    let mut watch = Watch {
+        work_tree: repo.work_tree.clone(),
+        branch: branch_of(repo),
+        record: Record::new(&state_dir, if tree.polling { "poll" } else { "events" }),
+        policy,
+        poll_remotes: opts.poll_remotes,
+        log,
+        tx: tx.clone(),
+        tree,
+        remote_refs: RemoteRefs {
+            watcher: None,
+            tx: tx.clone(),
+        },
+        remotes: Vec::new(),
+        pending: BTreeSet::new(),
+        first_event: None,
+        last_event: None,
+        policy_changed: false,
+        rescan: false,
+        wanted: None,
+        errors: 0,
+        retry_at: None,
+        clock: (Instant::now(), SystemTime::now()),
+    };
+    watch.follow_tree();
+    watch.follow_remotes(repo);
+    watch.log.line(&format!(
+        "watching {} ({}; remotes: {})",
+        watch.work_tree.display(),
+        if watch.tree.polling {
+            "polling the files"
+        } else {
+            "file events"
+        },
+        watch.describe_remotes()
+    ));
+    watch.cycle("start");
+    watch.run(&rx)
+}
+
+struct Watch<'u> {
+    work_tree: PathBuf,
+    branch: String,
+    record: Record,
+    policy: Policy,
+    poll_remotes: bool,
+    log: Log<'u>,
+    tx: Sender<Msg>,
+    tree: Tree,
+    remote_refs: RemoteRefs,
+    remotes: Vec<Remote>,
+    /// Changed paths since the last cycle, not yet checked.
+    pending: BTreeSet<PathBuf>,
+    first_event: Option<Instant>,
+    last_event: Option<Instant>,
+    policy_changed: bool,
+    /// The event queue overflowed: what changed is unknown.
+    rescan: bool,
+    /// A cycle wanted at once, and why (a remote moved or answers again, a suspend).
+    wanted: Option<String>,
+    /// Consecutive cycles that ended in an error, and when to try again.
+    errors: u32,
+    retry_at: Option<Instant>,
+    /// The monotonic and the wall clock at the last look: a gap between them is a suspend.
+    clock: (Instant, SystemTime),
+}
+
+fn branch_of(repo: &Repo) -> String {
+    repo.setting("aisync.branch")
+        .map(str::to_string)
+        .or_else(|| repo.head_branch())
+        .unwrap_or_else(|| "main".into())
+}
+
+impl Watch<'_> {
+    fn poll(&self) -> Duration {
+        // A zero poll interval in the policy must not make a busy loop.
+        self.policy.poll.max(Duration::from_millis(250))
+    }
+
+    fn run(&mut self, rx: &Receiver<Msg>) -> Result<()> {
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .next_deadline()
+                .map_or(IDLE_CAP, |d| d.saturating_duration_since(now).min(IDLE_CAP));
+            let first = match rx.recv_timeout(timeout) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => bail!("the watcher's event channel closed"),
+            };
+            let mut stop = None;
+            for msg in first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
+                match msg {
+                    Msg::Stop(sig) => stop = Some(sig),
+                    Msg::Tree(event) => self.tree_event(event),
+                    Msg::RemoteRefs(paths) => self.remote_event(&paths),
+                    Msg::Polled { remote, answer } => self.polled(&remote, answer),
+                }
+            }
+            if let Some(sig) = stop {
+                let name = if sig == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                self.log.line(&format!("{name}: stopped"));
+                self.record.set("stopped", crate::journal::now().into());
+                self.record.save();
+                return Ok(());
+            }
+            self.check_clock();
+            self.check_remotes();
+            if let Some(reason) = self.due() {
+                self.cycle(&reason);
+            }
+        }
+    }
+
+    /// The earliest timer: the end of the debounce, the next remote check, an error retry.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if self.wanted.is_some() && !self.settling() {
+            at(Instant::now());
+        }
+        // (A wanted cycle waiting for writes to settle runs at this deadline.)
+        if let (Some(first), Some(last)) = (self.first_event, self.last_event) {
+            at((last + self.policy.delay).min(first + self.policy.max_wait));
+        }
+        for r in self.remotes.iter().filter(|r| !r.in_flight) {
+            at(r.next_check);
+        }
+        if let Some(t) = self.retry_at {
+            at(t);
+        }
+        next
+    }
+
+    fn tree_event(&mut self, event: notify::Result<notify::Event>) {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) && !self.tree.polling => {
+                self.log.line(&limit_message());
+                if let Err(e) = self.tree.switch_to_polling(&self.policy, &self.tx) {
+                    self.log
+                        .line(&format!("cannot poll the working tree either: {e}"));
+                }
+                self.record.set("tree", "poll".into());
+                self.note_event(None);
+                self.rescan = true;
+                return;
+            }
+            Err(e) => {
+                self.log.line(&format!("file events: {e}"));
+                return;
+            }
+        };
+        if event.need_rescan() {
+            self.rescan = true;
+            self.note_event(None);
+            return;
+        }
+        let mut new_folder = false;
+        for path in &event.paths {
+            let Some(rel) = tree_path(&self.work_tree, path) else {
+                continue;
+            };
+            // A new policy, or a .gitignore that may let files through that saw no event.
+            if rel == policy::FILE || rel == ".gitignore" {
+                self.policy_changed = true;
+                self.note_event(None);
+                continue;
+            }
+            let top_level = !rel.contains('/');
+            if top_level
+                && matches!(
+                    event.kind,
+                    EventKind::Create(_)
+                        | EventKind::Remove(_)
+                        | EventKind::Modify(ModifyKind::Name(_))
+                )
+            {
+                new_folder = true;
+            }
+            if may_commit(&rel, &self.policy) {
+                let rel = path.strip_prefix(&self.work_tree).unwrap_or(path);
+                self.note_event(Some(rel.to_path_buf()));
+            }
+        }
+        // Rename events name both ends only in `Both`; either way a top-level change may
+        // be a folder to start or stop watching.
+        if new_folder
+            || matches!(
+                event.kind,
+                EventKind::Modify(ModifyKind::Name(RenameMode::Both))
+            )
+        {
+            self.follow_tree();
+        }
+    }
+
+    fn note_event(&mut self, path: Option<PathBuf>) {
+        let now = Instant::now();
+        self.first_event.get_or_insert(now);
+        self.last_event = Some(now);
+        self.record.set("last_event", crate::journal::now().into());
+        if let Some(p) = path {
+            self.pending.insert(p);
+        }
+    }
+
+    fn follow_tree(&mut self) {
+        if let Err(e) = self.tree.follow(&self.policy) {
+            if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) && !self.tree.polling {
+                self.log.line(&limit_message());
+                if let Err(e) = self.tree.switch_to_polling(&self.policy, &self.tx) {
+                    self.log
+                        .line(&format!("cannot poll the working tree either: {e}"));
+                }
+                self.record.set("tree", "poll".into());
+                self.rescan = true;
+                self.note_event(None);
+            }
+        }
+    }
+
+    /// The cycle to run now, if one is due, and why.
+    fn due(&mut self) -> Option<String> {
+        if self.settling() {
+            // Files are being written: no cycle (not even for a remote) commits them half-way.
+            return None;
+        }
+        let now = Instant::now();
+        if let Some(reason) = self.wanted.take() {
+            self.clear_pending();
+            return Some(reason);
+        }
+        if self.first_event.is_some() {
+            if let Some(reason) = self.local_due() {
+                return Some(reason);
+            }
+        }
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.retry_at = None;
+            return Some("retry after an error".into());
+        }
+        None
+    }
+
+    /// Local writes came in and have neither paused for `delay` nor gone on for `max_wait`.
+    fn settling(&self) -> bool {
+        let now = Instant::now();
+        match (self.first_event, self.last_event) {
+            (Some(first), Some(last)) => {
+                now < last + self.policy.delay && now < first + self.policy.max_wait
+            }
+            _ => false,
+        }
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.first_event = None;
+        self.last_event = None;
+        self.rescan = false;
+        self.policy_changed = false;
+    }
+
+    /// Local changes settled: a cycle when the policy changed, or when git sees a change to
+    /// commit among the paths that moved (gitignored files and writes that changed nothing
+    /// start no cycle).
+    fn local_due(&mut self) -> Option<String> {
+        let policy_changed = self.policy_changed;
+        let rescan = self.rescan;
+        let paths = std::mem::take(&mut self.pending);
+        self.clear_pending();
+        if policy_changed {
+            match Policy::load(&self.work_tree) {
+                Ok(p) => {
+                    self.policy = p;
+                    self.follow_tree();
+                    self.log
+                        .line(&format!("{} changed: reloaded", policy::FILE));
+                }
+                Err(e) => self.log.line(&format!("{e:#}")),
+            }
+            return Some(format!("{} changed", policy::FILE));
+        }
+        if rescan || paths.len() > PRECHECK_MAX {
+            return Some("many changes".into());
+        }
+        if paths.is_empty() {
+            return None;
+        }
+        self.changed(&paths)
+    }
+
+    /// The first of `paths` that git sees changed and the cycle may commit, as a reason.
+    fn changed(&self, paths: &BTreeSet<PathBuf>) -> Option<String> {
+        let mut args: Vec<OsString> = [
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--no-renames",
+            "--",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        for p in paths {
+            let mut literal = OsString::from(":(literal)");
+            literal.push(p.as_os_str());
+            args.push(literal);
+        }
+        let out = Repo::find(&self.work_tree).and_then(|repo| repo.git(&args));
+        let out = match out {
+            Ok(o) if o.success => o,
+            // Git could not tell: let the cycle look.
+            _ => return Some("changes".into()),
+        };
+        let changed: Vec<&str> = out
+            .stdout
+            .split('\0')
+            .filter(|e| e.len() > 3)
+            .map(|e| &e[3..])
+            .filter(|p| may_commit(p, &self.policy) && self.policy.mode(p) == Mode::Realtime)
+            .collect();
+        match changed.as_slice() {
+            [] => None,
+            [one] => Some(format!("{one} changed")),
+            [first, rest @ ..] => Some(format!("{first} and {} more changed", rest.len())),
+        }
+    }
+
+    fn check_clock(&mut self) {
+        let (mono, wall) = (Instant::now(), SystemTime::now());
+        let (last_mono, last_wall) = self.clock;
+        self.clock = (mono, wall);
+        let Ok(wall_gap) = wall.duration_since(last_wall) else {
+            return;
+        };
+        let mono_gap = mono.duration_since(last_mono);
+        if wall_gap > mono_gap + CLOCK_JUMP {
+            self.log.line(&format!(
+                "the clock jumped {}s ahead (a suspend?): syncing now",
+                (wall_gap - mono_gap).as_secs()
+            ));
+            for r in &mut self.remotes {
+                r.failures = 0;
+                r.next_check = mono;
+                r.resume_at = mono;
+            }
+            self.wanted = Some("resumed after a suspend".into());
+        }
+    }
+
+    // -- remotes --
+
+    /// Brings the remote list in line with the repository's (remotes come and go).
+    fn follow_remotes(&mut self, repo: &Repo) {
+        let wanted = remotes_of(repo, self.poll_remotes);
+        let same = wanted.len() == self.remotes.len()
+            && wanted
+                .iter()
+                .zip(&self.remotes)
+                .all(|((n, reach), r)| *n == r.name && *reach == r.reach);
+        if same {
+            return;
+        }
+        let now = Instant::now();
+        let mut old = std::mem::take(&mut self.remotes);
+        for r in &mut old {
+            self.remote_refs.unwatch(r);
+        }
+        for (name, reach) in wanted {
+            let kept = old
+                .iter()
+                .position(|r| r.name == name && r.reach == reach)
+                .map(|i| old.swap_remove(i));
+            let mut remote = kept.unwrap_or(Remote {
+                name,
+                reach,
+                git_dir: None,
+                watched: Vec::new(),
+                next_check: now + self.poll(),
+                failures: 0,
+                offline: false,
+                resume_at: now,
+                seen_away: false,
+                in_flight: false,
+                acted_on: None,
+            });
+            self.remote_refs.watch(&mut remote, &self.branch);
+            self.remotes.push(remote);
+        }
+        let list: Vec<Value> = self
+            .remotes
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name,
+                    "how": match r.reach { Reach::Local(_) => "ref files watched", Reach::Polled => "polled" },
+                })
+            })
+            .collect();
+        self.record.set("remotes", list.into());
+    }
+
+    fn describe_remotes(&self) -> String {
+        if self.remotes.is_empty() {
+            return "none".into();
+        }
+        self.remotes
+            .iter()
+            .map(|r| match &r.reach {
+                Reach::Local(p) => format!("{} at {} (its refs watched)", r.name, p.display()),
+                Reach::Polled => format!("{} (asked every {})", r.name, human(self.poll())),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn remote_event(&mut self, paths: &[PathBuf]) {
+        let now = Instant::now();
+        for r in &mut self.remotes {
+            let hit = r
+                .git_dir
+                .as_ref()
+                .is_some_and(|d| paths.iter().any(|p| p.starts_with(d)));
+            if hit && !r.offline {
+                r.next_check = now;
+            }
+        }
+    }
+
+    /// Asks every remote whose check is due: local ones by reading their ref files here,
+    /// the others by `git ls-remote` on a thread (the loop never waits on the network).
+    fn check_remotes(&mut self) {
+        let now = Instant::now();
+        let poll = self.poll();
+        let mut answers = Vec::new();
+        for r in &mut self.remotes {
+            if r.in_flight || r.next_check > now {
+                continue;
+            }
+            match r.reach.clone() {
+                Reach::Local(path) => {
+                    let git_dir = r.git_dir.clone().or_else(|| remote_git_dir(&path));
+                    let answer = match &git_dir {
+                        Some(d) => read_tip(d, &self.branch),
+                        None => Err(format!("{} is not there", path.display())),
+                    };
+                    // A file read costs nothing: a local remote that is away is looked at
+                    // every poll interval, so it resumes as soon as it is back.
+                    r.next_check = now + poll;
+                    if answer.is_ok() && (r.offline || r.git_dir.is_none()) {
+                        // Back (maybe a new directory): watch its refs again.
+                        self.remote_refs.watch(r, &self.branch);
+                    }
+                    answers.push((r.name.clone(), answer));
+                }
+                Reach::Polled => {
+                    r.in_flight = true;
+                    let (tx, remote, branch, dir) = (
+                        self.tx.clone(),
+                        r.name.clone(),
+                        self.branch.clone(),
+                        self.work_tree.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        let answer = ls_remote(&dir, &remote, &branch);
+                        let _ = tx.send(Msg::Polled { remote, answer });
+                    });
+                }
+            }
+        }
+        for (name, answer) in answers {
+            self.answered(&name, answer);
+        }
+    }
+
+    fn polled(&mut self, name: &str, answer: std::result::Result<Option<String>, String>) {
+        let poll = self.poll();
+        if let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) {
+            r.in_flight = false;
+            r.next_check = Instant::now() + poll;
+        }
+        self.answered(name, answer);
+    }
+
+    /// What a remote check found: a cycle when the remote moved or answers again.
+    fn answered(&mut self, name: &str, answer: std::result::Result<Option<String>, String>) {
+        let tracking = Repo::find(&self.work_tree)
+            .ok()
+            .and_then(|repo| repo.read_ref(&format!("refs/remotes/{name}/{}", self.branch)));
+        let poll = self.poll();
+        let now = Instant::now();
+        let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) else {
+            return;
+        };
+        match answer {
+            Err(why) => {
+                r.failures += 1;
+                if !r.offline {
+                    self.log.line(&format!(
+                        "{name} does not answer ({why}): local work waits until it does"
+                    ));
+                }
+                r.offline = true;
+                // Seen away: the cycle runs as soon as it is seen back.
+                r.resume_at = now;
+                r.seen_away = true;
+                if r.reach == Reach::Polled {
+                    r.next_check = now + backoff(poll, r.failures);
+                }
+            }
+            Ok(tip) => {
+                r.seen_away = false;
+                if r.offline {
+                    if now >= r.resume_at {
+                        self.wanted
+                            .get_or_insert_with(|| format!("{name} answers again"));
+                    }
+                } else if tip.is_some() && tip != tracking && tip != r.acted_on {
+                    r.acted_on = tip;
+                    self.wanted.get_or_insert_with(|| format!("{name} moved"));
+                } else {
+                    r.failures = 0;
+                }
+            }
+        }
+    }
+
+    // -- cycles --
+
+    fn cycle(&mut self, reason: &str) {
+        let start = Instant::now();
+        let repo = match Repo::find(&self.work_tree) {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.line(&format!("cannot open the repository: {e:#}"));
+                return;
+            }
+        };
+        let report = sync::sync(&repo, None);
+        let ms = start.elapsed().as_millis();
+        self.log.line(&format!(
+            "cycle ({reason}): {}: {} ({ms} ms)",
+            report.outcome.word(),
+            report.message
+        ));
+        for h in &report.held_back {
+            self.log
+                .line(&format!("held back {}: {}", h.path, h.reason));
+        }
+        let cycles = self.record.value["cycles"].as_u64().unwrap_or(0) + 1;
+        self.record.set("cycles", cycles.into());
+        self.record.set(
+            "last_cycle",
+            json!({
+                "time": crate::journal::now(),
+                "reason": reason,
+                "outcome": report.outcome.word(),
+                "message": report.message,
+                "ms": ms,
+            }),
+        );
+        self.after_cycle(&repo, &report);
+        self.record.save();
+    }
+
+    fn after_cycle(&mut self, repo: &Repo, report: &Report) {
+        self.branch = branch_of(repo);
+        self.follow_remotes(repo);
+        let now = Instant::now();
+        let poll = self.poll();
+        let reached = matches!(
+            report.outcome,
+            Outcome::Synced | Outcome::HeldBack | Outcome::Offline
+        );
+        for r in &mut self.remotes {
+            let failed = report.offline.contains(&r.name) || (!reached && r.offline);
+            if failed {
+                // It answered the last check, yet the cycle could not sync with it (or could
+                // not run): try again later and later, not at every check.
+                r.offline = true;
+                r.failures += 1;
+                r.resume_at = if r.seen_away {
+                    now
+                } else {
+                    now + backoff(poll, r.failures)
+                };
+            } else if reached {
+                r.offline = false;
+                r.failures = 0;
+            }
+            r.next_check = now
+                + if failed && r.reach == Reach::Polled {
+                    backoff(poll, r.failures)
+                } else {
+                    poll
+                };
+        }
+        if report.outcome == Outcome::Error {
+            self.errors += 1;
+            self.retry_at = Some(now + backoff(poll, self.errors));
+        } else {
+            self.errors = 0;
+            self.retry_at = None;
+        }
+    }
+}
+
+/// `git ls-remote` for one branch: its tip (`None`: no such branch yet), or why it failed.
+fn ls_remote(
+    work_tree: &Path,
+    remote: &str,
+    branch: &str,
+) -> std::result::Result<Option<String>, String> {
+    let repo = Repo::find(work_tree).map_err(|e| format!("{e:#}"))?;
+    let out = repo
+        .git_remote([
+            "ls-remote",
+            "--heads",
+            remote,
+            &format!("refs/heads/{branch}"),
+        ])
+        .map_err(|e| format!("{e:#}"))?;
+    if !out.success {
+        return Err(out
+            .stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("no answer")
+            .to_string());
+    }
+    Ok(out.stdout.split_whitespace().next().map(str::to_string))
+}
+
+/// `2s`, `300ms`.
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_leftovers_are_not_changes() {
+        for name in [
+            ".notes.md.swp",
+            "notes.md.swx",
+            "notes.md~",
+            ".#notes.md",
+            "#notes.md#",
+            "4913",
+        ] {
+            assert!(is_editor_temp(name), "{name}");
+        }
+        for name in ["notes.md", "swp.md", "a#b.md"] {
+            assert!(!is_editor_temp(name), "{name}");
+        }
+        let root = Path::new("/r");
+        assert_eq!(
+            tree_path(root, Path::new("/r/memory/a.md")).as_deref(),
+            Some("memory/a.md")
+        );
+        assert_eq!(tree_path(root, Path::new("/r/.git/index")), None);
+        assert_eq!(tree_path(root, Path::new("/r/memory/sub/.git/HEAD")), None);
+        assert_eq!(tree_path(root, Path::new("/r/memory/.a.md.swp")), None);
+    }
+
+    #[test]
+    fn only_realtime_paths_may_start_a_cycle() {
+        let p = Policy::parse(policy::DEFAULT).unwrap();
+        assert!(may_commit("memory/a.md", &p));
+        assert!(
+            may_commit("memory/deep", &p),
+            "a folder that holds realtime paths"
+        );
+        assert!(may_commit("memory", &p));
+        assert!(!may_commit("rules/style.md", &p));
+        assert!(!may_commit(".credentials/token", &p));
+        assert!(!may_commit("memory/x.tmp", &p));
+        assert!(may_hold_realtime("memory", &p));
+        assert!(may_hold_realtime(".aisync", &p));
+        assert!(!may_hold_realtime("rules", &p));
+        let anywhere = Policy::parse("paths:\n  \"*.md\": realtime\n").unwrap();
+        assert!(may_hold_realtime("rules", &anywhere));
+    }
+
+    #[test]
+    fn local_remotes_are_paths_and_file_urls() {
+        let wt = Path::new("/home/me/repo");
+        assert_eq!(
+            local_path("/srv/hub.git", wt),
+            Some(PathBuf::from("/srv/hub.git"))
+        );
+        assert_eq!(local_path("../hub.git", wt), Some(wt.join("../hub.git")));
+        assert_eq!(
+            local_path("file:///srv/my%20hub.git", wt),
+            Some(PathBuf::from("/srv/my hub.git"))
+        );
+        assert_eq!(local_path("host:hub.git", wt), None);
+        assert_eq!(local_path("git@host:me/hub.git", wt), None);
+        assert_eq!(local_path("ssh://host/hub.git", wt), None);
+        assert_eq!(local_path("https://host/hub.git", wt), None);
+        assert_eq!(local_path("./a:b", wt), Some(wt.join("./a:b")));
+    }
+
+    #[test]
+    fn the_log_keeps_one_old_file() {
+        let dir = std::env::temp_dir().join(format!("aisync-watch-log-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = Log {
+            path: dir.join("watch.log"),
+            ui: None,
+        };
+        fs::write(&log.path, vec![b'x'; LOG_LIMIT as usize + 1]).unwrap();
+        log.line("after the limit");
+        let old = fs::metadata(dir.join("watch.log.1")).unwrap().len();
+        assert_eq!(old, LOG_LIMIT + 1);
+        let new = fs::read_to_string(&log.path).unwrap();
+        assert!(
+            new.ends_with(" after the limit\n") && new.lines().count() == 1,
+            "{new}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        let poll = Duration::from_secs(2);
+        assert_eq!(backoff(poll, 1), Duration::from_secs(4));
+        assert_eq!(backoff(poll, 3), Duration::from_secs(16));
+        assert_eq!(backoff(poll, 10), Duration::from_secs(60));
+        assert!(limit_message().contains("max_user_watches"));
+    }
+
+    #[test]
+    fn tips_are_read_from_loose_and_packed_refs() {
+        let tmp = std::env::temp_dir().join(format!("aisync-watch-refs-{}", std::process::id()));
+        fs::create_dir_all(tmp.join("refs/heads")).unwrap();
+        assert!(read_tip(&tmp, "main").is_err(), "no HEAD: not a repository");
+        fs::write(tmp.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(read_tip(&tmp, "main"), Ok(None));
+        fs::write(
+            tmp.join("packed-refs"),
+            "# pack-refs with: peeled\naaa refs/heads/main\n^bbb\n",
+        )
+        .unwrap();
+        assert_eq!(read_tip(&tmp, "main"), Ok(Some("aaa".into())));
+        fs::write(tmp.join("refs/heads/main"), "ccc\n").unwrap();
+        assert_eq!(read_tip(&tmp, "main"), Ok(Some("ccc".into())));
+        assert_eq!(remote_git_dir(&tmp), Some(tmp.clone()));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}

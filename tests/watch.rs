@@ -1,0 +1,498 @@
+//! The watcher across machines: clones of one bare hub in temp dirs, a `git aisync watch`
+//! process in each (started here, stopped with SIGTERM), real git throughout.
+
+mod common;
+
+use common::{aisync, bin, git_cmd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Net {
+    _tmp: tempfile::TempDir,
+    hub: PathBuf,
+    root: PathBuf,
+}
+
+impl Net {
+    fn new() -> Net {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let hub = root.join("hub.git");
+        std::fs::create_dir_all(&hub).unwrap();
+        git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+        Net {
+            _tmp: tmp,
+            hub,
+            root,
+        }
+    }
+
+    /// A machine that joined the hub with `git aisync init`.
+    fn machine(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        let out = aisync(
+            Path::new("/"),
+            &[
+                "init",
+                dir.to_str().unwrap(),
+                "--remote",
+                self.hub.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "init {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        git(&dir, &["config", "aisync.machine", name]);
+        dir
+    }
+}
+
+/// A running `git aisync watch`; killed if the test fails before it stops it.
+struct Watcher {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Watcher {
+    fn start(dir: &Path, extra: &[&str]) -> Watcher {
+        Watcher::start_with(dir, extra, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Watcher {
+        let child = Command::new(bin())
+            .args(["watch", "--quiet"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("AISYNC_AUTOPUSH", "0")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git-aisync watch");
+        let w = Watcher {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+        };
+        // Ready once its first cycle (catching up) is done.
+        w.wait_for("the watcher's first cycle", || w.cycles() >= 1);
+        w
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// What `<git dir>/aisync/watch.json` says.
+    fn record(&self) -> serde_json::Value {
+        std::fs::read(self.dir.join(".git/aisync/watch.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|v: &serde_json::Value| v["pid"] == self.pid())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn cycles(&self) -> u64 {
+        self.record()["cycles"].as_u64().unwrap_or(0)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(".git/aisync/watch.log")).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {what}; watch.log in {}:\n{}",
+                self.dir.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: signals our own child, which we have not reaped yet.
+        unsafe {
+            libc::kill(self.pid() as libc::pid_t, sig);
+        }
+    }
+
+    /// SIGTERM, then its exit status.
+    fn stop(mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the watcher did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
+}
+
+fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        if start.elapsed() > PATIENCE {
+            let logs: Vec<String> = watchers
+                .iter()
+                .map(|w| format!("--- {}:\n{}", w.dir.display(), w.log()))
+                .collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_note_written_on_one_machine_appears_on_the_other() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
+
+    write(&a, "memory/notes.md", "# Notes\n\n- likes tea\n");
+    wait_until("the note on b", &[&wa, &wb], || {
+        read(&b, "memory/notes.md") == "# Notes\n\n- likes tea\n"
+    });
+
+    // `status` shows the watcher; a second one is refused.
+    let status = aisync(&a, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["watcher"]["pid"], wa.pid(), "{status}");
+    assert_eq!(status["watcher"]["last_cycle"]["outcome"], "synced");
+    assert!(status["watcher"]["last_event"].is_string(), "{status}");
+    let text = String::from_utf8_lossy(&aisync(&a, &["status"]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("watcher: running (pid {}", wa.pid())),
+        "{text}"
+    );
+    let second = aisync(&a, &["watch"]);
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("already running") && err.contains(&wa.pid().to_string()),
+        "{err}"
+    );
+
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+    let status = aisync(&a, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status["watcher"].is_null(), "stopped: {status}");
+    assert!(!a.join(".git/aisync/watch.lock").exists());
+}
+
+#[test]
+fn a_burst_of_a_hundred_writes_makes_a_few_commits_and_every_write_arrives() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
+    let before = git(&a, &["rev-parse", "HEAD"]).trim().to_string();
+
+    let mut log = String::new();
+    for i in 0..100 {
+        log.push_str(&format!("{{\"id\":{i},\"msg\":\"write {i}\"}}\n"));
+        write(&a, "logs/burst.jsonl", &log);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    wait_until("all 100 lines on b", &[&wa, &wb], || {
+        read(&b, "logs/burst.jsonl").lines().count() == 100
+    });
+    assert_eq!(read(&b, "logs/burst.jsonl"), log);
+    let commits = git(
+        &a,
+        &[
+            "log",
+            "--no-merges",
+            "--format=%s",
+            &format!("{before}..HEAD"),
+        ],
+    );
+    let ours = commits
+        .lines()
+        .filter(|s| s.starts_with("aisync(a)"))
+        .count();
+    assert!((1..=5).contains(&ours), "{ours} commits:\n{commits}");
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
+
+#[test]
+fn both_machines_edit_the_same_json_and_markdown_at_once_and_keep_both_edits() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
+    let facts = |extra: &str| {
+        format!(
+            "{{\n  \"facts\": [\n    {{\"id\": \"f1\", \"text\": \"likes tea\"}}{extra}\n  ]\n}}\n"
+        )
+    };
+    write(&a, "memory/facts.json", &facts(""));
+    write(&a, "memory/notes.md", "# Notes\n\n## Prefs\n- tea\n");
+    wait_until("the base files on b", &[&wa, &wb], || {
+        read(&b, "memory/facts.json") == facts("")
+            && read(&b, "memory/notes.md") == "# Notes\n\n## Prefs\n- tea\n"
+    });
+
+    // The same moment on both machines.
+    write(
+        &a,
+        "memory/facts.json",
+        &facts(",\n    {\"id\": \"f2\", \"text\": \"uses rust\"}"),
+    );
+    write(
+        &b,
+        "memory/facts.json",
+        &facts(",\n    {\"id\": \"f3\", \"text\": \"lives in Lyon\"}"),
+    );
+    write(
+        &a,
+        "memory/notes.md",
+        "# Notes\n\n## Prefs\n- tea\n- dark mode\n",
+    );
+    write(&b, "memory/notes.md", "# Notes\n\n## Prefs\n- tea\n- vim\n");
+
+    wait_until(
+        "both machines on one tree with both edits",
+        &[&wa, &wb],
+        || {
+            let (fa, fb) = (read(&a, "memory/facts.json"), read(&b, "memory/facts.json"));
+            let (na, nb) = (read(&a, "memory/notes.md"), read(&b, "memory/notes.md"));
+            fa == fb
+                && na == nb
+                && fa.contains("uses rust")
+                && fa.contains("lives in Lyon")
+                && na.contains("dark mode")
+                && na.contains("vim")
+                && git(&a, &["rev-parse", "HEAD"]) == git(&b, &["rev-parse", "HEAD"])
+        },
+    );
+    serde_json::from_str::<serde_json::Value>(&read(&a, "memory/facts.json")).expect("valid JSON");
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn ignored_never_and_editor_files_stay_local_and_start_no_cycle() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    std::fs::write(
+        a.join(".gitignore"),
+        format!("{}memory/scratch/\n", read(&a, ".gitignore")),
+    )
+    .unwrap();
+    git(&a, &["commit", "-qam", "ignore scratch"]);
+    let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
+    let cycles = wa.cycles();
+
+    write(&a, "memory/scratch/draft.md", "- a draft\n");
+    write(&a, ".credentials/token", "hunter2\n");
+    write(&a, "memory/.notes.md.swp", "swap\n");
+    write(&a, "memory/notes.md~", "backup\n");
+    write(&a, "memory/.#notes.md", "lock\n");
+    write(&a, "rules/style.md", "- versioned: people commit it\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(wa.cycles(), cycles, "no cycle:\n{}", wa.log());
+
+    write(&a, "memory/ok.md", "- fine\n");
+    wait_until("memory/ok.md on b", &[&wa, &wb], || {
+        b.join("memory/ok.md").exists()
+    });
+    let on_hub = git(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    for local in [
+        "scratch",
+        ".credentials",
+        ".swp",
+        "notes.md~",
+        ".#notes",
+        "rules/style.md",
+    ] {
+        assert!(!on_hub.contains(local), "{local} left a:\n{on_hub}");
+    }
+
+    // A policy change is taken in without a restart: rules/ becomes realtime.
+    std::fs::write(
+        a.join(".aisync.yml"),
+        read(&a, ".aisync.yml").replace("rules/**: versioned", "rules/**: realtime"),
+    )
+    .unwrap();
+    wait_until("rules/style.md on b", &[&wa, &wb], || {
+        read(&b, "rules/style.md").contains("people commit it")
+    });
+    write(&a, "rules/new.md", "- watched now\n");
+    wait_until("rules/new.md on b", &[&wa, &wb], || {
+        b.join("rules/new.md").exists()
+    });
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
+
+#[test]
+fn the_hub_away_and_back_resumes_without_a_restart() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    // a watches the hub's ref files; b asks it with ls-remote.
+    let (wa, wb) = (
+        Watcher::start(&a, &[]),
+        Watcher::start(&b, &["--poll-remotes"]),
+    );
+    let away = net.root.join("hub-away.git");
+    std::fs::rename(&net.hub, &away).unwrap();
+
+    write(
+        &a,
+        "memory/offline.md",
+        "- written while the hub was away\n",
+    );
+    wa.wait_for("an offline cycle on a", || {
+        wa.record()["last_cycle"]["outcome"] == "offline"
+    });
+    assert!(git(&a, &["log", "-1", "--format=%s"]).contains("memory/offline.md"));
+    std::thread::sleep(Duration::from_millis(500));
+
+    std::fs::rename(&away, &net.hub).unwrap();
+    wait_until("the offline note on b", &[&wa, &wb], || {
+        b.join("memory/offline.md").exists()
+    });
+    // And b's own writes still travel.
+    write(&b, "memory/back.md", "- b\n");
+    wait_until("b's note on a", &[&wa, &wb], || {
+        a.join("memory/back.md").exists()
+    });
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_cycle_finishes_it_and_leaves_a_clean_repo() {
+    let net = Net::new();
+    let a = net.machine("a");
+    let wa = Watcher::start(&a, &[]);
+    // Every ref update of the cycle (its commit, its push) takes a second, and says so.
+    let marker = net.root.join("mid-cycle");
+    let hook = a.join(".git/hooks/reference-transaction");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = committed ] || exit 0\ntouch '{}'\nsleep 1\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).unwrap();
+
+    write(&a, "memory/a.md", "- the last word\n");
+    wa.wait_for("the cycle to be under way", || marker.exists());
+    let status = wa.stop();
+    assert_eq!(status.code(), Some(0), "exit 0 after finishing the cycle");
+
+    assert_eq!(
+        git(&net.hub, &["rev-parse", "main"]),
+        git(&a, &["rev-parse", "HEAD"]),
+        "the cycle in flight finished: committed and pushed"
+    );
+    let fsck = git_cmd(&a)
+        .args(["fsck", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    for left in [
+        "index.lock",
+        "aisync/lock",
+        "aisync/watch.lock",
+        "MERGE_HEAD",
+    ] {
+        assert!(
+            !a.join(".git").join(left).exists(),
+            "{left} was left behind"
+        );
+    }
+    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn with_the_inotify_table_full_the_watcher_polls_says_why_and_still_syncs() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    let wa = Watcher::start_with(&a, &[], &[("AISYNC_TEST_WATCH_LIMIT", "1")]);
+    let wb = Watcher::start(&b, &["--poll"]);
+    let log = wa.log();
+    assert!(
+        log.contains("inotify watch limit is exhausted")
+            && log.contains("sudo sysctl fs.inotify.max_user_watches="),
+        "{log}"
+    );
+    assert_eq!(wa.record()["tree"], "poll");
+    assert_eq!(wb.record()["tree"], "poll");
+
+    write(&a, "memory/polled.md", "- seen by a scan\n");
+    wait_until("the note on b", &[&wa, &wb], || {
+        b.join("memory/polled.md").exists()
+    });
+    write(&b, "memory/deep/er/back.md", "- and back\n");
+    wait_until("b's note on a", &[&wa, &wb], || {
+        a.join("memory/deep/er/back.md").exists()
+    });
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
