@@ -193,26 +193,25 @@ fn post_merge(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether commits are pushed at once: `aisync.autopush` (on unless `false`), which
-/// `AISYNC_AUTOPUSH=0` overrides for one shell.
-fn autopush(repo: &Repo) -> bool {
-    if let Ok(v) = std::env::var("AISYNC_AUTOPUSH") {
-        return !matches!(v.as_str(), "0" | "false" | "no" | "off");
-    }
-    repo.setting("aisync.autopush") != Some("false")
+/// `AISYNC_AUTOPUSH=0` turns autopush off for one shell.
+fn autopush_env_off() -> bool {
+    std::env::var("AISYNC_AUTOPUSH")
+        .is_ok_and(|v| matches!(v.as_str(), "0" | "false" | "no" | "off"))
 }
 
 /// Starts `git aisync sync` detached from this hook (and from git's terminal), so the
-/// person's git command returns at once. A cycle's own commits and merges start none.
+/// person's git command returns at once; the background sync itself checks
+/// `aisync.autopush` (reading config costs a git process this hook need not pay). A
+/// cycle's own commits and merges start none.
 fn background_sync(repo: &Repo) {
-    if std::env::var_os(crate::sync::IN_CYCLE).is_some() || !autopush(repo) {
+    if std::env::var_os(crate::sync::IN_CYCLE).is_some() || autopush_env_off() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["sync", "--quiet"])
+    cmd.args(["sync", "--quiet", "--if-autopush"])
         .current_dir(&repo.work_tree)
         .env_remove("GIT_INDEX_FILE")
         .env_remove("GIT_DIR")

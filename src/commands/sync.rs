@@ -20,11 +20,17 @@ pub struct Args {
     /// Say nothing unless something needs a person (for hooks and timers).
     #[arg(long, short)]
     quiet: bool,
+    /// Only when `aisync.autopush` is on (what the hooks start).
+    #[arg(long, hide = true)]
+    if_autopush: bool,
 }
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
+    if args.if_autopush && repo.setting("aisync.autopush") == Some("false") {
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = sync::sync(&repo, args.remote.as_deref());
     if args.json {
         ui.data(&serde_json::to_string_pretty(&report.to_json())?);
