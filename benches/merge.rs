@@ -1768,6 +1768,118 @@ fn driver_binary() -> Result<PathBuf, String> {
 
 // ---------------------------------------------------------------------------------------------
 
+/// A YAML memory store of about `target` bytes: a list of id-keyed memories with comments,
+/// block scalars and timestamps; both sides append, edit different fields, and delete.
+fn yaml_case(target: usize) -> Case {
+    struct Mem {
+        id: String,
+        text: String,
+        note: Vec<String>,
+        tag: &'static str,
+        updated: String,
+    }
+    let render = |mems: &[Mem]| -> Vec<u8> {
+        let mut out = String::from("# assistant memory (YAML)\nversion: 1\nmemories:\n");
+        for m in mems {
+            out.push_str(&format!(
+                "  - id: \"{}\"\n    text: \"{}\"\n    tag: {}  # kind\n    updated_at: \"{}\"\n    note: |\n",
+                m.id,
+                m.text.replace('\\', "\\\\").replace('"', "\\\""),
+                m.tag,
+                m.updated
+            ));
+            for l in &m.note {
+                out.push_str(&format!("      {l}\n"));
+            }
+        }
+        out.push_str("settings:\n  theme: dark\n  font: 12\n");
+        out.into_bytes()
+    };
+    let mut rng = Rng::new(0x7a31);
+    let tags = ["fact", "preference", "project", "person"];
+    let mut base: Vec<Mem> = Vec::new();
+    let mut size = 0;
+    while size < target {
+        let i = base.len();
+        let m = Mem {
+            id: format!("y-{i:06}"),
+            // (One line each: the word list holds line breaks for other cases.)
+            text: sentence(&mut rng, 6, 14).replace(['\n', '\r'], " "),
+            note: (0..rng.range(1, 3))
+                .map(|_| sentence(&mut rng, 4, 10).replace(['\n', '\r'], " "))
+                .collect(),
+            tag: rng.pick(&tags),
+            updated: format!("2026-01-{:02}T{:02}:00:00Z", 1 + i % 28, i % 24),
+        };
+        size += 140 + m.text.len() + m.note.iter().map(String::len).sum::<usize>();
+        base.push(m);
+    }
+    let n = base.len();
+    let copy = |m: &Mem| Mem {
+        id: m.id.clone(),
+        text: m.text.clone(),
+        note: m.note.clone(),
+        tag: m.tag,
+        updated: m.updated.clone(),
+    };
+    let mut ours: Vec<Mem> = base.iter().map(copy).collect();
+    let mut theirs: Vec<Mem> = base.iter().map(copy).collect();
+    let mut needles = Vec::new();
+    // Ours edits texts; theirs appends lines to the same records' notes: both kept.
+    for k in 0..10 {
+        let i = (k * 97 + 13) % n;
+        ours[i].text = format!("edited by ours {k}");
+        needles.push(ours[i].text.clone());
+        theirs[i].note.push(format!("note line from theirs {k}"));
+        needles.push(format!("note line from theirs {k}"));
+    }
+    let ours_deletes = [n / 3, n / 3 + 7];
+    let theirs_deletes = [n / 2, n / 2 + 5];
+    let mut appended = Vec::new();
+    for (side, tag) in [(&mut ours, "o"), (&mut theirs, "t")] {
+        for k in 0..(n / 100).max(3) {
+            let id = format!("y-{tag}-{k:04}");
+            appended.push(id.clone());
+            side.push(Mem {
+                id,
+                text: format!("appended by {tag} {k}"),
+                note: vec![format!("new note {tag} {k}")],
+                tag: "fact",
+                updated: "2026-02-01T00:00:00Z".into(),
+            });
+        }
+    }
+    ours.retain(|m| !ours_deletes.iter().any(|&d| m.id == format!("y-{d:06}")));
+    theirs.retain(|m| !theirs_deletes.iter().any(|&d| m.id == format!("y-{d:06}")));
+    let gone: Vec<usize> = ours_deletes
+        .iter()
+        .chain(&theirs_deletes)
+        .copied()
+        .collect();
+    let kept = (0..n)
+        .filter(|i| !gone.contains(i))
+        .map(|i| format!("y-{i:06}"))
+        .chain(appended.iter().cloned())
+        .collect();
+    Case {
+        name: format!("yaml {}MB", target / MB),
+        kind: "yaml",
+        path: "memory/store.yaml",
+        base: render(&base),
+        ours: render(&ours),
+        theirs: render(&theirs),
+        expect: Expect {
+            id_marker: "id: \"",
+            kept,
+            appended,
+            deleted: gone.iter().map(|i| format!("y-{i:06}")).collect(),
+            needles,
+            records: Vec::new(),
+            ts_key: None,
+        },
+    }
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(SERVER_ARG) {
         serve();
@@ -1828,6 +1940,7 @@ fn main() {
         ("jsonl 1MB", Box::new(|| jsonl_case(MB))),
         ("jsonl 10MB", Box::new(|| jsonl_case(10 * MB))),
         ("markdown 1MB", Box::new(|| md_case(MB))),
+        ("yaml 1MB", Box::new(|| yaml_case(MB))),
     ];
 
     println!(
