@@ -103,22 +103,60 @@ struct Reader<'s> {
     side: usize,
     text: &'s [u8],
     depth: usize,
-    events: std::iter::Peekable<std::vec::IntoIter<(Event<'s>, usize, usize)>>,
+    events: std::iter::Peekable<std::vec::IntoIter<(Ev, usize, usize)>>,
+}
+
+/// What the reader needs of an event (saphyr's events carry the scalars' decoded text:
+/// kept only where it can be a key, so a store's values are not held twice).
+enum Ev {
+    Scalar(ScalarStyle, Option<Box<str>>),
+    MappingStart,
+    SequenceStart,
+    MappingEnd,
+    SequenceEnd,
+    Other,
+}
+
+/// Byte offsets from saphyr's character counts, walking a cursor (spans come in order).
+struct Chars<'t> {
+    text: &'t str,
+    ascii: bool,
+    chars: usize,
+    bytes: usize,
+}
+
+impl Chars<'_> {
+    fn at(&mut self, target: usize) -> usize {
+        if self.ascii {
+            return target.min(self.text.len());
+        }
+        while self.chars < target && self.bytes < self.text.len() {
+            self.bytes += self.text[self.bytes..]
+                .chars()
+                .next()
+                .map_or(1, char::len_utf8);
+            self.chars += 1;
+        }
+        while self.chars > target && self.bytes > 0 {
+            self.bytes -= 1;
+            while !self.text.is_char_boundary(self.bytes) {
+                self.bytes -= 1;
+            }
+            self.chars -= 1;
+        }
+        self.bytes
+    }
 }
 
 impl<'s> Reader<'s> {
     /// The root value of a one-document YAML text whose top is a block collection.
     fn read(syntax: &'s mut Yaml, side: usize, text: &'s str) -> Option<Val> {
         // saphyr counts characters; the spans are bytes.
-        let offsets = (!text.is_ascii()).then(|| {
-            let mut v: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-            v.push(text.len());
-            v
-        });
-        let at = |i: usize| {
-            offsets
-                .as_ref()
-                .map_or(i, |o| o.get(i).copied().unwrap_or(text.len()))
+        let mut chars = Chars {
+            text,
+            ascii: text.is_ascii(),
+            chars: 0,
+            bytes: 0,
         };
         let mut events = Vec::new();
         let mut documents = 0;
@@ -135,7 +173,19 @@ impl<'s> Reader<'s> {
                 }
                 _ => {}
             }
-            events.push((event, at(span.start.index()), at(span.end.index())));
+            let ev = match event {
+                Event::Scalar(value, style, ..) => {
+                    Ev::Scalar(style, (value.len() <= 512).then(|| value.as_ref().into()))
+                }
+                Event::MappingStart(..) => Ev::MappingStart,
+                Event::SequenceStart(..) => Ev::SequenceStart,
+                Event::MappingEnd => Ev::MappingEnd,
+                Event::SequenceEnd => Ev::SequenceEnd,
+                _ => Ev::Other,
+            };
+            let start = chars.at(span.start.index());
+            let end = chars.at(span.end.index());
+            events.push((ev, start, end));
         }
         if documents != 1 {
             return None;
@@ -223,7 +273,7 @@ impl<'s> Reader<'s> {
     fn node_inner(&mut self) -> Option<Node> {
         let (event, start, end) = self.events.next()?;
         match event {
-            Event::Scalar(_, style, ..) => {
+            Ev::Scalar(style, _) => {
                 let shape = match style {
                     ScalarStyle::Plain => Shape::Scalar,
                     ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Shape::String,
@@ -241,8 +291,8 @@ impl<'s> Reader<'s> {
                     block: false,
                 })
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let object = matches!(event, Event::MappingStart(..));
+            Ev::MappingStart | Ev::SequenceStart => {
+                let object = matches!(event, Ev::MappingStart);
                 let flow = end > start; // a flow collection's start event spans its bracket
                 if flow {
                     // Atomic: merged as one value.
@@ -251,8 +301,8 @@ impl<'s> Reader<'s> {
                     while depth > 0 {
                         let (e, _, e_end) = self.events.next()?;
                         match e {
-                            Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
-                            Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+                            Ev::MappingStart | Ev::SequenceStart => depth += 1,
+                            Ev::MappingEnd | Ev::SequenceEnd => depth -= 1,
                             _ => {}
                         }
                         last = e_end;
@@ -279,13 +329,13 @@ impl<'s> Reader<'s> {
         let mut items = Vec::new();
         let mut content_end = start;
         loop {
-            if matches!(self.events.peek(), Some((Event::MappingEnd, ..))) {
+            if matches!(self.events.peek(), Some((Ev::MappingEnd, ..))) {
                 self.events.next();
                 break;
             }
             let (key, key_start, key_end) = self.events.next()?;
-            let Event::Scalar(name, ..) = key else {
-                return None; // a complex key
+            let Ev::Scalar(_, Some(name)) = key else {
+                return None; // a complex key (or a key longer than any name)
             };
             let colon = skip_spaces(self.text, key_end);
             if self.text.get(colon) != Some(&b':') {
@@ -313,7 +363,7 @@ impl<'s> Reader<'s> {
         let mut items = Vec::new();
         let mut content_end = start;
         loop {
-            if matches!(self.events.peek(), Some((Event::SequenceEnd, ..))) {
+            if matches!(self.events.peek(), Some((Ev::SequenceEnd, ..))) {
                 self.events.next();
                 break;
             }
