@@ -4,7 +4,13 @@
 //! Latency: write a unique line in A, time until B's working tree has it, `WRITES` times:
 //!   1. a hub on a local path (B watches its ref files),
 //!   2. the same kind of hub asked by polling (`watch --poll-remotes`, every `poll`),
-//!   3. plain git: commit + push in A, `git pull` every `poll` in B.
+//!   3. plain git: commit + push in A, `git pull` every `poll` in B,
+//!   4. a hub over SSH (a real sshd on 127.0.0.1, as tests/watch_ssh.rs starts it) with
+//!      git-aisync on the sessions' PATH: B keeps a `notify-wait` session open,
+//!   5. the same hub where the sessions find no git-aisync: B falls back to `ls-remote`
+//!      every `poll`.
+//!
+//! Without sshd (`/usr/sbin/sshd`) the SSH cases are skipped, and the output says so.
 //!
 //! Idle: CPU (the watcher and the git children it reaped) and RSS of a watcher on a repository
 //! of 10 000 files, over `AISYNC_BENCH_IDLE_SECS` seconds (default 60: at 100 clock ticks a
@@ -12,6 +18,7 @@
 //!
 //! cargo bench --bench watch
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,14 +89,152 @@ fn machine(root: &Path, hub: &Path, name: &str) -> PathBuf {
     dir
 }
 
+/// A machine that joined a hub at `url` over ssh.
+fn machine_ssh(root: &Path, url: &str, ssh: &str, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let out = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
+        .current_dir(root)
+        .env("GIT_SSH_COMMAND", ssh)
+        .args(["init", dir.to_str().unwrap(), "--remote", url]))
+    .stdin(Stdio::null())
+    .output()
+    .expect("run git-aisync");
+    assert!(
+        out.status.success(),
+        "git aisync init over ssh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&dir, &["config", "aisync.machine", name]);
+    dir
+}
+
+/// An sshd on 127.0.0.1 that lets this user in with a key made here (as tests/ssh.rs).
+struct Sshd {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `None` without sshd. `with_aisync`: whether the sessions find git-aisync on PATH.
+fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
+    let sshd = ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())?;
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    for key in ["host_key", "client_key"] {
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(key))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ssh-keygen failed");
+    }
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"));
+    let mut path: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty() && !Path::new(d).join("git-aisync").exists())
+        .map(str::to_string)
+        .collect();
+    if with_aisync {
+        path.insert(0, bin.parent().unwrap().display().to_string());
+    }
+    // A home of its own: the user's shell start-up files stay out of the measure.
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\nAllowUsers {user}\nSetEnv HOME={d}/home PATH={path}\n",
+        d = dir.display(),
+        path = path.join(":"),
+    );
+    std::fs::write(dir.join("sshd_config"), config).unwrap();
+    let child = Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+        .spawn()
+        .expect("sshd starts");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sshd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+    std::fs::write(dir.join("known_hosts"), format!("[127.0.0.1]:{port} {key}")).unwrap();
+    Some(Sshd {
+        child,
+        port,
+        dir: dir.to_path_buf(),
+    })
+}
+
+impl Sshd {
+    fn ssh_command(&self) -> String {
+        format!(
+            "ssh -i {d}/client_key -o UserKnownHostsFile={d}/known_hosts -o IdentitiesOnly=yes -p {}",
+            self.port,
+            d = self.dir.display()
+        )
+    }
+}
+
+/// Latencies through a hub over ssh; with `with_aisync`, B waits until its notify-wait
+/// session is open before the first write.
+fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>> {
+    let sshd = start_sshd(&root.join(format!("sshd-{name}")), with_aisync)?;
+    let ssh = sshd.ssh_command();
+    let hub = hub(root, &format!("hub-{name}.git"));
+    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    let a = machine_ssh(root, &url, &ssh, &format!("a-{name}"));
+    let b = machine_ssh(root, &url, &ssh, &format!("b-{name}"));
+    let _wa = Watcher::start_env(&a, &[], &[("GIT_SSH_COMMAND", &ssh)]);
+    let _wb = Watcher::start_env(&b, &[], &[("GIT_SSH_COMMAND", &ssh)]);
+    let want = if with_aisync { "open" } else { "unavailable" };
+    let start = Instant::now();
+    while !std::fs::read_to_string(b.join(".git/aisync/watch.json"))
+        .is_ok_and(|t| t.contains(&format!("\"session\": \"{want}\"")))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "b's notify-wait session is not {want}: {}",
+            std::fs::read_to_string(b.join(".git/aisync/watch.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(latencies(&a, &b, "memory/bench.md", |_| {}))
+}
+
 /// A watcher process, stopped with SIGTERM when dropped.
 struct Watcher(Child, PathBuf);
 
 impl Watcher {
     fn start(dir: &Path, extra: &[&str]) -> Watcher {
+        Watcher::start_env(dir, extra, &[])
+    }
+
+    fn start_env(dir: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Watcher {
         let child = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
             .args(["watch", "--quiet"])
             .args(extra)
+            .envs(vars.iter().copied())
             .current_dir(dir))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -308,6 +453,12 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let _ = puller.join();
 
+    // 4 and 5. A hub over ssh, with and without git-aisync on the hub.
+    let notified = ssh_case(root, "notified", true);
+    let ssh_polled = notified
+        .as_ref()
+        .and_then(|_| ssh_case(root, "polled", false));
+
     println!("propagation latency, write in A -> in B's working tree:");
     report(
         "watch, local hub (ref files watched)",
@@ -324,6 +475,26 @@ fn main() {
         baseline,
         None,
     );
+    match (notified, ssh_polled) {
+        (Some(notified), Some(polled)) => {
+            report(
+                "watch, ssh hub (notify-wait session)",
+                notified,
+                Some(Duration::from_millis(500)),
+            );
+            report(
+                &format!(
+                    "watch, ssh hub, no git-aisync (polled {} s)",
+                    POLL.as_secs()
+                ),
+                polled,
+                Some(POLL + Duration::from_millis(500)),
+            );
+        }
+        _ => println!(
+            "ssh hub cases skipped: no sshd at /usr/sbin/sshd (apt-get install openssh-server)"
+        ),
+    }
 
     idle(root, idle_window, &[], "local hub (refs watched)");
     idle(

@@ -159,6 +159,10 @@ impl Repo {
         if let Ok(entries) = std::fs::read_dir(common.join(prefix)) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
+                // A ref being written (`name.lock`) is not a ref yet.
+                if name.ends_with(".lock") {
+                    continue;
+                }
                 if let Ok(oid) = std::fs::read_to_string(e.path()) {
                     found.insert(name, oid.trim().to_string());
                 }

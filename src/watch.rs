@@ -1,16 +1,19 @@
 //! The watcher (`git aisync watch`): writes to realtime paths and moves of the remotes' branch
 //! become sync cycles, one at a time, in this process, until SIGINT or SIGTERM.
 //!
-//! Everything arrives on one channel (file events, remote ref events, poll answers, the stop
-//! signal). The loop blocks on it with a timeout no longer than the next timer it owns
-//! (debounce, max-wait, the next remote check), so an idle watcher sleeps.
+//! Everything arrives on one channel (file events, remote ref events, poll answers, news from
+//! the notify-wait sessions with SSH hubs, peers' deliveries to the inbox, the stop signal).
+//! The loop blocks on it with a timeout no longer than the next timer it owns (debounce,
+//! max-wait, the next remote check), so an idle watcher sleeps.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
@@ -36,12 +39,24 @@ const CLOCK_JUMP: Duration = Duration::from_secs(10);
 const TREE_POLL: Duration = Duration::from_secs(1);
 /// Past this many changed paths, the cycle runs without asking git first which changed.
 const PRECHECK_MAX: usize = 512;
+/// While a notify-wait session with an SSH hub is open, the hub is still asked this often
+/// (or every `poll`, if longer): a safety net for a session that died without a word.
+const SAFETY_POLL: Duration = Duration::from_secs(30);
+/// How long one notify-wait waits on the hub before the session starts over.
+const SESSION_WAIT_SECS: u64 = 600;
+/// A session that ends sooner than this with no news counts as a failure (never a tight loop).
+const SESSION_MIN: Duration = Duration::from_secs(5);
+/// What the hub's shell prints once the session is there and in the repository.
+const READY: &str = "aisync-notify-ready";
+/// How long notify-wait runs on the hub before the session counts as open.
+const SESSION_SETTLE: Duration = Duration::from_millis(500);
 
 /// How `watch` was asked to run.
 pub struct Options {
     /// Scan the working tree instead of using file events.
     pub poll: bool,
-    /// Ask every remote with `git ls-remote`, even one on a local path.
+    /// Ask every remote with `git ls-remote`, even one on a local path or an SSH hub (no
+    /// ref files watched, no notify-wait session).
     pub poll_remotes: bool,
     /// Log to the file only.
     pub quiet: bool,
@@ -56,6 +71,14 @@ enum Msg {
         remote: String,
         answer: std::result::Result<Option<String>, String>,
     },
+    /// News from a remote's notify-wait session (`id` tells sessions of one remote apart).
+    Session {
+        remote: String,
+        id: u64,
+        event: SessionEvent,
+    },
+    /// Something changed in this repository's inbox folder (a peer delivered).
+    Inbox,
     Stop(i32),
 }
 
@@ -453,6 +476,43 @@ enum Reach {
     Local(PathBuf),
     /// Anything else: `git ls-remote` every poll interval.
     Polled,
+    /// A hub over SSH: a notify-wait session tells at once, `git ls-remote` is the safety net
+    /// (and the fallback when the hub has no git-aisync or the session is down).
+    Notified(SshHub),
+}
+
+impl Reach {
+    /// Asked with `git ls-remote` (not read from files here).
+    fn is_asked(&self) -> bool {
+        !matches!(self, Reach::Local(_))
+    }
+}
+
+/// Where the notify-wait session of a remote stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Notice {
+    /// No session: not an SSH hub, or polling was asked for.
+    Off,
+    /// Connecting.
+    Starting,
+    /// notify-wait runs on the hub: polling slows to the safety net.
+    Up,
+    /// Dropped: polled every `poll` while a new session is tried, later and later.
+    Down,
+    /// The hub has no git-aisync (or one without notify-wait): polled from now on.
+    Unavailable,
+}
+
+impl Notice {
+    fn word(self) -> &'static str {
+        match self {
+            Notice::Off => "off",
+            Notice::Starting => "starting",
+            Notice::Up => "open",
+            Notice::Down => "down",
+            Notice::Unavailable => "unavailable",
+        }
+    }
 }
 
 struct Remote {
@@ -474,6 +534,21 @@ struct Remote {
     /// The remote tip a cycle already ran for (a failed cycle is not retried for the same tip
     /// by remote checks; the error retry and local events do that).
     acted_on: Option<String>,
+    /// The notify-wait session with an SSH hub, while one is wanted.
+    session: Option<Session>,
+    notice: Notice,
+}
+
+impl Remote {
+    /// How long until the next `ls-remote` when nothing is wrong: `poll`, or the safety net's
+    /// slower pace while a notify-wait session is open.
+    fn every(&self, poll: Duration) -> Duration {
+        if self.notice == Notice::Up {
+            SAFETY_POLL.max(poll)
+        } else {
+            poll
+        }
+    }
 }
 
 /// The remotes of `repo` and how each is reached.
@@ -487,7 +562,11 @@ fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
                 .unwrap_or_default();
             let reach = match local_path(url, &repo.work_tree) {
                 Some(path) if !poll_remotes => Reach::Local(path),
-                _ => Reach::Polled,
+                Some(_) => Reach::Polled,
+                None => match ssh_hub(url) {
+                    Some(hub) if !poll_remotes => Reach::Notified(hub),
+                    _ => Reach::Polled,
+                },
             };
             (name, reach)
         })
@@ -639,6 +718,529 @@ fn backoff(poll: Duration, failures: u32) -> Duration {
 }
 
 // ---------------------------------------------------------------------------------------
+// Instant notice from a hub over SSH: one `git aisync notify-wait` session kept open on a
+// thread. It blocks on the hub until the branch moves and prints the new commit; the thread
+// passes that on and opens the next session from the new tip. A hub without git-aisync is
+// polled for good; a session that drops is tried again later and later, polling meanwhile.
+
+/// A hub reached over SSH (`ssh://[user@]host[:port]/path`, `[user@]host:path`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct SshHub {
+    host: String,
+    port: Option<String>,
+    path: String,
+}
+
+/// The SSH hub a remote URL names, if it names one.
+fn ssh_hub(url: &str) -> Option<SshHub> {
+    let url = ["git+ssh://", "ssh+git://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
+        .map_or_else(|| url.to_string(), |rest| format!("ssh://{rest}"));
+    if url.contains("://") && !url.starts_with("ssh://") {
+        return None;
+    }
+    let crate::peer::Location::Ssh { host, port, path } = crate::peer::locate(&url).ok()? else {
+        return None;
+    };
+    // `[::1]` is how a URL writes an IPv6 address; ssh wants it bare. A host that starts with
+    // a dash would be read as an option: git refuses those too.
+    let host = match host.rsplit_once('@') {
+        Some((user, h)) => format!("{user}@{}", h.trim_start_matches('[').trim_end_matches(']')),
+        None => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    };
+    if host.is_empty() || host.starts_with('-') || path.is_empty() {
+        return None;
+    }
+    Some(SshHub { host, port, path })
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The user's SSH command (`GIT_SSH_COMMAND`, `core.sshCommand`, else `ssh`) in batch mode,
+/// as `peer` runs it; a session that stays open also has ssh check that the hub is still
+/// there, so a connection that died quietly (a suspend, a new network) ends within a minute.
+/// It shares the connection the cycle's git commands keep (the same control socket), so a
+/// new session after each push is a new channel, not a new SSH handshake.
+fn ssh_command(repo: &Repo) -> String {
+    let base = std::env::var("GIT_SSH_COMMAND")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .or_else(|| repo.setting("core.sshCommand").map(str::to_string))
+        .unwrap_or_else(|| "ssh".to_string());
+    let mut cmd = format!(
+        "{base} -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=3"
+    );
+    // A control socket needs a short path (sockets are limited to ~100 bytes).
+    let socket = repo.state_dir().join("ssh-%C");
+    if socket.as_os_str().len() < 90 && fs::create_dir_all(repo.state_dir()).is_ok() {
+        cmd.push_str(&format!(
+            " -o ControlMaster=auto -o ControlPersist=60 -o ControlPath={}",
+            shell_quote(&socket.to_string_lossy())
+        ));
+    }
+    cmd
+}
+
+/// What the hub's shell runs: `cd <path> && git aisync notify-wait …`, behind a guard that
+/// ends notify-wait as soon as the connection goes (its standard input closes), so a watcher
+/// that stops or restarts a session leaves nothing running on the hub. Wrapped in `sh -c` so
+/// a login shell of another family (fish, csh) runs it the same.
+fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
+    // `~/x` and `~user/x` as git takes them in an ssh:// URL: relative to a home directory.
+    let cd = match hub.path.strip_prefix("/~") {
+        Some(rest) => match rest.split_once('/') {
+            Some(("", tail)) => format!("cd && cd {}", shell_quote(tail)),
+            Some((user, tail)) if !user.contains(['\'', ' ']) => {
+                format!("cd ~{user} && cd {}", shell_quote(tail))
+            }
+            _ => format!("cd {}", shell_quote(&hub.path)),
+        },
+        None => format!("cd {}", shell_quote(&hub.path)),
+    };
+    // Nothing known yet: any tip of the branch is news.
+    let since = since.unwrap_or("0000000000000000000000000000000000000000");
+    let script = format!(
+        "{cd} || exit 1\n\
+         echo {READY}\n\
+         exec 3<&0 </dev/null\n\
+         git aisync notify-wait --branch {branch} --since {since} --timeout {SESSION_WAIT_SECS} 3<&- &\n\
+         w=$!\n\
+         (while read -r _ <&3; do :; done; kill $w) >/dev/null 2>&1 &\n\
+         g=$!\n\
+         wait $w\n\
+         s=$?\n\
+         kill $g 2>/dev/null\n\
+         exit $s\n",
+        branch = shell_quote(branch),
+        since = shell_quote(since),
+    );
+    format!("sh -c {}", shell_quote(&script))
+}
+
+/// What a session thread tells the loop.
+enum SessionEvent {
+    /// notify-wait runs on the hub.
+    Up,
+    /// The branch on the hub moved to this commit.
+    Moved(String),
+    /// The session ended for this reason; another is tried after a pause.
+    Down(String),
+    /// The hub cannot run notify-wait: no more sessions.
+    Unavailable(String),
+}
+
+/// How a session ended.
+enum Ended {
+    Moved(String),
+    /// notify-wait's time limit: start over.
+    Quiet,
+    Down(String),
+    Unavailable(String),
+}
+
+/// Shared between the loop and a session thread.
+#[derive(Default)]
+struct Slot {
+    /// The watcher is done with this session.
+    stop: bool,
+    /// Start over at once (after a suspend): the end of the current child is no failure.
+    restart: bool,
+    /// The running child (its process group), until it is reaped.
+    child: Option<u32>,
+    /// The hub's tip as last known, for the next session's `--since`.
+    known: Option<String>,
+}
+
+/// One remote's notify-wait session: a thread and the ssh child it runs. Dropping it ends
+/// both (the child is killed, the thread returns).
+struct Session {
+    id: u64,
+    shared: Arc<(Mutex<Slot>, Condvar)>,
+}
+
+fn lock(shared: &(Mutex<Slot>, Condvar)) -> MutexGuard<'_, Slot> {
+    // A panic elsewhere cannot leave a Slot half-changed: take it as it is.
+    shared.0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Ends a session's ssh (and the shell around it) by its process group.
+fn kill_group(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: signals a process group we made and have not reaped the leader of.
+        unsafe {
+            libc::kill(-pid, libc::SIGTERM);
+        }
+    }
+}
+
+/// What a session thread needs to know.
+struct SessionSpec {
+    remote: String,
+    hub: SshHub,
+    ssh: String,
+    branch: String,
+    poll: Duration,
+}
+
+impl Session {
+    fn start(spec: SessionSpec, known: Option<String>, tx: Sender<Msg>) -> Session {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let shared = Arc::new((
+            Mutex::new(Slot {
+                known,
+                ..Slot::default()
+            }),
+            Condvar::new(),
+        ));
+        let theirs = shared.clone();
+        std::thread::spawn(move || session_thread(&theirs, &spec, id, &tx));
+        Session { id, shared }
+    }
+
+    /// The hub's tip as the loop knows it now (after a cycle).
+    fn know(&self, tip: Option<String>) {
+        if tip.is_some() {
+            lock(&self.shared).known = tip;
+        }
+    }
+
+    /// Ends the current session and opens a new one at once.
+    fn restart(&self) {
+        let mut slot = lock(&self.shared);
+        slot.restart = true;
+        if let Some(pid) = slot.child {
+            kill_group(pid);
+        }
+        self.shared.1.notify_all();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut slot = lock(&self.shared);
+        slot.stop = true;
+        if let Some(pid) = slot.child {
+            kill_group(pid);
+        }
+        self.shared.1.notify_all();
+    }
+}
+
+fn session_thread(shared: &(Mutex<Slot>, Condvar), spec: &SessionSpec, id: u64, tx: &Sender<Msg>) {
+    let send = |event| {
+        let _ = tx.send(Msg::Session {
+            remote: spec.remote.clone(),
+            id,
+            event,
+        });
+    };
+    let mut failures = 0u32;
+    loop {
+        // Spawned under the lock: a stop that comes now finds the child to kill.
+        let mut slot = lock(shared);
+        if slot.stop {
+            return;
+        }
+        slot.restart = false;
+        let since = slot.known.clone();
+        let child = spawn_session(spec, since.as_deref());
+        let ended = match child {
+            Ok(child) => {
+                slot.child = Some(child.id());
+                drop(slot);
+                let started = Instant::now();
+                let ended = follow_session(shared, child, || send(SessionEvent::Up));
+                match ended {
+                    Ended::Quiet if started.elapsed() < SESSION_MIN => {
+                        Ended::Down("notify-wait ended at once with no news".into())
+                    }
+                    other => other,
+                }
+            }
+            Err(e) => {
+                drop(slot);
+                Ended::Down(format!("cannot run ssh: {e}"))
+            }
+        };
+        let slot = lock(shared);
+        if slot.stop {
+            return;
+        }
+        if slot.restart {
+            failures = 0;
+            continue;
+        }
+        drop(slot);
+        match ended {
+            Ended::Moved(tip) => {
+                failures = 0;
+                lock(shared).known = Some(tip.clone());
+                send(SessionEvent::Moved(tip));
+            }
+            Ended::Quiet => failures = 0,
+            Ended::Unavailable(why) => {
+                send(SessionEvent::Unavailable(why));
+                return;
+            }
+            Ended::Down(why) => {
+                failures += 1;
+                send(SessionEvent::Down(why));
+                let pause = backoff(spec.poll, failures);
+                let slot = lock(shared);
+                let _ = shared
+                    .1
+                    .wait_timeout_while(slot, pause, |s| !s.stop && !s.restart);
+            }
+        }
+    }
+}
+
+fn spawn_session(spec: &SessionSpec, since: Option<&str>) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let mut args = Vec::new();
+    if let Some(p) = &spec.hub.port {
+        args.push(format!("-p{p}"));
+    }
+    args.push(spec.hub.host.clone());
+    args.push(remote_script(&spec.hub, &spec.branch, since));
+    // The user's SSH command is shell words (it may quote a key's path): a shell reads it.
+    // Its own process group: the loop ends ssh and that shell together, and a Ctrl-C in the
+    // terminal reaches the watcher alone, which then ends them.
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} \"$@\"", spec.ssh))
+        .arg("sh")
+        .args(&args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+}
+
+/// Reads a session to its end: the ready line (then `up`), the new tip, ssh's and the hub's
+/// complaints; reaps the child and says how it ended.
+fn follow_session(shared: &(Mutex<Slot>, Condvar), mut child: Child, up: impl Fn()) -> Ended {
+    // Held open while the session runs: the hub's guard ends notify-wait when it closes.
+    let keep_open = child.stdin.take();
+    let errors = child.stderr.take().map(|mut err| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = (&mut err).take(64 * 1024).read_to_end(&mut text);
+            // Whatever comes past that is drained, so the child never blocks on it.
+            let _ = std::io::copy(&mut err, &mut std::io::sink());
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    });
+    let (line_tx, lines) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    // The session is up once notify-wait has run a moment on the hub: a hub without it
+    // says so at once.
+    let mut ready: Option<Instant> = None;
+    let mut announced = false;
+    let mut tip = None;
+    loop {
+        let wait = match ready {
+            Some(at) if !announced => {
+                (at + SESSION_SETTLE).saturating_duration_since(Instant::now())
+            }
+            _ => IDLE_CAP,
+        };
+        match lines.recv_timeout(wait) {
+            Ok(line) => {
+                let line = line.trim();
+                if line == READY {
+                    ready = Some(Instant::now());
+                } else if ready.is_some()
+                    && line.len() >= 40
+                    && line.chars().all(|c| c.is_ascii_hexdigit())
+                {
+                    tip = Some(line.to_string());
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if ready.is_some() && !announced {
+                    announced = true;
+                    up();
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let ready = ready.is_some();
+    // Not ours to kill any more: it is reaped next.
+    lock(shared).child = None;
+    let status = child.wait();
+    drop(keep_open);
+    let err = errors.and_then(|t| t.join().ok()).unwrap_or_default();
+    let code = status.ok().and_then(|s| s.code());
+    classify(ready, code, tip, &err)
+}
+
+/// How a session ended, from what it said.
+fn classify(ready: bool, code: Option<i32>, tip: Option<String>, err: &str) -> Ended {
+    let why = err
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string();
+    if !ready {
+        // ssh could not connect, or the repository is not at that path.
+        return Ended::Down(if why.is_empty() {
+            format!(
+                "ssh ended with status {}",
+                code.map_or("?".into(), |c| c.to_string())
+            )
+        } else {
+            why
+        });
+    }
+    match (code, tip) {
+        (Some(0), Some(tip)) => return Ended::Moved(tip),
+        (Some(3), _) => return Ended::Quiet,
+        _ => {}
+    }
+    let missing = [
+        "not a git command",
+        "command not found",
+        ": not found",
+        "unrecognized subcommand",
+    ];
+    if code == Some(127) || missing.iter().any(|m| err.contains(m)) {
+        return Ended::Unavailable(if why.is_empty() {
+            "git or git-aisync not found".into()
+        } else {
+            why
+        });
+    }
+    Ended::Down(if why.is_empty() {
+        format!(
+            "the session ended with status {}",
+            code.map_or("?".into(), |c| c.to_string())
+        )
+    } else {
+        why
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The inbox: peers deliver their commits to `refs/aisync/inbox/<machine>` here (the cycle
+// merges them first thing). Its folder is watched, so a delivery starts a cycle at once.
+
+/// The git directory shared by every worktree (where refs live).
+fn common_dir(git_dir: &Path) -> PathBuf {
+    fs::read_to_string(git_dir.join("commondir"))
+        .ok()
+        .map(|c| git_dir.join(c.trim()))
+        .unwrap_or_else(|| git_dir.to_path_buf())
+}
+
+struct Inbox {
+    /// `<common git dir>/refs/aisync/inbox`.
+    dir: PathBuf,
+    watcher: Option<notify::RecommendedWatcher>,
+    /// The folder watched (its inode): git may remove an empty folder and make it anew.
+    watched: Option<u64>,
+    /// The deliveries a cycle has already run for (sender, commit).
+    seen: Vec<(String, String)>,
+    /// Without file events, when to look again.
+    next_check: Option<Instant>,
+    tx: Sender<Msg>,
+}
+
+impl Inbox {
+    fn new(git_dir: &Path, tx: &Sender<Msg>) -> Inbox {
+        Inbox {
+            dir: common_dir(git_dir).join(crate::peer::INBOX.trim_end_matches('/')),
+            watcher: None,
+            watched: None,
+            seen: Vec::new(),
+            next_check: None,
+            tx: tx.clone(),
+        }
+    }
+
+    fn inode(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&self.dir).ok().map(|m| m.ino())
+    }
+
+    /// Makes the folder if it is missing and watches it (again, if it was made anew).
+    /// `Err` says why it cannot be watched (it is then looked at every poll interval).
+    fn follow(&mut self) -> std::result::Result<(), String> {
+        if self.watched.is_some() && self.watched == self.inode() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        if self.watcher.is_none() {
+            let tx = self.tx.clone();
+            let watcher = notify::RecommendedWatcher::new(
+                move |event: notify::Result<notify::Event>| {
+                    if event.is_ok_and(|e| !matches!(e.kind, EventKind::Access(_))) {
+                        let _ = tx.send(Msg::Inbox);
+                    }
+                },
+                notify::Config::default(),
+            )
+            .map_err(|e| format!("no file events for the inbox: {e}"))?;
+            self.watcher = Some(watcher);
+        }
+        let Some(watcher) = self.watcher.as_mut() else {
+            return Err("no file events for the inbox".into());
+        };
+        if self.watched.is_some() {
+            let _ = watcher.unwatch(&self.dir);
+        }
+        self.watched = None;
+        watcher
+            .watch(&self.dir, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("cannot watch {}: {e}", self.dir.display()))?;
+        self.watched = self.inode();
+        Ok(())
+    }
+
+    /// Deliveries not seen before (new senders, or new commits from one), remembered now.
+    fn news(&mut self, repo: &Repo) -> Vec<String> {
+        // A ref being written is `<name>.lock` until git renames it: not a delivery yet.
+        let now: Vec<(String, String)> = repo
+            .refs_under(crate::peer::INBOX)
+            .into_iter()
+            .filter(|(name, oid)| {
+                !name.ends_with(".lock")
+                    && oid.len() >= 40
+                    && oid.chars().all(|c| c.is_ascii_hexdigit())
+            })
+            .collect();
+        let new = now
+            .iter()
+            .filter(|entry| !self.seen.contains(entry))
+            .map(|(sender, _)| sender.clone())
+            .collect();
+        self.seen = now;
+        new
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The loop.
 
 /// Runs the watcher in `repo` until SIGINT or SIGTERM (blocked by `signals` before any thread
@@ -698,6 +1300,7 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
             tx: tx.clone(),
         },
         remotes: Vec::new(),
+        inbox: Inbox::new(&repo.git_dir, &tx),
         pending: BTreeSet::new(),
         first_event: None,
         last_event: None,
@@ -709,6 +1312,9 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
         clock: (Instant::now(), SystemTime::now()),
     };
     watch.follow_tree();
+    watch.follow_inbox();
+    // What is in the inbox now, the first cycle merges.
+    watch.inbox.news(repo);
     watch.follow_remotes(repo);
     watch.log.line(&format!(
         "watching {} ({}; remotes: {})",
@@ -735,6 +1341,7 @@ struct Watch<'u> {
     tree: Tree,
     remote_refs: RemoteRefs,
     remotes: Vec<Remote>,
+    inbox: Inbox,
     /// Changed paths since the last cycle, not yet checked.
     pending: BTreeSet<PathBuf>,
     first_event: Option<Instant>,
@@ -785,6 +1392,8 @@ impl Watch<'_> {
                     Msg::Tree(event) => self.tree_event(event),
                     Msg::RemoteRefs(paths) => self.remote_event(&paths),
                     Msg::Polled { remote, answer } => self.polled(&remote, answer),
+                    Msg::Session { remote, id, event } => self.session_event(&remote, id, event),
+                    Msg::Inbox => self.inbox_event(),
                 }
             }
             if let Some(sig) = stop {
@@ -793,6 +1402,10 @@ impl Watch<'_> {
                 } else {
                     "SIGTERM"
                 };
+                // The sessions' ssh children end with them (no session is left on a hub).
+                for r in &mut self.remotes {
+                    r.session = None;
+                }
                 self.log.line(&format!("{name}: stopped"));
                 self.record.set("stopped", crate::journal::now().into());
                 self.record.save();
@@ -800,6 +1413,9 @@ impl Watch<'_> {
             }
             self.check_clock();
             self.check_remotes();
+            if self.inbox.next_check.is_some_and(|t| Instant::now() >= t) {
+                self.inbox_event();
+            }
             if let Some(reason) = self.due() {
                 self.cycle(&reason);
             }
@@ -821,6 +1437,9 @@ impl Watch<'_> {
             at(r.next_check);
         }
         if let Some(t) = self.retry_at {
+            at(t);
+        }
+        if let Some(t) = self.inbox.next_check {
             at(t);
         }
         next
@@ -1040,6 +1659,10 @@ impl Watch<'_> {
                 r.failures = 0;
                 r.next_check = mono;
                 r.resume_at = mono;
+                // Its connection is likely dead after a suspend: a new one at once.
+                if let Some(s) = &r.session {
+                    s.restart();
+                }
             }
             self.wanted = Some("resumed after a suspend".into());
         }
@@ -1080,18 +1703,53 @@ impl Watch<'_> {
                 seen_away: false,
                 in_flight: false,
                 acted_on: None,
+                session: None,
+                notice: Notice::Off,
             });
             self.remote_refs.watch(&mut remote, &self.branch);
+            if remote.notice == Notice::Off {
+                self.open_session(&mut remote, repo);
+            }
             self.remotes.push(remote);
         }
+        // (Remotes gone or changed drop here, and with them their sessions.)
+        drop(old);
+        self.record_remotes();
+    }
+
+    /// Starts the notify-wait session of an SSH hub.
+    fn open_session(&self, r: &mut Remote, repo: &Repo) {
+        let Reach::Notified(hub) = &r.reach else {
+            return;
+        };
+        let spec = SessionSpec {
+            remote: r.name.clone(),
+            hub: hub.clone(),
+            ssh: ssh_command(repo),
+            branch: self.branch.clone(),
+            poll: self.poll(),
+        };
+        let known = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
+        r.session = Some(Session::start(spec, known, self.tx.clone()));
+        r.notice = Notice::Starting;
+    }
+
+    /// The remotes as `watch.json` shows them.
+    fn record_remotes(&mut self) {
         let list: Vec<Value> = self
             .remotes
             .iter()
             .map(|r| {
-                json!({
-                    "name": r.name,
-                    "how": match r.reach { Reach::Local(_) => "ref files watched", Reach::Polled => "polled" },
-                })
+                let how = match (&r.reach, r.notice) {
+                    (Reach::Local(_), _) => "ref files watched",
+                    (Reach::Polled, _) | (_, Notice::Off | Notice::Unavailable) => "polled",
+                    (Reach::Notified(_), _) => "notify-wait over ssh",
+                };
+                let mut v = json!({"name": r.name, "how": how});
+                if matches!(r.reach, Reach::Notified(_)) {
+                    v["session"] = r.notice.word().into();
+                }
+                v
             })
             .collect();
         self.record.set("remotes", list.into());
@@ -1106,9 +1764,71 @@ impl Watch<'_> {
             .map(|r| match &r.reach {
                 Reach::Local(p) => format!("{} at {} (its refs watched)", r.name, p.display()),
                 Reach::Polled => format!("{} (asked every {})", r.name, human(self.poll())),
+                Reach::Notified(hub) => format!(
+                    "{} on {} over ssh (notify-wait session; asked every {} meanwhile)",
+                    r.name,
+                    hub.host,
+                    human(self.poll())
+                ),
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// News from a notify-wait session.
+    fn session_event(&mut self, name: &str, id: u64, event: SessionEvent) {
+        let poll = self.poll();
+        let now = Instant::now();
+        let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) else {
+            return;
+        };
+        if r.session.as_ref().map(|s| s.id) != Some(id) {
+            // A session already ended (the remote changed): not news.
+            return;
+        }
+        let before = r.notice;
+        if matches!(event, SessionEvent::Up | SessionEvent::Moved(_)) {
+            r.notice = Notice::Up;
+            if before != Notice::Up {
+                let again = if before == Notice::Down { " again" } else { "" };
+                self.log.line(&format!(
+                    "{name}: notify-wait session open{again}: the hub's pushes are heard at once (asked every {} as a safety net)",
+                    human(SAFETY_POLL.max(poll))
+                ));
+            }
+        }
+        match event {
+            SessionEvent::Up => {}
+            SessionEvent::Moved(tip) => self.answered(name, Ok(Some(tip)), " (notified)"),
+            SessionEvent::Down(why) => {
+                r.notice = Notice::Down;
+                // Polled at the usual pace until a session is back.
+                r.next_check = r.next_check.min(now + poll);
+                if before != Notice::Down {
+                    self.log.line(&format!(
+                        "{name}: the notify-wait session is down ({why}): asking every {} until it is back",
+                        human(poll)
+                    ));
+                }
+            }
+            SessionEvent::Unavailable(why) => {
+                r.notice = Notice::Unavailable;
+                r.session = None;
+                r.next_check = r.next_check.min(now + poll);
+                self.log.line(&format!(
+                    "{name}: the hub cannot run git aisync notify-wait ({why}): asking every {} instead; for instant notice, install git-aisync on the hub where its ssh sessions find it on PATH, then restart the watcher",
+                    human(poll)
+                ));
+            }
+        }
+        if self
+            .remotes
+            .iter()
+            .any(|r| r.name == name && r.notice != before)
+        {
+            self.record_remotes();
+            self.record.save();
+        }
     }
 
     fn remote_event(&mut self, paths: &[PathBuf]) {
@@ -1150,7 +1870,7 @@ impl Watch<'_> {
                     }
                     answers.push((r.name.clone(), answer));
                 }
-                Reach::Polled => {
+                Reach::Polled | Reach::Notified(_) => {
                     r.in_flight = true;
                     let (tx, remote, branch, dir) = (
                         self.tx.clone(),
@@ -1166,7 +1886,7 @@ impl Watch<'_> {
             }
         }
         for (name, answer) in answers {
-            self.answered(&name, answer);
+            self.answered(&name, answer, "");
         }
     }
 
@@ -1174,13 +1894,19 @@ impl Watch<'_> {
         let poll = self.poll();
         if let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) {
             r.in_flight = false;
-            r.next_check = Instant::now() + poll;
+            r.next_check = Instant::now() + r.every(poll);
         }
-        self.answered(name, answer);
+        self.answered(name, answer, "");
     }
 
-    /// What a remote check found: a cycle when the remote moved or answers again.
-    fn answered(&mut self, name: &str, answer: std::result::Result<Option<String>, String>) {
+    /// What a remote check found: a cycle when the remote moved or answers again. `via` says
+    /// how it was heard, for the log.
+    fn answered(
+        &mut self,
+        name: &str,
+        answer: std::result::Result<Option<String>, String>,
+        via: &str,
+    ) {
         let tracking = Repo::find(&self.work_tree)
             .ok()
             .and_then(|repo| repo.read_ref(&format!("refs/remotes/{name}/{}", self.branch)));
@@ -1201,7 +1927,7 @@ impl Watch<'_> {
                 // Seen away: the cycle runs as soon as it is seen back.
                 r.resume_at = now;
                 r.seen_away = true;
-                if r.reach == Reach::Polled {
+                if r.reach.is_asked() {
                     r.next_check = now + backoff(poll, r.failures);
                 }
             }
@@ -1210,15 +1936,49 @@ impl Watch<'_> {
                 if r.offline {
                     if now >= r.resume_at {
                         self.wanted
-                            .get_or_insert_with(|| format!("{name} answers again"));
+                            .get_or_insert_with(|| format!("{name} answers again{via}"));
                     }
                 } else if tip.is_some() && tip != tracking && tip != r.acted_on {
                     r.acted_on = tip;
-                    self.wanted.get_or_insert_with(|| format!("{name} moved"));
+                    self.wanted
+                        .get_or_insert_with(|| format!("{name} moved{via}"));
                 } else {
                     r.failures = 0;
                 }
             }
+        }
+    }
+
+    // -- the inbox --
+
+    /// Watches the inbox folder; without file events it is looked at every poll interval.
+    fn follow_inbox(&mut self) {
+        match self.inbox.follow() {
+            Ok(()) => self.inbox.next_check = None,
+            Err(why) => {
+                if self.inbox.next_check.is_none() {
+                    self.log.line(&format!(
+                        "{why}: peers' deliveries are looked for every {}",
+                        human(self.poll())
+                    ));
+                }
+                self.inbox.next_check = Some(Instant::now() + self.poll());
+            }
+        }
+    }
+
+    /// Something moved in the inbox folder (or it is time to look): a cycle for a delivery
+    /// not merged yet.
+    fn inbox_event(&mut self) {
+        // The folder itself may be gone (git removes empty ref folders): watch it anew.
+        self.follow_inbox();
+        let Ok(repo) = Repo::find(&self.work_tree) else {
+            return;
+        };
+        let news = self.inbox.news(&repo);
+        if !news.is_empty() {
+            self.wanted
+                .get_or_insert_with(|| format!("{} delivered to the inbox", news.join(", ")));
         }
     }
 
@@ -1261,8 +2021,20 @@ impl Watch<'_> {
     }
 
     fn after_cycle(&mut self, repo: &Repo, report: &Report) {
-        self.branch = branch_of(repo);
+        let branch = branch_of(repo);
+        if branch != self.branch {
+            self.branch = branch;
+            // The sessions wait on the branch that was synced: on the new one from now on.
+            let mut remotes = std::mem::take(&mut self.remotes);
+            for r in &mut remotes {
+                if r.session.take().is_some() {
+                    self.open_session(r, repo);
+                }
+            }
+            self.remotes = remotes;
+        }
         self.follow_remotes(repo);
+        self.follow_inbox();
         let now = Instant::now();
         let poll = self.poll();
         let reached = matches!(
@@ -1286,11 +2058,15 @@ impl Watch<'_> {
                 r.failures = 0;
             }
             r.next_check = now
-                + if failed && r.reach == Reach::Polled {
+                + if failed && r.reach.is_asked() {
                     backoff(poll, r.failures)
                 } else {
-                    poll
+                    r.every(poll)
                 };
+            if let Some(s) = &r.session {
+                // The next session waits from the tip this cycle saw.
+                s.know(repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch)));
+            }
         }
         if report.outcome == Outcome::Error {
             self.errors += 1;
@@ -1432,6 +2208,123 @@ mod tests {
         assert_eq!(backoff(poll, 3), Duration::from_secs(16));
         assert_eq!(backoff(poll, 10), Duration::from_secs(60));
         assert!(limit_message().contains("max_user_watches"));
+    }
+
+    #[test]
+    fn ssh_hubs_are_told_from_other_urls() {
+        let hub = |host: &str, port: Option<&str>, path: &str| {
+            Some(SshHub {
+                host: host.into(),
+                port: port.map(str::to_string),
+                path: path.into(),
+            })
+        };
+        assert_eq!(
+            ssh_hub("ssh://me@host:2222/srv/hub.git"),
+            hub("me@host", Some("2222"), "/srv/hub.git")
+        );
+        assert_eq!(
+            ssh_hub("git+ssh://host/srv/hub.git"),
+            hub("host", None, "/srv/hub.git")
+        );
+        assert_eq!(ssh_hub("host:hub.git"), hub("host", None, "hub.git"));
+        assert_eq!(
+            ssh_hub("git@example.org:me/hub.git"),
+            hub("git@example.org", None, "me/hub.git")
+        );
+        assert_eq!(
+            ssh_hub("ssh://[::1]:22/hub"),
+            hub("::1", Some("22"), "/hub")
+        );
+        for not_ssh in [
+            "https://host/hub.git",
+            "git://host/hub.git",
+            "file:///srv/hub.git",
+            "/srv/hub.git",
+            "-oProxyCommand=x:hub.git",
+        ] {
+            assert_eq!(ssh_hub(not_ssh), None, "{not_ssh}");
+        }
+    }
+
+    #[test]
+    fn a_session_end_says_whether_to_retry_or_to_poll_for_good() {
+        let tip = "a".repeat(40);
+        assert!(matches!(
+            classify(true, Some(0), Some(tip.clone()), ""),
+            Ended::Moved(t) if t == tip
+        ));
+        assert!(matches!(classify(true, Some(3), None, ""), Ended::Quiet));
+        for missing in [
+            (1, "git: 'aisync' is not a git command. See 'git --help'."),
+            (127, "sh: 1: git: not found"),
+            (127, ""),
+            (2, "error: unrecognized subcommand 'notify-wait'"),
+        ] {
+            assert!(
+                matches!(
+                    classify(true, Some(missing.0), None, missing.1),
+                    Ended::Unavailable(_)
+                ),
+                "{missing:?}"
+            );
+        }
+        // Before the hub's shell answered, nothing says the hub lacks git-aisync.
+        assert!(matches!(
+            classify(false, Some(127), None, "sh: 1: ssh: not found"),
+            Ended::Down(why) if why.contains("ssh: not found")
+        ));
+        assert!(matches!(
+            classify(true, Some(255), None, "Connection to host closed by remote host.\n"),
+            Ended::Down(why) if why == "Connection to host closed by remote host."
+        ));
+    }
+
+    #[test]
+    fn the_remote_script_quotes_what_it_is_given_and_runs_notify_wait() {
+        // The hub's shell, played here by sh, with a `git` that says what it was asked.
+        let tmp = std::env::temp_dir().join(format!("aisync-watch-script-{}", std::process::id()));
+        let repo = tmp.join("it's a hub");
+        fs::create_dir_all(&repo).unwrap();
+        let bin = tmp.join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        let git = bin.join("git");
+        fs::write(&git, "#!/bin/sh\npwd\nprintf '%s|' \"$@\"\necho\nexit 3\n").unwrap();
+        let mut perms = fs::metadata(&git).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(&git, perms).unwrap();
+        let hub = SshHub {
+            host: "h".into(),
+            port: None,
+            path: repo.to_string_lossy().into_owned(),
+        };
+        let script = remote_script(&hub, "ma in", Some("$(boom)"));
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let keep = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        drop(keep);
+        assert_eq!(out.status.code(), Some(3));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], READY, "{text}");
+        assert_eq!(Path::new(lines[1]), repo, "{text}");
+        assert_eq!(
+            lines[2], "aisync|notify-wait|--branch|ma in|--since|$(boom)|--timeout|600|",
+            "{text}"
+        );
+        fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -496,3 +496,58 @@ fn with_the_inotify_table_full_the_watcher_polls_says_why_and_still_syncs() {
     assert_eq!(wa.stop().code(), Some(0));
     assert_eq!(wb.stop().code(), Some(0));
 }
+
+#[test]
+fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
+    // b is a machine with no remote at all: only its inbox can bring it news. c is a clone of
+    // b with b as its peer (the setup of tests/peers.rs), so c's cycle delivers to
+    // refs/aisync/inbox/c in b.
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, c) = (tmp.path().join("b"), tmp.path().join("c"));
+    let out = aisync(Path::new("/"), &["init", b.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&b, &["config", "aisync.machine", "b"]);
+    git(
+        tmp.path(),
+        &["clone", "-q", b.to_str().unwrap(), c.to_str().unwrap()],
+    );
+    git(&c, &["config", "aisync.machine", "c"]);
+    for args in [&["install"][..], &["peer", "add", "b", b.to_str().unwrap()]] {
+        let out = aisync(&c, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let wb = Watcher::start(&b, &[]);
+    assert!(
+        b.join(".git/refs/aisync/inbox").is_dir(),
+        "the watcher made the inbox folder to watch it"
+    );
+    let head = git(&b, &["rev-parse", "HEAD"]);
+
+    write(&c, "memory/from-c.md", "- delivered by c\n");
+    let out = aisync(&c, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wb.wait_for("c's note in b's working tree", || {
+        read(&b, "memory/from-c.md") == "- delivered by c\n"
+    });
+    assert_ne!(git(&b, &["rev-parse", "HEAD"]), head);
+    assert!(
+        wb.log().contains("c delivered to the inbox"),
+        "{}",
+        wb.log()
+    );
+    assert_eq!(git(&b, &["status", "--porcelain"]), "");
+    assert_eq!(wb.stop().code(), Some(0));
+}

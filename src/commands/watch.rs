@@ -15,8 +15,8 @@ pub struct Args {
     /// under WSL on /mnt/* and when the inotify watch limit is reached).
     #[arg(long)]
     poll: bool,
-    /// Ask every remote with `git ls-remote`, even one on a local path (whose ref files are
-    /// otherwise watched for instant notice).
+    /// Ask every remote with `git ls-remote`, even a hub on a local path (whose ref files are
+    /// otherwise watched) or over SSH (where a notify-wait session otherwise hears pushes).
     #[arg(long)]
     poll_remotes: bool,
     /// Log to <git dir>/aisync/watch.log only, not to the terminal as well.

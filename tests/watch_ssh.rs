@@ -1,0 +1,515 @@
+//! The watcher with a hub over SSH: a real sshd on 127.0.0.1 (its own host key and an
+//! authorized key made here, as in tests/ssh.rs), two machines each running `git aisync watch`.
+//! With git-aisync on the hub's session PATH the watcher keeps a `notify-wait` session open and
+//! hears a push at once; without it, it falls back to polling and still syncs.
+//!
+//! Needs `sshd` (Debian: openssh-server; `.ci/run` installs it). Without it these tests fail
+//! under CI and say so plainly when run locally.
+
+mod common;
+
+use common::{bin, git_cmd};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------
+// sshd, as tests/ssh.rs starts it.
+
+struct Sshd {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd_binary() -> Option<PathBuf> {
+    ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen runs")
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+/// An sshd on 127.0.0.1 that lets this user in with a key made here; `None` without sshd.
+/// `with_aisync`: whether the sessions find git-aisync on their PATH (git they always find).
+fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
+    let Some(sshd) = sshd_binary() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "sshd is missing: .ci/run must install openssh-server"
+        );
+        eprintln!("skipping: no sshd here (apt-get install openssh-server)");
+        return None;
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    // sshd's privilege separation directory (a package install makes it at boot).
+    let _ = std::fs::create_dir_all("/run/sshd");
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("client_key"));
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    // The system's PATH without any folder that holds a git-aisync; then, if wanted, the
+    // folder of the binary under test first.
+    let system: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty() && !Path::new(d).join("git-aisync").exists())
+        .map(str::to_string)
+        .collect();
+    let mut path = system.join(":");
+    if with_aisync {
+        path = format!("{}:{path}", bin().parent().unwrap().display());
+    }
+    // A home of its own for the sessions: the user's shell start-up files (a .bashrc that
+    // sets up pyenv costs 300 ms a session, and may put an installed git-aisync on PATH)
+    // stay out of the measure and out of the fallback test.
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\nAllowUsers {user}\nSetEnv HOME={d}/home PATH={path}\n",
+        d = dir.display(),
+    );
+    std::fs::write(dir.join("sshd_config"), config).unwrap();
+    let child = Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+        .spawn()
+        .expect("sshd starts");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sshd did not start: {}",
+            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(Sshd {
+        child,
+        port,
+        dir: dir.to_path_buf(),
+    })
+}
+
+impl Sshd {
+    /// The ssh command a machine uses: its key, and a known_hosts of its own.
+    fn ssh_command(&self, known_hosts: &Path) -> String {
+        format!(
+            "ssh -i {} -o UserKnownHostsFile={} -o IdentitiesOnly=yes -p {}",
+            self.dir.join("client_key").display(),
+            known_hosts.display(),
+            self.port
+        )
+    }
+
+    fn trust(&self, known_hosts: &Path) {
+        let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
+        std::fs::write(known_hosts, format!("[127.0.0.1]:{} {key}", self.port)).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Watchers, as tests/watch.rs starts and stops them.
+
+/// A running `git aisync watch`; killed if the test fails before it stops it.
+struct Watcher {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Watcher {
+    fn start(dir: &Path, ssh: &str) -> Watcher {
+        let child = Command::new(bin())
+            .args(["watch", "--quiet"])
+            .current_dir(dir)
+            .env("GIT_SSH_COMMAND", ssh)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("AISYNC_AUTOPUSH", "0")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git-aisync watch");
+        let w = Watcher {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+        };
+        // Ready once its first cycle (catching up) is done.
+        w.wait_for("the watcher's first cycle", || w.cycles() >= 1);
+        w
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// What `<git dir>/aisync/watch.json` says.
+    fn record(&self) -> serde_json::Value {
+        std::fs::read(self.dir.join(".git/aisync/watch.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|v: &serde_json::Value| v["pid"] == self.pid())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn cycles(&self) -> u64 {
+        self.record()["cycles"].as_u64().unwrap_or(0)
+    }
+
+    /// The notify-wait session of its one remote, as the record says.
+    fn session(&self) -> String {
+        self.record()["remotes"][0]["session"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(".git/aisync/watch.log")).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {what}; watch.log in {}:\n{}",
+                self.dir.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then its exit status.
+    fn stop(mut self) -> ExitStatus {
+        // SAFETY: signals our own child, which we have not reaped yet.
+        unsafe {
+            libc::kill(self.pid() as libc::pid_t, libc::SIGTERM);
+        }
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the watcher did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
+}
+
+fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        if start.elapsed() > PATIENCE {
+            let logs: Vec<String> = watchers
+                .iter()
+                .map(|w| format!("--- {}:\n{}", w.dir.display(), w.log()))
+                .collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A bare hub reached at `ssh://127.0.0.1:PORT/…` and two machines that joined it with
+/// `git aisync init` over ssh.
+struct Net {
+    sshd: Sshd,
+    hub: PathBuf,
+    ssh: String,
+    a: PathBuf,
+    b: PathBuf,
+}
+
+fn net(root: &Path, with_aisync: bool) -> Option<Net> {
+    let sshd = start_sshd(&root.join("sshd"), with_aisync)?;
+    let hub = root.join("hub.git");
+    std::fs::create_dir_all(&hub).unwrap();
+    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    let known = root.join("known_hosts");
+    sshd.trust(&known);
+    let ssh = sshd.ssh_command(&known);
+    let (a, b) = (root.join("a"), root.join("b"));
+    for (dir, name) in [(&a, "a"), (&b, "b")] {
+        let out = Command::new(bin())
+            .args(["init", dir.to_str().unwrap(), "--remote", &url])
+            .current_dir("/")
+            .env("GIT_SSH_COMMAND", &ssh)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("AISYNC_AUTOPUSH", "0")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init {name} over ssh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        git(dir, &["config", "aisync.machine", name]);
+    }
+    Some(Net {
+        sshd,
+        hub,
+        ssh,
+        a,
+        b,
+    })
+}
+
+/// The processes whose working directory is `dir` (a notify-wait left on the hub): pid and
+/// command line.
+fn processes_in(dir: &Path) -> Vec<(i32, String)> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let proc_dir = entry.path();
+        if std::fs::read_link(proc_dir.join("cwd")).is_ok_and(|cwd| cwd == dir) {
+            let cmd = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_write_reaches_the_other_machine_at_once_through_an_ssh_hub_with_notify_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(net) = net(tmp.path(), true) else {
+        return;
+    };
+    let (a, b) = (&net.a, &net.b);
+    let wa = Watcher::start(a, &net.ssh);
+    let wb = Watcher::start(b, &net.ssh);
+    wb.wait_for("b's notify-wait session", || wb.session() == "open");
+    wa.wait_for("a's notify-wait session", || wa.session() == "open");
+    assert_eq!(wb.record()["remotes"][0]["how"], "notify-wait over ssh");
+
+    for (i, (from, to, wto)) in [(a, b, &wb), (b, a, &wa)].into_iter().enumerate() {
+        let rel = format!("memory/over-ssh-{i}.md");
+        let text = format!("- written in {} for the other\n", from.display());
+        let start = Instant::now();
+        std::fs::write(from.join(&rel), &text).unwrap();
+        wait_until(&format!("{rel} on the other machine"), &[&wa, &wb], || {
+            read(to, &rel) == text
+        });
+        let took = start.elapsed();
+        println!(
+            "write in {} -> in {}'s working tree over the ssh hub: {:.3} s",
+            from.file_name().unwrap().to_string_lossy(),
+            to.file_name().unwrap().to_string_lossy(),
+            took.as_secs_f64()
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "took {took:?}:\n{}",
+            wto.log()
+        );
+        // Heard from the session, not from the (30 s) safety-net poll.
+        wto.wait_for("the notified cycle in the log", || {
+            wto.log().contains("origin moved (notified)")
+        });
+    }
+    assert_eq!(wb.session(), "open", "{}", wb.log());
+    assert!(!wb.log().contains("session is down"), "{}", wb.log());
+
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+    // Stopping the watchers ended their sessions on the hub too.
+    let start = Instant::now();
+    while !processes_in(&net.hub).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "left running on the hub: {:?}",
+            processes_in(&net.hub)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        git(&net.hub, &["rev-parse", "main"]),
+        git(a, &["rev-parse", "HEAD"])
+    );
+    drop(net.sshd);
+}
+
+#[test]
+fn a_hub_without_git_aisync_is_polled_and_the_write_still_arrives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(net) = net(tmp.path(), false) else {
+        return;
+    };
+    let (a, b) = (&net.a, &net.b);
+    let wa = Watcher::start(a, &net.ssh);
+    let wb = Watcher::start(b, &net.ssh);
+    wb.wait_for("b to fall back to polling", || {
+        wb.session() == "unavailable"
+    });
+    assert_eq!(wb.record()["remotes"][0]["how"], "polled");
+    let log = wb.log();
+    assert!(
+        log.contains("cannot run git aisync notify-wait") && log.contains("asking every 2s"),
+        "{log}"
+    );
+
+    let start = Instant::now();
+    std::fs::write(a.join("memory/polled.md"), "- asked for, not told\n").unwrap();
+    wait_until("the note on b", &[&wa, &wb], || {
+        read(b, "memory/polled.md") == "- asked for, not told\n"
+    });
+    println!(
+        "write in a -> in b's working tree, hub without git-aisync (polled): {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
+    wb.wait_for("the polled cycle in the log", || {
+        wb.log().contains("origin moved")
+    });
+    let log = wb.log();
+    assert!(
+        !log.contains("(notified)") && !log.contains("session open"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("cannot run git aisync notify-wait").count(),
+        1,
+        "said once: {log}"
+    );
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
+
+#[test]
+fn a_dropped_session_falls_back_to_polling_and_opens_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(net) = net(tmp.path(), true) else {
+        return;
+    };
+    let (a, b) = (&net.a, &net.b);
+    let wa = Watcher::start(a, &net.ssh);
+    let wb = Watcher::start(b, &net.ssh);
+    wb.wait_for("b's notify-wait session", || wb.session() == "open");
+    wa.wait_for("a's notify-wait session", || wa.session() == "open");
+
+    // The hub ends every notify-wait it runs (a session that drops).
+    let waiting = processes_in(&net.hub);
+    let waiters: Vec<i32> = waiting
+        .iter()
+        .filter(|(_, cmd)| {
+            cmd.starts_with("git-aisync notify-wait") || cmd.contains("/git-aisync notify-wait")
+        })
+        .map(|(pid, _)| *pid)
+        .collect();
+    assert_eq!(waiters.len(), 2, "one per watcher: {waiting:?}");
+    for pid in waiters {
+        // SAFETY: a process of this test's own hub, found by its working directory.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    wb.wait_for("b to see the session down", || {
+        wb.log().contains("the notify-wait session is down")
+    });
+    assert_eq!(wb.session(), "down");
+    // Meanwhile a write still travels (by polling, or by the next session if it is back).
+    std::fs::write(a.join("memory/while-down.md"), "- still travels\n").unwrap();
+    wait_until("the note on b", &[&wa, &wb], || {
+        read(b, "memory/while-down.md") == "- still travels\n"
+    });
+    wb.wait_for("b's session open again", || wb.session() == "open");
+    assert!(
+        wb.log().contains("notify-wait session open again"),
+        "{}",
+        wb.log()
+    );
+    wa.wait_for("a's session open again", || wa.session() == "open");
+
+    let start = Instant::now();
+    std::fs::write(a.join("memory/after.md"), "- heard at once again\n").unwrap();
+    wait_until("the next note on b", &[&wa, &wb], || {
+        read(b, "memory/after.md") == "- heard at once again\n"
+    });
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}:\n{}",
+        wb.log()
+    );
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
