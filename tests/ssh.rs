@@ -6,115 +6,11 @@
 
 mod common;
 
+use common::sshd::start_sshd;
 use common::{aisync, git_cmd};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Sshd {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sshd_binary() -> Option<PathBuf> {
-    ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen runs")
-        .success();
-    assert!(ok, "ssh-keygen failed");
-}
-
-/// An sshd on 127.0.0.1 that lets this user in with a key made here; `None` without sshd.
-fn start_sshd(dir: &Path) -> Option<Sshd> {
-    let Some(bin) = sshd_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "sshd is missing: .ci/run must install openssh-server"
-        );
-        eprintln!("skipping: no sshd here (apt-get install openssh-server)");
-        return None;
-    };
-    std::fs::create_dir_all(dir).unwrap();
-    // sshd's privilege separation directory (a package install makes it at boot).
-    let _ = std::fs::create_dir_all("/run/sshd");
-    keygen(&dir.join("host_key"));
-    keygen(&dir.join("client_key"));
-    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    // The session finds git and git-aisync (for kick and run) on its PATH.
-    let path = format!(
-        "{}:{}",
-        common::bin().parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let config = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\nAllowUsers {user}\nSetEnv PATH={path}\n",
-        d = dir.display(),
-        path = path,
-    );
-    std::fs::write(dir.join("sshd_config"), config).unwrap();
-    let child = Command::new(bin)
-        .args(["-D", "-e", "-f"])
-        .arg(dir.join("sshd_config"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-        .spawn()
-        .expect("sshd starts");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "sshd did not start: {}",
-            std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(Sshd {
-        child,
-        port,
-        dir: dir.to_path_buf(),
-    })
-}
-
-impl Sshd {
-    /// The ssh command a machine uses: its key, and a known_hosts of its own.
-    fn ssh_command(&self, known_hosts: &Path) -> String {
-        format!(
-            "ssh -i {} -o UserKnownHostsFile={} -o IdentitiesOnly=yes -p {}",
-            self.dir.join("client_key").display(),
-            known_hosts.display(),
-            self.port
-        )
-    }
-
-    fn trust(&self, known_hosts: &Path) {
-        let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
-        std::fs::write(known_hosts, format!("[127.0.0.1]:{} {key}", self.port)).unwrap();
-    }
-}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_cmd(dir).args(args).output().unwrap();
@@ -146,7 +42,7 @@ fn with_ssh(dir: &Path, ssh: &str, args: &[&str]) -> std::process::Output {
 #[test]
 fn two_machines_sync_through_a_hub_over_ssh() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else {
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd"), true) else {
         return;
     };
     let hub = tmp.path().join("hub.git");
@@ -203,7 +99,7 @@ fn two_machines_sync_through_a_hub_over_ssh() {
 #[test]
 fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else {
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd"), true) else {
         return;
     };
     let hub = tmp.path().join("hub.git");
@@ -241,7 +137,7 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
 #[test]
 fn kick_and_run_reach_a_peer_over_ssh() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(sshd) = start_sshd(&tmp.path().join("sshd")) else {
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd"), true) else {
         return;
     };
     let known = tmp.path().join("known_hosts");
