@@ -2,52 +2,9 @@
 
 mod common;
 
-use common::{aisync, git_cmd};
+use common::{aisync, git_cmd, Net};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-struct Net {
-    _tmp: tempfile::TempDir,
-    hub: PathBuf,
-    root: PathBuf,
-}
-
-impl Net {
-    fn new() -> Net {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let hub = root.join("hub.git");
-        std::fs::create_dir_all(&hub).unwrap();
-        git(&hub, &["init", "-q", "--bare", "-b", "main"]);
-        git(&hub, &["config", "core.logAllRefUpdates", "always"]);
-        Net {
-            _tmp: tmp,
-            hub,
-            root,
-        }
-    }
-
-    /// A machine that joined the hub with `git aisync init`.
-    fn machine(&self, name: &str) -> PathBuf {
-        let dir = self.root.join(name);
-        let out = aisync(
-            Path::new("/"),
-            &[
-                "init",
-                dir.to_str().unwrap(),
-                "--remote",
-                self.hub.to_str().unwrap(),
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "init {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        git(&dir, &["config", "aisync.machine", name]);
-        dir
-    }
-}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_cmd(dir).args(args).output().unwrap();

@@ -3,55 +3,13 @@
 
 mod common;
 
-use common::{aisync, bin, git_cmd};
+use common::{aisync, bin, git_cmd, Net};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-struct Net {
-    _tmp: tempfile::TempDir,
-    hub: PathBuf,
-    root: PathBuf,
-}
-
-impl Net {
-    fn new() -> Net {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let hub = root.join("hub.git");
-        std::fs::create_dir_all(&hub).unwrap();
-        git(&hub, &["init", "-q", "--bare", "-b", "main"]);
-        Net {
-            _tmp: tmp,
-            hub,
-            root,
-        }
-    }
-
-    /// A machine that joined the hub with `git aisync init`.
-    fn machine(&self, name: &str) -> PathBuf {
-        let dir = self.root.join(name);
-        let out = aisync(
-            Path::new("/"),
-            &[
-                "init",
-                dir.to_str().unwrap(),
-                "--remote",
-                self.hub.to_str().unwrap(),
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "init {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        git(&dir, &["config", "aisync.machine", name]);
-        dir
-    }
-}
 
 /// A running `git aisync watch`; killed if the test fails before it stops it.
 struct Watcher {

@@ -115,3 +115,60 @@ pub fn aisync(dir: &Path, args: &[&str]) -> Output {
         .args(args);
     c.output().expect("run git-aisync")
 }
+
+/// Runs git in `dir` and asserts it succeeded; its output.
+pub fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare hub in a temp dir, and machines that join it with `git aisync init`.
+pub struct Net {
+    _tmp: TempDir,
+    pub hub: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Net {
+    pub fn new() -> Net {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().to_path_buf();
+        let hub = root.join("hub.git");
+        std::fs::create_dir_all(&hub).expect("mkdir");
+        git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
+        // The hub's reflog shows how its branch moved (only fast-forwards, say).
+        git_ok(&hub, &["config", "core.logAllRefUpdates", "always"]);
+        Net {
+            _tmp: tmp,
+            hub,
+            root,
+        }
+    }
+
+    /// A machine named `name` that joined the hub with `git aisync init`.
+    pub fn machine(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        let out = aisync(
+            Path::new("/"),
+            &[
+                "init",
+                dir.to_str().unwrap(),
+                "--remote",
+                self.hub.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "init {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        git_ok(&dir, &["config", "aisync.machine", name]);
+        dir
+    }
+}
