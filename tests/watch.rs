@@ -3,122 +3,13 @@
 
 mod common;
 
-use common::{aisync, bin, git_cmd, Net};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use common::watcher::Watcher;
+use common::{aisync, git_cmd, Net};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A running `git aisync watch`; killed if the test fails before it stops it.
-struct Watcher {
-    child: Option<Child>,
-    dir: PathBuf,
-}
-
-impl Watcher {
-    fn start(dir: &Path, extra: &[&str]) -> Watcher {
-        Watcher::start_with(dir, extra, &[])
-    }
-
-    fn start_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Watcher {
-        let child = Command::new(bin())
-            .args(["watch", "--quiet"])
-            .args(extra)
-            .envs(env.iter().copied())
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("AISYNC_AUTOPUSH", "0")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git-aisync watch");
-        let w = Watcher {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-        };
-        // Ready once its first cycle (catching up) is done.
-        w.wait_for("the watcher's first cycle", || w.cycles() >= 1);
-        w
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// What `<git dir>/aisync/watch.json` says.
-    fn record(&self) -> serde_json::Value {
-        std::fs::read(self.dir.join(".git/aisync/watch.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|v: &serde_json::Value| v["pid"] == self.pid())
-            .unwrap_or(serde_json::Value::Null)
-    }
-
-    fn cycles(&self) -> u64 {
-        self.record()["cycles"].as_u64().unwrap_or(0)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join(".git/aisync/watch.log")).unwrap_or_default()
-    }
-
-    fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !ok() {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "timed out waiting for {what}; watch.log in {}:\n{}",
-                self.dir.display(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: signals our own child, which we have not reaped yet.
-        unsafe {
-            libc::kill(self.pid() as libc::pid_t, sig);
-        }
-    }
-
-    /// SIGTERM, then its exit status.
-    fn stop(mut self) -> ExitStatus {
-        self.signal(libc::SIGTERM);
-        let mut child = self.child.take().unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if start.elapsed() > PATIENCE {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the watcher did not stop on SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_cmd(dir).args(args).output().unwrap();

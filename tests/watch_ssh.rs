@@ -9,124 +9,14 @@
 mod common;
 
 use common::sshd::{start_sshd, Sshd};
+use common::watcher::Watcher;
 use common::{bin, git_cmd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------------------------------
-// Watchers, as tests/watch.rs starts and stops them.
-
-/// A running `git aisync watch`; killed if the test fails before it stops it.
-struct Watcher {
-    child: Option<Child>,
-    dir: PathBuf,
-}
-
-impl Watcher {
-    fn start(dir: &Path, ssh: &str) -> Watcher {
-        let child = Command::new(bin())
-            .args(["watch", "--quiet"])
-            .current_dir(dir)
-            .env("GIT_SSH_COMMAND", ssh)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("AISYNC_AUTOPUSH", "0")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git-aisync watch");
-        let w = Watcher {
-            child: Some(child),
-            dir: dir.to_path_buf(),
-        };
-        // Ready once its first cycle (catching up) is done.
-        w.wait_for("the watcher's first cycle", || w.cycles() >= 1);
-        w
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// What `<git dir>/aisync/watch.json` says.
-    fn record(&self) -> serde_json::Value {
-        std::fs::read(self.dir.join(".git/aisync/watch.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|v: &serde_json::Value| v["pid"] == self.pid())
-            .unwrap_or(serde_json::Value::Null)
-    }
-
-    fn cycles(&self) -> u64 {
-        self.record()["cycles"].as_u64().unwrap_or(0)
-    }
-
-    /// The notify-wait session of its one remote, as the record says.
-    fn session(&self) -> String {
-        self.record()["remotes"][0]["session"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join(".git/aisync/watch.log")).unwrap_or_default()
-    }
-
-    fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !ok() {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "timed out waiting for {what}; watch.log in {}:\n{}",
-                self.dir.display(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then its exit status.
-    fn stop(mut self) -> ExitStatus {
-        // SAFETY: signals our own child, which we have not reaped yet.
-        unsafe {
-            libc::kill(self.pid() as libc::pid_t, libc::SIGTERM);
-        }
-        let mut child = self.child.take().unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if start.elapsed() > PATIENCE {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the watcher did not stop on SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 
@@ -239,8 +129,8 @@ fn a_write_reaches_the_other_machine_at_once_through_an_ssh_hub_with_notify_wait
         return;
     };
     let (a, b) = (&net.a, &net.b);
-    let wa = Watcher::start(a, &net.ssh);
-    let wb = Watcher::start(b, &net.ssh);
+    let wa = Watcher::spawn(a, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
+    let wb = Watcher::spawn(b, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
     wb.wait_for("b's notify-wait session", || wb.session() == "open");
     wa.wait_for("a's notify-wait session", || wa.session() == "open");
     assert_eq!(wb.record()["remotes"][0]["how"], "notify-wait over ssh");
@@ -299,8 +189,8 @@ fn a_hub_without_git_aisync_is_polled_and_the_write_still_arrives() {
         return;
     };
     let (a, b) = (&net.a, &net.b);
-    let wa = Watcher::start(a, &net.ssh);
-    let wb = Watcher::start(b, &net.ssh);
+    let wa = Watcher::spawn(a, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
+    let wb = Watcher::spawn(b, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
     wb.wait_for("b to fall back to polling", || {
         wb.session() == "unavailable"
     });
@@ -344,8 +234,8 @@ fn a_dropped_session_falls_back_to_polling_and_opens_again() {
         return;
     };
     let (a, b) = (&net.a, &net.b);
-    let wa = Watcher::start(a, &net.ssh);
-    let wb = Watcher::start(b, &net.ssh);
+    let wa = Watcher::spawn(a, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
+    let wb = Watcher::spawn(b, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
     wb.wait_for("b's notify-wait session", || wb.session() == "open");
     wa.wait_for("a's notify-wait session", || wa.session() == "open");
 

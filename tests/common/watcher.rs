@@ -1,0 +1,136 @@
+//! A `git aisync watch` process for the watcher tests: started with the test git
+//! environment, stopped with SIGTERM, killed if the test fails first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::bin;
+
+/// Long enough for a busy two-core machine; the waits return as soon as the thing holds.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running `git aisync watch`; killed if the test fails before it stops it.
+pub struct Watcher {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    patience: Duration,
+}
+
+impl Watcher {
+    /// Started in `dir` with `extra` arguments; ready once its first cycle is done.
+    pub fn start(dir: &Path, extra: &[&str]) -> Watcher {
+        Watcher::spawn(dir, extra, &[], DEFAULT_PATIENCE)
+    }
+
+    pub fn start_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Watcher {
+        Watcher::spawn(dir, extra, env, DEFAULT_PATIENCE)
+    }
+
+    /// `patience`: how long its waits may take before the test fails.
+    pub fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)], patience: Duration) -> Watcher {
+        let child = Command::new(bin())
+            .args(["watch", "--quiet"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("AISYNC_AUTOPUSH", "0")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start git-aisync watch");
+        let w = Watcher {
+            child: Some(child),
+            dir: dir.to_path_buf(),
+            patience,
+        };
+        // Ready once its first cycle (catching up) is done.
+        w.wait_for("the watcher's first cycle", || w.cycles() >= 1);
+        w
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// What `<git dir>/aisync/watch.json` says.
+    pub fn record(&self) -> serde_json::Value {
+        std::fs::read(self.dir.join(".git/aisync/watch.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|v: &serde_json::Value| v["pid"] == self.pid())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn cycles(&self) -> u64 {
+        self.record()["cycles"].as_u64().unwrap_or(0)
+    }
+
+    /// The notify-wait session of its first remote, as the record says.
+    pub fn session(&self) -> String {
+        self.record()["remotes"][0]["session"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(".git/aisync/watch.log")).unwrap_or_default()
+    }
+
+    pub fn wait_for(&self, what: &str, mut ok: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < self.patience,
+                "timed out waiting for {what}; watch.log in {}:\n{}",
+                self.dir.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: signals our own child, which we have not reaped yet.
+        unsafe {
+            libc::kill(self.pid() as libc::pid_t, sig);
+        }
+    }
+
+    /// SIGTERM, then its exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > self.patience {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the watcher did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
