@@ -391,12 +391,11 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
     wb.wait_for("c's note in b's working tree", || {
         read(&b, "memory/from-c.md") == "- delivered by c\n"
     });
+    // The note lands in the tree during the merge; the log line follows when the cycle ends.
+    wb.wait_for("the inbox cycle in b's log", || {
+        wb.log().contains("c delivered to the inbox")
+    });
     assert_ne!(git(&b, &["rev-parse", "HEAD"]), head);
-    assert!(
-        wb.log().contains("c delivered to the inbox"),
-        "{}",
-        wb.log()
-    );
     assert_eq!(git(&b, &["status", "--porcelain"]), "");
     assert_eq!(wb.stop().code(), Some(0));
 }
