@@ -35,5 +35,5 @@ fi
 if [ -n "$input" ]; then
     "$bin" hook "$hook" "$@" < "$input"
 else
-    "$bin" hook "$hook" "$@"
+    exec "$bin" hook "$hook" "$@"
 fi

@@ -36,15 +36,20 @@ impl Found {
 
 /// Secrets in what is staged for the next commit.
 pub fn staged(repo: &Repo) -> Result<Vec<Found>> {
-    let allow = Allow::load(&repo.work_tree);
     let paths = repo.staged_paths()?;
     let names: Vec<&str> = paths.iter().map(String::as_str).collect();
     let blobs = repo.staged_blobs(&names)?;
-    Ok(names
+    Ok(contents(&repo.work_tree, &names, &blobs))
+}
+
+/// Secrets in contents already read: `blobs[i]` is what `paths[i]` holds.
+pub fn contents(work_tree: &Path, paths: &[&str], blobs: &[Vec<u8>]) -> Vec<Found> {
+    let allow = Allow::load(work_tree);
+    paths
         .iter()
-        .zip(&blobs)
+        .zip(blobs)
         .flat_map(|(path, bytes)| found(path, bytes, &allow))
-        .collect())
+        .collect()
 }
 
 /// Secrets added by the commits in `range` (`A..B`, or a tip and `--not --remotes`).

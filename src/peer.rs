@@ -17,7 +17,7 @@ pub const INBOX: &str = "refs/aisync/inbox/";
 
 /// Whether `remote` is a peer (a working repository, not a hub).
 pub fn is_peer(repo: &Repo, remote: &str) -> bool {
-    repo.setting(&format!("remote.{remote}.aisyncpeer")) == Some("true")
+    repo.flag(&format!("remote.{remote}.aisyncpeer")) == Some(true)
 }
 
 /// Marks `remote` as a peer (a non-bare origin found at push time, say).
@@ -54,7 +54,7 @@ pub fn remove(repo: &Repo, name: &str) -> Result<()> {
     if !is_peer(repo, name) {
         bail!("{name} is not a peer (git aisync peer list shows them)");
     }
-    if repo.setting(&format!("remote.{name}.aisyncpeeradded")) == Some("true") {
+    if repo.flag(&format!("remote.{name}.aisyncpeeradded")) == Some(true) {
         repo.run(["remote", "remove", name])?;
     } else {
         repo.config_unset(&format!("remote.{name}.aisyncpeer"))?;

@@ -19,8 +19,77 @@ const REMOTE_LIMIT: Duration = Duration::from_secs(120);
 pub struct Repo {
     pub work_tree: PathBuf,
     pub git_dir: PathBuf,
-    /// Every config value in force, read once (`git config --list`) on first use.
-    settings: std::cell::OnceCell<std::collections::HashMap<String, String>>,
+    /// Every config value in force, read once on first use.
+    settings: std::cell::OnceCell<Settings>,
+}
+
+/// The config in force: the last value of each key (keys as [`config_key`] spells them) and
+/// the remotes that have a URL, in config order.
+#[derive(Default)]
+struct Settings {
+    /// `None`: the key alone, without `=` (git's true).
+    values: std::collections::HashMap<String, Option<String>>,
+    remotes: Vec<String>,
+}
+
+impl Settings {
+    /// The last value wins, as in git.
+    fn insert(&mut self, key: String, value: Option<String>) {
+        if let Some(name) = key
+            .strip_prefix("remote.")
+            .and_then(|r| r.strip_suffix(".url"))
+        {
+            if !self.remotes.iter().any(|r| r == name) {
+                self.remotes.push(name.to_string());
+            }
+        }
+        self.values.insert(key, value);
+    }
+
+    /// Read by gix from the same files git reads (system, global, repository, includes,
+    /// `GIT_CONFIG_COUNT`), without a git process. `None` where git itself must answer: a
+    /// repository gix cannot open, or `git -c` settings (`GIT_CONFIG_PARAMETERS`), which
+    /// only git reads.
+    fn read_in_process(git_dir: &Path) -> Option<Settings> {
+        if std::env::var_os("GIT_CONFIG_PARAMETERS").is_some() {
+            return None;
+        }
+        let repo = gix::open(git_dir).ok()?;
+        let snapshot = repo.config_snapshot();
+        let mut settings = Settings::default();
+        for section in snapshot.plumbing().sections() {
+            // gix's own bookkeeping of the environment, not the user's config.
+            if section.meta().source == gix::config::Source::EnvOverride {
+                continue;
+            }
+            let header = section.header();
+            let prefix = match header.subsection_name() {
+                Some(sub) => format!("{}.{}.", header.name().to_string().to_lowercase(), sub),
+                None => format!("{}.", header.name().to_string().to_lowercase()),
+            };
+            let body = section.body();
+            for name in body.value_names() {
+                let name: &str = name.as_ref();
+                let value = body.value(name).map(|v| v.to_string());
+                settings.insert(format!("{prefix}{}", name.to_lowercase()), value);
+            }
+        }
+        Some(settings)
+    }
+}
+
+/// A config key as git compares it: section and name in lower case, the subsection as it
+/// is (`remote.MyHub.url`).
+fn config_key(key: &str) -> String {
+    match (key.find('.'), key.rfind('.')) {
+        (Some(first), Some(last)) if first < last => format!(
+            "{}{}{}",
+            key[..first].to_lowercase(),
+            &key[first..last],
+            key[last..].to_lowercase()
+        ),
+        _ => key.to_lowercase(),
+    }
 }
 
 /// One stage of an unmerged path: (stage number, mode, blob id).
@@ -72,44 +141,56 @@ impl Repo {
         }
     }
 
-    /// A config value in force (local, global or system), from one read of the config.
+    /// A config value in force (local, global, system or the environment's), from one read
+    /// of the config.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        let all = self.settings.get_or_init(|| {
-            let mut map = std::collections::HashMap::new();
-            if let Ok(out) = self.git(["config", "--list", "-z"]) {
-                for entry in out.stdout.split('\0') {
-                    let (k, v) = entry.split_once('\n').unwrap_or((entry, ""));
-                    if !k.is_empty() {
-                        // The last value wins, as in git; keys compare lower-case.
-                        if let Some(name) = k
-                            .strip_prefix("remote.")
-                            .and_then(|r| r.strip_suffix(".url"))
-                        {
-                            let order = map.len();
-                            map.entry(format!("\0remote\0{name}"))
-                                .or_insert_with(|| format!("{order:08}"));
-                        }
-                        map.insert(k.to_lowercase(), v.to_string());
-                    }
-                }
-            }
-            map
-        });
-        all.get(&key.to_lowercase()).map(String::as_str)
+        self.settings()
+            .values
+            .get(&config_key(key))
+            .map(|v| v.as_deref().unwrap_or(""))
+    }
+
+    /// A boolean setting as git reads one (`true`/`yes`/`on`/`1`, or the key alone;
+    /// `false`/`no`/`off`/`0`/empty); `None` when unset or not a boolean.
+    pub fn flag(&self, key: &str) -> Option<bool> {
+        let value = self.settings().values.get(&config_key(key))?;
+        let Some(value) = value else {
+            return Some(true);
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" | "" => Some(false),
+            _ => None,
+        }
     }
 
     /// The remotes (those with a URL), in config order.
     pub fn remotes(&self) -> Result<Vec<String>> {
-        let _ = self.setting("");
-        let all = self.settings.get().map(|m| m.iter()).into_iter().flatten();
-        let mut named: Vec<(&String, &str)> = all
-            .filter_map(|(k, order)| k.strip_prefix("\0remote\0").map(|name| (order, name)))
-            .collect();
-        named.sort();
-        Ok(named
-            .into_iter()
-            .map(|(_, name)| name.to_string())
-            .collect())
+        Ok(self.settings().remotes.clone())
+    }
+
+    fn settings(&self) -> &Settings {
+        self.settings.get_or_init(|| {
+            Settings::read_in_process(&self.git_dir).unwrap_or_else(|| self.settings_from_git())
+        })
+    }
+
+    /// `git config --list`: the reference, for what the in-process read does not cover.
+    fn settings_from_git(&self) -> Settings {
+        let mut settings = Settings::default();
+        if let Ok(out) = self.git(["config", "--list", "-z"]) {
+            for entry in out.stdout.split('\0') {
+                // `key\nvalue`, or `key` alone for a key without `=`.
+                let (k, v) = match entry.split_once('\n') {
+                    Some((k, v)) => (k, Some(v.to_string())),
+                    None => (entry, None),
+                };
+                if !k.is_empty() {
+                    settings.insert(config_key(k), v);
+                }
+            }
+        }
+        settings
     }
 
     /// The object a ref names, read from the ref files (no git process): a loose ref, else
@@ -697,16 +778,22 @@ where
 
 /// Runs `cmd`, killing it past `limit`: (success, stdout, stderr).
 fn run_limited_bytes(mut cmd: Command, limit: Duration) -> Result<(bool, Vec<u8>, Vec<u8>)> {
+    let deadline = Instant::now() + limit;
     let mut child = cmd
         .spawn()
         .context("cannot run git: is it installed and on PATH?")?;
-    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe; each says
+    // when its pipe closed, which is when the child is done (no polling delay on the
+    // hundreds of short git commands a day of syncing runs).
+    let (closed, pipes_closed) = std::sync::mpsc::channel::<()>();
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let closed = closed.clone();
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut p) = pipe {
                 let _ = p.read_to_end(&mut buf);
             }
+            let _ = closed.send(());
             buf
         })
     };
@@ -722,21 +809,100 @@ fn run_limited_bytes(mut cmd: Command, limit: Duration) -> Result<(bool, Vec<u8>
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let start = Instant::now();
+    let stop = |mut child: std::process::Child| -> anyhow::Error {
+        let _ = child.kill();
+        let _ = child.wait();
+        anyhow::anyhow!("git took longer than {}s and was stopped", limit.as_secs())
+    };
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if pipes_closed.recv_timeout(left).is_err() {
+            return Err(stop(child));
+        }
+    }
+    // Both pipes closed: the child is exiting (or closed them and carries on: still bounded).
+    let mut pause = Duration::from_micros(50);
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for git")? {
             break status;
         }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("git took longer than {}s and was stopped", limit.as_secs());
+        if Instant::now() > deadline {
+            return Err(stop(child));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     };
     Ok((
         status.success(),
         out.join().unwrap_or_default(),
         err.join().unwrap_or_default(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-process read agrees with `git config` on what git-aisync reads: case rules,
+    /// includes, last-value-wins, keys without a value, remotes in config order.
+    #[test]
+    fn settings_read_in_process_agree_with_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert!(git(dir, ["init", "-q"]).unwrap().success);
+        std::fs::write(
+            dir.join("extra.cfg"),
+            "[aisync]\n\tmachine = from-include\n",
+        )
+        .unwrap();
+        let config = dir.join(".git/config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(concat!(
+            "[aisync]\n\tmachine = first\n\tflag\n\tempty =\n",
+            "[remote \"Zeta\"]\n\turl = /z\n",
+            "[include]\n\tpath = ../extra.cfg\n",
+            "[AiSync]\n\tAutoPush = Off\n",
+            "[remote \"alpha\"]\n\turl = /a1\n\turl = /a2\n",
+        ));
+        std::fs::write(&config, text).unwrap();
+        let repo = Repo::find(dir).unwrap();
+        if std::env::var_os("GIT_CONFIG_PARAMETERS").is_none() {
+            assert!(Settings::read_in_process(&repo.git_dir).is_some());
+        }
+        for key in [
+            "aisync.machine",
+            "aisync.autopush",
+            "remote.Zeta.url",
+            "remote.alpha.url",
+        ] {
+            let out = repo.git(["config", "--get", key]).unwrap();
+            assert_eq!(repo.setting(key), Some(out.stdout.trim_end()), "{key}");
+        }
+        assert_eq!(repo.setting("aisync.machine"), Some("from-include"));
+        assert_eq!(
+            repo.setting("remote.zeta.url"),
+            None,
+            "subsections keep their case"
+        );
+        assert_eq!(repo.flag("aisync.flag"), Some(true));
+        assert_eq!(repo.flag("aisync.empty"), Some(false));
+        assert_eq!(repo.flag("aisync.autopush"), Some(false));
+        assert_eq!(repo.flag("aisync.machine"), None);
+        assert_eq!(repo.remotes().unwrap(), ["Zeta", "alpha"]);
+        // The fallback (`git config --list`) reads the same.
+        let via_git = repo.settings_from_git();
+        for key in [
+            "aisync.machine",
+            "aisync.flag",
+            "aisync.empty",
+            "remote.Zeta.url",
+        ] {
+            assert_eq!(
+                via_git.values.get(key),
+                repo.settings().values.get(key),
+                "{key}"
+            );
+        }
+        assert_eq!(via_git.remotes, ["Zeta", "alpha"]);
+    }
 }

@@ -151,7 +151,8 @@ struct Compiled {
     prefilter: AhoCorasick,
     /// For each anchor (by pattern index), the rule it belongs to.
     anchor_rule: Vec<usize>,
-    regexes: Vec<Regex>,
+    /// Compiled on first use: most scans (a hook on a clean commit) need none of them.
+    regexes: Vec<OnceLock<Regex>>,
 }
 
 fn compiled() -> &'static Compiled {
@@ -172,10 +173,7 @@ fn compiled() -> &'static Compiled {
                 .build(&anchors)
                 .expect("the anchor words build"),
             anchor_rule,
-            regexes: RULES
-                .iter()
-                .map(|r| Regex::new(r.pattern).expect("the rules compile"))
-                .collect(),
+            regexes: RULES.iter().map(|_| OnceLock::new()).collect(),
         }
     })
 }
@@ -269,7 +267,11 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
             if candidates & (1 << i) == 0 {
                 continue;
             }
-            for caps in c.regexes[i].captures_iter(&line) {
+            let regex = c.regexes[i].get_or_init(|| {
+                // The patterns are constants, checked by the tests below.
+                Regex::new(rule.pattern).expect("the rules compile")
+            });
+            for caps in regex.captures_iter(&line) {
                 let Some(m) = caps.get(rule.group) else {
                     continue;
                 };
@@ -347,6 +349,13 @@ fn random_looking(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rule_compiles() {
+        for rule in RULES {
+            assert!(Regex::new(rule.pattern).is_ok(), "{}", rule.id);
+        }
+    }
 
     #[test]
     fn finds_keys_and_shows_four_characters_at_most() {

@@ -331,7 +331,7 @@ impl<'r> Cycle<'r> {
             .setting(&format!("remote.{remote}.url"))
             .unwrap_or_default()
             .to_string();
-        let insecure_ok = repo.setting("aisync.allowInsecureTransport") == Some("true");
+        let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
         if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
             report.offline.push(remote.to_string());
             anyhow::bail!("{remote} ({url}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");

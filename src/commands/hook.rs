@@ -67,7 +67,10 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    let secrets = gate::staged(repo)?;
+    // One read of the staged contents serves the secret scan and the syntax check.
+    let names: Vec<&str> = staged.iter().map(String::as_str).collect();
+    let blobs = repo.staged_blobs(&names)?;
+    let secrets = gate::contents(&repo.work_tree, &names, &blobs);
     if !secrets.is_empty() {
         for f in &secrets {
             ui.error(&format!("secret in the commit: {}", f.line()));
@@ -75,21 +78,13 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         ui.error("nothing was committed: remove the secret (keep it under .credentials/), or if it is a false positive add its fingerprint to .aisync-allow or mark the line aisync:allow");
         return Ok(ExitCode::from(1));
     }
-    let checked: Vec<(&str, &str)> = staged
-        .iter()
-        .filter_map(|path| {
-            let kind = match path.rsplit('.').next() {
-                Some("json") => "json",
-                Some("jsonl") => "jsonl",
-                Some("yml" | "yaml") => "yaml",
-                _ => return None,
-            };
-            Some((path.as_str(), kind))
-        })
-        .collect();
-    let paths: Vec<&str> = checked.iter().map(|(p, _)| *p).collect();
-    let blobs = repo.staged_blobs(&paths)?;
-    for ((path, kind), bytes) in checked.iter().zip(&blobs) {
+    for (path, bytes) in names.iter().zip(&blobs) {
+        let kind = match path.rsplit('.').next() {
+            Some("json") => "json",
+            Some("jsonl") => "jsonl",
+            Some("yml" | "yaml") => "yaml",
+            _ => continue,
+        };
         if let Some(problem) = syntax_problem(kind, bytes) {
             ui.status(&format!(
                 "warning: {path}: {problem}; it will merge line by line until fixed"
@@ -139,7 +134,7 @@ fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS); // the cycle scanned its push itself
     }
     let url = args.get(1).map(String::as_str).unwrap_or_default();
-    let insecure_ok = repo.setting("aisync.allowInsecureTransport") == Some("true");
+    let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
     if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
         ui.error(&format!(
             "{url} is not encrypted: push over https:// or ssh:// (or git config aisync.allowInsecureTransport true)"
@@ -200,11 +195,13 @@ fn autopush_env_off() -> bool {
 }
 
 /// Starts `git aisync sync` detached from this hook (and from git's terminal), so the
-/// person's git command returns at once; the background sync itself checks
-/// `aisync.autopush` (reading config costs a git process this hook need not pay). A
-/// cycle's own commits and merges start none.
+/// person's git command returns at once. Nothing when autopush is off (`aisync.autopush`,
+/// read in-process, or `AISYNC_AUTOPUSH=0`); a cycle's own commits and merges start none.
 fn background_sync(repo: &Repo) {
-    if std::env::var_os(crate::sync::IN_CYCLE).is_some() || autopush_env_off() {
+    if std::env::var_os(crate::sync::IN_CYCLE).is_some()
+        || autopush_env_off()
+        || repo.flag("aisync.autopush") == Some(false)
+    {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {

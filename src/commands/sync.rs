@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
-    if args.if_autopush && repo.setting("aisync.autopush") == Some("false") {
+    if args.if_autopush && repo.flag("aisync.autopush") == Some(false) {
         return Ok(ExitCode::SUCCESS);
     }
     let report = sync::sync(&repo, args.remote.as_deref());
