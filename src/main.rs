@@ -12,6 +12,7 @@ mod lock;
 mod peer;
 mod policy;
 mod quarantine;
+mod remote;
 mod repo;
 mod resolve;
 mod scanner;

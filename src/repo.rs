@@ -164,6 +164,11 @@ impl Repo {
         }
     }
 
+    /// Whether any key in force (spelled as [`config_key`] does) satisfies `pred`.
+    pub fn any_setting(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.settings().values.keys().any(|k| pred(k))
+    }
+
     /// The remotes (those with a URL), in config order.
     pub fn remotes(&self) -> Result<Vec<String>> {
         Ok(self.settings().remotes.clone())
@@ -773,6 +778,19 @@ where
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
+        // The cycle's own commits, merges and pushes run no hooks: it scans what it commits
+        // and pushes itself, a person's hook (a linter, a test run) must not stop unattended
+        // sync, and ours would only start and see the cycle. Added after any
+        // `GIT_CONFIG_COUNT` settings already in force.
+        let n: usize = std::env::var("GIT_CONFIG_COUNT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        cmd.env(format!("GIT_CONFIG_KEY_{n}"), "core.hooksPath")
+            .env(format!("GIT_CONFIG_VALUE_{n}"), "/dev/null")
+            .env("GIT_CONFIG_COUNT", (n + 1).to_string());
+    }
     cmd
 }
 

@@ -14,6 +14,7 @@ use crate::journal;
 use crate::lock::{Acquired, Lock};
 use crate::peer;
 use crate::policy::{Mode, Policy};
+use crate::remote;
 use crate::repo::Repo;
 use crate::resolve;
 use crate::scanner;
@@ -338,21 +339,27 @@ impl<'r> Cycle<'r> {
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
         for attempt in 0..PUSH_TRIES {
-            // Ask what the remote has first: fetch only when it moved.
-            let listed = repo.git_remote([
-                "ls-remote",
-                "--heads",
-                remote,
-                &format!("refs/heads/{branch}"),
-            ])?;
-            if !listed.success {
-                if let Some(fix) = needs_a_person(&listed.stderr, &url) {
-                    anyhow::bail!("{remote}: {fix}");
+            // Ask what the remote has first: fetch only when it moved. A hub on this
+            // machine answers from its ref files, anything else through `git ls-remote`.
+            let remote_tip = match remote::tip_from_files(repo, remote, branch) {
+                Some(tip) => tip,
+                None => {
+                    let listed = repo.git_remote([
+                        "ls-remote",
+                        "--heads",
+                        remote,
+                        &format!("refs/heads/{branch}"),
+                    ])?;
+                    if !listed.success {
+                        if let Some(fix) = needs_a_person(&listed.stderr, &url) {
+                            anyhow::bail!("{remote}: {fix}");
+                        }
+                        report.offline.push(remote.to_string());
+                        return Ok(());
+                    }
+                    listed.stdout.split_whitespace().next().map(str::to_string)
                 }
-                report.offline.push(remote.to_string());
-                return Ok(());
-            }
-            let remote_tip = listed.stdout.split_whitespace().next().map(str::to_string);
+            };
             if remote_tip.is_some() && remote_tip != repo.read_ref(&tracking) {
                 let fetched = repo.git_remote([
                     "fetch",

@@ -22,6 +22,7 @@ use notify::{RecursiveMode, Watcher as _};
 use serde_json::{json, Value};
 
 use crate::policy::{self, Mode, Policy};
+use crate::remote::{local_path, read_tip, remote_git_dir};
 use crate::repo::Repo;
 use crate::state::{Outcome, Report};
 use crate::sync;
@@ -571,88 +572,6 @@ fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
             (name, reach)
         })
         .collect()
-}
-
-/// The path of a remote URL that names a repository on this machine (a plain path or
-/// `file://`), as git reads it; `None` for a URL or an scp-like `host:path`.
-fn local_path(url: &str, work_tree: &Path) -> Option<PathBuf> {
-    let path = if let Some(rest) = url.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return None;
-        }
-        PathBuf::from(percent_decode(rest))
-    } else if url.contains("://") || url.is_empty() {
-        return None;
-    } else {
-        // git takes `host:path` for ssh unless a slash comes before the colon.
-        let colon = url.find(':');
-        let slash = url.find('/');
-        if colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
-            return None;
-        }
-        PathBuf::from(url)
-    };
-    Some(if path.is_relative() {
-        work_tree.join(path)
-    } else {
-        path
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The git directory at a remote's path, as git looks for it (`path/.git`, `path`,
-/// `path.git`); `None` when none is there now or its refs are not plain files (reftable).
-fn remote_git_dir(path: &Path) -> Option<PathBuf> {
-    let mut with_ext = path.as_os_str().to_owned();
-    with_ext.push(".git");
-    [
-        path.join(".git"),
-        path.to_path_buf(),
-        PathBuf::from(with_ext),
-    ]
-    .into_iter()
-    .find(|d| d.join("HEAD").is_file() && d.join("refs").is_dir())
-    .filter(|d| !d.join("reftable").exists())
-}
-
-/// A branch tip read from a repository's ref files: the loose ref, else packed-refs.
-/// `Err` when the repository is not there.
-fn read_tip(git_dir: &Path, branch: &str) -> std::result::Result<Option<String>, String> {
-    let name = format!("refs/heads/{branch}");
-    if !git_dir.join("HEAD").is_file() {
-        return Err(format!("{} is not there", git_dir.display()));
-    }
-    match fs::read_to_string(git_dir.join(&name)) {
-        Ok(text) => return Ok(Some(text.trim().to_string()).filter(|t| !t.starts_with("ref:"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {name}: {e}")),
-    }
-    match fs::read_to_string(git_dir.join("packed-refs")) {
-        Ok(text) => Ok(text.lines().find_map(|l| {
-            let (oid, refname) = l.split_once(' ')?;
-            (refname == name && !l.starts_with('#') && !l.starts_with('^')).then(|| oid.to_string())
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read packed-refs: {e}")),
-    }
 }
 
 /// The watches on local remotes' ref files (one inotify instance for all of them, made when
@@ -2163,25 +2082,6 @@ mod tests {
     }
 
     #[test]
-    fn local_remotes_are_paths_and_file_urls() {
-        let wt = Path::new("/home/me/repo");
-        assert_eq!(
-            local_path("/srv/hub.git", wt),
-            Some(PathBuf::from("/srv/hub.git"))
-        );
-        assert_eq!(local_path("../hub.git", wt), Some(wt.join("../hub.git")));
-        assert_eq!(
-            local_path("file:///srv/my%20hub.git", wt),
-            Some(PathBuf::from("/srv/my hub.git"))
-        );
-        assert_eq!(local_path("host:hub.git", wt), None);
-        assert_eq!(local_path("git@host:me/hub.git", wt), None);
-        assert_eq!(local_path("ssh://host/hub.git", wt), None);
-        assert_eq!(local_path("https://host/hub.git", wt), None);
-        assert_eq!(local_path("./a:b", wt), Some(wt.join("./a:b")));
-    }
-
-    #[test]
     fn the_log_keeps_one_old_file() {
         let dir = std::env::temp_dir().join(format!("aisync-watch-log-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
@@ -2324,25 +2224,6 @@ mod tests {
             lines[2], "aisync|notify-wait|--branch|ma in|--since|$(boom)|--timeout|600|",
             "{text}"
         );
-        fs::remove_dir_all(&tmp).unwrap();
-    }
-
-    #[test]
-    fn tips_are_read_from_loose_and_packed_refs() {
-        let tmp = std::env::temp_dir().join(format!("aisync-watch-refs-{}", std::process::id()));
-        fs::create_dir_all(tmp.join("refs/heads")).unwrap();
-        assert!(read_tip(&tmp, "main").is_err(), "no HEAD: not a repository");
-        fs::write(tmp.join("HEAD"), "ref: refs/heads/main\n").unwrap();
-        assert_eq!(read_tip(&tmp, "main"), Ok(None));
-        fs::write(
-            tmp.join("packed-refs"),
-            "# pack-refs with: peeled\naaa refs/heads/main\n^bbb\n",
-        )
-        .unwrap();
-        assert_eq!(read_tip(&tmp, "main"), Ok(Some("aaa".into())));
-        fs::write(tmp.join("refs/heads/main"), "ccc\n").unwrap();
-        assert_eq!(read_tip(&tmp, "main"), Ok(Some("ccc".into())));
-        assert_eq!(remote_git_dir(&tmp), Some(tmp.clone()));
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

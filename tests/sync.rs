@@ -491,3 +491,53 @@ fn restore_lists_the_snapshots_and_brings_one_back_as_a_new_commit() {
         "history kept"
     );
 }
+
+fn executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(path, perms).unwrap();
+}
+
+#[test]
+fn the_cycle_runs_none_of_the_machines_hooks_but_the_hub_runs_its_own() {
+    let net = Net::new();
+    let a = net.machine("a");
+    // A person's own hooks, chained behind ours, each leaving a mark; and the hub's.
+    let marks = net.root.join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    assert!(aisync(&a, &["uninstall"]).status.success());
+    for hook in ["pre-commit", "post-commit", "pre-push"] {
+        executable(
+            &a.join(".git/hooks").join(hook),
+            &format!("#!/bin/sh\ntouch '{}'\n", marks.join(hook).display()),
+        );
+    }
+    assert!(aisync(&a, &["install"]).status.success());
+    executable(
+        &net.hub.join("hooks/post-receive"),
+        &format!("#!/bin/sh\ntouch '{}'\n", marks.join("hub").display()),
+    );
+
+    write(&a, "memory/a.md", "- synced by the cycle\n");
+    synced(&a);
+    assert_eq!(
+        git(&net.hub, &["rev-parse", "main"]),
+        git(&a, &["rev-parse", "HEAD"])
+    );
+    let marked = || {
+        let mut names: Vec<String> = std::fs::read_dir(&marks)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(marked(), ["hub"], "only the hub's hook ran");
+
+    // A person's own commit still runs every hook.
+    write(&a, "rules/style.md", "- short lines\n");
+    git(&a, &["add", "rules/style.md"]);
+    git(&a, &["commit", "-q", "-m", "style"]);
+    assert_eq!(marked(), ["hub", "post-commit", "pre-commit"]);
+}

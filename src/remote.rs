@@ -1,0 +1,182 @@
+//! Where a remote lives, when it lives on this machine: a plain path or a `file://` URL
+//! names a repository whose ref files can be read directly. The cycle and the watcher ask
+//! such a hub for its tip without a git process (a no-op cycle and an idle watcher run
+//! often); anything else is asked with `git ls-remote`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::repo::Repo;
+
+/// The tip of `branch` on `remote` read from the remote's own ref files, when the remote is
+/// a repository on this machine (`Some(None)`: it has no such branch yet). `None` when git
+/// must be asked: a remote elsewhere, one not there now, or config that changes what git
+/// would reach (`url.*.insteadOf`, `remote.*.uploadpack`).
+pub fn tip_from_files(repo: &Repo, remote: &str, branch: &str) -> Option<Option<String>> {
+    if repo.any_setting(|key| key.starts_with("url.") && key.ends_with("insteadof"))
+        || repo
+            .setting(&format!("remote.{remote}.uploadpack"))
+            .is_some()
+    {
+        return None;
+    }
+    let url = repo.setting(&format!("remote.{remote}.url"))?;
+    let git_dir = remote_git_dir(&local_path(url, &repo.work_tree)?)?;
+    read_tip(&git_dir, branch).ok()
+}
+
+/// The path of a remote URL that names a repository on this machine (a plain path or
+/// `file://`), as git reads it; `None` for a URL or an scp-like `host:path`.
+pub fn local_path(url: &str, work_tree: &Path) -> Option<PathBuf> {
+    let path = if let Some(rest) = url.strip_prefix("file://") {
+        if !rest.starts_with('/') {
+            return None;
+        }
+        PathBuf::from(percent_decode(rest))
+    } else if url.contains("://") || url.is_empty() {
+        return None;
+    } else {
+        // git takes `host:path` for ssh unless a slash comes before the colon.
+        let colon = url.find(':');
+        let slash = url.find('/');
+        if colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
+            return None;
+        }
+        PathBuf::from(url)
+    };
+    Some(if path.is_relative() {
+        work_tree.join(path)
+    } else {
+        path
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The git directory at a remote's path, as git looks for it (`path/.git`, `path`,
+/// `path.git`); `None` when none is there now or its refs are not plain files (reftable).
+pub fn remote_git_dir(path: &Path) -> Option<PathBuf> {
+    let mut with_ext = path.as_os_str().to_owned();
+    with_ext.push(".git");
+    [
+        path.join(".git"),
+        path.to_path_buf(),
+        PathBuf::from(with_ext),
+    ]
+    .into_iter()
+    .find(|d| d.join("HEAD").is_file() && d.join("refs").is_dir())
+    .filter(|d| !d.join("reftable").exists())
+}
+
+/// A branch tip read from a repository's ref files: the loose ref, else packed-refs.
+/// `Err` when the repository is not there.
+pub fn read_tip(git_dir: &Path, branch: &str) -> std::result::Result<Option<String>, String> {
+    let name = format!("refs/heads/{branch}");
+    if !git_dir.join("HEAD").is_file() {
+        return Err(format!("{} is not there", git_dir.display()));
+    }
+    match fs::read_to_string(git_dir.join(&name)) {
+        Ok(text) => return Ok(Some(text.trim().to_string()).filter(|t| !t.starts_with("ref:"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    }
+    match fs::read_to_string(git_dir.join("packed-refs")) {
+        Ok(text) => Ok(text.lines().find_map(|l| {
+            let (oid, refname) = l.split_once(' ')?;
+            (refname == name && !l.starts_with('#') && !l.starts_with('^')).then(|| oid.to_string())
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read packed-refs: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_on_this_machine_answers_from_its_files_unless_config_redirects_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = |dir: &Path, args: &[&str]| {
+            assert!(crate::repo::git(dir, args).unwrap().success, "git {args:?}");
+        };
+        let (hub, work) = (tmp.path().join("hub.git"), tmp.path().join("work"));
+        run(tmp.path(), &["init", "-q", "--bare", "hub.git"]);
+        run(tmp.path(), &["init", "-q", "-b", "main", "work"]);
+        let hub_url = hub.to_str().unwrap();
+        run(&work, &["remote", "add", "origin", hub_url]);
+        let repo = Repo::find(&work).unwrap();
+        assert_eq!(tip_from_files(&repo, "origin", "main"), Some(None));
+        fs::create_dir_all(hub.join("refs/heads")).unwrap();
+        fs::write(hub.join("refs/heads/main"), "abc\n").unwrap();
+        assert_eq!(
+            tip_from_files(&Repo::find(&work).unwrap(), "origin", "main"),
+            Some(Some("abc".into()))
+        );
+        // git would rewrite the URL first: ask git.
+        run(
+            &work,
+            &["config", &format!("url.{hub_url}.insteadOf"), "hub:"],
+        );
+        run(&work, &["remote", "set-url", "origin", "hub:"]);
+        assert_eq!(
+            tip_from_files(&Repo::find(&work).unwrap(), "origin", "main"),
+            None
+        );
+    }
+
+    #[test]
+    fn local_remotes_are_paths_and_file_urls() {
+        let wt = Path::new("/home/me/repo");
+        assert_eq!(
+            local_path("/srv/hub.git", wt),
+            Some(PathBuf::from("/srv/hub.git"))
+        );
+        assert_eq!(local_path("../hub.git", wt), Some(wt.join("../hub.git")));
+        assert_eq!(
+            local_path("file:///srv/my%20hub.git", wt),
+            Some(PathBuf::from("/srv/my hub.git"))
+        );
+        assert_eq!(local_path("host:hub.git", wt), None);
+        assert_eq!(local_path("git@host:me/hub.git", wt), None);
+        assert_eq!(local_path("ssh://host/hub.git", wt), None);
+        assert_eq!(local_path("https://host/hub.git", wt), None);
+        assert_eq!(local_path("./a:b", wt), Some(wt.join("./a:b")));
+    }
+
+    #[test]
+    fn tips_are_read_from_loose_and_packed_refs() {
+        let tmp = std::env::temp_dir().join(format!("aisync-remote-refs-{}", std::process::id()));
+        fs::create_dir_all(tmp.join("refs/heads")).unwrap();
+        assert!(read_tip(&tmp, "main").is_err(), "no HEAD: not a repository");
+        fs::write(tmp.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(read_tip(&tmp, "main"), Ok(None));
+        fs::write(
+            tmp.join("packed-refs"),
+            "# pack-refs with: peeled\naaa refs/heads/main\n^bbb\n",
+        )
+        .unwrap();
+        assert_eq!(read_tip(&tmp, "main"), Ok(Some("aaa".into())));
+        fs::write(tmp.join("refs/heads/main"), "ccc\n").unwrap();
+        assert_eq!(read_tip(&tmp, "main"), Ok(Some("ccc".into())));
+        assert_eq!(remote_git_dir(&tmp), Some(tmp.clone()));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}
