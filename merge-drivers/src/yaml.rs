@@ -43,14 +43,22 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let (bom_t, t) = strip_bom(theirs);
     let src = [b, o, t];
     let has_base = !b.iter().all(u8::is_ascii_whitespace);
+    let texts = [
+        if has_base {
+            Some(std::str::from_utf8(b).ok()?)
+        } else {
+            None
+        },
+        Some(std::str::from_utf8(o).ok()?),
+        Some(std::str::from_utf8(t).ok()?),
+    ];
+    let events = read_events(texts);
     let mut syntax = Yaml::default();
     let mut roots = [None, None, None];
-    for side in [BASE, OURS, THEIRS] {
-        if side == BASE && !has_base {
-            continue;
+    for (side, (text, events)) in texts.into_iter().zip(events).enumerate() {
+        if let Some(text) = text {
+            roots[side] = Some(Reader::read(&mut syntax, side, text, events??)?);
         }
-        let text = std::str::from_utf8(src[side]).ok()?;
-        roots[side] = Some(Reader::read(&mut syntax, side, text)?);
     }
     let [rb, Some(ro), Some(rt)] = roots else {
         return None;
@@ -130,11 +138,29 @@ impl Chars<'_> {
         if self.ascii {
             return target.min(self.text.len());
         }
-        while self.chars < target && self.bytes < self.text.len() {
-            self.bytes += self.text[self.bytes..]
-                .chars()
-                .next()
-                .map_or(1, char::len_utf8);
+        let bytes = self.text.as_bytes();
+        // Whole 32-byte chunks first (counting first bytes vectorizes), then byte by byte.
+        while self.chars < target {
+            let Some(chunk) = bytes.get(self.bytes..self.bytes + 32) else {
+                break;
+            };
+            let starts = chunk.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+            if self.chars + starts >= target {
+                break;
+            }
+            self.bytes += 32;
+            self.chars += starts;
+            // A character begun in the chunk is counted: step over the rest of it.
+            while self.bytes < bytes.len() && bytes[self.bytes] & 0xC0 == 0x80 {
+                self.bytes += 1;
+            }
+        }
+        while self.chars < target && self.bytes < bytes.len() {
+            // One character: its first byte and its continuation bytes (10xxxxxx).
+            self.bytes += 1;
+            while self.bytes < bytes.len() && bytes[self.bytes] & 0xC0 == 0x80 {
+                self.bytes += 1;
+            }
             self.chars += 1;
         }
         while self.chars > target && self.bytes > 0 {
@@ -148,48 +174,107 @@ impl Chars<'_> {
     }
 }
 
+/// Past this many bytes in all, the sides are read on threads of their own: reading is
+/// most of a YAML merge's time (saphyr reads some 60 MB/s), and the sides are independent.
+const PARALLEL_READ: usize = 256 * 1024;
+
+/// Each side's events (`None` for an absent side), read at once where it pays;
+/// `Some(None)`: a side the structural merge cannot take.
+fn read_events(texts: [Option<&str>; 3]) -> [Option<Events>; 3] {
+    let total: usize = texts.iter().flatten().map(|t| t.len()).sum();
+    if total < PARALLEL_READ {
+        return texts.map(|t| t.map(events));
+    }
+    std::thread::scope(|scope| {
+        let [base, ours, theirs] = texts;
+        let ours = ours.map(|t| scope.spawn(move || events(t)));
+        let theirs = theirs.map(|t| scope.spawn(move || events(t)));
+        let base = base.map(events);
+        // A reader thread that panicked (it cannot: saphyr returns errors) gives the line merge.
+        let join = |h: Option<std::thread::ScopedJoinHandle<'_, Events>>| {
+            h.map(|h| h.join().unwrap_or(None))
+        };
+        [base, join(ours), join(theirs)]
+    })
+}
+
+/// One side's events with byte spans, or `None` for a text the structural merge does not
+/// take (not YAML, not one document, anchors, aliases or tags).
+type Events = Option<Vec<(Ev, usize, usize)>>;
+
+fn events(text: &str) -> Events {
+    // saphyr counts characters; the spans are bytes.
+    let mut chars = Chars {
+        text,
+        ascii: text.is_ascii(),
+        chars: 0,
+        bytes: 0,
+    };
+    let mut events = Vec::with_capacity(text.len() / 16);
+    let mut documents = 0;
+    // Per open collection: `Some(next node is a key)` for a mapping, `None` for a sequence.
+    // Only keys keep their decoded text: a store's values are not held twice.
+    let mut open: Vec<Option<bool>> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        match &event {
+            Event::DocumentStart(_) => documents += 1,
+            Event::Alias(_) => return None,
+            Event::Scalar(_, _, anchor, tag) if *anchor != 0 || tag.is_some() => return None,
+            Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag)
+                if *anchor != 0 || tag.is_some() =>
+            {
+                return None
+            }
+            _ => {}
+        }
+        let is_node = matches!(
+            event,
+            Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..)
+        );
+        let is_key = is_node && open.last() == Some(&Some(true));
+        if let (true, Some(Some(key_next))) = (is_node, open.last_mut()) {
+            // In a mapping, keys and values alternate.
+            *key_next = !*key_next;
+        }
+        let ev = match event {
+            Event::Scalar(value, style, ..) => Ev::Scalar(
+                style,
+                (is_key && value.len() <= 512).then(|| value.as_ref().into()),
+            ),
+            Event::MappingStart(..) => {
+                open.push(Some(true));
+                Ev::MappingStart
+            }
+            Event::SequenceStart(..) => {
+                open.push(None);
+                Ev::SequenceStart
+            }
+            Event::MappingEnd => {
+                open.pop();
+                Ev::MappingEnd
+            }
+            Event::SequenceEnd => {
+                open.pop();
+                Ev::SequenceEnd
+            }
+            _ => Ev::Other,
+        };
+        let start = chars.at(span.start.index());
+        let end = chars.at(span.end.index());
+        events.push((ev, start, end));
+    }
+    (documents == 1).then_some(events)
+}
+
 impl<'s> Reader<'s> {
     /// The root value of a one-document YAML text whose top is a block collection.
-    fn read(syntax: &'s mut Yaml, side: usize, text: &'s str) -> Option<Val> {
-        // saphyr counts characters; the spans are bytes.
-        let mut chars = Chars {
-            text,
-            ascii: text.is_ascii(),
-            chars: 0,
-            bytes: 0,
-        };
-        let mut events = Vec::new();
-        let mut documents = 0;
-        for event in Parser::new_from_str(text) {
-            let (event, span) = event.ok()?;
-            match &event {
-                Event::DocumentStart(_) => documents += 1,
-                Event::Alias(_) => return None,
-                Event::Scalar(_, _, anchor, tag) if *anchor != 0 || tag.is_some() => return None,
-                Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag)
-                    if *anchor != 0 || tag.is_some() =>
-                {
-                    return None
-                }
-                _ => {}
-            }
-            let ev = match event {
-                Event::Scalar(value, style, ..) => {
-                    Ev::Scalar(style, (value.len() <= 512).then(|| value.as_ref().into()))
-                }
-                Event::MappingStart(..) => Ev::MappingStart,
-                Event::SequenceStart(..) => Ev::SequenceStart,
-                Event::MappingEnd => Ev::MappingEnd,
-                Event::SequenceEnd => Ev::SequenceEnd,
-                _ => Ev::Other,
-            };
-            let start = chars.at(span.start.index());
-            let end = chars.at(span.end.index());
-            events.push((ev, start, end));
-        }
-        if documents != 1 {
-            return None;
-        }
+    fn read(
+        syntax: &'s mut Yaml,
+        side: usize,
+        text: &'s str,
+        events: Vec<(Ev, usize, usize)>,
+    ) -> Option<Val> {
         let mut reader = Reader {
             syntax,
             side,
@@ -503,6 +588,32 @@ mod tests {
             yaml(base, ours, theirs),
             "tools:\n  - name: a\n    on: false\n  - name: b\n    on: true\n    note: hi\n  - name: c\n    on: true\n"
         );
+    }
+
+    #[test]
+    fn character_counts_become_byte_offsets() {
+        let text = "a: café λ →\n".repeat(20) + &"x".repeat(70) + "é€𝄞 end";
+        let offsets: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .collect();
+        let mut chars = Chars {
+            text: &text,
+            ascii: false,
+            chars: 0,
+            bytes: 0,
+        };
+        // Forward in steps of every size, then back.
+        for step in [1, 3, 31, 32, 33, 100] {
+            chars.chars = 0;
+            chars.bytes = 0;
+            for target in (0..offsets.len()).step_by(step) {
+                assert_eq!(chars.at(target), offsets[target], "step {step} to {target}");
+            }
+        }
+        assert_eq!(chars.at(5), offsets[5]);
+        assert_eq!(chars.at(offsets.len() + 10), text.len());
     }
 
     #[test]
