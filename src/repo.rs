@@ -790,6 +790,11 @@ where
         cmd.env(format!("GIT_CONFIG_KEY_{n}"), "core.hooksPath")
             .env(format!("GIT_CONFIG_VALUE_{n}"), "/dev/null")
             .env("GIT_CONFIG_COUNT", (n + 1).to_string());
+        // A group of its own: Ctrl-C in the terminal of `git aisync watch` reaches the whole
+        // foreground group, and must not kill a merge or a push half-way; the watcher
+        // finishes the cycle in flight and stops (its time limits still apply).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
     cmd
 }

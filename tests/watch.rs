@@ -268,6 +268,17 @@ fn the_hub_away_and_back_resumes_without_a_restart() {
 
 #[test]
 fn sigterm_in_the_middle_of_a_cycle_finishes_it_and_leaves_a_clean_repo() {
+    stop_in_the_middle_of_a_cycle(Watcher::stop);
+}
+
+#[test]
+fn ctrl_c_in_the_terminal_finishes_the_cycle_too_its_git_children_keep_going() {
+    stop_in_the_middle_of_a_cycle(Watcher::interrupt);
+}
+
+/// `stop` arrives while the cycle's push is under way: the cycle finishes, then the watcher
+/// exits 0 and leaves a clean repository.
+fn stop_in_the_middle_of_a_cycle(stop: fn(Watcher) -> std::process::ExitStatus) {
     let net = Net::new();
     let a = net.machine("a");
     let wa = Watcher::start(&a, &[]);
@@ -289,8 +300,10 @@ fn sigterm_in_the_middle_of_a_cycle_finishes_it_and_leaves_a_clean_repo() {
 
     write(&a, "memory/a.md", "- the last word\n");
     wa.wait_for("the cycle to be under way", || marker.exists());
-    let status = wa.stop();
+    let log = || std::fs::read_to_string(a.join(".git/aisync/watch.log")).unwrap_or_default();
+    let status = stop(wa);
     assert_eq!(status.code(), Some(0), "exit 0 after finishing the cycle");
+    assert!(log().contains("pushed to origin"), "{}", log());
 
     assert_eq!(
         git(&net.hub, &["rev-parse", "main"]),

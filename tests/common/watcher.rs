@@ -1,6 +1,7 @@
 //! A `git aisync watch` process for the watcher tests: started with the test git
 //! environment, stopped with SIGTERM, killed if the test fails first.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ impl Watcher {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // A group of its own, as a shell makes for a command in a terminal.
+            .process_group(0)
             .spawn()
             .expect("start git-aisync watch");
         let w = Watcher {
@@ -108,8 +111,22 @@ impl Watcher {
     }
 
     /// SIGTERM, then its exit status.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
         self.signal(libc::SIGTERM);
+        self.exit_status()
+    }
+
+    /// What Ctrl-C in its terminal does (SIGINT to its whole process group, git children
+    /// and all), then its exit status.
+    pub fn interrupt(self) -> ExitStatus {
+        // SAFETY: signals the group our own child leads; it has not been reaped yet.
+        unsafe {
+            libc::kill(-(self.pid() as libc::pid_t), libc::SIGINT);
+        }
+        self.exit_status()
+    }
+
+    fn exit_status(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
         let start = Instant::now();
         loop {
@@ -119,7 +136,7 @@ impl Watcher {
             if start.elapsed() > self.patience {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("the watcher did not stop on SIGTERM:\n{}", self.log());
+                panic!("the watcher did not stop on the signal:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
