@@ -134,10 +134,7 @@ pub fn remote_command(
     if !is_peer(repo, peer) && repo.setting(&format!("remote.{peer}.url")).is_none() {
         bail!("no peer or remote named {peer}: git aisync peer add {peer} URL");
     }
-    let url = repo
-        .setting(&format!("remote.{peer}.url"))
-        .unwrap_or_default()
-        .to_string();
+    let url = repo.remote_url(peer).unwrap_or_default();
     let status = match locate(&url)? {
         Location::Local(dir) => {
             let exe =

@@ -10,18 +10,19 @@ use crate::repo::Repo;
 
 /// The tip of `branch` on `remote` read from the remote's own ref files, when the remote is
 /// a repository on this machine (`Some(None)`: it has no such branch yet). `None` when git
-/// must be asked: a remote elsewhere, one not there now, or config that changes what git
-/// would reach (`url.*.insteadOf`, `remote.*.uploadpack`).
+/// must be asked: a remote elsewhere, one not there now, or one that pushes elsewhere than
+/// it fetches from or runs its own upload-pack (`pushurl`, `pushInsteadOf`, `uploadpack`).
 pub fn tip_from_files(repo: &Repo, remote: &str, branch: &str) -> Option<Option<String>> {
-    if repo.any_setting(|key| key.starts_with("url.") && key.ends_with("insteadof"))
+    if repo.any_setting(|key| key.starts_with("url.") && key.ends_with(".pushinsteadof"))
+        || repo.setting(&format!("remote.{remote}.pushurl")).is_some()
         || repo
             .setting(&format!("remote.{remote}.uploadpack"))
             .is_some()
     {
         return None;
     }
-    let url = repo.setting(&format!("remote.{remote}.url"))?;
-    let git_dir = remote_git_dir(&local_path(url, &repo.work_tree)?)?;
+    let url = repo.remote_url(remote)?;
+    let git_dir = remote_git_dir(&local_path(&url, &repo.work_tree)?)?;
     read_tip(&git_dir, branch).ok()
 }
 
@@ -130,12 +131,21 @@ mod tests {
             tip_from_files(&Repo::find(&work).unwrap(), "origin", "main"),
             Some(Some("abc".into()))
         );
-        // git would rewrite the URL first: ask git.
+        // A short name that git rewrites to the hub: the same hub, read the same way.
         run(
             &work,
             &["config", &format!("url.{hub_url}.insteadOf"), "hub:"],
         );
         run(&work, &["remote", "set-url", "origin", "hub:"]);
+        assert_eq!(
+            tip_from_files(&Repo::find(&work).unwrap(), "origin", "main"),
+            Some(Some("abc".into()))
+        );
+        // Pushing elsewhere than it reads from: ask git.
+        run(
+            &work,
+            &["remote", "set-url", "--push", "origin", "/elsewhere"],
+        );
         assert_eq!(
             tip_from_files(&Repo::find(&work).unwrap(), "origin", "main"),
             None

@@ -30,11 +30,20 @@ struct Settings {
     /// `None`: the key alone, without `=` (git's true).
     values: std::collections::HashMap<String, Option<String>>,
     remotes: Vec<String>,
+    /// Every `url.<base>.insteadOf` value as (prefix, base): the key has several values.
+    rewrites: Vec<(String, String)>,
 }
 
 impl Settings {
     /// The last value wins, as in git.
     fn insert(&mut self, key: String, value: Option<String>) {
+        if let (Some(base), Some(prefix)) = (
+            key.strip_prefix("url.")
+                .and_then(|k| k.strip_suffix(".insteadof")),
+            &value,
+        ) {
+            self.rewrites.push((prefix.clone(), base.to_string()));
+        }
         if let Some(name) = key
             .strip_prefix("remote.")
             .and_then(|r| r.strip_suffix(".url"))
@@ -68,10 +77,22 @@ impl Settings {
                 None => format!("{}.", header.name().to_string().to_lowercase()),
             };
             let body = section.body();
+            let mut seen = std::collections::HashSet::new();
             for name in body.value_names() {
                 let name: &str = name.as_ref();
-                let value = body.value(name).map(|v| v.to_string());
-                settings.insert(format!("{prefix}{}", name.to_lowercase()), value);
+                let key = format!("{prefix}{}", name.to_lowercase());
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                // Every value of a key that has several, in order; `None` when the last
+                // has no `=` (gix reads that as no value).
+                if body.value(name).is_none() {
+                    settings.insert(key, None);
+                    continue;
+                }
+                for value in body.values(name) {
+                    settings.insert(key.clone(), Some(value.to_string()));
+                }
             }
         }
         Some(settings)
@@ -167,6 +188,22 @@ impl Repo {
     /// Whether any key in force (spelled as [`config_key`] does) satisfies `pred`.
     pub fn any_setting(&self, pred: impl Fn(&str) -> bool) -> bool {
         self.settings().values.keys().any(|k| pred(k))
+    }
+
+    /// Where git goes for `remote`: its URL with the longest matching `url.<base>.insteadOf`
+    /// prefix rewritten, as git does it.
+    pub fn remote_url(&self, remote: &str) -> Option<String> {
+        let url = self.setting(&format!("remote.{remote}.url"))?;
+        let rewrite = self
+            .settings()
+            .rewrites
+            .iter()
+            .filter(|(prefix, _)| url.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len());
+        Some(match rewrite {
+            Some((prefix, base)) => format!("{base}{}", &url[prefix.len()..]),
+            None => url.to_string(),
+        })
     }
 
     /// The remotes (those with a URL), in config order.
@@ -886,6 +923,8 @@ mod tests {
             "[include]\n\tpath = ../extra.cfg\n",
             "[AiSync]\n\tAutoPush = Off\n",
             "[remote \"alpha\"]\n\turl = /a1\n\turl = /a2\n",
+            "[url \"/srv/hubs/\"]\n\tinsteadOf = /\n\tinsteadOf = /nothing/\n",
+            "[url \"/srv/\"]\n\tinsteadOf = /y\n",
         ));
         std::fs::write(&config, text).unwrap();
         let repo = Repo::find(dir).unwrap();
@@ -912,6 +951,12 @@ mod tests {
         assert_eq!(repo.flag("aisync.autopush"), Some(false));
         assert_eq!(repo.flag("aisync.machine"), None);
         assert_eq!(repo.remotes().unwrap(), ["Zeta", "alpha"]);
+        assert_eq!(repo.remote_url("Zeta").as_deref(), Some("/srv/hubs/z"));
+        let ls = repo.git(["ls-remote", "--get-url", "Zeta"]).unwrap();
+        assert_eq!(
+            repo.remote_url("Zeta").as_deref(),
+            Some(ls.stdout.trim_end())
+        );
         // The fallback (`git config --list`) reads the same.
         let via_git = repo.settings_from_git();
         for key in [

@@ -328,10 +328,7 @@ impl<'r> Cycle<'r> {
         report: &mut Report,
     ) -> Result<()> {
         let repo = self.repo;
-        let url = repo
-            .setting(&format!("remote.{remote}.url"))
-            .unwrap_or_default()
-            .to_string();
+        let url = repo.remote_url(remote).unwrap_or_default();
         let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
         if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
             report.offline.push(remote.to_string());

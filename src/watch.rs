@@ -558,13 +558,12 @@ fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
         .unwrap_or_default()
         .into_iter()
         .map(|name| {
-            let url = repo
-                .setting(&format!("remote.{name}.url"))
-                .unwrap_or_default();
-            let reach = match local_path(url, &repo.work_tree) {
+            // Where git goes: `url.<base>.insteadOf` applied.
+            let url = repo.remote_url(&name).unwrap_or_default();
+            let reach = match local_path(&url, &repo.work_tree) {
                 Some(path) if !poll_remotes => Reach::Local(path),
                 Some(_) => Reach::Polled,
-                None => match ssh_hub(url) {
+                None => match ssh_hub(&url) {
                     Some(hub) if !poll_remotes => Reach::Notified(hub),
                     _ => Reach::Polled,
                 },
