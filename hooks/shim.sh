@@ -1,7 +1,9 @@
 #!/bin/sh
 # git-aisync hook (written by `git aisync install`; `git aisync uninstall` removes it and
 # puts back the hook that was here before).
-hook=${0##*/}
+# The hook's name is written in, not read from $0: the pre-commit framework, installed again
+# over this file, keeps it as pre-commit.legacy and runs it under that name.
+hook=@HOOK@
 chained="$0.aisync-chained"
 bin=@BIN@
 # The binary moved? Fall back to PATH (`git aisync doctor` reports it).

@@ -225,8 +225,8 @@ pub fn is_ours(path: &Path) -> bool {
 fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the hooks directory {}", dir.display()))?;
-    let shim = SHIM.replace("@BIN@", quoted_exe);
     for name in HOOKS {
+        let shim = SHIM.replace("@HOOK@", name).replace("@BIN@", quoted_exe);
         let path = dir.join(name);
         if path.exists() && !is_ours(&path) {
             // Someone else's hook: it keeps running, first.
@@ -245,6 +245,13 @@ fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
             )
         })?;
         make_executable(&path)?;
+        // Ours kept as `<name>.legacy` by the pre-commit framework: brought up to date too
+        // (an earlier shim read its name from $0, and failed under that one).
+        let legacy = dir.join(format!("{name}.legacy"));
+        if is_ours(&legacy) {
+            fs::write(&legacy, &shim)
+                .with_context(|| format!("cannot write {}", legacy.display()))?;
+        }
     }
     Ok(())
 }
@@ -252,13 +259,23 @@ fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
 fn uninstall_hooks(dir: &Path) -> Result<()> {
     for name in HOOKS {
         let path = dir.join(name);
-        if is_ours(&path) {
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        // `<name>.legacy`: where the pre-commit framework, installed again after us, keeps
+        // our hook (and runs it).
+        for ours in [path.clone(), dir.join(format!("{name}.legacy"))] {
+            if is_ours(&ours) {
+                fs::remove_file(&ours)
+                    .with_context(|| format!("cannot remove {}", ours.display()))?;
+            }
         }
         let chained = dir.join(format!("{name}.{CHAINED}"));
         if chained.exists() && !path.exists() {
             fs::rename(&chained, &path)
                 .with_context(|| format!("cannot put back {}", path.display()))?;
+        } else if chained.exists() && fs::read(&chained).ok() == fs::read(&path).ok() {
+            // The hook we had moved aside is back in its place (`pre-commit install` again):
+            // the copy goes.
+            fs::remove_file(&chained)
+                .with_context(|| format!("cannot remove {}", chained.display()))?;
         }
     }
     Ok(())
