@@ -218,8 +218,7 @@ fn hooks(repo: &Repo) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     for name in install::HOOKS {
-        let path = dir.join(name);
-        if !install::is_ours(&path) {
+        let Some(path) = install::our_hook(&dir, name) else {
             out.push(Finding::new(
                 "hooks",
                 Status::Fail,
@@ -227,7 +226,7 @@ fn hooks(repo: &Repo) -> Vec<Finding> {
                 "git aisync install",
             ));
             continue;
-        }
+        };
         let text = fs::read_to_string(&path).unwrap_or_default();
         let bin = text
             .lines()
@@ -246,7 +245,11 @@ fn hooks(repo: &Repo) -> Vec<Finding> {
             _ => out.push(Finding::new(
                 "hooks",
                 Status::Ok,
-                format!("{name} hook installed"),
+                if path.ends_with(name) {
+                    format!("{name} hook installed")
+                } else {
+                    format!("{name} hook installed (run by the pre-commit framework's hook)")
+                },
                 "",
             )),
         }

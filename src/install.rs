@@ -222,12 +222,35 @@ pub fn is_ours(path: &Path) -> bool {
     fs::read_to_string(path).is_ok_and(|t| t.contains(SHIM_MARK))
 }
 
+/// Our shim that git runs for hook `name`, if any: `<name>` itself, or `<name>.legacy` where
+/// the pre-commit framework, installed after us, keeps it and runs it from its own hook.
+pub fn our_hook(dir: &Path, name: &str) -> Option<PathBuf> {
+    let path = dir.join(name);
+    let legacy = dir.join(format!("{name}.legacy"));
+    if is_ours(&path) {
+        Some(path)
+    } else if path.exists() && is_ours(&legacy) {
+        Some(legacy)
+    } else {
+        None
+    }
+}
+
 fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the hooks directory {}", dir.display()))?;
     for name in HOOKS {
         let shim = SHIM.replace("@HOOK@", name).replace("@BIN@", quoted_exe);
         let path = dir.join(name);
+        let legacy = dir.join(format!("{name}.legacy"));
+        if path.exists() && !is_ours(&path) && is_ours(&legacy) {
+            // The framework's hook runs ours as `.legacy`: bring that up to date, and chain
+            // nothing (our checks would run twice).
+            fs::write(&legacy, &shim)
+                .with_context(|| format!("cannot write {}", legacy.display()))?;
+            make_executable(&legacy)?;
+            continue;
+        }
         if path.exists() && !is_ours(&path) {
             // Someone else's hook: it keeps running, first.
             let chained = dir.join(format!("{name}.{CHAINED}"));
@@ -247,7 +270,6 @@ fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
         make_executable(&path)?;
         // Ours kept as `<name>.legacy` by the pre-commit framework: brought up to date too
         // (an earlier shim read its name from $0, and failed under that one).
-        let legacy = dir.join(format!("{name}.legacy"));
         if is_ours(&legacy) {
             fs::write(&legacy, &shim)
                 .with_context(|| format!("cannot write {}", legacy.display()))?;

@@ -295,9 +295,21 @@ fn pre_commit_install_run_again_after_aisync_keeps_both_and_uninstall_still_rest
     s.clean_commit_passes("notes/ok.txt");
     let out = s.try_git(&["push", "-q", "hub", "main"]);
     assert!(out.status.success(), "clean push refused: {}", text(&out));
+    // doctor sees our hooks where the framework runs them.
+    let out = aisync(s.repo.path(), &["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hooks: Vec<&serde_json::Value> = report
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(report["checks"].as_array().into_iter().flatten())
+        .filter(|c| c["check"] == "hooks")
+        .collect();
+    assert_eq!(hooks.len(), 4, "{report}");
+    assert!(hooks.iter().all(|c| c["status"] == "ok"), "{report}");
 
-    // `git aisync install` again (what doctor advises now that our hook is not in place),
-    // over a `.legacy` shim of before, which took its name from $0.
+    // `git aisync install` again (a habit, or a script), over a `.legacy` shim of before,
+    // which took its name from $0: brought up to date, and our checks still run once.
     let legacy = s.hooks_dir().join("pre-commit.legacy");
     let shim = std::fs::read_to_string(&legacy).unwrap();
     assert!(shim.contains("\nhook=pre-commit\n"), "{shim}");
@@ -308,6 +320,14 @@ fn pre_commit_install_run_again_after_aisync_keeps_both_and_uninstall_still_rest
     .unwrap();
     s.aisync_ok(&["install"]);
     s.clean_commit_passes("notes/again.txt");
+    let out = s.commit(&[("memory/broken.json", "{\"a\": \n")]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(
+        said.matches("memory/broken.json: not valid JSON").count(),
+        1,
+        "our checks ran once: {said}"
+    );
     s.refused(
         &[(".credentials/token", "hunter2\n")],
         &[".credentials/token is never committed"],
