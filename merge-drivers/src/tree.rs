@@ -724,6 +724,16 @@ impl<'a, S: Syntax> Merger<'a, S> {
             counts(&o.iter().map(|&i| ids[OURS][i]).collect::<Vec<_>>()),
             counts(&t.iter().map(|&i| ids[THEIRS][i]).collect::<Vec<_>>()),
         );
+        // Where each element stands on each side, in order: the n-th copy of an element both
+        // sides added is one entry holding both (its layout then chosen from both, the same
+        // whichever side is ours).
+        let mut places: HashMap<usize, [Vec<usize>; 2]> = HashMap::default();
+        for (k, side_items) in [o, t].into_iter().enumerate() {
+            let side = [OURS, THEIRS][k];
+            for &i in side_items {
+                places.entry(ids[side][i]).or_default()[k].push(i);
+            }
+        }
         let mut emitted: HashMap<usize, usize> = HashMap::default();
         let mut out = Vec::new();
         for (side, i) in combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key) {
@@ -735,17 +745,14 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 .max(ct.get(&id).copied().unwrap_or(0));
             let n = emitted.entry(id).or_insert(0);
             if *n < want {
-                *n += 1;
-                out.push(match side {
-                    Side::Ours => Entry {
-                        ours: Some(i),
-                        ..Entry::default()
-                    },
-                    Side::Theirs => Entry {
-                        theirs: Some(i),
-                        ..Entry::default()
-                    },
+                let at = places.get(&id);
+                let copy = |k: usize| at.and_then(|p| p[k].get(*n).copied());
+                out.push(Entry {
+                    ours: copy(0),
+                    theirs: copy(1),
+                    ..Entry::default()
                 });
+                *n += 1;
             }
         }
         out
@@ -835,8 +842,29 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 )
             } else {
                 // Its own separator where it followed another item; else its container's.
+                // Where it follows here the item it followed on a side, that side's separator
+                // says how the two are apart (a blank line before a list, say); a side where
+                // something else came between has none to say.
                 let own = own_lead(false);
-                if own.iter().any(Option::is_some) {
+                let prev = &entries[n - 1];
+                let prev_at = [
+                    prev.base,
+                    prev.ours.map(|i| (OURS, i)),
+                    prev.theirs.map(|i| (THEIRS, i)),
+                ];
+                let mut following = own.clone();
+                for k in 0..3 {
+                    let follows = matches!(
+                        (at[k], prev_at[k]),
+                        (Some((s, i)), Some((ps, pi))) if s == ps && pi + 1 == i
+                    );
+                    if !follows {
+                        following[k] = None;
+                    }
+                }
+                if following.iter().any(Option::is_some) {
+                    self.pick_lead(following)
+                } else if own.iter().any(Option::is_some) {
                     self.pick_lead(own)
                 } else {
                     separator(self)
