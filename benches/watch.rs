@@ -5,7 +5,7 @@
 //!   1. a hub on a local path (B watches its ref files),
 //!   2. the same kind of hub asked by polling (`watch --poll-remotes`, every `poll`),
 //!   3. plain git: commit + push in A, `git pull` every `poll` in B,
-//!   4. a hub over SSH (a real sshd on 127.0.0.1, as tests/watch_ssh.rs starts it) with
+//!   4. a hub over SSH (a real sshd on 127.0.0.1, started by tests/common/sshd.rs) with
 //!      git-aisync on the sessions' PATH: B keeps a `notify-wait` session open,
 //!   5. the same hub where the sessions find no git-aisync: B falls back to `ls-remote`
 //!      every `poll`.
@@ -18,12 +18,16 @@
 //!
 //! cargo bench --bench watch
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The tests' sshd harness; the tests use all of it.
+#[allow(dead_code)]
+#[path = "../tests/common/sshd.rs"]
+mod sshd;
 
 const WRITES: usize = 25;
 /// The policy's default poll interval, which both the polled watcher and the baseline use.
@@ -108,99 +112,13 @@ fn machine_ssh(root: &Path, url: &str, ssh: &str, name: &str) -> PathBuf {
     dir
 }
 
-/// An sshd on 127.0.0.1 that lets this user in with a key made here (as tests/ssh.rs).
-struct Sshd {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `None` without sshd. `with_aisync`: whether the sessions find git-aisync on PATH.
-fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
-    let sshd = ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())?;
-    std::fs::create_dir_all(dir.join("home")).unwrap();
-    let _ = std::fs::create_dir_all("/run/sshd");
-    for key in ["host_key", "client_key"] {
-        let ok = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(dir.join(key))
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ssh-keygen failed");
-    }
-    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"));
-    let mut path: Vec<String> = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .filter(|d| !d.is_empty() && !Path::new(d).join("git-aisync").exists())
-        .map(str::to_string)
-        .collect();
-    if with_aisync {
-        path.insert(0, bin.parent().unwrap().display().to_string());
-    }
-    // A home of its own: the user's shell start-up files stay out of the measure.
-    let config = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\nAllowUsers {user}\nSetEnv HOME={d}/home PATH={path}\n",
-        d = dir.display(),
-        path = path.join(":"),
-    );
-    std::fs::write(dir.join("sshd_config"), config).unwrap();
-    let child = Command::new(sshd)
-        .args(["-D", "-e", "-f"])
-        .arg(dir.join("sshd_config"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-        .spawn()
-        .expect("sshd starts");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "sshd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
-    std::fs::write(dir.join("known_hosts"), format!("[127.0.0.1]:{port} {key}")).unwrap();
-    Some(Sshd {
-        child,
-        port,
-        dir: dir.to_path_buf(),
-    })
-}
-
-impl Sshd {
-    fn ssh_command(&self) -> String {
-        format!(
-            "ssh -i {d}/client_key -o UserKnownHostsFile={d}/known_hosts -o IdentitiesOnly=yes -p {}",
-            self.port,
-            d = self.dir.display()
-        )
-    }
-}
-
 /// Latencies through a hub over ssh; with `with_aisync`, B waits until its notify-wait
 /// session is open before the first write.
 fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>> {
-    let sshd = start_sshd(&root.join(format!("sshd-{name}")), with_aisync)?;
-    let ssh = sshd.ssh_command();
+    let sshd = sshd::start_sshd(&root.join(format!("sshd-{name}")), with_aisync)?;
+    let known = sshd.dir.join("known_hosts");
+    sshd.trust(&known);
+    let ssh = sshd.ssh_command(&known);
     let hub = hub(root, &format!("hub-{name}.git"));
     let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
     let a = machine_ssh(root, &url, &ssh, &format!("a-{name}"));

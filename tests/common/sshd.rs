@@ -1,6 +1,8 @@
 //! A real sshd on 127.0.0.1 for the SSH tests: its own host key, an authorized key made
 //! here, a home of its own for the sessions. Needs `sshd` (Debian: openssh-server; `.ci/run`
 //! installs it): without it the tests fail under CI and are skipped, saying so, elsewhere.
+//!
+//! Self-contained (nothing from `super`): benches/watch.rs includes this file by its path.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -70,7 +72,8 @@ pub fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
         .collect();
     let mut path = system.join(":");
     if with_aisync {
-        path = format!("{}:{path}", super::bin().parent().unwrap().display());
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"));
+        path = format!("{}:{path}", bin.parent().unwrap().display());
     }
     // A home of its own for the sessions: the user's shell start-up files (a .bashrc that
     // sets up pyenv costs 300 ms a session, and may put an installed git-aisync on PATH)
