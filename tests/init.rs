@@ -3,22 +3,12 @@
 
 mod common;
 
-use common::{aisync, git_cmd, Repo};
+use common::{aisync, git_ok, Repo};
 use std::path::Path;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn bare_hub() -> tempfile::TempDir {
     let hub = tempfile::tempdir().unwrap();
-    git(hub.path(), &["init", "-q", "--bare", "-b", "main"]);
+    git_ok(hub.path(), &["init", "-q", "--bare", "-b", "main"]);
     hub
 }
 
@@ -53,7 +43,7 @@ fn init_makes_an_empty_folder_a_synced_repo() {
     assert!(std::fs::read_to_string(dir.join(".aisync.yml"))
         .unwrap()
         .contains("memory/**: realtime"));
-    let files = git(&dir, &["ls-files"]);
+    let files = git_ok(&dir, &["ls-files"]);
     assert!(
         files.contains("memory/README.md")
             && files.contains(".aisync.yml")
@@ -63,12 +53,12 @@ fn init_makes_an_empty_folder_a_synced_repo() {
         !files.contains(".credentials"),
         "secrets folder committed: {files}"
     );
-    assert_eq!(git(&dir, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    assert_eq!(git_ok(&dir, &["rev-list", "--count", "HEAD"]).trim(), "1");
     assert!(
-        git(&dir, &["config", "merge.aisync-markdown.driver"]).contains("merge-driver markdown")
+        git_ok(&dir, &["config", "merge.aisync-markdown.driver"]).contains("merge-driver markdown")
     );
     assert!(dir.join(".git/hooks/pre-commit").exists());
-    assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+    assert_eq!(git_ok(&dir, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -93,35 +83,35 @@ fn a_second_machine_joins_the_hub_and_merges_by_format_with_the_first() {
     let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("server"));
     init(&laptop, Some(hub.path()));
     assert_eq!(
-        git(hub.path(), &["rev-list", "--count", "main"]).trim(),
+        git_ok(hub.path(), &["rev-list", "--count", "main"]).trim(),
         "1"
     );
     assert_eq!(
-        git(&laptop, &["rev-parse", "--abbrev-ref", "@{u}"]).trim(),
+        git_ok(&laptop, &["rev-parse", "--abbrev-ref", "@{u}"]).trim(),
         "origin/main"
     );
 
     init(&server, Some(hub.path()));
     assert_eq!(
-        git(&server, &["rev-parse", "HEAD"]),
-        git(&laptop, &["rev-parse", "HEAD"]),
+        git_ok(&server, &["rev-parse", "HEAD"]),
+        git_ok(&laptop, &["rev-parse", "HEAD"]),
         "nothing new to commit: the server is on the laptop's history"
     );
-    assert!(git(&server, &["config", "merge.aisync-json.driver"]).contains("merge-driver json"));
+    assert!(git_ok(&server, &["config", "merge.aisync-json.driver"]).contains("merge-driver json"));
 
     // Both machines append to one memory file; a plain pull merges it by format.
     let store = "memory/facts.json";
     std::fs::write(laptop.join(store), "{\"facts\": [\"a\"]}\n").unwrap();
-    git(&laptop, &["add", store]);
-    git(&laptop, &["commit", "-q", "-m", "facts"]);
-    git(&laptop, &["push", "-q"]);
-    git(&server, &["pull", "-q", "--no-rebase"]);
+    git_ok(&laptop, &["add", store]);
+    git_ok(&laptop, &["commit", "-q", "-m", "facts"]);
+    git_ok(&laptop, &["push", "-q"]);
+    git_ok(&server, &["pull", "-q", "--no-rebase"]);
     std::fs::write(server.join(store), "{\"facts\": [\"a\", \"server\"]}\n").unwrap();
-    git(&server, &["commit", "-q", "-am", "server fact"]);
-    git(&server, &["push", "-q"]);
+    git_ok(&server, &["commit", "-q", "-am", "server fact"]);
+    git_ok(&server, &["push", "-q"]);
     std::fs::write(laptop.join(store), "{\"facts\": [\"a\", \"laptop\"]}\n").unwrap();
-    git(&laptop, &["commit", "-q", "-am", "laptop fact"]);
-    git(&laptop, &["pull", "-q", "--no-rebase", "--no-edit"]);
+    git_ok(&laptop, &["commit", "-q", "-am", "laptop fact"]);
+    git_ok(&laptop, &["pull", "-q", "--no-rebase", "--no-edit"]);
     assert_eq!(
         std::fs::read_to_string(laptop.join(store)).unwrap(),
         "{\"facts\": [\"a\", \"laptop\", \"server\"]}\n"
@@ -135,9 +125,9 @@ fn an_existing_repo_with_its_own_history_joins_a_hub_with_another() {
     let first = tmp.path().join("first");
     init(&first, Some(hub.path()));
     std::fs::write(first.join("memory/a.md"), "- from first\n").unwrap();
-    git(&first, &["add", "-A"]);
-    git(&first, &["commit", "-q", "-m", "a"]);
-    git(&first, &["push", "-q"]);
+    git_ok(&first, &["add", "-A"]);
+    git_ok(&first, &["commit", "-q", "-m", "a"]);
+    git_ok(&first, &["push", "-q"]);
 
     let repo = Repo::new();
     repo.write("memory/b.md", b"- from second\n");
@@ -146,7 +136,7 @@ fn an_existing_repo_with_its_own_history_joins_a_hub_with_another() {
     assert_eq!(repo.read("memory/a.md"), b"- from first\n");
     assert_eq!(repo.read("memory/b.md"), b"- from second\n");
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
-    let hub_files = git(hub.path(), &["ls-tree", "-r", "--name-only", "main"]);
+    let hub_files = git_ok(hub.path(), &["ls-tree", "-r", "--name-only", "main"]);
     assert!(
         hub_files.contains("memory/a.md") && hub_files.contains("memory/b.md"),
         "{hub_files}"

@@ -2,20 +2,9 @@
 
 mod common;
 
-use common::{aisync, git_cmd};
+use common::{aisync, git_ok};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn ok(dir: &Path, args: &[&str]) -> String {
     let out = aisync(dir, args);
@@ -33,11 +22,11 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 fn peers(root: &Path, names: &[&str]) -> Vec<PathBuf> {
     let first = root.join(names[0]);
     ok(Path::new("/"), &["init", first.to_str().unwrap()]);
-    git(&first, &["config", "aisync.machine", names[0]]);
+    git_ok(&first, &["config", "aisync.machine", names[0]]);
     let mut dirs = vec![first.clone()];
     for name in &names[1..] {
         let dir = root.join(name);
-        git(
+        git_ok(
             root,
             &[
                 "clone",
@@ -46,7 +35,7 @@ fn peers(root: &Path, names: &[&str]) -> Vec<PathBuf> {
                 dir.to_str().unwrap(),
             ],
         );
-        git(&dir, &["config", "aisync.machine", name]);
+        git_ok(&dir, &["config", "aisync.machine", name]);
         ok(&dir, &["install"]);
         dirs.push(dir);
     }
@@ -87,7 +76,7 @@ fn three_peers_converge_with_no_hub() {
             );
         }
     }
-    let tree = |d: &Path| git(d, &["rev-parse", "HEAD^{tree}"]);
+    let tree = |d: &Path| git_ok(d, &["rev-parse", "HEAD^{tree}"]);
     assert_eq!(tree(&dirs[0]), tree(&dirs[1]));
     assert_eq!(tree(&dirs[1]), tree(&dirs[2]));
     let shared = std::fs::read_to_string(dirs[2].join("memory/shared.md")).unwrap();
@@ -97,7 +86,7 @@ fn three_peers_converge_with_no_hub() {
     }
     for dir in &dirs {
         assert_eq!(
-            git(dir, &["status", "--porcelain"]),
+            git_ok(dir, &["status", "--porcelain"]),
             "",
             "clean in {}",
             dir.display()
@@ -111,17 +100,17 @@ fn a_delivery_never_touches_a_peers_uncommitted_work() {
     let dirs = peers(tmp.path(), &["a", "b"]);
     let (a, b) = (&dirs[0], &dirs[1]);
     std::fs::write(b.join("rules/draft.md"), "- half-written rule\n").unwrap();
-    let head_before = git(b, &["rev-parse", "HEAD"]);
+    let head_before = git_ok(b, &["rev-parse", "HEAD"]);
     std::fs::write(a.join("memory/from-a.md"), "- from a\n").unwrap();
     ok(a, &["sync"]);
     // Delivered to b's inbox; b's branch and working tree are as they were.
-    assert_eq!(git(b, &["rev-parse", "HEAD"]), head_before);
+    assert_eq!(git_ok(b, &["rev-parse", "HEAD"]), head_before);
     assert!(!b.join("memory/from-a.md").exists());
     assert_eq!(
         std::fs::read_to_string(b.join("rules/draft.md")).unwrap(),
         "- half-written rule\n"
     );
-    assert!(!git(b, &["for-each-ref", "refs/aisync/inbox/"]).is_empty());
+    assert!(!git_ok(b, &["for-each-ref", "refs/aisync/inbox/"]).is_empty());
     // b's own cycle merges it, and the draft is still there.
     ok(b, &["sync"]);
     assert!(b.join("memory/from-a.md").exists());
@@ -156,7 +145,7 @@ fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
     let tmp = tempfile::tempdir().unwrap();
     let hub = tmp.path().join("hub.git");
     std::fs::create_dir_all(&hub).unwrap();
-    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
     let laptop = tmp.path().join("laptop");
     ok(
         Path::new("/"),
@@ -182,7 +171,7 @@ fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        git(&laptop, &["rev-parse", "HEAD"]).trim()
+        git_ok(&laptop, &["rev-parse", "HEAD"]).trim()
     );
     assert!(heard < Duration::from_millis(500), "heard after {heard:?}");
 }

@@ -7,37 +7,9 @@
 mod common;
 
 use common::sshd::start_sshd;
-use common::{aisync, git_cmd};
+use common::{aisync, aisync_ssh, git_ok};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn with_ssh(dir: &Path, ssh: &str, args: &[&str]) -> std::process::Output {
-    Command::new(common::bin())
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("AISYNC_AUTOPUSH", "0")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .env("GIT_SSH_COMMAND", ssh)
-        .stdin(Stdio::null())
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn two_machines_sync_through_a_hub_over_ssh() {
@@ -47,7 +19,7 @@ fn two_machines_sync_through_a_hub_over_ssh() {
     };
     let hub = tmp.path().join("hub.git");
     std::fs::create_dir_all(&hub).unwrap();
-    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
     let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
     let known = tmp.path().join("known_hosts");
     sshd.trust(&known);
@@ -55,7 +27,7 @@ fn two_machines_sync_through_a_hub_over_ssh() {
 
     let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("server"));
     for dir in [&laptop, &server] {
-        let out = with_ssh(
+        let out = aisync_ssh(
             Path::new("/"),
             &ssh,
             &["init", dir.to_str().unwrap(), "--remote", &url],
@@ -67,7 +39,7 @@ fn two_machines_sync_through_a_hub_over_ssh() {
         );
     }
     std::fs::write(laptop.join("memory/notes.md"), "- from the laptop\n").unwrap();
-    let out = with_ssh(&laptop, &ssh, &["sync"]);
+    let out = aisync_ssh(&laptop, &ssh, &["sync"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -75,14 +47,14 @@ fn two_machines_sync_through_a_hub_over_ssh() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(server.join("memory/notes.md"), "- from the server\n").unwrap();
-    let out = with_ssh(&server, &ssh, &["sync"]);
+    let out = aisync_ssh(&server, &ssh, &["sync"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = with_ssh(&laptop, &ssh, &["sync"]);
+    let out = aisync_ssh(&laptop, &ssh, &["sync"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -104,18 +76,18 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
     };
     let hub = tmp.path().join("hub.git");
     std::fs::create_dir_all(&hub).unwrap();
-    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
     let laptop = tmp.path().join("laptop");
     let out = aisync(Path::new("/"), &["init", laptop.to_str().unwrap()]);
     assert!(out.status.success());
     let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
-    git(&laptop, &["remote", "add", "origin", &url]);
+    git_ok(&laptop, &["remote", "add", "origin", &url]);
     std::fs::write(laptop.join("memory/a.md"), "- a\n").unwrap();
     // An empty known_hosts: the host is unknown. ssh must not ask; the sync must not hang.
     let known = tmp.path().join("empty_known_hosts");
     std::fs::write(&known, "").unwrap();
     let start = Instant::now();
-    let out = with_ssh(&laptop, &sshd.ssh_command(&known), &["sync"]);
+    let out = aisync_ssh(&laptop, &sshd.ssh_command(&known), &["sync"]);
     assert!(start.elapsed() < Duration::from_secs(30), "it waited");
     assert_eq!(
         out.status.code(),
@@ -129,7 +101,7 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
         "{err}"
     );
     assert!(
-        git(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
+        git_ok(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
         "the local commit is kept"
     );
 }
@@ -147,26 +119,26 @@ fn kick_and_run_reach_a_peer_over_ssh() {
     assert!(aisync(Path::new("/"), &["init", a.to_str().unwrap()])
         .status
         .success());
-    git(
+    git_ok(
         tmp.path(),
         &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
     );
-    git(&b, &["config", "aisync.machine", "b"]);
+    git_ok(&b, &["config", "aisync.machine", "b"]);
     assert!(aisync(&b, &["install"]).status.success());
     let url = format!("ssh://127.0.0.1:{}{}", sshd.port, b.display());
-    assert!(with_ssh(&a, &ssh, &["peer", "add", "b", &url])
+    assert!(aisync_ssh(&a, &ssh, &["peer", "add", "b", &url])
         .status
         .success());
 
     std::fs::write(a.join("memory/news.md"), "- over ssh\n").unwrap();
-    let out = with_ssh(&a, &ssh, &["sync"]);
+    let out = aisync_ssh(&a, &ssh, &["sync"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = with_ssh(&a, &ssh, &["run", "b", "--", "cat", "memory/news.md"]);
+    let out = aisync_ssh(&a, &ssh, &["run", "b", "--", "cat", "memory/news.md"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -174,6 +146,6 @@ fn kick_and_run_reach_a_peer_over_ssh() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "- over ssh\n");
-    let out = with_ssh(&a, &ssh, &["run", "b", "--", "sh", "-c", "exit 5"]);
+    let out = aisync_ssh(&a, &ssh, &["run", "b", "--", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));
 }

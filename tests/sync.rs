@@ -2,20 +2,9 @@
 
 mod common;
 
-use common::{aisync, git_cmd, Net};
+use common::{aisync, executable, git_cmd, git_ok, read, write, Net};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sync(dir: &Path) -> Output {
     aisync(dir, &["sync"])
@@ -32,18 +21,8 @@ fn synced(dir: &Path) {
     );
 }
 
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-fn read(dir: &Path, rel: &str) -> String {
-    std::fs::read_to_string(dir.join(rel)).unwrap()
-}
-
 fn tree(dir: &Path) -> String {
-    git(dir, &["rev-parse", "HEAD^{tree}"])
+    git_ok(dir, &["rev-parse", "HEAD^{tree}"])
 }
 
 #[test]
@@ -132,7 +111,7 @@ fn two_machines_edit_the_same_memory_files_and_both_edits_are_everywhere() {
         read(&laptop, "memory/notes.md"),
         "# Notes\n\n## Prefs\n- tea\n- dark mode\n- vim\n"
     );
-    assert_eq!(git(&laptop, &["status", "--porcelain"]), "");
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -163,10 +142,10 @@ fn eight_machines_syncing_at_once_converge_without_force_pushes() {
     for m in &machines {
         synced(m);
     }
-    let hub_head = git(&net.hub, &["rev-parse", "main"]);
+    let hub_head = git_ok(&net.hub, &["rev-parse", "main"]);
     for m in &machines {
         assert_eq!(
-            git(m, &["rev-parse", "HEAD"]),
+            git_ok(m, &["rev-parse", "HEAD"]),
             hub_head,
             "{} converged",
             m.display()
@@ -182,7 +161,7 @@ fn eight_machines_syncing_at_once_converge_without_force_pushes() {
         assert!(machines[0].join(format!("memory/m{i}.md")).exists());
     }
     // Every update of the hub's branch was a fast-forward.
-    let moves = git(&net.hub, &["reflog", "--format=%H", "main"]);
+    let moves = git_ok(&net.hub, &["reflog", "--format=%H", "main"]);
     let moves: Vec<&str> = moves.lines().collect();
     for pair in moves.windows(2) {
         let ok = git_cmd(&net.hub)
@@ -209,7 +188,7 @@ fn an_unreachable_remote_keeps_commits_local_until_it_is_back() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        git(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
+        git_ok(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
         "committed locally"
     );
     let status = aisync(&laptop, &["status", "--json"]);
@@ -220,8 +199,8 @@ fn an_unreachable_remote_keeps_commits_local_until_it_is_back() {
     std::fs::rename(&moved, &net.hub).unwrap();
     synced(&laptop);
     assert_eq!(
-        git(&net.hub, &["rev-parse", "main"]),
-        git(&laptop, &["rev-parse", "HEAD"])
+        git_ok(&net.hub, &["rev-parse", "main"]),
+        git_ok(&laptop, &["rev-parse", "HEAD"])
     );
 }
 
@@ -231,18 +210,18 @@ fn a_repository_in_the_middle_of_a_rebase_or_on_another_branch_is_left_alone() {
     let laptop = net.machine("laptop");
     write(&laptop, "memory/a.md", "- a\n");
     std::fs::create_dir_all(laptop.join(".git/rebase-merge")).unwrap();
-    let before = git(&laptop, &["rev-parse", "HEAD"]);
+    let before = git_ok(&laptop, &["rev-parse", "HEAD"]);
     let out = sync(&laptop);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("middle of a rebase"));
     assert_eq!(
-        git(&laptop, &["rev-parse", "HEAD"]),
+        git_ok(&laptop, &["rev-parse", "HEAD"]),
         before,
         "nothing committed"
     );
     std::fs::remove_dir_all(laptop.join(".git/rebase-merge")).unwrap();
 
-    git(&laptop, &["checkout", "-q", "-b", "experiment"]);
+    git_ok(&laptop, &["checkout", "-q", "-b", "experiment"]);
     let out = sync(&laptop);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("git checkout main"));
@@ -261,7 +240,7 @@ fn a_binary_file_changed_on_both_machines_keeps_both_versions_the_same_way_every
     synced(&server);
     synced(&laptop);
     assert_eq!(tree(&laptop), tree(&server));
-    let files = git(&server, &["ls-files", "memory"]);
+    let files = git_ok(&server, &["ls-files", "memory"]);
     let copies: Vec<&str> = files
         .lines()
         .filter(|f| f.starts_with("memory/pic"))
@@ -298,7 +277,7 @@ fn a_secret_stays_on_its_machine_and_everything_else_syncs() {
         err.contains("memory/creds.md") && err.contains("aws-access-key-id") && !err.contains(&key),
         "{err}"
     );
-    let hub_files = git(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
     assert!(
         hub_files.contains("memory/ok.md") && !hub_files.contains("creds.md"),
         "{hub_files}"
@@ -313,14 +292,14 @@ fn versioned_and_never_paths_are_not_committed_by_the_cycle() {
     write(&laptop, ".credentials/token", "secret\n");
     write(&laptop, "memory/a.md", "- a\n");
     synced(&laptop);
-    let committed = git(&laptop, &["ls-files"]);
+    let committed = git_ok(&laptop, &["ls-files"]);
     assert!(committed.contains("memory/a.md"));
     assert!(
         !committed.contains("rules/style.md"),
         "versioned files are for people to commit"
     );
     assert!(!committed.contains(".credentials"));
-    assert!(git(&laptop, &["status", "--porcelain"]).contains("rules/style.md"));
+    assert!(git_ok(&laptop, &["status", "--porcelain"]).contains("rules/style.md"));
 }
 
 #[test]
@@ -332,10 +311,10 @@ fn criss_cross_merges_converge() {
     synced(&b);
     // Both commit, then each merges the other's commit directly (two hubs' worth of history).
     write(&a, "memory/x.json", "{\"items\": [1, 2]}\n");
-    git(&a, &["commit", "-qam", "a2"]);
+    git_ok(&a, &["commit", "-qam", "a2"]);
     write(&b, "memory/x.json", "{\"items\": [1, 3]}\n");
-    git(&b, &["commit", "-qam", "b3"]);
-    git(
+    git_ok(&b, &["commit", "-qam", "b3"]);
+    git_ok(
         &a,
         &[
             "fetch",
@@ -344,7 +323,7 @@ fn criss_cross_merges_converge() {
             "main:refs/remotes/b/main",
         ],
     );
-    git(
+    git_ok(
         &b,
         &[
             "fetch",
@@ -353,8 +332,8 @@ fn criss_cross_merges_converge() {
             "main:refs/remotes/a/main",
         ],
     );
-    git(&a, &["merge", "-q", "--no-edit", "refs/remotes/b/main"]);
-    git(&b, &["merge", "-q", "--no-edit", "refs/remotes/a/main"]);
+    git_ok(&a, &["merge", "-q", "--no-edit", "refs/remotes/b/main"]);
+    git_ok(&b, &["merge", "-q", "--no-edit", "refs/remotes/a/main"]);
     write(
         &a,
         "memory/x.json",
@@ -434,7 +413,7 @@ fn a_commit_returns_at_once_and_the_post_commit_hook_pushes_it() {
     let net = Net::new();
     let laptop = net.machine("laptop");
     write(&laptop, "rules/style.md", "- be brief\n");
-    git(&laptop, &["add", "rules/style.md"]);
+    git_ok(&laptop, &["add", "rules/style.md"]);
     let start = std::time::Instant::now();
     let out = git_cmd(&laptop)
         .env("AISYNC_AUTOPUSH", "1")
@@ -442,11 +421,11 @@ fn a_commit_returns_at_once_and_the_post_commit_hook_pushes_it() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let local = git(&laptop, &["rev-parse", "HEAD"]);
+    let local = git_ok(&laptop, &["rev-parse", "HEAD"]);
     let returned = start.elapsed();
     let mut pushed = false;
     for _ in 0..200 {
-        if git(&net.hub, &["rev-parse", "main"]) == local {
+        if git_ok(&net.hub, &["rev-parse", "main"]) == local {
             pushed = true;
             break;
         }
@@ -485,18 +464,11 @@ fn restore_lists_the_snapshots_and_brings_one_back_as_a_new_commit() {
         !laptop.join("memory/b.md").exists(),
         "back to before the merge"
     );
-    assert!(git(&laptop, &["log", "-1", "--format=%s"]).starts_with("aisync: restore"));
+    assert!(git_ok(&laptop, &["log", "-1", "--format=%s"]).starts_with("aisync: restore"));
     assert!(
-        git(&laptop, &["log", "--format=%s"]).contains("merge origin/main"),
+        git_ok(&laptop, &["log", "--format=%s"]).contains("merge origin/main"),
         "history kept"
     );
-}
-
-fn executable(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    let mut perms = std::fs::metadata(path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(path, perms).unwrap();
 }
 
 #[test]
@@ -522,8 +494,8 @@ fn the_cycle_runs_none_of_the_machines_hooks_but_the_hub_runs_its_own() {
     write(&a, "memory/a.md", "- synced by the cycle\n");
     synced(&a);
     assert_eq!(
-        git(&net.hub, &["rev-parse", "main"]),
-        git(&a, &["rev-parse", "HEAD"])
+        git_ok(&net.hub, &["rev-parse", "main"]),
+        git_ok(&a, &["rev-parse", "HEAD"])
     );
     let marked = || {
         let mut names: Vec<String> = std::fs::read_dir(&marks)
@@ -537,7 +509,7 @@ fn the_cycle_runs_none_of_the_machines_hooks_but_the_hub_runs_its_own() {
 
     // A person's own commit still runs every hook.
     write(&a, "rules/style.md", "- short lines\n");
-    git(&a, &["add", "rules/style.md"]);
-    git(&a, &["commit", "-q", "-m", "style"]);
+    git_ok(&a, &["add", "rules/style.md"]);
+    git_ok(&a, &["commit", "-q", "-m", "style"]);
     assert_eq!(marked(), ["hub", "post-commit", "pre-commit"]);
 }

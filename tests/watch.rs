@@ -3,48 +3,10 @@
 
 mod common;
 
-use common::watcher::Watcher;
-use common::{aisync, git_cmd, Net};
+use common::watcher::{wait_until, Watcher};
+use common::{aisync, executable, git_cmd, git_ok, read_or_empty, write, Net};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-/// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-fn read(dir: &Path, rel: &str) -> String {
-    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
-}
-
-fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        if start.elapsed() > PATIENCE {
-            let logs: Vec<String> = watchers
-                .iter()
-                .map(|w| format!("--- {}:\n{}", w.dir.display(), w.log()))
-                .collect();
-            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn a_note_written_on_one_machine_appears_on_the_other() {
@@ -54,7 +16,7 @@ fn a_note_written_on_one_machine_appears_on_the_other() {
 
     write(&a, "memory/notes.md", "# Notes\n\n- likes tea\n");
     wait_until("the note on b", &[&wa, &wb], || {
-        read(&b, "memory/notes.md") == "# Notes\n\n- likes tea\n"
+        read_or_empty(&b, "memory/notes.md") == "# Notes\n\n- likes tea\n"
     });
 
     // `status` shows the watcher; a second one is refused.
@@ -89,7 +51,7 @@ fn a_burst_of_a_hundred_writes_makes_a_few_commits_and_every_write_arrives() {
     let net = Net::new();
     let (a, b) = (net.machine("a"), net.machine("b"));
     let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
-    let before = git(&a, &["rev-parse", "HEAD"]).trim().to_string();
+    let before = git_ok(&a, &["rev-parse", "HEAD"]).trim().to_string();
 
     let mut log = String::new();
     for i in 0..100 {
@@ -98,10 +60,10 @@ fn a_burst_of_a_hundred_writes_makes_a_few_commits_and_every_write_arrives() {
         std::thread::sleep(Duration::from_millis(3));
     }
     wait_until("all 100 lines on b", &[&wa, &wb], || {
-        read(&b, "logs/burst.jsonl").lines().count() == 100
+        read_or_empty(&b, "logs/burst.jsonl").lines().count() == 100
     });
-    assert_eq!(read(&b, "logs/burst.jsonl"), log);
-    let commits = git(
+    assert_eq!(read_or_empty(&b, "logs/burst.jsonl"), log);
+    let commits = git_ok(
         &a,
         &[
             "log",
@@ -132,8 +94,8 @@ fn both_machines_edit_the_same_json_and_markdown_at_once_and_keep_both_edits() {
     write(&a, "memory/facts.json", &facts(""));
     write(&a, "memory/notes.md", "# Notes\n\n## Prefs\n- tea\n");
     wait_until("the base files on b", &[&wa, &wb], || {
-        read(&b, "memory/facts.json") == facts("")
-            && read(&b, "memory/notes.md") == "# Notes\n\n## Prefs\n- tea\n"
+        read_or_empty(&b, "memory/facts.json") == facts("")
+            && read_or_empty(&b, "memory/notes.md") == "# Notes\n\n## Prefs\n- tea\n"
     });
 
     // The same moment on both machines.
@@ -158,21 +120,28 @@ fn both_machines_edit_the_same_json_and_markdown_at_once_and_keep_both_edits() {
         "both machines on one tree with both edits",
         &[&wa, &wb],
         || {
-            let (fa, fb) = (read(&a, "memory/facts.json"), read(&b, "memory/facts.json"));
-            let (na, nb) = (read(&a, "memory/notes.md"), read(&b, "memory/notes.md"));
+            let (fa, fb) = (
+                read_or_empty(&a, "memory/facts.json"),
+                read_or_empty(&b, "memory/facts.json"),
+            );
+            let (na, nb) = (
+                read_or_empty(&a, "memory/notes.md"),
+                read_or_empty(&b, "memory/notes.md"),
+            );
             fa == fb
                 && na == nb
                 && fa.contains("uses rust")
                 && fa.contains("lives in Lyon")
                 && na.contains("dark mode")
                 && na.contains("vim")
-                && git(&a, &["rev-parse", "HEAD"]) == git(&b, &["rev-parse", "HEAD"])
+                && git_ok(&a, &["rev-parse", "HEAD"]) == git_ok(&b, &["rev-parse", "HEAD"])
         },
     );
-    serde_json::from_str::<serde_json::Value>(&read(&a, "memory/facts.json")).expect("valid JSON");
+    serde_json::from_str::<serde_json::Value>(&read_or_empty(&a, "memory/facts.json"))
+        .expect("valid JSON");
     assert_eq!(wa.stop().code(), Some(0));
     assert_eq!(wb.stop().code(), Some(0));
-    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+    assert_eq!(git_ok(&a, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -181,10 +150,10 @@ fn ignored_never_and_editor_files_stay_local_and_start_no_cycle() {
     let (a, b) = (net.machine("a"), net.machine("b"));
     std::fs::write(
         a.join(".gitignore"),
-        format!("{}memory/scratch/\n", read(&a, ".gitignore")),
+        format!("{}memory/scratch/\n", read_or_empty(&a, ".gitignore")),
     )
     .unwrap();
-    git(&a, &["commit", "-qam", "ignore scratch"]);
+    git_ok(&a, &["commit", "-qam", "ignore scratch"]);
     let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
     let cycles = wa.cycles();
 
@@ -201,7 +170,7 @@ fn ignored_never_and_editor_files_stay_local_and_start_no_cycle() {
     wait_until("memory/ok.md on b", &[&wa, &wb], || {
         b.join("memory/ok.md").exists()
     });
-    let on_hub = git(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
     for local in [
         "scratch",
         ".credentials",
@@ -216,11 +185,11 @@ fn ignored_never_and_editor_files_stay_local_and_start_no_cycle() {
     // A policy change is taken in without a restart: rules/ becomes realtime.
     std::fs::write(
         a.join(".aisync.yml"),
-        read(&a, ".aisync.yml").replace("rules/**: versioned", "rules/**: realtime"),
+        read_or_empty(&a, ".aisync.yml").replace("rules/**: versioned", "rules/**: realtime"),
     )
     .unwrap();
     wait_until("rules/style.md on b", &[&wa, &wb], || {
-        read(&b, "rules/style.md").contains("people commit it")
+        read_or_empty(&b, "rules/style.md").contains("people commit it")
     });
     write(&a, "rules/new.md", "- watched now\n");
     wait_until("rules/new.md on b", &[&wa, &wb], || {
@@ -250,7 +219,7 @@ fn the_hub_away_and_back_resumes_without_a_restart() {
     wa.wait_for("an offline cycle on a", || {
         wa.record()["last_cycle"]["outcome"] == "offline"
     });
-    assert!(git(&a, &["log", "-1", "--format=%s"]).contains("memory/offline.md"));
+    assert!(git_ok(&a, &["log", "-1", "--format=%s"]).contains("memory/offline.md"));
     std::thread::sleep(Duration::from_millis(500));
 
     std::fs::rename(&away, &net.hub).unwrap();
@@ -286,17 +255,13 @@ fn stop_in_the_middle_of_a_cycle(stop: fn(Watcher) -> std::process::ExitStatus) 
     // of a's own hooks, but the hub's run as they always do).
     let marker = net.root.join("mid-cycle");
     let hook = net.hub.join("hooks/reference-transaction");
-    std::fs::write(
+    executable(
         &hook,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = committed ] || exit 0\ntouch '{}'\nsleep 1\n",
             marker.display()
         ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&hook, perms).unwrap();
+    );
 
     write(&a, "memory/a.md", "- the last word\n");
     wa.wait_for("the cycle to be under way", || marker.exists());
@@ -306,8 +271,8 @@ fn stop_in_the_middle_of_a_cycle(stop: fn(Watcher) -> std::process::ExitStatus) 
     assert!(log().contains("pushed to origin"), "{}", log());
 
     assert_eq!(
-        git(&net.hub, &["rev-parse", "main"]),
-        git(&a, &["rev-parse", "HEAD"]),
+        git_ok(&net.hub, &["rev-parse", "main"]),
+        git_ok(&a, &["rev-parse", "HEAD"]),
         "the cycle in flight finished: committed and pushed"
     );
     let fsck = git_cmd(&a)
@@ -330,7 +295,7 @@ fn stop_in_the_middle_of_a_cycle(stop: fn(Watcher) -> std::process::ExitStatus) 
             "{left} was left behind"
         );
     }
-    assert_eq!(git(&a, &["status", "--porcelain"]), "");
+    assert_eq!(git_ok(&a, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -373,12 +338,12 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    git(&b, &["config", "aisync.machine", "b"]);
-    git(
+    git_ok(&b, &["config", "aisync.machine", "b"]);
+    git_ok(
         tmp.path(),
         &["clone", "-q", b.to_str().unwrap(), c.to_str().unwrap()],
     );
-    git(&c, &["config", "aisync.machine", "c"]);
+    git_ok(&c, &["config", "aisync.machine", "c"]);
     for args in [&["install"][..], &["peer", "add", "b", b.to_str().unwrap()]] {
         let out = aisync(&c, args);
         assert!(
@@ -392,7 +357,7 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
         b.join(".git/refs/aisync/inbox").is_dir(),
         "the watcher made the inbox folder to watch it"
     );
-    let head = git(&b, &["rev-parse", "HEAD"]);
+    let head = git_ok(&b, &["rev-parse", "HEAD"]);
 
     write(&c, "memory/from-c.md", "- delivered by c\n");
     let out = aisync(&c, &["sync"]);
@@ -403,13 +368,13 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
         String::from_utf8_lossy(&out.stderr)
     );
     wb.wait_for("c's note in b's working tree", || {
-        read(&b, "memory/from-c.md") == "- delivered by c\n"
+        read_or_empty(&b, "memory/from-c.md") == "- delivered by c\n"
     });
     // The note lands in the tree during the merge; the log line follows when the cycle ends.
     wb.wait_for("the inbox cycle in b's log", || {
         wb.log().contains("c delivered to the inbox")
     });
-    assert_ne!(git(&b, &["rev-parse", "HEAD"]), head);
-    assert_eq!(git(&b, &["status", "--porcelain"]), "");
+    assert_ne!(git_ok(&b, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git_ok(&b, &["status", "--porcelain"]), "");
     assert_eq!(wb.stop().code(), Some(0));
 }

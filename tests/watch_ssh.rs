@@ -9,45 +9,13 @@
 mod common;
 
 use common::sshd::{start_sshd, Sshd};
-use common::watcher::Watcher;
-use common::{bin, git_cmd};
+use common::watcher::{wait_until, Watcher};
+use common::{aisync_ssh, git_ok, read_or_empty};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Long enough for a busy two-core machine; the loops return as soon as the thing holds.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-// ---------------------------------------------------------------------------------------
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn read(dir: &Path, rel: &str) -> String {
-    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
-}
-
-fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        if start.elapsed() > PATIENCE {
-            let logs: Vec<String> = watchers
-                .iter()
-                .map(|w| format!("--- {}:\n{}", w.dir.display(), w.log()))
-                .collect();
-            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// A bare hub reached at `ssh://127.0.0.1:PORT/…` and two machines that joined it with
 /// `git aisync init` over ssh.
@@ -63,35 +31,24 @@ fn net(root: &Path, with_aisync: bool) -> Option<Net> {
     let sshd = start_sshd(&root.join("sshd"), with_aisync)?;
     let hub = root.join("hub.git");
     std::fs::create_dir_all(&hub).unwrap();
-    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
     let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
     let known = root.join("known_hosts");
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
     let (a, b) = (root.join("a"), root.join("b"));
     for (dir, name) in [(&a, "a"), (&b, "b")] {
-        let out = Command::new(bin())
-            .args(["init", dir.to_str().unwrap(), "--remote", &url])
-            .current_dir("/")
-            .env("GIT_SSH_COMMAND", &ssh)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("AISYNC_AUTOPUSH", "0")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = aisync_ssh(
+            Path::new("/"),
+            &ssh,
+            &["init", dir.to_str().unwrap(), "--remote", &url],
+        );
         assert!(
             out.status.success(),
             "init {name} over ssh: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        git(dir, &["config", "aisync.machine", name]);
+        git_ok(dir, &["config", "aisync.machine", name]);
     }
     Some(Net {
         sshd,
@@ -141,7 +98,7 @@ fn a_write_reaches_the_other_machine_at_once_through_an_ssh_hub_with_notify_wait
         let start = Instant::now();
         std::fs::write(from.join(&rel), &text).unwrap();
         wait_until(&format!("{rel} on the other machine"), &[&wa, &wb], || {
-            read(to, &rel) == text
+            read_or_empty(to, &rel) == text
         });
         let took = start.elapsed();
         println!(
@@ -176,8 +133,8 @@ fn a_write_reaches_the_other_machine_at_once_through_an_ssh_hub_with_notify_wait
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(
-        git(&net.hub, &["rev-parse", "main"]),
-        git(a, &["rev-parse", "HEAD"])
+        git_ok(&net.hub, &["rev-parse", "main"]),
+        git_ok(a, &["rev-parse", "HEAD"])
     );
     drop(net.sshd);
 }
@@ -204,7 +161,7 @@ fn a_hub_without_git_aisync_is_polled_and_the_write_still_arrives() {
     let start = Instant::now();
     std::fs::write(a.join("memory/polled.md"), "- asked for, not told\n").unwrap();
     wait_until("the note on b", &[&wa, &wb], || {
-        read(b, "memory/polled.md") == "- asked for, not told\n"
+        read_or_empty(b, "memory/polled.md") == "- asked for, not told\n"
     });
     println!(
         "write in a -> in b's working tree, hub without git-aisync (polled): {:.3} s",
@@ -262,7 +219,7 @@ fn a_dropped_session_falls_back_to_polling_and_opens_again() {
     // Meanwhile a write still travels (by polling, or by the next session if it is back).
     std::fs::write(a.join("memory/while-down.md"), "- still travels\n").unwrap();
     wait_until("the note on b", &[&wa, &wb], || {
-        read(b, "memory/while-down.md") == "- still travels\n"
+        read_or_empty(b, "memory/while-down.md") == "- still travels\n"
     });
     wb.wait_for("b's session open again", || wb.session() == "open");
     assert!(
@@ -275,7 +232,7 @@ fn a_dropped_session_falls_back_to_polling_and_opens_again() {
     let start = Instant::now();
     std::fs::write(a.join("memory/after.md"), "- heard at once again\n").unwrap();
     wait_until("the next note on b", &[&wa, &wb], || {
-        read(b, "memory/after.md") == "- heard at once again\n"
+        read_or_empty(b, "memory/after.md") == "- heard at once again\n"
     });
     let took = start.elapsed();
     assert!(

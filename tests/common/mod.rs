@@ -6,7 +6,7 @@ pub mod sshd;
 pub mod watcher;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
 
@@ -15,13 +15,10 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"))
 }
 
-/// A git command that sees none of the user's or the system's configuration.
-pub fn git_cmd(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
+/// `c` isolated from the user's and the system's git configuration, with a fixed identity.
+pub fn isolated(c: &mut Command) -> &mut Command {
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
         // Tests that want commits pushed by the hooks turn this back on.
         .env("AISYNC_AUTOPUSH", "0")
         .env("GIT_AUTHOR_NAME", "Test")
@@ -29,7 +26,20 @@ pub fn git_cmd(dir: &Path) -> Command {
         .env("GIT_COMMITTER_NAME", "Test")
         .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
         .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE");
+        .env_remove("GIT_WORK_TREE")
+}
+
+/// A git command that sees none of the user's or the system's configuration.
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    isolated(c.current_dir(dir).env("GIT_TERMINAL_PROMPT", "0"));
+    c
+}
+
+/// A git-aisync command in `dir` (isolated from the user's git config).
+pub fn aisync_cmd(dir: &Path) -> Command {
+    let mut c = Command::new(bin());
+    isolated(c.current_dir(dir));
     c
 }
 
@@ -102,19 +112,17 @@ impl Repo {
 
 /// Runs git-aisync in `dir` (isolated from the user's git config).
 pub fn aisync(dir: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(bin());
-    c.current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("AISYNC_AUTOPUSH", "0")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .args(args);
-    c.output().expect("run git-aisync")
+    aisync_cmd(dir).args(args).output().expect("run git-aisync")
+}
+
+/// Runs git-aisync in `dir` with `ssh` as git's ssh command, and nothing on stdin.
+pub fn aisync_ssh(dir: &Path, ssh: &str, args: &[&str]) -> Output {
+    aisync_cmd(dir)
+        .env("GIT_SSH_COMMAND", ssh)
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .expect("run git-aisync")
 }
 
 /// Runs git in `dir` and asserts it succeeded; its output.
@@ -127,6 +135,31 @@ pub fn git_ok(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `text` to `rel` in `dir`, making the folders it needs.
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// The text of `rel` in `dir`; fails the test if it cannot be read.
+pub fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap()
+}
+
+/// The text of `rel` in `dir`, or "" while it is not there (for the waits).
+pub fn read_or_empty(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
+}
+
+/// Writes an executable script (a hook, say) at `path`.
+pub fn executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(path, perms).unwrap();
 }
 
 /// A bare hub in a temp dir, and machines that join it with `git aisync init`.

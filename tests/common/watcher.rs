@@ -3,10 +3,10 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::bin;
+use super::aisync_cmd;
 
 /// Long enough for a busy two-core machine; the waits return as soon as the thing holds.
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(20);
@@ -30,20 +30,10 @@ impl Watcher {
 
     /// `patience`: how long its waits may take before the test fails.
     pub fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)], patience: Duration) -> Watcher {
-        let child = Command::new(bin())
+        let child = aisync_cmd(dir)
             .args(["watch", "--quiet"])
             .args(extra)
             .envs(env.iter().copied())
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("AISYNC_AUTOPUSH", "0")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -140,6 +130,27 @@ impl Watcher {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Waits until `ok` holds, as long as the most patient of `watchers`; on a timeout, fails
+/// with all their logs.
+pub fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> bool) {
+    let patience = watchers
+        .iter()
+        .map(|w| w.patience)
+        .max()
+        .unwrap_or(DEFAULT_PATIENCE);
+    let start = Instant::now();
+    while !ok() {
+        if start.elapsed() > patience {
+            let logs: Vec<String> = watchers
+                .iter()
+                .map(|w| format!("--- {}:\n{}", w.dir.display(), w.log()))
+                .collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
