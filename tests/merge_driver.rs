@@ -27,6 +27,17 @@ fn merge_branches(
     (repo, out)
 }
 
+/// `merge_branches`, asserting that git merged cleanly; the repo after the merge.
+fn merged_cleanly(path: &str, base: &[u8], main: &[u8], other: &[u8]) -> Repo {
+    let (repo, out) = merge_branches(path, base, main, other);
+    assert!(
+        out.status.success(),
+        "git merge failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo
+}
+
 fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).expect("valid JSON")
 }
@@ -36,12 +47,7 @@ fn two_machines_append_to_one_json_store_and_both_notes_survive() {
     let base = b"{\n  \"memories\": [\n    {\"id\": \"m1\", \"text\": \"likes tea\"}\n  ]\n}\n";
     let main = b"{\n  \"memories\": [\n    {\"id\": \"m1\", \"text\": \"likes tea\"},\n    {\"id\": \"m2\", \"text\": \"works on rust\"}\n  ]\n}\n";
     let other = b"{\n  \"memories\": [\n    {\"id\": \"m1\", \"text\": \"likes tea\"},\n    {\"id\": \"m3\", \"text\": \"lives in Lyon\"}\n  ]\n}\n";
-    let (repo, out) = merge_branches("memory/store.json", base, main, other);
-    assert!(
-        out.status.success(),
-        "git merge failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let repo = merged_cleanly("memory/store.json", base, main, other);
     let merged = repo.read("memory/store.json");
     let texts: Vec<String> = json(&merged)["memories"]
         .as_array()
@@ -60,12 +66,7 @@ fn two_machines_append_to_one_jsonl_log_in_time_order() {
     let base = b"{\"id\":1,\"ts\":\"2026-01-01T10:00:00Z\",\"msg\":\"start\"}\n";
     let main = b"{\"id\":1,\"ts\":\"2026-01-01T10:00:00Z\",\"msg\":\"start\"}\n{\"id\":2,\"ts\":\"2026-01-01T10:05:00Z\",\"msg\":\"laptop\"}\n";
     let other = b"{\"id\":1,\"ts\":\"2026-01-01T10:00:00Z\",\"msg\":\"start\"}\n{\"id\":3,\"ts\":\"2026-01-01T12:01:00+02:00\",\"msg\":\"server\"}\n";
-    let (repo, out) = merge_branches("memory/log.jsonl", base, main, other);
-    assert!(
-        out.status.success(),
-        "git merge failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let repo = merged_cleanly("memory/log.jsonl", base, main, other);
     let merged = String::from_utf8(repo.read("memory/log.jsonl")).unwrap();
     let msgs: Vec<String> = merged
         .lines()
@@ -80,12 +81,7 @@ fn a_value_changed_on_both_machines_is_decided_and_journaled() {
     let base = b"{\"theme\": \"light\", \"font\": 12}\n";
     let main = b"{\"theme\": \"dark\", \"font\": 12}\n";
     let other = b"{\"theme\": \"solarized\", \"font\": 14}\n";
-    let (repo, out) = merge_branches("memory/settings.json", base, main, other);
-    assert!(
-        out.status.success(),
-        "git merge failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let repo = merged_cleanly("memory/settings.json", base, main, other);
     let merged = json(&repo.read("memory/settings.json"));
     assert_eq!(merged["font"], 14);
     let chosen = merged["theme"].as_str().unwrap().to_string();
