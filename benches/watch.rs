@@ -120,7 +120,7 @@ fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>>
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
     let hub = hub(root, &format!("hub-{name}.git"));
-    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    let url = sshd.url(&hub);
     let a = machine_ssh(root, &url, &ssh, &format!("a-{name}"));
     let b = machine_ssh(root, &url, &ssh, &format!("b-{name}"));
     let _wa = Watcher::start_env(&a, &[], &[("GIT_SSH_COMMAND", &ssh)]);

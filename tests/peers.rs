@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{aisync, git_ok};
+use common::{aisync, git_ok, init_bare};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -144,8 +144,7 @@ fn kick_makes_a_peer_sync_and_run_passes_the_exit_status_back() {
 fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
     let tmp = tempfile::tempdir().unwrap();
     let hub = tmp.path().join("hub.git");
-    std::fs::create_dir_all(&hub).unwrap();
-    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&hub);
     let laptop = tmp.path().join("laptop");
     ok(
         Path::new("/"),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{aisync, git_cmd};
+use common::{aisync, assert_exit, git_cmd, init_bare};
 use std::path::{Path, PathBuf};
 
 /// A deterministic pseudo-random string over `alphabet`.
@@ -141,10 +141,7 @@ fn machine(root: &Path, hub: &Path, name: &str) -> PathBuf {
 
 fn hub(root: &Path) -> PathBuf {
     let hub = root.join("hub.git");
-    std::fs::create_dir_all(&hub).unwrap();
-    assert!(git(&hub, &["init", "-q", "--bare", "-b", "main"])
-        .status
-        .success());
+    init_bare(&hub);
     hub
 }
 
@@ -236,12 +233,7 @@ fn no_fake_secret_reaches_the_hub_through_commits_pushes_or_sync() {
     std::fs::write(laptop.join("memory/clean.md"), "- fine\n").unwrap();
     for dir in [&laptop, &server, &laptop] {
         let out = aisync(dir, &["sync"]);
-        assert_eq!(
-            out.status.code(),
-            Some(4),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 4);
     }
     assert!(
         server.join("memory/clean.md").exists(),

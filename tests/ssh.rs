@@ -7,7 +7,7 @@
 mod common;
 
 use common::sshd::start_sshd;
-use common::{aisync, aisync_ssh, git_ok};
+use common::{aisync, aisync_ssh, assert_exit, git_ok, init_bare, init_over_ssh};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,49 +18,24 @@ fn two_machines_sync_through_a_hub_over_ssh() {
         return;
     };
     let hub = tmp.path().join("hub.git");
-    std::fs::create_dir_all(&hub).unwrap();
-    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
-    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    init_bare(&hub);
+    let url = sshd.url(&hub);
     let known = tmp.path().join("known_hosts");
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
 
     let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("server"));
     for dir in [&laptop, &server] {
-        let out = aisync_ssh(
-            Path::new("/"),
-            &ssh,
-            &["init", dir.to_str().unwrap(), "--remote", &url],
-        );
-        assert!(
-            out.status.success(),
-            "init over ssh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        init_over_ssh(dir, &ssh, &url);
     }
     std::fs::write(laptop.join("memory/notes.md"), "- from the laptop\n").unwrap();
     let out = aisync_ssh(&laptop, &ssh, &["sync"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     std::fs::write(server.join("memory/notes.md"), "- from the server\n").unwrap();
     let out = aisync_ssh(&server, &ssh, &["sync"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let out = aisync_ssh(&laptop, &ssh, &["sync"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let notes = std::fs::read_to_string(laptop.join("memory/notes.md")).unwrap();
     assert!(
         notes.contains("from the laptop") && notes.contains("from the server"),
@@ -75,12 +50,11 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
         return;
     };
     let hub = tmp.path().join("hub.git");
-    std::fs::create_dir_all(&hub).unwrap();
-    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&hub);
     let laptop = tmp.path().join("laptop");
     let out = aisync(Path::new("/"), &["init", laptop.to_str().unwrap()]);
     assert!(out.status.success());
-    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    let url = sshd.url(&hub);
     git_ok(&laptop, &["remote", "add", "origin", &url]);
     std::fs::write(laptop.join("memory/a.md"), "- a\n").unwrap();
     // An empty known_hosts: the host is unknown. ssh must not ask; the sync must not hang.
@@ -89,12 +63,7 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
     let start = Instant::now();
     let out = aisync_ssh(&laptop, &sshd.ssh_command(&known), &["sync"]);
     assert!(start.elapsed() < Duration::from_secs(30), "it waited");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("host key") && err.contains("ssh 127.0.0.1"),
@@ -125,26 +94,16 @@ fn kick_and_run_reach_a_peer_over_ssh() {
     );
     git_ok(&b, &["config", "aisync.machine", "b"]);
     assert!(aisync(&b, &["install"]).status.success());
-    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, b.display());
+    let url = sshd.url(&b);
     assert!(aisync_ssh(&a, &ssh, &["peer", "add", "b", &url])
         .status
         .success());
 
     std::fs::write(a.join("memory/news.md"), "- over ssh\n").unwrap();
     let out = aisync_ssh(&a, &ssh, &["sync"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let out = aisync_ssh(&a, &ssh, &["run", "b", "--", "cat", "memory/news.md"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "- over ssh\n");
     let out = aisync_ssh(&a, &ssh, &["run", "b", "--", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));

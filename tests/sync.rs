@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{aisync, executable, git_cmd, git_ok, read, write, Net};
+use common::{aisync, assert_exit, executable, git_cmd, git_ok, read, write, Net};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -181,12 +181,7 @@ fn an_unreachable_remote_keeps_commits_local_until_it_is_back() {
     std::fs::rename(&net.hub, &moved).unwrap();
     write(&laptop, "memory/a.md", "- written offline\n");
     let out = sync(&laptop);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 3);
     assert!(
         git_ok(&laptop, &["log", "-1", "--format=%s"]).contains("memory/a.md"),
         "committed locally"
@@ -266,12 +261,7 @@ fn a_secret_stays_on_its_machine_and_everything_else_syncs() {
     write(&laptop, "memory/creds.md", &format!("- aws key {key}\n"));
     write(&laptop, "memory/ok.md", "- fine\n");
     let out = sync(&laptop);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 4);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("memory/creds.md") && err.contains("aws-access-key-id") && !err.contains(&key),

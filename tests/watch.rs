@@ -4,7 +4,7 @@
 mod common;
 
 use common::watcher::{wait_until, Watcher};
-use common::{aisync, executable, git_cmd, git_ok, read_or_empty, write, Net};
+use common::{aisync, assert_exit, executable, git_cmd, git_ok, read_or_empty, write, Net};
 use std::path::Path;
 use std::time::Duration;
 
@@ -361,12 +361,7 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
 
     write(&c, "memory/from-c.md", "- delivered by c\n");
     let out = aisync(&c, &["sync"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     wb.wait_for("c's note in b's working tree", || {
         read_or_empty(&b, "memory/from-c.md") == "- delivered by c\n"
     });

@@ -10,7 +10,7 @@ mod common;
 
 use common::sshd::{start_sshd, Sshd};
 use common::watcher::{wait_until, Watcher};
-use common::{aisync_ssh, git_ok, read_or_empty};
+use common::{git_ok, init_bare, init_over_ssh, read_or_empty};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,24 +30,14 @@ struct Net {
 fn net(root: &Path, with_aisync: bool) -> Option<Net> {
     let sshd = start_sshd(&root.join("sshd"), with_aisync)?;
     let hub = root.join("hub.git");
-    std::fs::create_dir_all(&hub).unwrap();
-    git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
-    let url = format!("ssh://127.0.0.1:{}{}", sshd.port, hub.display());
+    init_bare(&hub);
+    let url = sshd.url(&hub);
     let known = root.join("known_hosts");
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
     let (a, b) = (root.join("a"), root.join("b"));
     for (dir, name) in [(&a, "a"), (&b, "b")] {
-        let out = aisync_ssh(
-            Path::new("/"),
-            &ssh,
-            &["init", dir.to_str().unwrap(), "--remote", &url],
-        );
-        assert!(
-            out.status.success(),
-            "init {name} over ssh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        init_over_ssh(dir, &ssh, &url);
         git_ok(dir, &["config", "aisync.machine", name]);
     }
     Some(Net {
@@ -57,6 +47,17 @@ fn net(root: &Path, with_aisync: bool) -> Option<Net> {
         a,
         b,
     })
+}
+
+impl Net {
+    /// A watcher on each machine, both reaching the hub over ssh.
+    fn watchers(&self) -> (Watcher, Watcher) {
+        let env = [("GIT_SSH_COMMAND", self.ssh.as_str())];
+        (
+            Watcher::spawn(&self.a, &[], &env, PATIENCE),
+            Watcher::spawn(&self.b, &[], &env, PATIENCE),
+        )
+    }
 }
 
 /// The processes whose working directory is `dir` (a notify-wait left on the hub): pid and
@@ -86,8 +87,7 @@ fn a_write_reaches_the_other_machine_at_once_through_an_ssh_hub_with_notify_wait
         return;
     };
     let (a, b) = (&net.a, &net.b);
-    let wa = Watcher::spawn(a, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
-    let wb = Watcher::spawn(b, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
+    let (wa, wb) = net.watchers();
     wb.wait_for("b's notify-wait session", || wb.session() == "open");
     wa.wait_for("a's notify-wait session", || wa.session() == "open");
     assert_eq!(wb.record()["remotes"][0]["how"], "notify-wait over ssh");
@@ -146,8 +146,7 @@ fn a_hub_without_git_aisync_is_polled_and_the_write_still_arrives() {
         return;
     };
     let (a, b) = (&net.a, &net.b);
-    let wa = Watcher::spawn(a, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
-    let wb = Watcher::spawn(b, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
+    let (wa, wb) = net.watchers();
     wb.wait_for("b to fall back to polling", || {
         wb.session() == "unavailable"
     });
@@ -191,8 +190,7 @@ fn a_dropped_session_falls_back_to_polling_and_opens_again() {
         return;
     };
     let (a, b) = (&net.a, &net.b);
-    let wa = Watcher::spawn(a, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
-    let wb = Watcher::spawn(b, &[], &[("GIT_SSH_COMMAND", &net.ssh)], PATIENCE);
+    let (wa, wb) = net.watchers();
     wb.wait_for("b's notify-wait session", || wb.session() == "open");
     wa.wait_for("a's notify-wait session", || wa.session() == "open");
 

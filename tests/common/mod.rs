@@ -137,6 +137,37 @@ pub fn git_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Asserts that `out` exited with `code`, its stderr as the failure message.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A bare repository on branch `main` at `dir`, made with the folders it needs.
+pub fn init_bare(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    git_ok(dir, &["init", "-q", "--bare", "-b", "main"]);
+}
+
+/// Makes `dir` a machine that joined the hub at `url` with `git aisync init` over ssh.
+pub fn init_over_ssh(dir: &Path, ssh: &str, url: &str) {
+    let out = aisync_ssh(
+        Path::new("/"),
+        ssh,
+        &["init", dir.to_str().unwrap(), "--remote", url],
+    );
+    assert!(
+        out.status.success(),
+        "init {} over ssh: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Writes `text` to `rel` in `dir`, making the folders it needs.
 pub fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
@@ -174,8 +205,7 @@ impl Net {
         let tmp = tempfile::tempdir().expect("temp dir");
         let root = tmp.path().to_path_buf();
         let hub = root.join("hub.git");
-        std::fs::create_dir_all(&hub).expect("mkdir");
-        git_ok(&hub, &["init", "-q", "--bare", "-b", "main"]);
+        init_bare(&hub);
         // The hub's reflog shows how its branch moved (only fast-forwards, say).
         git_ok(&hub, &["config", "core.logAllRefUpdates", "always"]);
         Net {

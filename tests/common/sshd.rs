@@ -118,6 +118,11 @@ impl Sshd {
         )
     }
 
+    /// The ssh:// URL of the repository at `path` on this server.
+    pub fn url(&self, path: &Path) -> String {
+        format!("ssh://127.0.0.1:{}{}", self.port, path.display())
+    }
+
     pub fn trust(&self, known_hosts: &Path) {
         let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
         std::fs::write(known_hosts, format!("[127.0.0.1]:{} {key}", self.port)).unwrap();
