@@ -98,3 +98,26 @@ pub fn alive(pid: u32) -> bool {
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+/// Whether some process has `path` open (read from `/proc`; `None` where that cannot be
+/// told: no `/proc`, as on macOS). git keeps a lock file open while it holds it.
+pub fn held_open(path: &Path) -> Option<bool> {
+    let target = fs::canonicalize(path).ok()?;
+    let procs = fs::read_dir("/proc").ok()?;
+    for entry in procs.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        // Another user's processes cannot be read: they cannot hold our index either.
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if fs::read_link(fd.path()).is_ok_and(|p| p == target) {
+                return Some(true);
+            }
+        }
+    }
+    Some(false)
+}

@@ -177,8 +177,9 @@ impl<'r> Cycle<'r> {
         Ok(None)
     }
 
-    /// A lock file left by a git that died is removed only when old: a live git never holds
-    /// the index that long.
+    /// A lock file left by a git that died is removed; one a live git holds is waited for.
+    /// Where no process has it open (read from `/proc`) it is stale after a few seconds;
+    /// where that cannot be told, only when old (a live git never holds the index that long).
     fn clear_stale_index_lock(&self) -> Result<()> {
         let lock = self.repo.git_dir.join("index.lock");
         let Ok(meta) = fs::metadata(&lock) else {
@@ -189,7 +190,11 @@ impl<'r> Cycle<'r> {
             .ok()
             .and_then(|m| m.elapsed().ok())
             .unwrap_or_default();
-        if age > Duration::from_secs(600) {
+        let stale = match crate::lock::held_open(&lock) {
+            Some(held) => !held && age > Duration::from_secs(5),
+            None => age > Duration::from_secs(600),
+        };
+        if stale {
             fs::remove_file(&lock)
                 .with_context(|| format!("cannot remove the stale {}", lock.display()))?;
             Ok(())

@@ -503,3 +503,50 @@ fn the_cycle_runs_none_of_the_machines_hooks_but_the_hub_runs_its_own() {
     git_ok(&a, &["commit", "-q", "-m", "style"]);
     assert_eq!(marked(), ["hub", "post-commit", "pre-commit"]);
 }
+
+/// An `index.lock` dated `ago` in the past.
+fn old_index_lock(dir: &Path, ago: std::time::Duration) -> PathBuf {
+    let lock = dir.join(".git/index.lock");
+    let file = std::fs::File::create(&lock).unwrap();
+    file.set_modified(std::time::SystemTime::now() - ago)
+        .unwrap();
+    lock
+}
+
+#[test]
+fn an_index_lock_left_by_a_dead_git_is_cleared_one_a_live_git_holds_is_waited_for() {
+    let net = Net::new();
+    let a = net.machine("a");
+    let minute = std::time::Duration::from_secs(60);
+
+    // Held open by a live process (as a running git holds it): never taken away.
+    let lock = old_index_lock(&a, minute);
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 3>>\"$1\"; echo held; exec sleep 60", "sh"])
+        .arg(&lock)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = [0u8; 5];
+    std::io::Read::read_exact(holder.stdout.as_mut().unwrap(), &mut said).unwrap();
+    write(&a, "memory/a.md", "- waits for the lock\n");
+    let out = sync(&a);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_exit(&out, 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another git command holds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lock.exists(), "a lock a live process holds stays");
+
+    // Nobody holds it now (the holder is gone): stale, cleared, and the cycle goes on.
+    old_index_lock(&a, minute);
+    synced(&a);
+    assert!(!lock.exists());
+    assert_eq!(
+        git_ok(&net.hub, &["show", "main:memory/a.md"]),
+        "- waits for the lock\n"
+    );
+}
