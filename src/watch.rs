@@ -686,23 +686,10 @@ fn shell_quote(s: &str) -> String {
 /// It shares the connection the cycle's git commands keep (the same control socket), so a
 /// new session after each push is a new channel, not a new SSH handshake.
 fn ssh_command(repo: &Repo) -> String {
-    let base = std::env::var("GIT_SSH_COMMAND")
-        .ok()
-        .filter(|c| !c.trim().is_empty())
-        .or_else(|| repo.setting("core.sshCommand").map(str::to_string))
-        .unwrap_or_else(|| "ssh".to_string());
-    let mut cmd = format!(
-        "{base} -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=15 -o ServerAliveCountMax=3"
-    );
-    // A control socket needs a short path (sockets are limited to ~100 bytes).
-    let socket = repo.state_dir().join("ssh-%C");
-    if socket.as_os_str().len() < 90 && fs::create_dir_all(repo.state_dir()).is_ok() {
-        cmd.push_str(&format!(
-            " -o ControlMaster=auto -o ControlPersist=60 -o ControlPath={}",
-            shell_quote(&socket.to_string_lossy())
-        ));
-    }
-    cmd
+    format!(
+        "{} -o ServerAliveInterval=15 -o ServerAliveCountMax=3",
+        repo.ssh_command()
+    )
 }
 
 /// What the hub's shell runs: `cd <path> && git aisync notify-wait …`, behind a guard that

@@ -24,7 +24,12 @@ fn two_machines_sync_through_a_hub_over_ssh() {
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
 
-    let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("server"));
+    // The server's repository sits where `<git dir>/aisync/ssh-<40 hex>` is too long for a
+    // socket (~100 bytes) though the folder itself is not: its kept connection lives elsewhere.
+    let pad = 70usize
+        .saturating_sub(tmp.path().as_os_str().len() + "/".len() + "/.git/aisync".len())
+        .max(1);
+    let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("s".repeat(pad)));
     for dir in [&laptop, &server] {
         init_over_ssh(dir, &ssh, &url);
     }
