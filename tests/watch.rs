@@ -19,6 +19,10 @@ fn a_note_written_on_one_machine_appears_on_the_other() {
         read_or_empty(&b, "memory/notes.md") == "# Notes\n\n- likes tea\n"
     });
 
+    // a records its cycle after the push that b may already have merged.
+    wa.wait_for("a's cycle for the note in its record", || {
+        wa.cycles() >= 2 && wa.record()["last_event"].is_string()
+    });
     // `status` shows the watcher; a second one is refused.
     let status = aisync(&a, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
