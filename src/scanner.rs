@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use regex::Regex;
+use regex::bytes::Regex;
 
 pub const ALLOW_FILE: &str = ".aisync-allow";
 
@@ -124,7 +124,17 @@ const RULES: &[Rule] = &[
     },
     Rule {
         id: "database-url-password",
-        anchors: &["://"],
+        // The schemes, not `://`: every link in a note has that.
+        anchors: &[
+            "postgres",
+            "mysql",
+            "mariadb",
+            "mongodb",
+            "redis",
+            "amqp",
+            "mssql",
+            "sqlserver",
+        ],
         pattern: r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver)://[^\s:/@]+:([^\s@/]{3,})@",
         group: 1,
         entropy: false,
@@ -248,18 +258,28 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
         return Vec::new();
     }
     let c = compiled();
+    // One pass of the anchor words over the whole text: the lines they occur on, and which
+    // rules could match there (most lines have none, and are never looked at again).
+    let mut lines: Vec<(usize, usize, u32)> = Vec::new();
+    for m in c.prefilter.find_overlapping_iter(text) {
+        let rule = 1u32 << c.anchor_rule[m.pattern().as_usize()];
+        match lines.last_mut() {
+            Some((start, end, rules)) if *start <= m.start() && m.end() <= *end => *rules |= rule,
+            _ => {
+                let start = memchr::memrchr(b'\n', &text[..m.start()]).map_or(0, |i| i + 1);
+                let end =
+                    memchr::memchr(b'\n', &text[m.end()..]).map_or(text.len(), |i| m.end() + i);
+                lines.push((start, end, rule));
+            }
+        }
+    }
     let mut found = Vec::new();
-    for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
-        // Which rules could match this line at all?
-        let mut candidates = 0u32;
-        for m in c.prefilter.find_overlapping_iter(raw) {
-            candidates |= 1 << c.anchor_rule[m.pattern().as_usize()];
-        }
-        if candidates == 0 {
-            continue;
-        }
-        let line = String::from_utf8_lossy(raw);
-        if line.contains("aisync:allow") {
+    let (mut line_no, mut counted) = (1, 0);
+    for (start, end, candidates) in lines {
+        line_no += memchr::memchr_iter(b'\n', &text[counted..start]).count();
+        counted = start;
+        let line = &text[start..end];
+        if memchr::memmem::find(line, b"aisync:allow").is_some() {
             continue;
         }
         let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
@@ -271,12 +291,12 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
                 // The patterns are constants, checked by the tests below.
                 Regex::new(rule.pattern).expect("the rules compile")
             });
-            for caps in regex.captures_iter(&line) {
+            for caps in regex.captures_iter(line) {
                 let Some(m) = caps.get(rule.group) else {
                     continue;
                 };
-                let secret = m.as_str();
-                if rule.entropy && !random_looking(secret) {
+                let secret = String::from_utf8_lossy(m.as_bytes());
+                if rule.entropy && !random_looking(&secret) {
                     continue;
                 }
                 // One secret, one finding (the most specific rule comes first).
@@ -285,8 +305,8 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
                 }
                 taken.push(m.range());
                 found.push(Finding {
-                    line: n + 1,
-                    column: line[..m.start()].chars().count() + 1,
+                    line: line_no,
+                    column: String::from_utf8_lossy(&line[..m.start()]).chars().count() + 1,
                     rule: rule.id,
                     redacted: format!("{}…", secret.chars().take(4).collect::<String>()),
                     fingerprint: crate::journal::content_id(&format!("{}\0{secret}", rule.id)),
