@@ -36,9 +36,10 @@ impl Found {
 
 /// Secrets in what is staged for the next commit.
 pub fn staged(repo: &Repo) -> Result<Vec<Found>> {
-    let paths = repo.staged_paths()?;
-    let names: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let blobs = repo.staged_blobs(&names)?;
+    let staged = repo.staged()?;
+    let names: Vec<&str> = staged.iter().map(|(p, _)| p.as_str()).collect();
+    let ids: Vec<&str> = staged.iter().map(|(_, id)| id.as_str()).collect();
+    let blobs = repo.blobs(&ids)?;
     Ok(contents(&repo.work_tree, &names, &blobs))
 }
 

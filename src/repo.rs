@@ -575,25 +575,32 @@ impl Repo {
         Ok(out.success.then(|| out.stdout.trim().to_string()))
     }
 
-    /// Paths added, copied, modified or renamed in the index (relative to the top, `/`-separated).
-    pub fn staged_paths(&self) -> Result<Vec<String>> {
+    /// What the next commit adds or changes: (path, blob id), submodules aside.
+    pub fn staged(&self) -> Result<Vec<(String, String)>> {
         let out = self.git([
             "diff",
             "--cached",
-            "--name-only",
+            "--raw",
             "-z",
+            "--no-abbrev",
             "--no-renames",
             "--diff-filter=ACMR",
         ])?;
         if !out.success {
             bail!("cannot list the staged files: {}", out.stderr.trim());
         }
-        Ok(out
-            .stdout
-            .split('\0')
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect())
+        // `:<old mode> <new mode> <old id> <new id> <status>` NUL `<path>` NUL, per file.
+        let mut fields = out.stdout.split('\0');
+        let mut staged = Vec::new();
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+            if let [_, mode, _, oid, _] = parts[..] {
+                if mode != "160000" {
+                    staged.push((path.to_string(), oid.to_string()));
+                }
+            }
+        }
+        Ok(staged)
     }
 
     /// The commit HEAD points at, if any.
@@ -672,19 +679,12 @@ impl Repo {
         S: AsRef<OsStr>,
     {
         let mut cmd = command(&self.work_tree, args);
-        cmd.stdin(Stdio::piped()).env("GIT_LITERAL_PATHSPECS", "1");
-        let mut child = cmd.spawn().context("cannot run git")?;
-        let mut stdin = child.stdin.take().context("git's stdin")?;
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().context("waiting for git")?;
-        let _ = writer.join();
+        cmd.env("GIT_LITERAL_PATHSPECS", "1");
+        let (success, stdout, stderr) = run_limited_input(cmd, LOCAL_LIMIT, Some(input))?;
         Ok(Output {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            success,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
     }
 
@@ -738,33 +738,22 @@ impl Repo {
         Ok(by_path)
     }
 
-    /// The staged contents of `paths`, in order, read by one `git cat-file --batch`.
-    pub fn staged_blobs(&self, paths: &[&str]) -> Result<Vec<Vec<u8>>> {
-        if paths.is_empty() {
+    /// The contents of the blobs `ids`, in order, read by one `git cat-file --batch`.
+    pub fn blobs(&self, ids: &[&str]) -> Result<Vec<Vec<u8>>> {
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut cmd = command(&self.work_tree, ["cat-file", "--batch"]);
-        cmd.stdin(Stdio::piped());
-        let mut child = cmd.spawn().context("cannot run git cat-file")?;
         let mut input = String::new();
-        for p in paths {
-            input.push(':');
-            input.push_str(p);
+        for id in ids {
+            input.push_str(id);
             input.push('\n');
         }
-        let mut stdin = child.stdin.take().context("git cat-file's stdin")?;
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = stdin.write_all(input.as_bytes());
-        });
-        let out = child
-            .wait_with_output()
-            .context("waiting for git cat-file")?;
-        let _ = writer.join();
+        let cmd = command(&self.work_tree, ["cat-file", "--batch", "--buffer"]);
+        let (_, stdout, _) = run_limited_input(cmd, LOCAL_LIMIT, Some(input.into_bytes()))?;
         // Each answer: "<oid> blob <size>\n<content>\n" (or "<name> missing\n").
-        let mut blobs = Vec::with_capacity(paths.len());
-        let mut rest = &out.stdout[..];
-        for _ in paths {
+        let mut blobs = Vec::with_capacity(ids.len());
+        let mut rest = &stdout[..];
+        for _ in ids {
             let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
                 break;
             };
@@ -864,11 +853,31 @@ where
 }
 
 /// Runs `cmd`, killing it past `limit`: (success, stdout, stderr).
-fn run_limited_bytes(mut cmd: Command, limit: Duration) -> Result<(bool, Vec<u8>, Vec<u8>)> {
+fn run_limited_bytes(cmd: Command, limit: Duration) -> Result<(bool, Vec<u8>, Vec<u8>)> {
+    run_limited_input(cmd, limit, None)
+}
+
+/// `run_limited_bytes`, with `input` written to the child's standard input (on a thread of
+/// its own: the child may answer while it reads).
+fn run_limited_input(
+    mut cmd: Command,
+    limit: Duration,
+    input: Option<Vec<u8>>,
+) -> Result<(bool, Vec<u8>, Vec<u8>)> {
     let deadline = Instant::now() + limit;
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
     let mut child = cmd
         .spawn()
         .context("cannot run git: is it installed and on PATH?")?;
+    let writer = match (input, child.stdin.take()) {
+        (Some(input), Some(mut stdin)) => Some(std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        })),
+        _ => None,
+    };
     // Drain the pipes on threads so a chatty child cannot block on a full pipe; each says
     // when its pipe closed, which is when the child is done (no polling delay on the
     // hundreds of short git commands a day of syncing runs).
@@ -919,6 +928,9 @@ fn run_limited_bytes(mut cmd: Command, limit: Duration) -> Result<(bool, Vec<u8>
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
     };
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
     Ok((
         status.success(),
         out.join().unwrap_or_default(),

@@ -53,9 +53,11 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
             Policy::parse(crate::policy::DEFAULT).expect("the default policy parses")
         }
     };
-    let staged = repo.staged_paths()?;
-    let refused: Vec<&String> = staged
+    let staged = repo.staged()?;
+    let names: Vec<&str> = staged.iter().map(|(p, _)| p.as_str()).collect();
+    let refused: Vec<&str> = names
         .iter()
+        .copied()
         .filter(|p| policy.mode(p) == Mode::Never || p.starts_with(".credentials/"))
         .collect();
     if !refused.is_empty() {
@@ -68,8 +70,8 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     // One read of the staged contents serves the secret scan and the syntax check.
-    let names: Vec<&str> = staged.iter().map(String::as_str).collect();
-    let blobs = repo.staged_blobs(&names)?;
+    let ids: Vec<&str> = staged.iter().map(|(_, id)| id.as_str()).collect();
+    let blobs = repo.blobs(&ids)?;
     let secrets = gate::contents(&repo.work_tree, &names, &blobs);
     if !secrets.is_empty() {
         for f in &secrets {
