@@ -22,6 +22,22 @@ impl Eol {
         })
     }
 
+    /// Whether `text` ends lines both ways (`\r\n` and a bare `\n`).
+    pub(crate) fn mixed(text: &[u8]) -> bool {
+        let (mut crlf, mut lf) = (false, false);
+        for nl in memchr::memchr_iter(b'\n', text) {
+            if nl > 0 && text[nl - 1] == b'\r' {
+                crlf = true;
+            } else {
+                lf = true;
+            }
+            if crlf && lf {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The ending a merge of three texts should use: what the sides agree on, else the one
     /// a side changed to, else a fixed choice (symmetric).
     pub(crate) fn choose(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Eol> {

@@ -199,6 +199,9 @@ pub(crate) struct Merger<'a, S: Syntax> {
     syntax: &'a S,
     src: [&'a [u8]; 3],
     eol: [Option<Eol>; 3],
+    /// Sides that end lines both ways: their text is always given the output's endings, so
+    /// which side a line is copied from never shows.
+    mixed: [bool; 3],
     out_eol: Option<Eol>,
     pub out: Vec<u8>,
     options: &'a Options,
@@ -214,6 +217,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
             syntax,
             src,
             eol,
+            mixed: src.map(Eol::mixed),
             out_eol: choose3(eol[BASE], eol[OURS], eol[THEIRS]),
             out: Vec::with_capacity(src[OURS].len().max(src[THEIRS].len()) + 1024),
             options,
@@ -229,7 +233,12 @@ impl<'a, S: Syntax> Merger<'a, S> {
 
     /// A span of one side, with its line endings made the output's.
     pub(crate) fn text(&self, side: usize, range: Range<usize>) -> Cow<'a, [u8]> {
-        convert(&self.src[side][range], self.eol[side], self.out_eol)
+        let from = match (self.mixed[side], self.out_eol) {
+            (true, Some(Eol::Lf)) => Some(Eol::CrLf),
+            (true, Some(Eol::CrLf)) => Some(Eol::Lf),
+            _ => self.eol[side],
+        };
+        convert(&self.src[side][range], from, self.out_eol)
     }
 
     fn val_text(&self, v: Val) -> Cow<'a, [u8]> {
@@ -246,7 +255,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
             &self.src[a.side][a.start..a.end],
             &self.src[b.side][b.start..b.end],
         );
-        x == y || (self.eol[a.side] != self.eol[b.side] && self.val_text(a) == self.val_text(b))
+        x == y
+            || ((self.eol[a.side] != self.eol[b.side] || self.mixed[a.side] || self.mixed[b.side])
+                && self.val_text(a) == self.val_text(b))
     }
 
     pub(crate) fn put(&mut self, v: Val) {
