@@ -27,34 +27,15 @@
 //! 256 cases per property, a few seconds in a debug build; `PROPTEST_CASES=N` and
 //! `PROPTEST_RNG_SEED=N` for more.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 
+use common::config;
 use merge_drivers::{merge, Kind, Merged, Options};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
-use proptest::test_runner::{Config, RngSeed};
-
-/// 256 cases each; `PROPTEST_CASES=N` and `PROPTEST_RNG_SEED=N` for a longer
-/// hunt.
-fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok());
-    // The same cases on every run (a CI run must not fail by chance); a hunt sets
-    // `PROPTEST_RNG_SEED=N` for other ones.
-    let seeded = std::env::var_os("PROPTEST_RNG_SEED").is_some();
-    Config {
-        cases: cases.unwrap_or(256),
-        failure_persistence: None,
-        rng_seed: if seeded {
-            Config::default().rng_seed
-        } else {
-            RngSeed::Fixed(0x5eed_a15c)
-        },
-        ..Config::default()
-    }
-}
 
 // ───────────────────────────── the model ─────────────────────────────
 

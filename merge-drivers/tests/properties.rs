@@ -17,36 +17,17 @@
 //! Every check belongs to one property ([`Prop`]) and each property has its own test, so one
 //! failure hides no other and each shrinks to its own minimal input. A panicking merge is
 //! the `*_never_panics` property only. `PROPTEST_CASES=3000` hunts longer.
+mod common;
+
 use std::collections::{HashMap, HashSet};
 
+use common::config;
 use merge_drivers::{merge, Kind, Merged, Method, Options, Policy, Rule};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, RngSeed};
 
 const TIMESTAMP_KEYS: [&str; 5] = ["updated_at", "updatedAt", "modified", "timestamp", "ts"];
-
-/// 256 cases each (a few seconds in a debug build); `PROPTEST_CASES=N` and `PROPTEST_RNG_SEED=N` for a longer
-/// hunt.
-fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok());
-    // The same cases on every run (a CI run must not fail by chance); a hunt sets
-    // `PROPTEST_RNG_SEED=N` for other ones.
-    let seeded = std::env::var_os("PROPTEST_RNG_SEED").is_some();
-    Config {
-        cases: cases.unwrap_or(256),
-        failure_persistence: None,
-        rng_seed: if seeded {
-            Config::default().rng_seed
-        } else {
-            RngSeed::Fixed(0x5eed_a15c)
-        },
-        ..Config::default()
-    }
-}
 
 // ───────────────────────────── the model ─────────────────────────────
 
