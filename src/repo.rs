@@ -823,6 +823,9 @@ where
         .env("PAGER", "cat")
         .env("GIT_EDITOR", "true")
         .env("GIT_SEQUENCE_EDITOR", "true")
+        // `git status` and friends take no lock they can do without: a person's (or an
+        // assistant's) next `git add` must not meet our index.lock.
+        .env("GIT_OPTIONAL_LOCKS", "0")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         // A hook's environment may name a temporary index (git commit -o): never ours.

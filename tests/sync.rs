@@ -550,3 +550,25 @@ fn an_index_lock_left_by_a_dead_git_is_cleared_one_a_live_git_holds_is_waited_fo
         "- waits for the lock\n"
     );
 }
+
+#[test]
+fn a_cycle_with_nothing_to_commit_leaves_the_index_alone() {
+    // A person's (or an assistant's) next `git add` must not meet the cycle's index.lock:
+    // the cycle takes no lock it can do without, so the index of a repository where only
+    // file times changed is not rewritten.
+    let net = Net::new();
+    let a = net.machine("a");
+    write(&a, "memory/a.md", "- same words\n");
+    synced(&a);
+    let index = std::fs::read(a.join(".git/index")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&a, "memory/a.md", "- same words\n");
+    synced(&a);
+    assert!(
+        std::fs::read(a.join(".git/index")).unwrap() == index,
+        "the index was rewritten"
+    );
+    // git itself would have refreshed it.
+    git_ok(&a, &["status", "--porcelain"]);
+    assert!(std::fs::read(a.join(".git/index")).unwrap() != index);
+}
