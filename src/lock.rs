@@ -99,23 +99,40 @@ pub fn alive(pid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Whether some process has `path` open (read from `/proc`; `None` where that cannot be
-/// told: no `/proc`, as on macOS). git keeps a lock file open while it holds it.
-pub fn held_open(path: &Path) -> Option<bool> {
-    let target = fs::canonicalize(path).ok()?;
+/// Whether a git process may be holding a lock in the repository at `work_tree`: one that
+/// has the lock file open, or any git process working there (git closes a lock file's
+/// descriptor while it still holds the lock: `git commit` does during its hooks). Read from
+/// `/proc`; `None` where that cannot tell: no `/proc` (macOS), or WSL, where Windows' git
+/// works on the same files unseen.
+pub fn git_may_hold(lock: &Path, work_tree: &Path) -> Option<bool> {
+    if fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|r| r.to_lowercase().contains("microsoft"))
+    {
+        return None;
+    }
+    let target = fs::canonicalize(lock).ok()?;
+    let top = fs::canonicalize(work_tree).ok()?;
     let procs = fs::read_dir("/proc").ok()?;
+    let me = std::process::id().to_string();
     for entry in procs.flatten() {
         let name = entry.file_name();
-        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+        let name = name.to_string_lossy();
+        if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
             continue;
         }
+        let dir = entry.path();
         // Another user's processes cannot be read: they cannot hold our index either.
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if fs::read_link(fd.path()).is_ok_and(|p| p == target) {
-                return Some(true);
+        let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        let git = comm == "git" || (comm.starts_with("git-") && !comm.starts_with("git-aisync"));
+        if git && fs::read_link(dir.join("cwd")).is_ok_and(|cwd| cwd.starts_with(&top)) {
+            return Some(true);
+        }
+        if let Ok(fds) = fs::read_dir(dir.join("fd")) {
+            for fd in fds.flatten() {
+                if fs::read_link(fd.path()).is_ok_and(|p| p == target) {
+                    return Some(true);
+                }
             }
         }
     }

@@ -21,8 +21,11 @@ pub fn tip_from_files(repo: &Repo, remote: &str, branch: &str) -> Option<Option<
     {
         return None;
     }
-    let url = repo.remote_url(remote)?;
-    let git_dir = remote_git_dir(&local_path(&url, &repo.work_tree)?)?;
+    // Several URLs: git pushes to all of them, and it is asked.
+    let [url] = &repo.remote_urls(remote)[..] else {
+        return None;
+    };
+    let git_dir = remote_git_dir(&local_path(url, &repo.work_tree)?)?;
     read_tip(&git_dir, branch).ok()
 }
 
@@ -89,12 +92,30 @@ pub fn remote_git_dir(path: &Path) -> Option<PathBuf> {
 /// A branch tip read from a repository's ref files: the loose ref, else packed-refs.
 /// `Err` when the repository is not there.
 pub fn read_tip(git_dir: &Path, branch: &str) -> std::result::Result<Option<String>, String> {
-    let name = format!("refs/heads/{branch}");
     if !git_dir.join("HEAD").is_file() {
         return Err(format!("{} is not there", git_dir.display()));
     }
-    match fs::read_to_string(git_dir.join(&name)) {
-        Ok(text) => return Ok(Some(text.trim().to_string()).filter(|t| !t.starts_with("ref:"))),
+    read_ref_in(git_dir, &format!("refs/heads/{branch}"), 0)
+}
+
+/// A ref of the repository at `git_dir`: the loose file, else packed-refs; a symbolic ref
+/// (`ref: refs/heads/other`) is followed, as `git ls-remote` would.
+fn read_ref_in(
+    git_dir: &Path,
+    name: &str,
+    depth: usize,
+) -> std::result::Result<Option<String>, String> {
+    if depth > 5 {
+        return Err(format!("{name}: symbolic refs that go round"));
+    }
+    match fs::read_to_string(git_dir.join(name)) {
+        Ok(text) => {
+            let text = text.trim();
+            return match text.strip_prefix("ref:") {
+                Some(target) => read_ref_in(git_dir, target.trim(), depth + 1),
+                None => Ok(Some(text.to_string())),
+            };
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {name}: {e}")),
     }
@@ -186,6 +207,9 @@ mod tests {
         assert_eq!(read_tip(&tmp, "main"), Ok(Some("aaa".into())));
         fs::write(tmp.join("refs/heads/main"), "ccc\n").unwrap();
         assert_eq!(read_tip(&tmp, "main"), Ok(Some("ccc".into())));
+        // A branch that is a symbolic ref reads as what it points at.
+        fs::write(tmp.join("refs/heads/alias"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(read_tip(&tmp, "alias"), Ok(Some("ccc".into())));
         assert_eq!(remote_git_dir(&tmp), Some(tmp.clone()));
         fs::remove_dir_all(&tmp).unwrap();
     }

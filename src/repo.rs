@@ -30,6 +30,8 @@ struct Settings {
     /// `None`: the key alone, without `=` (git's true).
     values: std::collections::HashMap<String, Option<String>>,
     remotes: Vec<String>,
+    /// Every URL of each remote, in order: git fetches from the first, pushes to all.
+    urls: std::collections::HashMap<String, Vec<String>>,
     /// Every `url.<base>.insteadOf` value as (prefix, base): the key has several values.
     rewrites: Vec<(String, String)>,
 }
@@ -51,8 +53,38 @@ impl Settings {
             if !self.remotes.iter().any(|r| r == name) {
                 self.remotes.push(name.to_string());
             }
+            if let Some(url) = &value {
+                self.urls
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(url.clone());
+            }
         }
         self.values.insert(key, value);
+    }
+
+    /// Every URL of `remote`, `url.<base>.insteadOf` applied: the longest prefix wins, of
+    /// equal ones the first in config order.
+    fn remote_urls(&self, remote: &str) -> Vec<String> {
+        let urls = self.urls.get(remote).cloned().unwrap_or_default();
+        urls.iter()
+            .map(|url| {
+                let mut best: Option<&(String, String)> = None;
+                for r in self
+                    .rewrites
+                    .iter()
+                    .filter(|(p, _)| url.starts_with(p.as_str()))
+                {
+                    if best.is_none_or(|b| r.0.len() > b.0.len()) {
+                        best = Some(r);
+                    }
+                }
+                match best {
+                    Some((prefix, base)) => format!("{base}{}", &url[prefix.len()..]),
+                    None => url.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Read by gix from the same files git reads (system, global, repository, includes,
@@ -60,9 +92,16 @@ impl Settings {
     /// repository gix cannot open, or `git -c` settings (`GIT_CONFIG_PARAMETERS`), which
     /// only git reads.
     fn read_in_process(git_dir: &Path) -> Option<Settings> {
-        if std::env::var_os("GIT_CONFIG_PARAMETERS").is_some() {
+        if std::env::var_os("GIT_CONFIG_PARAMETERS").is_some()
+            || std::env::var_os("GIT_CONFIG_SYSTEM").is_some()
+            || !same_system_config()
+        {
             return None;
         }
+        Settings::read_with_gix(git_dir)
+    }
+
+    fn read_with_gix(git_dir: &Path) -> Option<Settings> {
         let repo = gix::open(git_dir).ok()?;
         let snapshot = repo.config_snapshot();
         let mut settings = Settings::default();
@@ -73,6 +112,12 @@ impl Settings {
             }
             let header = section.header();
             let prefix = match header.subsection_name() {
+                // `[remote.Origin]`, the old spelling: git reads the subsection in lower case.
+                Some(sub) if header.is_legacy() => format!(
+                    "{}.{}.",
+                    header.name().to_string().to_lowercase(),
+                    sub.to_string().to_lowercase()
+                ),
                 Some(sub) => format!("{}.{}.", header.name().to_string().to_lowercase(), sub),
                 None => format!("{}.", header.name().to_string().to_lowercase()),
             };
@@ -96,6 +141,32 @@ impl Settings {
             }
         }
         Some(settings)
+    }
+}
+
+/// Whether gix reads the system config git reads: gix takes `/etc/gitconfig`, git its own
+/// `<prefix>/etc/gitconfig` (`/etc/gitconfig` for a git in `/usr/bin`, as distributions
+/// install it; `/usr/local/etc/gitconfig` or `/opt/homebrew/etc/gitconfig` for others).
+fn same_system_config() -> bool {
+    if std::env::var_os("GIT_CONFIG_NOSYSTEM").is_some() {
+        return true;
+    }
+    let etc = Path::new("/etc/gitconfig");
+    let git_dir = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).find(|dir| dir.join("git").is_file()));
+    let git_system = git_dir.map(|dir| match dir.parent() {
+        Some(prefix)
+            if dir.ends_with("bin") && prefix != Path::new("/usr") && prefix != Path::new("/") =>
+        {
+            prefix.join("etc/gitconfig")
+        }
+        _ => etc.to_path_buf(),
+    });
+    match git_system {
+        Some(file) if file == etc => true,
+        // Another file: the same only when neither is there.
+        Some(file) => !file.exists() && !etc.exists(),
+        None => false,
     }
 }
 
@@ -192,18 +263,14 @@ impl Repo {
 
     /// Where git goes for `remote`: its URL with the longest matching `url.<base>.insteadOf`
     /// prefix rewritten, as git does it.
+    /// (Its first URL: git fetches from that one.)
     pub fn remote_url(&self, remote: &str) -> Option<String> {
-        let url = self.setting(&format!("remote.{remote}.url"))?;
-        let rewrite = self
-            .settings()
-            .rewrites
-            .iter()
-            .filter(|(prefix, _)| url.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len());
-        Some(match rewrite {
-            Some((prefix, base)) => format!("{base}{}", &url[prefix.len()..]),
-            None => url.to_string(),
-        })
+        self.remote_urls(remote).into_iter().next()
+    }
+
+    /// Every URL of `remote`, rewritten as [`Repo::remote_url`] says (git pushes to all).
+    pub fn remote_urls(&self, remote: &str) -> Vec<String> {
+        self.settings().remote_urls(remote)
     }
 
     /// The remotes (those with a URL), in config order.
@@ -358,9 +425,15 @@ impl Repo {
             .or_else(|| self.setting("core.sshCommand").map(str::to_string))
             .unwrap_or_else(|| "ssh".to_string());
         let mut cmd = format!("{base} -o BatchMode=yes -o ConnectTimeout=15");
-        if let Some(dir) = self.control_dir() {
-            let socket = dir.join("ssh-%C");
-            let quoted = format!("'{}'", socket.to_string_lossy().replace('\'', "'\\''"));
+        // ssh expands `%x` and `${VAR}` in the path: a `%` of the folder is written `%%`, and
+        // a folder with `${` keeps no connection.
+        let dir = self
+            .control_dir()
+            .map(|d| d.to_string_lossy().replace('%', "%%"))
+            .filter(|d| !d.contains("${"));
+        if let Some(dir) = dir {
+            let socket = format!("{dir}/ssh-%C");
+            let quoted = format!("'{}'", socket.replace('\'', "'\\''"));
             cmd.push_str(&format!(
                 " -o ControlMaster=auto -o ControlPersist=60 -o ControlPath={quoted}"
             ));
@@ -382,7 +455,8 @@ impl Repo {
         let uid = unsafe { libc::getuid() };
         let private = [
             std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("git-aisync")),
-            Some(std::env::temp_dir().join(format!("git-aisync-{uid}"))),
+            // /tmp, not $TMPDIR: macOS's is too deep for a socket.
+            Some(PathBuf::from(format!("/tmp/git-aisync-{uid}"))),
         ];
         private.into_iter().flatten().find(|dir| {
             use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -584,7 +658,8 @@ impl Repo {
             "-z",
             "--no-abbrev",
             "--no-renames",
-            "--diff-filter=ACMR",
+            // T: a symlink or submodule that became a file has content to scan too.
+            "--diff-filter=ACMRT",
         ])?;
         if !out.success {
             bail!("cannot list the staged files: {}", out.stderr.trim());
@@ -749,26 +824,35 @@ impl Repo {
             input.push('\n');
         }
         let cmd = command(&self.work_tree, ["cat-file", "--batch", "--buffer"]);
-        let (_, stdout, _) = run_limited_input(cmd, LOCAL_LIMIT, Some(input.into_bytes()))?;
-        // Each answer: "<oid> blob <size>\n<content>\n" (or "<name> missing\n").
+        let (ok, stdout, stderr) = run_limited_input(cmd, LOCAL_LIMIT, Some(input.into_bytes()))?;
+        if !ok {
+            bail!(
+                "cannot read the staged contents: {}",
+                String::from_utf8_lossy(&stderr).trim()
+            );
+        }
+        // Each answer: "<oid> blob <size>\n<content>\n". Anything else (a missing object,
+        // a short answer) is an error: content that cannot be read is not content that
+        // passed the scan.
         let mut blobs = Vec::with_capacity(ids.len());
         let mut rest = &stdout[..];
-        for _ in ids {
-            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-                break;
-            };
+        for id in ids {
+            let nl = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .with_context(|| format!("git cat-file gave no answer for {id}"))?;
             let header = String::from_utf8_lossy(&rest[..nl]).into_owned();
             rest = &rest[nl + 1..];
-            let size = header
-                .rsplit(' ')
-                .next()
-                .and_then(|s| s.parse::<usize>().ok());
+            let size = match header.split(' ').collect::<Vec<_>>()[..] {
+                [_, "blob", size] => size.parse::<usize>().ok(),
+                _ => None,
+            };
             match size {
-                Some(n) if header.contains(" blob ") && rest.len() > n => {
+                Some(n) if rest.len() > n => {
                     blobs.push(rest[..n].to_vec());
                     rest = &rest[n + 1..];
                 }
-                _ => blobs.push(Vec::new()),
+                _ => bail!("cannot read the staged blob {id}: git cat-file said `{header}`"),
             }
         }
         Ok(blobs)
@@ -834,7 +918,8 @@ where
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
+    let in_cycle = std::env::var_os(crate::sync::IN_CYCLE).is_some();
+    if in_cycle && std::env::var_os(crate::sync::KEEP_HOOKS).is_none() {
         // The cycle's own commits, merges and pushes run no hooks: it scans what it commits
         // and pushes itself, a person's hook (a linter, a test run) must not stop unattended
         // sync, and ours would only start and see the cycle. Added after any
@@ -846,6 +931,8 @@ where
         cmd.env(format!("GIT_CONFIG_KEY_{n}"), "core.hooksPath")
             .env(format!("GIT_CONFIG_VALUE_{n}"), "/dev/null")
             .env("GIT_CONFIG_COUNT", (n + 1).to_string());
+    }
+    if in_cycle {
         // A group of its own: Ctrl-C in the terminal of `git aisync watch` reaches the whole
         // foreground group, and must not kill a merge or a push half-way; the watcher
         // finishes the cycle in flight and stops (its time limits still apply).
@@ -909,6 +996,13 @@ fn run_limited_input(
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
     let stop = |mut child: std::process::Child| -> anyhow::Error {
+        // A cycle's git leads a process group of its own: its ssh and helpers go too.
+        if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
+            // SAFETY: signals the group our own unreaped child leads.
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+        }
         let _ = child.kill();
         let _ = child.wait();
         anyhow::anyhow!("git took longer than {}s and was stopped", limit.as_secs())
@@ -967,52 +1061,61 @@ mod tests {
             "[remote \"alpha\"]\n\turl = /a1\n\turl = /a2\n",
             "[url \"/srv/hubs/\"]\n\tinsteadOf = /\n\tinsteadOf = /nothing/\n",
             "[url \"/srv/\"]\n\tinsteadOf = /y\n",
+            "[url \"/other/\"]\n\tinsteadOf = /y\n",
+            "[remote \"why\"]\n\turl = /yz\n",
+            "[remote.Legacy]\n\turl = /l\n",
         ));
         std::fs::write(&config, text).unwrap();
         let repo = Repo::find(dir).unwrap();
-        if std::env::var_os("GIT_CONFIG_PARAMETERS").is_none() {
-            assert!(Settings::read_in_process(&repo.git_dir).is_some());
+        // Both readers, whichever this machine's `setting` uses.
+        let in_process = Settings::read_with_gix(&repo.git_dir).expect("gix reads it");
+        let via_git = repo.settings_from_git();
+        for settings in [&in_process, &via_git] {
+            let get = |key: &str| {
+                settings
+                    .values
+                    .get(&config_key(key))
+                    .map(|v| v.as_deref().unwrap_or(""))
+            };
+            for key in [
+                "aisync.machine",
+                "aisync.autopush",
+                "remote.Zeta.url",
+                "remote.alpha.url",
+            ] {
+                let out = repo.git(["config", "--get", key]).unwrap();
+                assert_eq!(get(key), Some(out.stdout.trim_end()), "{key}");
+            }
+            assert_eq!(get("aisync.machine"), Some("from-include"));
+            assert_eq!(get("remote.zeta.url"), None, "subsections keep their case");
+            assert_eq!(
+                settings.values.get("aisync.flag"),
+                Some(&None),
+                "a key alone"
+            );
+            assert_eq!(get("aisync.empty"), Some(""));
+            assert_eq!(settings.remotes, ["Zeta", "alpha", "why", "legacy"]);
+            // Where git fetches from: the first URL, the longest rewrite (the first of
+            // equals), the old `[remote.Name]` spelling read in lower case.
+            for remote in ["Zeta", "alpha", "why", "legacy"] {
+                let ls = repo.git(["ls-remote", "--get-url", remote]).unwrap();
+                let urls = settings.remote_urls(remote);
+                assert_eq!(
+                    urls.first().map(String::as_str),
+                    Some(ls.stdout.trim_end()),
+                    "{remote}"
+                );
+            }
+            assert_eq!(
+                settings.remote_urls("alpha"),
+                ["/srv/hubs/a1", "/srv/hubs/a2"]
+            );
         }
-        for key in [
-            "aisync.machine",
-            "aisync.autopush",
-            "remote.Zeta.url",
-            "remote.alpha.url",
-        ] {
-            let out = repo.git(["config", "--get", key]).unwrap();
-            assert_eq!(repo.setting(key), Some(out.stdout.trim_end()), "{key}");
-        }
-        assert_eq!(repo.setting("aisync.machine"), Some("from-include"));
-        assert_eq!(
-            repo.setting("remote.zeta.url"),
-            None,
-            "subsections keep their case"
-        );
+        // And through the repository, as the rest of git-aisync asks.
         assert_eq!(repo.flag("aisync.flag"), Some(true));
         assert_eq!(repo.flag("aisync.empty"), Some(false));
         assert_eq!(repo.flag("aisync.autopush"), Some(false));
         assert_eq!(repo.flag("aisync.machine"), None);
-        assert_eq!(repo.remotes().unwrap(), ["Zeta", "alpha"]);
         assert_eq!(repo.remote_url("Zeta").as_deref(), Some("/srv/hubs/z"));
-        let ls = repo.git(["ls-remote", "--get-url", "Zeta"]).unwrap();
-        assert_eq!(
-            repo.remote_url("Zeta").as_deref(),
-            Some(ls.stdout.trim_end())
-        );
-        // The fallback (`git config --list`) reads the same.
-        let via_git = repo.settings_from_git();
-        for key in [
-            "aisync.machine",
-            "aisync.flag",
-            "aisync.empty",
-            "remote.Zeta.url",
-        ] {
-            assert_eq!(
-                via_git.values.get(key),
-                repo.settings().values.get(key),
-                "{key}"
-            );
-        }
-        assert_eq!(via_git.remotes, ["Zeta", "alpha"]);
     }
 }

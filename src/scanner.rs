@@ -278,7 +278,10 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
     for (start, end, candidates) in lines {
         line_no += memchr::memchr_iter(b'\n', &text[counted..start]).count();
         counted = start;
-        let line = &text[start..end];
+        // Text that is not UTF-8 is read with its odd bytes replaced (U+FFFD), so a secret
+        // around a stray byte is still one run of characters.
+        let line = String::from_utf8_lossy(&text[start..end]);
+        let line = line.as_bytes();
         if memchr::memmem::find(line, b"aisync:allow").is_some() {
             continue;
         }
@@ -369,6 +372,24 @@ fn random_looking(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_next_to_a_byte_that_is_not_utf8_is_found() {
+        let key = format!("{}{}", "password: Zk39f", "jQ02LmxPq7Tw");
+        let mut text = b"notes\n".to_vec();
+        text.extend_from_slice(&key.as_bytes()[..15]);
+        text.push(0xE9);
+        text.extend_from_slice(&key.as_bytes()[15..]);
+        text.push(b'\n');
+        let found = scan(&text);
+        assert_eq!(
+            found.len(),
+            1,
+            "{:?}",
+            found.iter().map(|f| f.rule).collect::<Vec<_>>()
+        );
+        assert_eq!((found[0].line, found[0].rule), (2, "generic-secret"));
+    }
 
     #[test]
     fn every_rule_compiles() {

@@ -25,6 +25,9 @@ use crate::state::{self, HeldBack, Outcome, Report};
 /// other cycle (no loops, no storms).
 pub const IN_CYCLE: &str = "AISYNC_CYCLE";
 
+/// Set with [`IN_CYCLE`] when the cycle's git commands must run the hooks after all (LFS).
+pub const KEEP_HOOKS: &str = "AISYNC_CYCLE_KEEPS_HOOKS";
+
 /// A path the cycle commits, and whether it is new to git (then it removed nothing).
 type Change = (String, bool);
 
@@ -45,6 +48,14 @@ fn checkpoint(step: &str) {
 pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
     // SAFETY (edition 2021 API): set before any thread of ours starts.
     std::env::set_var(IN_CYCLE, "1");
+    // git-lfs uploads its objects from a pre-push hook: with LFS in use the cycle keeps the
+    // hooks (ours see the cycle and stand aside), or other machines would get pointers to
+    // objects that exist nowhere else.
+    if repo.any_setting(|key| key.starts_with("filter.lfs.")) {
+        std::env::set_var(KEEP_HOOKS, "1");
+    } else {
+        std::env::remove_var(KEEP_HOOKS);
+    }
     let machine = machine(repo);
     let lock = match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
         Ok(Acquired::Held(lock)) => lock,
@@ -178,8 +189,9 @@ impl<'r> Cycle<'r> {
     }
 
     /// A lock file left by a git that died is removed; one a live git holds is waited for.
-    /// Where no process has it open (read from `/proc`) it is stale after a few seconds;
-    /// where that cannot be told, only when old (a live git never holds the index that long).
+    /// Where no git process is working in this repository and none has the lock open (read
+    /// from `/proc`) it is stale after a few seconds; where that cannot be told, only when
+    /// old (a live git never holds the index that long).
     fn clear_stale_index_lock(&self) -> Result<()> {
         let lock = self.repo.git_dir.join("index.lock");
         let Ok(meta) = fs::metadata(&lock) else {
@@ -190,7 +202,7 @@ impl<'r> Cycle<'r> {
             .ok()
             .and_then(|m| m.elapsed().ok())
             .unwrap_or_default();
-        let stale = match crate::lock::held_open(&lock) {
+        let stale = match crate::lock::git_may_hold(&lock, &self.repo.work_tree) {
             Some(held) => !held && age > Duration::from_secs(5),
             None => age > Duration::from_secs(600),
         };
@@ -335,9 +347,14 @@ impl<'r> Cycle<'r> {
         let repo = self.repo;
         let url = repo.remote_url(remote).unwrap_or_default();
         let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
-        if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
+        // Every URL: git pushes to all of a remote's URLs.
+        let insecure = repo
+            .remote_urls(remote)
+            .into_iter()
+            .find(|u| u.starts_with("http://") || u.starts_with("git://"));
+        if let Some(insecure) = insecure.filter(|_| !insecure_ok) {
             report.offline.push(remote.to_string());
-            anyhow::bail!("{remote} ({url}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
+            anyhow::bail!("{remote} ({insecure}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
         for attempt in 0..PUSH_TRIES {

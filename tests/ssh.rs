@@ -26,10 +26,11 @@ fn two_machines_sync_through_a_hub_over_ssh() {
 
     // The server's repository sits where `<git dir>/aisync/ssh-<40 hex>` is too long for a
     // socket (~100 bytes) though the folder itself is not: its kept connection lives elsewhere.
+    // The laptop's has a `%` in its path (ssh reads `%t` in a socket path as a token).
     let pad = 70usize
         .saturating_sub(tmp.path().as_os_str().len() + "/".len() + "/.git/aisync".len())
         .max(1);
-    let (laptop, server) = (tmp.path().join("laptop"), tmp.path().join("s".repeat(pad)));
+    let (laptop, server) = (tmp.path().join("lap%top"), tmp.path().join("s".repeat(pad)));
     for dir in [&laptop, &server] {
         init_over_ssh(dir, &ssh, &url);
     }

@@ -502,6 +502,12 @@ fn the_cycle_runs_none_of_the_machines_hooks_but_the_hub_runs_its_own() {
     git_ok(&a, &["add", "rules/style.md"]);
     git_ok(&a, &["commit", "-q", "-m", "style"]);
     assert_eq!(marked(), ["hub", "post-commit", "pre-commit"]);
+
+    // With git-lfs in use (it uploads from pre-push), the cycle keeps the hooks.
+    git_ok(&a, &["config", "filter.lfs.clean", "cat"]);
+    write(&a, "memory/b.md", "- pushed with the hooks\n");
+    synced(&a);
+    assert!(marked().contains(&"pre-push".to_string()), "{:?}", marked());
 }
 
 /// An `index.lock` dated `ago` in the past.
@@ -540,6 +546,22 @@ fn an_index_lock_left_by_a_dead_git_is_cleared_one_a_live_git_holds_is_waited_fo
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(lock.exists(), "a lock a live process holds stays");
+
+    // Open in no process, but a git is at work in the repository (git closes the lock's
+    // descriptor while it still holds it, as `git commit` does while its hooks run).
+    old_index_lock(&a, minute);
+    let mut git_at_work = git_cmd(&a)
+        .args(["hash-object", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = sync(&a);
+    drop(git_at_work.stdin.take());
+    let _ = git_at_work.wait();
+    assert_exit(&out, 1);
+    assert!(lock.exists(), "a lock a git at work may hold stays");
 
     // Nobody holds it now (the holder is gone): stale, cleared, and the cycle goes on.
     old_index_lock(&a, minute);
