@@ -29,9 +29,15 @@ impl Lock {
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let path = state_dir.join("lock");
         let queued = state_dir.join("queued");
+        let me = json!({
+            "pid": std::process::id(),
+            "host": host,
+            "started": crate::journal::now(),
+        })
+        .to_string();
         for _ in 0..3 {
-            let mut file = match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(f) => f,
+            match create_whole(&path, me.as_bytes()) {
+                Ok(()) => return Ok(Acquired::Held(Lock { path, queued })),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     match holder(&path) {
                         Some((pid, holder_host)) if holder_host == host && alive(pid) => {
@@ -42,7 +48,13 @@ impl Lock {
                             }
                             continue;
                         }
-                        // Its process is gone (or the file is half-written): stale.
+                        // Unreadable: written by hand, or half-written by an old version;
+                        // taken over once it is not new.
+                        None if young(&path) => {
+                            fs::write(&queued, b"").context("cannot queue the sync request")?;
+                            return Ok(Acquired::Queued { pid: 0 });
+                        }
+                        // Its process is gone: stale.
                         _ => {
                             let _ = fs::remove_file(&path);
                             continue;
@@ -52,15 +64,7 @@ impl Lock {
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot create {}", path.display()))
                 }
-            };
-            let me = json!({
-                "pid": std::process::id(),
-                "host": host,
-                "started": crate::journal::now(),
-            });
-            file.write_all(me.to_string().as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            return Ok(Acquired::Held(Lock { path, queued }));
+            }
         }
         anyhow::bail!(
             "cannot take the repository lock {}; remove it if no git-aisync is running",
@@ -78,6 +82,32 @@ impl Drop for Lock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
+}
+
+/// Creates `path` with `content`, whole or not at all: written to a file of our own, then
+/// linked into place (a second process never reads a lock half-written). Where the file
+/// system has no hard links, an exclusive create and a write.
+fn create_whole(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    fs::write(&tmp, content)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+            file.write_all(content)
+        }
+        other => other,
+    }
+}
+
+/// Whether the file at `path` was written in the last few seconds.
+fn young(path: &Path) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(5))
 }
 
 fn holder(path: &Path) -> Option<(u32, String)> {
@@ -137,4 +167,52 @@ pub fn git_may_hold(lock: &Path, work_tree: &Path) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn one_holder_at_a_time_and_a_stale_lock_is_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // Eight at once: never two holders, and every request held or queued.
+        let (holding, most, queued) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| match Lock::acquire(dir, "here").unwrap() {
+                    Acquired::Held(lock) => {
+                        let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        holding.fetch_sub(1, Ordering::SeqCst);
+                        drop(lock);
+                    }
+                    Acquired::Queued { .. } => {
+                        queued.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        assert!(!dir.join("lock").exists(), "let go");
+        // A lock whose process is gone is taken over.
+        fs::write(dir.join("lock"), r#"{"pid": 4000000, "host": "here"}"#).unwrap();
+        assert!(matches!(
+            Lock::acquire(dir, "here").unwrap(),
+            Acquired::Held(_)
+        ));
+        let leftovers: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 }
