@@ -227,9 +227,11 @@ pub fn is_ours(path: &Path) -> bool {
 pub fn our_hook(dir: &Path, name: &str) -> Option<PathBuf> {
     let path = dir.join(name);
     let legacy = dir.join(format!("{name}.legacy"));
+    // The framework's hook names its home page and runs `<name>.legacy` itself.
+    let framework = || fs::read_to_string(&path).is_ok_and(|t| t.contains("pre-commit.com"));
     if is_ours(&path) {
         Some(path)
-    } else if path.exists() && is_ours(&legacy) {
+    } else if is_ours(&legacy) && framework() {
         Some(legacy)
     } else {
         None
@@ -243,7 +245,7 @@ fn install_hooks(dir: &Path, quoted_exe: &str) -> Result<()> {
         let shim = SHIM.replace("@HOOK@", name).replace("@BIN@", quoted_exe);
         let path = dir.join(name);
         let legacy = dir.join(format!("{name}.legacy"));
-        if path.exists() && !is_ours(&path) && is_ours(&legacy) {
+        if our_hook(dir, name).as_ref() == Some(&legacy) {
             // The framework's hook runs ours as `.legacy`: bring that up to date, and chain
             // nothing (our checks would run twice).
             fs::write(&legacy, &shim)
