@@ -10,31 +10,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Rng(u64);
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn hex(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
-            .collect()
-    }
-    fn from(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(alphabet[self.below(alphabet.len())]))
-            .collect()
-    }
+fn hex(r: &mut Rng, n: usize) -> String {
+    from(r, b"0123456789abcdef", n)
+}
+
+fn from(r: &mut Rng, alphabet: &[u8], n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(alphabet[r.below(alphabet.len())]))
+        .collect()
 }
 
 const WORDS: &[&str] = &[
@@ -82,10 +69,10 @@ fn sentence(r: &mut Rng, words: usize) -> String {
 /// A made-up credential of a kind the scanner knows, built here (never a real key).
 fn planted(r: &mut Rng, n: usize) -> String {
     match n % 4 {
-        0 => format!("{}{}", "AKIA", r.from(UPPER, 16)),
-        1 => format!("{}{}", "ghp_", r.from(ALNUM, 36)),
-        2 => format!("{}{}", "xoxb-", r.from(b"0123456789", 12)) + "-" + &r.from(ALNUM, 24),
-        _ => format!("{}{}", "sk-ant-api03-", r.from(ALNUM, 60)),
+        0 => format!("{}{}", "AKIA", from(r, UPPER, 16)),
+        1 => format!("{}{}", "ghp_", from(r, ALNUM, 36)),
+        2 => format!("{}{}", "xoxb-", from(r, b"0123456789", 12)) + "-" + &from(r, ALNUM, 24),
+        _ => format!("{}{}", "sk-ant-api03-", from(r, ALNUM, 60)),
     }
 }
 
@@ -98,15 +85,15 @@ fn file(r: &mut Rng, kind: usize, size: usize, secret: Option<&str>) -> String {
             0 => format!(
                 "- {} (see https://example.com/docs/{})\n",
                 sentence(r, 12),
-                r.hex(8)
+                hex(r, 8)
             ),
             1 => format!(
                 "    {{\"id\": \"{}-{}-{}\", \"text\": \"{}\", \"commit\": \"{}\"}},\n",
-                r.hex(8),
-                r.hex(4),
-                r.hex(12),
+                hex(r, 8),
+                hex(r, 4),
+                hex(r, 12),
                 sentence(r, 10),
-                r.hex(40)
+                hex(r, 40)
             ),
             2 => format!(
                 "{{\"ts\":\"2026-01-{:02}T10:00:00Z\",\"role\":\"assistant\",\"msg\":\"{}\"}}\n",
@@ -116,7 +103,7 @@ fn file(r: &mut Rng, kind: usize, size: usize, secret: Option<&str>) -> String {
             3 => format!(
                 "  note_{i}: \"{}\"\n  image: {}\n",
                 sentence(r, 8),
-                r.from(B64, 76)
+                from(r, B64, 76)
             ),
             _ => format!(
                 "fn step_{i}(x: u64) -> u64 {{ x.wrapping_mul({}) }} // {}\n",
@@ -182,7 +169,7 @@ fn throughput() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("memory");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut r = Rng(0x5ca7_7e57_5eed_0001);
+    let mut r = Rng::new(0x5ca7_7e57_5eed_0001);
     let (files, per_file) = (mb * 4, 256 * 1024);
     let mut total = 0;
     let mut secrets = Vec::new();
@@ -240,7 +227,7 @@ fn staged_repo(install: bool, round: u64) -> tempfile::TempDir {
         git(dir, &["config", "aisync.autopush", "false"]);
     }
     std::fs::create_dir_all(dir.join("memory")).unwrap();
-    let mut r = Rng(0x0100_f11e_5000 + round);
+    let mut r = Rng::new(0x0100_f11e_5000 + round);
     for n in 0..100 {
         let text = file(&mut r, n % 5, 2048, None);
         let ext = ["md", "json", "jsonl", "yml", "rs"][n % 5];

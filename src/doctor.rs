@@ -327,8 +327,7 @@ fn credentials(repo: &Repo) -> Finding {
 
 fn environment(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
-    let wsl = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .is_ok_and(|r| r.to_lowercase().contains("microsoft"));
+    let wsl = crate::platform::is_wsl();
     let autocrlf = repo.config_get("core.autocrlf").ok().flatten();
     if wsl {
         let on_windows = repo.work_tree.starts_with("/mnt/");

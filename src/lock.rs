@@ -135,9 +135,7 @@ pub fn alive(pid: u32) -> bool {
 /// `/proc`; `None` where that cannot tell: no `/proc` (macOS), or WSL, where Windows' git
 /// works on the same files unseen.
 pub fn git_may_hold(lock: &Path, work_tree: &Path) -> Option<bool> {
-    if fs::read_to_string("/proc/sys/kernel/osrelease")
-        .is_ok_and(|r| r.to_lowercase().contains("microsoft"))
-    {
+    if crate::platform::is_wsl() {
         return None;
     }
     let target = fs::canonicalize(lock).ok()?;

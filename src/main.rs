@@ -10,6 +10,7 @@ mod install;
 mod journal;
 mod lock;
 mod peer;
+mod platform;
 mod policy;
 mod quarantine;
 mod remote;

@@ -289,11 +289,6 @@ pub fn running(state_dir: &Path) -> Option<Value> {
 // ---------------------------------------------------------------------------------------
 // Environment.
 
-fn is_wsl() -> bool {
-    fs::read_to_string("/proc/sys/kernel/osrelease")
-        .is_ok_and(|r| r.to_lowercase().contains("microsoft"))
-}
-
 fn inotify_limit() -> Option<String> {
     fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
         .ok()
@@ -1171,7 +1166,7 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
         }
     };
     let mut poll = opts.poll;
-    if !poll && is_wsl() && repo.work_tree.starts_with("/mnt/") {
+    if !poll && crate::platform::is_wsl() && repo.work_tree.starts_with("/mnt/") {
         log.line("WSL with the repository on a Windows drive: inotify does not see Windows-side writes there, so the working tree is polled");
         poll = true;
     }
