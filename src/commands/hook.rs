@@ -28,6 +28,11 @@ pub struct Args {
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
+    // Hooks in a folder other repositories share (core.hooksPath) run there too: where
+    // git-aisync is not installed they do nothing.
+    if !crate::install::is_installed(&repo) {
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.name.as_str() {
         "pre-commit" => pre_commit(ui, &repo),
         "pre-push" => pre_push(ui, &repo, &args.args),
