@@ -460,8 +460,17 @@ fn with_block(text: &str, lines: &[String]) -> String {
     out
 }
 
-/// `text` without our block: exactly what it was before `with_block`.
+/// `text` without our block: exactly what it was before `with_block`. (Every block: a union
+/// merge of two machines' files can hold two.)
 fn without_block(text: &str) -> String {
+    let mut text = text.to_string();
+    while text.contains(BEGIN) {
+        text = without_first_block(&text);
+    }
+    text
+}
+
+fn without_first_block(text: &str) -> String {
     let Some(begin) = text.find(BEGIN) else {
         return text.to_string();
     };
@@ -528,5 +537,9 @@ mod tests {
             );
             assert_eq!(without_block(&added), text);
         }
+        // Two machines' blocks, side by side after a union merge: both go.
+        let two = format!("{}{}", with_block("a\n", &lines), with_block("", &lines));
+        assert_eq!(without_block(&two), "a\n");
+        assert_eq!(without_block(&with_block(&two, &lines)), "a\n");
     }
 }
