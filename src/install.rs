@@ -66,26 +66,59 @@ const EXTENSIONS: [(&str, Kind); 5] = [
 pub fn attribute_lines(policy: &Policy) -> Vec<String> {
     let mut lines = Vec::new();
     for pattern in policy.realtime_patterns() {
-        let pattern = pattern.trim_start_matches('/');
+        // As in the policy (gitignore-style): a pattern with no `/` but a trailing one
+        // matches at any depth.
+        let anchored = pattern.trim_end_matches('/').contains('/');
+        let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
         if let Some((_, kind)) = EXTENSIONS
             .iter()
             .find(|(ext, _)| pattern.ends_with(&format!(".{ext}")))
         {
-            lines.push(format!("{pattern} merge=aisync-{kind}"));
+            lines.push(attribute_line(pattern, *kind));
             continue;
         }
-        // `memory/**` → `memory/**/*.json`; `notes/*` → `notes/*.json`.
+        // `memory/**` → `memory/**/*.json`; `notes/*` → `notes/*.json`; a folder (`notes`)
+        // → everything under it.
+        let last = pattern.rsplit('/').next().unwrap_or(pattern);
         let stem = match pattern.strip_suffix("/**") {
             Some(dir) => format!("{dir}/**/*"),
             None if pattern.ends_with('*') => pattern.to_string(),
-            None => continue,
+            None if last.contains('.') => continue, // a file of a kind no driver knows
+            None if anchored => format!("{pattern}/**/*"),
+            None => format!("**/{pattern}/**/*"),
         };
         for (ext, kind) in EXTENSIONS {
-            lines.push(format!("{stem}.{ext} merge=aisync-{kind}"));
+            lines.push(attribute_line(&format!("{stem}.{ext}"), kind));
         }
     }
     lines.push(format!("{} merge=aisync-jsonl", crate::journal::SYNCED));
     lines
+}
+
+/// `pattern merge=aisync-KIND`, the pattern C-quoted when it holds what would otherwise end
+/// it or change its meaning (a space, a quote, a backslash, a leading `#` or `!`): git
+/// reads a pattern that starts with `"` as a quoted string.
+fn attribute_line(pattern: &str, kind: Kind) -> String {
+    let plain = !pattern.starts_with(['#', '!'])
+        && !pattern
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c.is_control());
+    if plain {
+        return format!("{pattern} merge=aisync-{kind}");
+    }
+    let mut quoted = String::from("\"");
+    for c in pattern.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\t' => quoted.push_str("\\t"),
+            '\n' => quoted.push_str("\\n"),
+            c if c.is_control() => quoted.push_str(&format!("\\{:03o}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    format!("{quoted} merge=aisync-{kind}")
 }
 
 pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
@@ -521,6 +554,18 @@ mod tests {
             lines.last().unwrap(),
             ".aisync/conflicts.jsonl merge=aisync-jsonl"
         );
+    }
+
+    #[test]
+    fn patterns_with_spaces_are_quoted_and_folders_get_every_extension() {
+        let policy = Policy::parse(
+            "paths:\n  \"my notes/**\": realtime\n  journal: realtime\n  a/b: realtime\n",
+        )
+        .unwrap();
+        let lines = attribute_lines(&policy);
+        assert!(lines.contains(&"\"my notes/**/*.json\" merge=aisync-json".to_string()));
+        assert!(lines.contains(&"**/journal/**/*.md merge=aisync-markdown".to_string()));
+        assert!(lines.contains(&"a/b/**/*.jsonl merge=aisync-jsonl".to_string()));
     }
 
     #[test]

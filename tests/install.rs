@@ -578,3 +578,45 @@ fn a_hooks_folder_that_cannot_be_made_leaves_the_repository_untouched() {
     assert_eq!(whole_setup(&repo), before);
     assert!(!repo.path().join(".git/aisync").exists());
 }
+
+#[test]
+fn a_never_folder_named_without_a_glob_still_keeps_its_files_out() {
+    let repo = Repo::new();
+    repo.write(
+        ".aisync.yml",
+        b"paths:\n  private: never\n  private2/: never\n",
+    );
+    repo.commit_all("policy");
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    for path in ["private/a.txt", "private2/b.txt"] {
+        let out = commit_output(&repo, path);
+        assert!(!out.status.success(), "{path} was committed");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is never committed"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        repo.git(&["reset", "-q"]);
+    }
+}
+
+#[test]
+fn a_realtime_folder_with_a_space_in_its_name_gets_the_drivers() {
+    let repo = Repo::new();
+    repo.write(".aisync.yml", b"paths:\n  \"my notes/**\": realtime\n");
+    repo.commit_all("policy");
+    let out = aisync(repo.path(), &["install"]);
+    assert!(out.status.success());
+    let check = repo.try_git(&["check-attr", "merge", "--", "my notes/a.json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "my notes/a.json: merge: aisync-json\n",
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        check.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
