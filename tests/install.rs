@@ -620,3 +620,19 @@ fn a_realtime_folder_with_a_space_in_its_name_gets_the_drivers() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn a_file_name_with_a_line_break_is_reported_on_one_line() {
+    let repo = Repo::new();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    repo.write("memory/two\nlines.json", b"{\"a\": \n");
+    repo.git(&["add", "-A"]);
+    let out = repo.try_git(&["commit", "-q", "-m", "odd name"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("not valid JSON"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(line.contains("memory/two\\nlines.json"), "{err}");
+}
