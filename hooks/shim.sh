@@ -2,12 +2,24 @@
 # git-aisync hook (written by `git aisync install`; `git aisync uninstall` removes it and
 # puts back the hook that was here before).
 # The hook's name is written in, not read from $0: the pre-commit framework, installed again
-# over this file, keeps it as pre-commit.legacy and runs it under that name.
+# over this file, keeps it as pre-commit.legacy and runs it under that name. The hook that was
+# here before sits beside it, under the hook's own name.
 hook=@HOOK@
-chained="$0.aisync-chained"
+case $0 in
+    */*) chained="${0%/*}/$hook.aisync-chained" ;;
+    *) chained="./$hook.aisync-chained" ;;
+esac
 bin=@BIN@
 # The binary moved? Fall back to PATH (`git aisync doctor` reports it).
-[ -x "$bin" ] || bin=git-aisync
+if [ ! -x "$bin" ]; then
+    if command -v git-aisync >/dev/null 2>&1; then
+        bin=git-aisync
+    else
+        echo "git-aisync: this $hook hook runs $bin, which is gone, and git-aisync is not on PATH: run \`git aisync install\` again from the binary's new place (\`git aisync doctor\` checks the setup)" >&2
+        # The checks that guard what leaves this machine fail closed; the others stand aside.
+        case $hook in pre-commit | pre-push) exit 1 ;; *) exit 0 ;; esac
+    fi
+fi
 
 # pre-push reads the refs from stdin: both hooks get them.
 input=
@@ -17,18 +29,52 @@ if [ "$hook" = pre-push ]; then
     cat > "$input"
 fi
 
-# A hook that was here before runs first, and if it fails, so does this one. A shell hook is
-# sourced with its own name as $0 (husky finds its scripts by that name).
-if [ -f "$chained" ]; then
-    case $(head -n 1 "$chained") in
-        '#!'*bash*) shell=bash ;;
-        '#!'*zsh*) shell=zsh ;;
-        '#!'*sh*) shell=sh ;;
-        *) shell= ;;
+# The shell that runs a script the way the kernel would from its #! line (the interpreter and
+# its one optional argument), when that interpreter is a POSIX-style shell: such a hook is run
+# by that shell with its own name as $0 (husky finds its scripts by that name). Sets $shell
+# (empty for anything else, which is then executed as git would) and $argument.
+shell_of() {
+    shell=
+    argument=
+    line=
+    IFS= read -r line < "$1" || [ -n "$line" ] || return 0
+    case $line in '#!'*) ;; *) return 0 ;; esac
+    line=${line#??}
+    set -f
+    # shellcheck disable=SC2086 # split the #! line into words, as the kernel does
+    set -- $line
+    set +f
+    [ $# -ge 1 ] || return 0
+    interpreter=$1
+    shift
+    # The kernel passes the rest of the line as one argument.
+    rest="$*"
+    if [ "${interpreter##*/}" = env ]; then
+        # `#!/usr/bin/env sh`: env looks the one word up on PATH.
+        [ $# -eq 1 ] || return 0
+        interpreter=$1
+        rest=
+    fi
+    case ${interpreter##*/} in
+        sh | bash | dash | zsh | ksh | mksh | ash | posh) ;;
+        *) return 0 ;;
     esac
+    shell=$interpreter
+    argument=$rest
+}
+
+# A hook that was here before runs first, and if it fails, so does this one. Like git, only
+# an executable one runs; and not one that is back in its place already (the pre-commit
+# framework, installed again over ours, runs us from its own hook: the same file).
+if [ -f "$chained" ] && [ -x "$chained" ] && ! cmp -s "$chained" "${chained%.aisync-chained}"; then
     if [ -n "$input" ]; then exec 3<"$input"; else exec 3<&0; fi
+    shell_of "$chained"
     if [ -n "$shell" ]; then
-        AISYNC_CHAINED=$chained "$shell" -c '. "$AISYNC_CHAINED"' "$0" "$@" <&3 || exit $?
+        if [ -n "$argument" ]; then
+            AISYNC_CHAINED=$chained "$shell" "$argument" -c '. "$AISYNC_CHAINED"' "$0" "$@" <&3 || exit $?
+        else
+            AISYNC_CHAINED=$chained "$shell" -c '. "$AISYNC_CHAINED"' "$0" "$@" <&3 || exit $?
+        fi
     else
         "$chained" "$@" <&3 || exit $?
     fi

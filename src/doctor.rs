@@ -159,11 +159,27 @@ fn on_path() -> Finding {
     }
 }
 
-/// The binary a driver or hook command names, from its leading quoted path.
+/// The binary a driver or hook command names: its leading word as a POSIX shell reads it
+/// (`'it'\''s dir/git-aisync'` is `it's dir/git-aisync`).
 fn named_binary(command: &str) -> Option<PathBuf> {
-    let rest = command.trim_start().strip_prefix('\'')?;
-    let end = rest.find('\'')?;
-    Some(PathBuf::from(&rest[..end]))
+    let mut word = String::new();
+    let mut chars = command.trim_start().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    word.push(q);
+                }
+            }
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => break,
+            c => word.push(c),
+        }
+    }
+    (!word.is_empty()).then(|| PathBuf::from(word))
 }
 
 fn drivers(repo: &Repo) -> Finding {
@@ -328,9 +344,10 @@ fn credentials(repo: &Repo) -> Finding {
 fn environment(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
     let wsl = crate::platform::is_wsl();
-    let autocrlf = repo.config_get("core.autocrlf").ok().flatten();
+    // In force from any config (a global `core.autocrlf=true` counts as much as a local one).
+    let autocrlf = repo.setting("core.autocrlf").map(str::to_ascii_lowercase);
+    let on_windows = wsl && repo.work_tree.starts_with("/mnt/");
     if wsl {
-        let on_windows = repo.work_tree.starts_with("/mnt/");
         out.push(Finding::new(
             "wsl",
             if on_windows { Status::Warn } else { Status::Ok },
@@ -339,10 +356,9 @@ fn environment(repo: &Repo) -> Vec<Finding> {
             } else {
                 "WSL, with the repo on the Linux side"
             },
-            if on_windows { "keep it under ~ if you can; else: git config core.fileMode false" } else { "" },
+            if on_windows { "keep it under ~ if you can (events instead of polling, and faster git)" } else { "" },
         ));
-        if on_windows && repo.config_get("core.fileMode").ok().flatten().as_deref() != Some("false")
-        {
+        if on_windows && repo.flag("core.fileMode") != Some(false) {
             out.push(Finding::new(
                 "file modes",
                 Status::Warn,
@@ -350,13 +366,21 @@ fn environment(repo: &Repo) -> Vec<Finding> {
                 "git config core.fileMode false",
             ));
         }
-    } else if autocrlf.as_deref() == Some("true") {
-        out.push(Finding::new(
+    }
+    match autocrlf.as_deref() {
+        Some("true") => out.push(Finding::new(
             "line endings",
             Status::Warn,
-            "core.autocrlf=true on a non-Windows machine rewrites line endings of memory files",
-            "git config core.autocrlf input",
-        ));
+            "core.autocrlf=true on Linux/macOS writes CRLF line endings into memory files, and every machine then rewrites them",
+            "git config core.autocrlf input (and `git config --global --unset core.autocrlf` if it comes from there)",
+        )),
+        None | Some("false") if on_windows => out.push(Finding::new(
+            "line endings",
+            Status::Warn,
+            "Windows programs writing on this drive may save CRLF line endings, which then sync as changes to every line",
+            "git config core.autocrlf input (commits LF whatever the editor wrote)",
+        )),
+        _ => {}
     }
     out
 }

@@ -8,8 +8,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::install;
+use crate::journal;
 use crate::policy::{self, Policy};
 use crate::repo::{self, Repo};
+use crate::resolve;
+use crate::snapshot;
 
 /// The folders `init` makes, each with a README saying what belongs there.
 pub const LAYOUT: [(&str, &str); 6] = [
@@ -39,6 +42,17 @@ pub struct Initialized {
 }
 
 pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized> {
+    // A path to a hub means a path from here, not from DIR.
+    let remote = remote.map(absolute_remote).transpose()?;
+    if let Some(url) = &remote {
+        refuse_insecure(url)?;
+        if is_local_path(url) && !Path::new(url).exists() {
+            bail!("there is no repository at {url}: check the path, or make a hub there first with `git init --bare {url}`");
+        }
+    }
+    if dir.exists() {
+        refuse_git_dir(dir)?;
+    }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir
         .canonicalize()
@@ -52,16 +66,13 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
             top.stdout.trim()
         );
     }
-    if let Some(url) = remote {
-        refuse_insecure(url)?;
-    }
     if fresh {
         let out = repo::git(&dir, ["init", "-q", "-b", "main"])?;
         if !out.success {
             bail!(
                 "git init failed in {}: {}",
                 dir.display(),
-                out.stderr.trim()
+                one_line(&out.stderr)
             );
         }
     }
@@ -69,92 +80,285 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
 
     // Join the hub's history first, so the layout lands on top of it.
     let mut joined = false;
-    if let Some(url) = remote {
-        match repo.config_get("remote.origin.url")? {
-            Some(existing) if existing != url => bail!(
+    let mut unreachable = None;
+    if let Some(url) = &remote {
+        let added = match repo.config_get("remote.origin.url")? {
+            Some(existing) if existing != *url => bail!(
                 "this repository's origin is {existing}, not {url}: remove it with `git remote remove origin` or leave out --remote"
             ),
-            Some(_) => {}
+            Some(_) => false,
             None => {
                 repo.run(["remote", "add", "origin", url])?;
+                true
             }
-        }
-        if let Some(branch) = remote_branch(&repo)? {
-            let fetched = repo.git_remote(["fetch", "--quiet", "origin", &branch])?;
-            if !fetched.success {
-                bail!(
-                    "cannot fetch {branch} from {url}: {}",
-                    fetched.stderr.trim()
-                );
+        };
+        match join(&repo, url, exe) {
+            Ok(Joined::Yes) => joined = true,
+            Ok(Joined::EmptyHub) => {}
+            Ok(Joined::Unreachable(why)) => unreachable = Some(why),
+            Err(e) => {
+                // A retry with another URL must not meet this one.
+                if added {
+                    let _ = repo.git(["remote", "remove", "origin"]);
+                }
+                return Err(e);
             }
-            let theirs = format!("origin/{branch}");
-            if repo.has_commits()? {
-                // Unrelated histories: the drivers must be registered before the merge (the
-                // hub's .gitattributes selects them).
-                install::register_drivers(&repo, exe)?;
-                repo.run_committing(&[
-                    "merge",
-                    "--no-edit",
-                    "--allow-unrelated-histories",
-                    "-m",
-                    "git-aisync: join the shared history",
-                    &theirs,
-                ])?;
-            } else {
-                repo.run(["checkout", "-q", "-B", &branch, &theirs])?;
-            }
-            joined = true;
         }
     }
 
-    scaffold(&repo.work_tree)?;
+    let mut paths = scaffold(&repo.work_tree)?;
     let policy = Policy::load(&repo.work_tree)?;
     install::install(&repo, exe, &policy)?;
+    paths.push(".gitattributes".to_string());
 
-    let mut paths: Vec<String> = LAYOUT
-        .iter()
-        .filter(|(d, _)| !d.starts_with(".credentials"))
-        .map(|(d, _)| format!("{d}/README.md"))
-        .collect();
-    paths.extend([policy::FILE, ".gitignore", ".gitattributes"].map(String::from));
-    let mut add = vec!["add".to_string(), "--".to_string()];
-    add.extend(paths);
-    repo.run(&add)?;
-    let staged = !repo.git(["diff", "--cached", "--quiet"])?.success || !repo.has_commits()?;
-    if staged {
-        let machine = repo.config_get("aisync.machine")?.unwrap_or_default();
-        repo.commit(&format!("git-aisync: set up on {machine}"))?;
-    }
+    // Only what init wrote: whatever the person had staged stays staged, uncommitted.
+    repo.add_paths(&paths)?;
+    let mut diff = vec!["diff", "--cached", "--quiet", "--"];
+    diff.extend(paths.iter().map(String::as_str));
+    let changed = !repo.has_commits()? || !repo.git(&diff)?.success;
+    let machine = repo.config_get("aisync.machine")?.unwrap_or_default();
+    let committed =
+        changed && repo.commit_paths(&format!("git-aisync: set up on {machine}"), &paths)?;
     let branch = repo
         .current_branch()?
         .context("HEAD is detached; check out a branch and run init again")?;
-    repo.config_set("aisync.branch", &branch)?;
+    if repo.config_get("aisync.branch")?.as_deref() != Some(branch.as_str()) {
+        repo.config_set("aisync.branch", &branch)?;
+    }
 
-    let pushed = match remote {
-        None => Pushed::NoRemote,
-        Some(_) => {
+    let pushed = match (&remote, unreachable) {
+        (None, _) => Pushed::NoRemote,
+        (Some(_), Some(why)) => Pushed::Offline(why),
+        (Some(_), None) => {
             let out = repo.git_remote(["push", "--quiet", "-u", "origin", &branch])?;
             if out.success {
                 Pushed::Yes(branch.clone())
             } else {
-                Pushed::Offline(out.stderr.trim().to_string())
+                Pushed::Offline(one_line(&out.stderr))
             }
         }
     };
     Ok(Initialized {
         repo,
         branch,
-        committed: staged,
+        committed,
         joined,
         pushed,
     })
 }
 
-/// The remote's default branch, if it has any commits.
-fn remote_branch(repo: &Repo) -> Result<Option<String>> {
+enum Joined {
+    /// The hub's history is merged in (or checked out), on the hub's branch.
+    Yes,
+    /// The hub has no commits yet: ours will be its first.
+    EmptyHub,
+    /// The hub cannot be reached now: everything works locally, the join waits.
+    Unreachable(String),
+}
+
+/// Brings the hub's history into this repository, losslessly: on the hub's branch, with the
+/// merge drivers and the hub's attributes in force, and every version of a file no driver
+/// could merge kept (as the sync cycle keeps them).
+fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
+    let branch = match remote_branch(repo)? {
+        Ok(Some(branch)) => branch,
+        Ok(None) => return Ok(Joined::EmptyHub),
+        Err(why) => return Ok(Joined::Unreachable(why)),
+    };
+    let fetched = repo.git_remote(["fetch", "--quiet", "origin", &branch])?;
+    if !fetched.success {
+        return Ok(Joined::Unreachable(one_line(&fetched.stderr)));
+    }
+    let theirs = format!("refs/remotes/origin/{branch}");
+    if repo.rev(&theirs)?.is_none() {
+        // A remote without the usual fetch refspec: keep what was fetched ourselves.
+        repo.run(["update-ref", &theirs, "FETCH_HEAD"])?;
+    }
+
+    // The hub's branch is the synced one: a repository on another branch name moves to it
+    // (its own branch stays as it is), or the machines would split.
+    match repo.current_branch()? {
+        Some(current) if current == branch => {}
+        _ if !repo.has_commits()? => {
+            repo.run(["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+        }
+        current => {
+            if repo.rev(&format!("refs/heads/{branch}"))?.is_some() {
+                bail!(
+                    "this repository is on {}, and the hub syncs {branch}, which is a branch here too: `git checkout {branch}` (merge what you need into it), then run init again",
+                    current.as_deref().unwrap_or("a detached HEAD")
+                );
+            }
+            repo.run(["checkout", "-q", "-b", &branch])?;
+        }
+    }
+
+    // Files here that the hub also has, and git does not track yet, would be overwritten:
+    // they are committed first, so the merge keeps both sides.
+    let hub_files = repo.run(["ls-tree", "-r", "-z", "--name-only", &theirs])?;
+    let tracked = repo.run(["ls-files", "-z"])?;
+    let tracked: std::collections::HashSet<&str> = tracked.stdout.split('\0').collect();
+    let mine: Vec<String> = hub_files
+        .stdout
+        .split('\0')
+        .filter(|p| !p.is_empty() && !tracked.contains(p))
+        .filter(|p| fs::symlink_metadata(repo.work_tree.join(p)).is_ok_and(|m| !m.is_dir()))
+        .map(str::to_string)
+        .collect();
+    if !mine.is_empty() {
+        let mut add = vec!["add".to_string(), "-f".to_string(), "--".to_string()];
+        add.extend(mine.iter().map(|p| format!(":(literal){p}")));
+        repo.run(&add)?;
+        let machine = crate::sync::machine(repo);
+        repo.commit_paths(
+            &format!("git-aisync: {machine}'s copies of files the hub also has"),
+            &mine,
+        )?;
+    }
+
+    if !repo.has_commits()? {
+        repo.run(["checkout", "-q", "-B", &branch, &theirs])?;
+        return Ok(Joined::Yes);
+    }
+    let head = repo.head()?.unwrap_or_default();
+    let tip = repo.rev(&theirs)?.unwrap_or_default();
+    if head == tip || repo.is_ancestor(&tip, &head)? {
+        return Ok(Joined::Yes);
+    }
+    snapshot::save(repo, &format!("aisync: before joining {url}"))?;
+    let attributes = HubAttributes::put(repo, &theirs)?;
+    let mut args: Vec<String> = Vec::new();
+    for (key, value) in install::driver_settings(exe) {
+        args.extend(["-c".to_string(), format!("{key}={value}")]);
+    }
+    args.extend(
+        [
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "--no-commit",
+            "--autostash",
+            "--allow-unrelated-histories",
+            &theirs,
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let merged = repo.run_committing_unchecked(&args);
+    let restored = attributes.restore();
+    let merged = merged?;
+    restored?;
+    if !merged.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists() {
+        bail!(
+            "cannot merge the hub's {branch} here: {}; nothing was merged",
+            one_line(&merged.stderr)
+        );
+    }
+    finish_join(repo, &branch)?;
+    Ok(Joined::Yes)
+}
+
+/// Concludes the join's merge as the sync cycle concludes its own: what no driver could
+/// merge keeps every version (resolve), the drivers' records and the resolutions go into
+/// the synced journal, and the merge is committed with them.
+fn finish_join(repo: &Repo, branch: &str) -> Result<()> {
+    let machine = crate::sync::machine(repo);
+    let resolved = resolve::resolve_all(repo)?;
+    let time = journal::now();
+    let entries: Vec<_> = resolved
+        .iter()
+        .filter(|r| r.rule != "same-content")
+        .map(|r| resolve::entry(r, &machine, &time))
+        .collect();
+    let synced = repo.work_tree.join(journal::SYNCED);
+    journal::append(&synced, &entries).context("cannot write the conflict journal")?;
+    let state = crate::git_dir::Repo {
+        git_dir: repo.git_dir.clone(),
+        work_tree: Some(repo.work_tree.clone()),
+    };
+    journal::fold(&state, &repo.work_tree).context("cannot fold the merge's records")?;
+    if synced.exists() {
+        repo.add_paths(&[journal::SYNCED.to_string()])?;
+    }
+    repo.run_committing(&[
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--no-edit",
+        "-m",
+        &format!("git-aisync: {machine} joins the shared history of {branch}"),
+    ])?;
+    Ok(())
+}
+
+/// The hub's `.gitattributes` (and the drivers for its policy's realtime paths) in force in
+/// `$GIT_DIR/info/attributes` while the join merges: git reads the attributes of the work
+/// tree, which does not hold the hub's yet. `.gitignore` and `.gitattributes` added on both
+/// sides merge as a union of their lines.
+struct HubAttributes {
+    path: std::path::PathBuf,
+    before: Option<Vec<u8>>,
+}
+
+impl HubAttributes {
+    fn put(repo: &Repo, theirs: &str) -> Result<HubAttributes> {
+        let path = repo.git_dir.join("info/attributes");
+        let before = match fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).context(format!("cannot read {}", path.display())),
+        };
+        let file = |name: &str| {
+            repo.git(["cat-file", "blob", &format!("{theirs}:{name}")])
+                .ok()
+                .filter(|o| o.success)
+                .map(|o| o.stdout)
+        };
+        let policy = file(policy::FILE)
+            .and_then(|text| Policy::parse(&text).ok())
+            .or_else(|| Policy::load(&repo.work_tree).ok())
+            .unwrap_or_else(|| Policy::parse(policy::DEFAULT).expect("the default policy parses"));
+        let mut text = before
+            .as_deref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&file(".gitattributes").unwrap_or_default());
+        text.push('\n');
+        for line in install::attribute_lines(&policy) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push_str(".gitignore merge=union\n.gitattributes merge=union\n");
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(HubAttributes { path, before })
+    }
+
+    /// Puts `info/attributes` back as it was.
+    fn restore(self) -> Result<()> {
+        match &self.before {
+            Some(bytes) => fs::write(&self.path, bytes),
+            None => fs::remove_file(&self.path),
+        }
+        .with_context(|| format!("cannot put back {}", self.path.display()))
+    }
+}
+
+/// The remote's default branch (`None`: it has no commits yet), or why it cannot be reached.
+fn remote_branch(repo: &Repo) -> Result<std::result::Result<Option<String>, String>> {
     let out = repo.git_remote(["ls-remote", "--symref", "origin", "HEAD"])?;
     if !out.success {
-        bail!("cannot reach the remote: {}", out.stderr.trim());
+        let why = one_line(&out.stderr);
+        // A hub that answered but will not let us in needs a person, not a later retry.
+        if why.contains("Permission denied") || why.contains("Host key verification failed") {
+            bail!("the hub refused this machine: {why}; fix the access (ssh-copy-id, ~/.ssh/config) and run init again");
+        }
+        return Ok(Err(why));
     }
     let head = out.stdout.lines().find_map(|l| {
         l.strip_prefix("ref: refs/heads/")
@@ -162,16 +366,75 @@ fn remote_branch(repo: &Repo) -> Result<Option<String>> {
             .map(str::to_string)
     });
     if head.is_some() {
-        return Ok(head);
+        return Ok(Ok(head));
     }
     // A bare hub whose HEAD names an unborn branch: use the first branch it has.
     let heads = repo.git_remote(["ls-remote", "--heads", "origin"])?;
-    Ok(heads.stdout.lines().find_map(|l| {
+    Ok(Ok(heads.stdout.lines().find_map(|l| {
         l.split('\t')
             .nth(1)?
             .strip_prefix("refs/heads/")
             .map(str::to_string)
-    }))
+    })))
+}
+
+/// git's one line that says what went wrong (its `fatal:`/`error:` line), not the advice
+/// around it.
+fn one_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines
+        .iter()
+        .find(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+        .or(lines.first())
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+/// Whether `url` names a folder on this machine (not `scheme://…` nor scp-like `host:path`).
+fn is_local_path(url: &str) -> bool {
+    if url.contains("://") {
+        return false;
+    }
+    match url.find(':') {
+        None => true,
+        Some(colon) => url[..colon].contains('/'),
+    }
+}
+
+/// A local path made absolute from the current directory (git would read it from DIR).
+fn absolute_remote(url: &str) -> Result<String> {
+    if !is_local_path(url) || Path::new(url).is_absolute() {
+        return Ok(url.to_string());
+    }
+    let path = std::path::absolute(url).with_context(|| format!("cannot resolve {url}"))?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+/// init makes a working tree: not in a bare repository, nor inside a `.git`.
+fn refuse_git_dir(dir: &Path) -> Result<()> {
+    let out = repo::git(
+        dir,
+        ["rev-parse", "--is-bare-repository", "--is-inside-git-dir"],
+    )?;
+    let mut answers = out.stdout.lines();
+    if out.success && answers.next() == Some("true") {
+        bail!(
+            "{} is a bare repository: run init in a clone with a working tree, or give --remote {} to a new folder",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if out.success && answers.next() == Some("true") {
+        bail!(
+            "{} is inside a git directory, not a working tree: choose another folder",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Pushing in clear text would publish memory to anyone on the path.
@@ -182,14 +445,22 @@ pub fn refuse_insecure(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The layout, `.aisync.yml` and `.gitignore`, leaving every existing file as it is.
-fn scaffold(top: &Path) -> Result<()> {
+/// The layout, `.aisync.yml` and `.gitignore`, leaving every existing file as it is; the
+/// files it wrote (`.credentials/` aside: never committed).
+fn scaffold(top: &Path) -> Result<Vec<String>> {
+    let mut written = Vec::new();
     for (dir, about) in LAYOUT {
         let path = top.join(dir);
         fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        write_new(&path.join("README.md"), &format!("# {dir}/\n\n{about}\n"))?;
+        if write_new(&path.join("README.md"), &format!("# {dir}/\n\n{about}\n"))?
+            && !dir.starts_with(".credentials")
+        {
+            written.push(format!("{dir}/README.md"));
+        }
     }
-    write_new(&top.join(policy::FILE), policy::DEFAULT)?;
+    if write_new(&top.join(policy::FILE), policy::DEFAULT)? {
+        written.push(policy::FILE.to_string());
+    }
     let ignore = top.join(".gitignore");
     let text = match fs::read_to_string(&ignore) {
         Ok(t) => t,
@@ -208,13 +479,16 @@ fn scaffold(top: &Path) -> Result<()> {
         }
         out.push_str("# Secrets never leave this machine (git-aisync).\n.credentials/\n");
         fs::write(&ignore, out).context("cannot write .gitignore")?;
+        written.push(".gitignore".to_string());
     }
-    Ok(())
+    Ok(written)
 }
 
-fn write_new(path: &Path, text: &str) -> Result<()> {
-    if !path.exists() {
-        fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+/// Writes `path` unless it exists; whether it did.
+fn write_new(path: &Path, text: &str) -> Result<bool> {
+    if path.exists() {
+        return Ok(false);
     }
-    Ok(())
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
 }

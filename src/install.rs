@@ -66,40 +66,122 @@ const EXTENSIONS: [(&str, Kind); 5] = [
 pub fn attribute_lines(policy: &Policy) -> Vec<String> {
     let mut lines = Vec::new();
     for pattern in policy.realtime_patterns() {
-        let pattern = pattern.trim_start_matches('/');
+        // As in the policy (gitignore-style): a pattern with no `/` but a trailing one
+        // matches at any depth.
+        let anchored = pattern.trim_end_matches('/').contains('/');
+        let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
         if let Some((_, kind)) = EXTENSIONS
             .iter()
             .find(|(ext, _)| pattern.ends_with(&format!(".{ext}")))
         {
-            lines.push(format!("{pattern} merge=aisync-{kind}"));
+            lines.push(attribute_line(pattern, *kind));
             continue;
         }
-        // `memory/**` → `memory/**/*.json`; `notes/*` → `notes/*.json`.
+        // `memory/**` → `memory/**/*.json`; `notes/*` → `notes/*.json`; a folder (`notes`)
+        // → everything under it.
+        let last = pattern.rsplit('/').next().unwrap_or(pattern);
         let stem = match pattern.strip_suffix("/**") {
             Some(dir) => format!("{dir}/**/*"),
             None if pattern.ends_with('*') => pattern.to_string(),
-            None => continue,
+            None if last.contains('.') => continue, // a file of a kind no driver knows
+            None if anchored => format!("{pattern}/**/*"),
+            None => format!("**/{pattern}/**/*"),
         };
         for (ext, kind) in EXTENSIONS {
-            lines.push(format!("{stem}.{ext} merge=aisync-{kind}"));
+            lines.push(attribute_line(&format!("{stem}.{ext}"), kind));
         }
     }
     lines.push(format!("{} merge=aisync-jsonl", crate::journal::SYNCED));
     lines
 }
 
+/// `pattern merge=aisync-KIND`, the pattern C-quoted when it holds what would otherwise end
+/// it or change its meaning (a space, a quote, a backslash, a leading `#` or `!`): git
+/// reads a pattern that starts with `"` as a quoted string.
+fn attribute_line(pattern: &str, kind: Kind) -> String {
+    let plain = !pattern.starts_with(['#', '!'])
+        && !pattern
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c.is_control());
+    if plain {
+        return format!("{pattern} merge=aisync-{kind}");
+    }
+    let mut quoted = String::from("\"");
+    for c in pattern.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\t' => quoted.push_str("\\t"),
+            '\n' => quoted.push_str("\\n"),
+            c if c.is_control() => quoted.push_str(&format!("\\{:03o}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    format!("{quoted} merge=aisync-{kind}")
+}
+
 pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
-    register_drivers(repo, exe)?;
-    let exe = shell_quote(&exe.to_string_lossy());
+    let hooks = hooks_dir(repo)?;
+    refuse_shared_hooks(repo)?;
+    // All or nothing: a hooks directory we cannot write stops us before anything changed.
+    check_writable(&hooks)?;
+    let first = !is_installed(repo);
     let attributes = repo.work_tree.join(".gitattributes");
-    let text = read_optional(&attributes)?.unwrap_or_default();
-    fs::write(&attributes, with_block(&text, &attribute_lines(policy)))
-        .with_context(|| format!("cannot write {}", attributes.display()))?;
-    install_hooks(&hooks_dir(repo)?, &exe)?;
+    let done = (|| {
+        register_drivers(repo, exe)?;
+        let text = read_optional(&attributes)?.unwrap_or_default();
+        let new = with_block(&text, &attribute_lines(policy));
+        if new != text {
+            fs::write(&attributes, new)
+                .with_context(|| format!("cannot write {}", attributes.display()))?;
+        }
+        install_hooks(&hooks, &shell_quote(&exe.to_string_lossy()))
+    })();
+    if let Err(e) = done {
+        if first {
+            // Take back what this first install did get to change.
+            let _ = uninstall(repo);
+        }
+        return Err(e);
+    }
     Ok(Installed {
         attributes,
         drivers: Kind::ALL.len(),
     })
+}
+
+/// Hooks in a folder every repository shares (`core.hooksPath` in the global or system
+/// config) would run git-aisync in all of them, and push their commits.
+fn refuse_shared_hooks(repo: &Repo) -> Result<()> {
+    let out = repo.git(["config", "--show-scope", "--get", "core.hooksPath"])?;
+    let Some((scope, path)) = out.stdout.trim_end_matches('\n').split_once('\t') else {
+        return Ok(());
+    };
+    if matches!(scope, "global" | "system") {
+        anyhow::bail!(
+            "core.hooksPath is set in your {scope} git config ({path}), so hooks there run in every repository: give this one its own with `git config core.hooksPath .git/hooks` (and copy the hooks it needs there), then run `git aisync install` again"
+        );
+    }
+    Ok(())
+}
+
+/// Whether files can be made in `dir` (made if missing; a probe file written and removed).
+fn check_writable(dir: &Path) -> Result<()> {
+    let existed = dir.exists();
+    let probe = dir.join(".aisync-probe");
+    let ok = fs::create_dir_all(dir).is_ok() && fs::write(&probe, b"").is_ok();
+    let _ = fs::remove_file(&probe);
+    if !existed {
+        let _ = fs::remove_dir(dir);
+    }
+    if !ok {
+        anyhow::bail!(
+            "cannot write in the hooks directory {}: make it writable (or point core.hooksPath elsewhere) and run `git aisync install` again; nothing was changed",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The config part of `install`: the merge drivers and the per-machine settings, so that a
@@ -109,37 +191,47 @@ pub fn register_drivers(repo: &Repo, exe: &Path) -> Result<()> {
     if !record.exists() {
         save_record(repo, &record)?;
     }
-    let exe = shell_quote(&exe.to_string_lossy());
-    let exe = exe.as_str();
-    for kind in Kind::ALL {
-        let (outer, inner) = (driver_section(kind), inner_section(kind));
-        let command = format!("{exe} merge-driver {kind} %O %A %B %L %P");
-        repo.config_set(
-            &format!("{outer}.name"),
-            &format!("git-aisync {kind} merge"),
-        )?;
-        repo.config_set(&format!("{outer}.driver"), &command)?;
-        // A criss-cross merge first merges the bases; overrides in there reach nobody.
-        repo.config_set(
-            &format!("{outer}.recursive"),
-            &format!("aisync-{kind}-inner"),
-        )?;
-        repo.config_set(
-            &format!("{inner}.name"),
-            &format!("git-aisync {kind} merge of merge bases"),
-        )?;
-        repo.config_set(
-            &format!("{inner}.driver"),
-            &format!("{exe} merge-driver --no-journal {kind} %O %A %B %L %P"),
-        )?;
+    for (key, value) in driver_settings(exe) {
+        repo.config_set(&key, &value)?;
     }
     if let Some(branch) = repo.current_branch()? {
-        repo.config_set("aisync.branch", &branch)?;
+        // Left as it is when it already says so (its spelling in the file included).
+        if repo.config_get("aisync.branch")?.as_deref() != Some(branch.as_str()) {
+            repo.config_set("aisync.branch", &branch)?;
+        }
     }
-    if repo.config_get("aisync.machine")?.is_none() {
+    // A name set for every repository (`git config --global aisync.machine`) is not shadowed.
+    if !repo.git(["config", "--get", "aisync.machine"])?.success {
         repo.config_set("aisync.machine", &host_name())?;
     }
     Ok(())
+}
+
+/// The config keys and values that register the merge drivers running `exe`.
+pub fn driver_settings(exe: &Path) -> Vec<(String, String)> {
+    let exe = shell_quote(&exe.to_string_lossy());
+    let mut settings = Vec::new();
+    for kind in Kind::ALL {
+        let (outer, inner) = (driver_section(kind), inner_section(kind));
+        settings.extend([
+            (format!("{outer}.name"), format!("git-aisync {kind} merge")),
+            (
+                format!("{outer}.driver"),
+                format!("{exe} merge-driver {kind} %O %A %B %L %P"),
+            ),
+            // A criss-cross merge first merges the bases; overrides in there reach nobody.
+            (format!("{outer}.recursive"), format!("aisync-{kind}-inner")),
+            (
+                format!("{inner}.name"),
+                format!("git-aisync {kind} merge of merge bases"),
+            ),
+            (
+                format!("{inner}.driver"),
+                format!("{exe} merge-driver --no-journal {kind} %O %A %B %L %P"),
+            ),
+        ]);
+    }
+    settings
 }
 
 /// Whether `uninstall` has anything to undo.
@@ -166,7 +258,12 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
     }
     let before = record.get("config").and_then(Value::as_object);
     for key in MACHINE_KEYS {
-        match before.and_then(|m| m.get(key)).and_then(Value::as_str) {
+        let was = before.and_then(|m| m.get(key)).and_then(Value::as_str);
+        // A value that is what it was stays untouched, spelling and all.
+        if repo.config_get(key)?.as_deref() == was {
+            continue;
+        }
+        match was {
             Some(value) => repo.config_set(key, value)?,
             None => repo.config_unset(key)?,
         }
@@ -175,17 +272,33 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
 
     let attributes = repo.work_tree.join(".gitattributes");
     if let Some(text) = read_optional(&attributes)? {
-        let existed = record
-            .get("attributes_existed")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
         let rest = without_block(&text);
-        if rest.is_empty() && !existed {
-            fs::remove_file(&attributes)
-                .with_context(|| format!("cannot remove {}", attributes.display()))?;
-        } else {
-            fs::write(&attributes, rest)
-                .with_context(|| format!("cannot write {}", attributes.display()))?;
+        match record.get("attributes") {
+            // What it was before install, when the person's own lines are as they were
+            // (a block that came committed from the hub stays, exactly).
+            Some(Value::String(was)) if without_block(was) == rest => {
+                if *was != text {
+                    fs::write(&attributes, was)
+                        .with_context(|| format!("cannot write {}", attributes.display()))?;
+                }
+            }
+            Some(Value::Null) if rest.is_empty() => fs::remove_file(&attributes)
+                .with_context(|| format!("cannot remove {}", attributes.display()))?,
+            // Edited since: only our block goes, and only if install brought it.
+            Some(Value::String(was)) if was.contains(BEGIN) => {}
+            _ => {
+                let existed = record
+                    .get("attributes_existed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if rest.is_empty() && !existed {
+                    fs::remove_file(&attributes)
+                        .with_context(|| format!("cannot remove {}", attributes.display()))?;
+                } else {
+                    fs::write(&attributes, rest)
+                        .with_context(|| format!("cannot write {}", attributes.display()))?;
+                }
+            }
         }
     }
     let hooks = hooks_dir(repo)?;
@@ -285,10 +398,13 @@ fn uninstall_hooks(dir: &Path) -> Result<()> {
         let path = dir.join(name);
         // `<name>.legacy`: where the pre-commit framework, installed again after us, keeps
         // our hook (and runs it).
-        for ours in [path.clone(), dir.join(format!("{name}.legacy"))] {
-            if is_ours(&ours) {
-                fs::remove_file(&ours)
+        let legacy = dir.join(format!("{name}.legacy"));
+        let mut legacy_freed = false;
+        for ours in [&path, &legacy] {
+            if is_ours(ours) {
+                fs::remove_file(ours)
                     .with_context(|| format!("cannot remove {}", ours.display()))?;
+                legacy_freed |= *ours == legacy;
             }
         }
         let chained = dir.join(format!("{name}.{CHAINED}"));
@@ -300,6 +416,11 @@ fn uninstall_hooks(dir: &Path) -> Result<()> {
             // the copy goes.
             fs::remove_file(&chained)
                 .with_context(|| format!("cannot remove {}", chained.display()))?;
+        } else if chained.exists() && legacy_freed {
+            // The pre-commit framework's hook runs `<name>.legacy`: the hook we had moved
+            // aside goes there, where the framework itself would have put it.
+            fs::rename(&chained, &legacy)
+                .with_context(|| format!("cannot put back {}", legacy.display()))?;
         }
     }
     Ok(())
@@ -326,11 +447,13 @@ fn save_record(repo: &Repo, record: &Path) -> Result<()> {
             config.insert(key.to_string(), Value::from(v));
         }
     }
-    let attributes_existed = repo.work_tree.join(".gitattributes").exists();
+    let attributes = read_optional(&repo.work_tree.join(".gitattributes"))?;
     let hooks_dir_existed = hooks_dir(repo)?.exists();
     let value = json!({
         "config": config,
-        "attributes_existed": attributes_existed,
+        "attributes_existed": attributes.is_some(),
+        // The file as it was, so that uninstall puts back exactly that.
+        "attributes": attributes,
         "hooks_dir_existed": hooks_dir_existed,
     });
     if let Some(dir) = record.parent() {
@@ -370,8 +493,17 @@ fn with_block(text: &str, lines: &[String]) -> String {
     out
 }
 
-/// `text` without our block: exactly what it was before `with_block`.
+/// `text` without our block: exactly what it was before `with_block`. (Every block: a union
+/// merge of two machines' files can hold two.)
 fn without_block(text: &str) -> String {
+    let mut text = text.to_string();
+    while text.contains(BEGIN) {
+        text = without_first_block(&text);
+    }
+    text
+}
+
+fn without_first_block(text: &str) -> String {
     let Some(begin) = text.find(BEGIN) else {
         return text.to_string();
     };
@@ -425,6 +557,18 @@ mod tests {
     }
 
     #[test]
+    fn patterns_with_spaces_are_quoted_and_folders_get_every_extension() {
+        let policy = Policy::parse(
+            "paths:\n  \"my notes/**\": realtime\n  journal: realtime\n  a/b: realtime\n",
+        )
+        .unwrap();
+        let lines = attribute_lines(&policy);
+        assert!(lines.contains(&"\"my notes/**/*.json\" merge=aisync-json".to_string()));
+        assert!(lines.contains(&"**/journal/**/*.md merge=aisync-markdown".to_string()));
+        assert!(lines.contains(&"a/b/**/*.jsonl merge=aisync-jsonl".to_string()));
+    }
+
+    #[test]
     fn the_block_comes_out_exactly() {
         let policy = Policy::parse(crate::policy::DEFAULT).unwrap();
         let lines = attribute_lines(&policy);
@@ -438,5 +582,9 @@ mod tests {
             );
             assert_eq!(without_block(&added), text);
         }
+        // Two machines' blocks, side by side after a union merge: both go.
+        let two = format!("{}{}", with_block("a\n", &lines), with_block("", &lines));
+        assert_eq!(without_block(&two), "a\n");
+        assert_eq!(without_block(&with_block(&two, &lines)), "a\n");
     }
 }

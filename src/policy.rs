@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
 pub const FILE: &str = ".aisync.yml";
@@ -45,12 +45,12 @@ impl std::error::Error for PolicyError {}
 
 struct Rule {
     pattern: String,
-    matcher: GlobMatcher,
+    matcher: GlobSet,
     mode: Mode,
 }
 
 struct ConflictRule {
-    matcher: GlobMatcher,
+    matcher: GlobSet,
     policy: merge_drivers::Policy,
 }
 
@@ -141,6 +141,12 @@ impl Policy {
         let Some(root) = docs.first() else {
             return Ok(policy);
         };
+        if let Some(second) = docs.get(1) {
+            return Err(at(
+                second,
+                "a second YAML document (after `---`) is not read: keep every setting in one",
+            ));
+        }
         let top = match &root.data {
             YamlData::Mapping(m) => m,
             YamlData::Value(Scalar::Null) => return Ok(policy),
@@ -178,11 +184,18 @@ impl Policy {
                 }
                 Some("delay") => policy.delay = duration(value)?,
                 Some("max_wait") => policy.max_wait = duration(value)?,
-                Some("poll") => policy.poll = duration(value)?,
+                Some("poll") => {
+                    policy.poll = duration(value)?;
+                    if policy.poll.is_zero() {
+                        return Err(at(value, "poll must be longer than 0 (polling without a pause would never stop asking the remote), e.g. 2s"));
+                    }
+                }
                 Some("ignore") => {
                     for p in sequence(value, "a list of patterns")? {
                         let pattern = string(p, "a pattern")?;
-                        ignore.add(glob(p, &pattern)?.glob().clone());
+                        for g in globs(p, &pattern)? {
+                            ignore.add(g);
+                        }
                     }
                 }
                 Some("identity_keys") => {
@@ -311,18 +324,42 @@ fn key_node<'n, 'i>(mapping: &'n MarkedYaml<'i>, pattern: &str) -> Option<&'n Ma
     }
 }
 
-/// A gitignore-style glob: `*` stays within a directory, `**` crosses them, and a pattern
-/// without a `/` matches at any depth.
-fn glob(node: &MarkedYaml, pattern: &str) -> Result<GlobMatcher, PolicyError> {
-    let full = if pattern.contains('/') {
-        pattern.trim_start_matches('/').to_string()
-    } else {
-        format!("**/{pattern}")
-    };
-    let built: Result<Glob, _> = GlobBuilder::new(&full).literal_separator(true).build();
-    built
-        .map(|g| g.compile_matcher())
+/// A gitignore-style pattern: `*` stays within a directory, `**` crosses them, a pattern
+/// without a `/` (a trailing one aside) matches at any depth, and a pattern that names a
+/// directory covers everything under it (`private`, `private/`).
+fn glob(node: &MarkedYaml, pattern: &str) -> Result<GlobSet, PolicyError> {
+    let mut set = GlobSetBuilder::new();
+    for g in globs(node, pattern)? {
+        set.add(g);
+    }
+    set.build()
         .map_err(|e| at(node, &format!("bad pattern `{pattern}`: {e}")))
+}
+
+/// The globs of [`glob`]: the path itself (unless the pattern ends in `/`, which names only
+/// a directory) and everything under it.
+fn globs(node: &MarkedYaml, pattern: &str) -> Result<Vec<Glob>, PolicyError> {
+    let dir_only = pattern.ends_with('/');
+    let trimmed = pattern.trim_end_matches('/');
+    let full = if trimmed.contains('/') {
+        trimmed.trim_start_matches('/').to_string()
+    } else {
+        format!("**/{trimmed}")
+    };
+    let build = |text: &str| {
+        GlobBuilder::new(text)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| at(node, &format!("bad pattern `{pattern}`: {e}")))
+    };
+    let mut out = Vec::new();
+    if !dir_only {
+        out.push(build(&full)?);
+    }
+    if !full.ends_with("/**") {
+        out.push(build(&format!("{full}/**"))?);
+    }
+    Ok(out)
 }
 
 /// `300ms`, `2s`, `1m`, or a number of milliseconds.
@@ -380,6 +417,30 @@ mod tests {
             Policy::parse("paths:\n  memory/**: realtime\n  memory/private/**: never\n").unwrap();
         assert_eq!(p.mode("memory/a.md"), Mode::Realtime);
         assert_eq!(p.mode("memory/private/a.md"), Mode::Never);
+    }
+
+    #[test]
+    fn a_pattern_naming_a_folder_covers_everything_under_it() {
+        let p =
+            Policy::parse("paths:\n  private: never\n  private2/: never\n  docs/drafts: never\n")
+                .unwrap();
+        assert_eq!(p.mode("private/a.txt"), Mode::Never);
+        assert_eq!(p.mode("deep/private/a/b.txt"), Mode::Never);
+        assert_eq!(p.mode("private2/a.txt"), Mode::Never);
+        assert_eq!(p.mode("docs/drafts/x.md"), Mode::Never);
+        assert_eq!(p.mode("other/drafts/x.md"), Mode::Versioned);
+        assert_eq!(p.mode("private.txt"), Mode::Versioned);
+        let p = Policy::parse("ignore:\n  - build\n").unwrap();
+        assert!(p.is_ignored("build/out.json"));
+    }
+
+    #[test]
+    fn a_second_document_or_a_zero_poll_is_an_error() {
+        let e = Policy::parse("delay: 1s\n---\npoll: 5s\n").err().unwrap();
+        assert!(e.to_string().contains("second YAML document"), "{e}");
+        assert_eq!(e.line, 3, "where the second document's settings start");
+        let e = Policy::parse("poll: 0\n").err().unwrap();
+        assert!(e.to_string().contains("poll must be longer than 0"), "{e}");
     }
 
     #[test]

@@ -602,12 +602,6 @@ impl Repo {
         );
     }
 
-    /// Commits what is staged (see `run_committing`).
-    pub fn commit(&self, message: &str) -> Result<()> {
-        self.run_committing(&["commit", "-q", "-m", message])
-            .map(drop)
-    }
-
     /// A local config value (`None` when unset).
     pub fn config_get(&self, key: &str) -> Result<Option<String>> {
         let out = self.git(["config", "--local", "--get", key])?;

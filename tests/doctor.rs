@@ -120,3 +120,75 @@ fn completions_are_generated_from_the_command_line_definition() {
         &text[..text.len().min(400)]
     );
 }
+
+#[test]
+fn a_global_autocrlf_is_caught_too() {
+    let (tmp, dir) = synced_repo();
+    let global = tmp.path().join("gitconfig");
+    std::fs::write(&global, "[core]\n\tautocrlf = true\n").unwrap();
+    let out = common::aisync_cmd(&dir)
+        .env("GIT_CONFIG_GLOBAL", &global)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = list
+        .iter()
+        .find(|f| f["check"] == "line endings")
+        .unwrap_or_else(|| panic!("no line-endings finding in {list:#?}"));
+    assert_eq!(finding["status"], "warn");
+    assert!(finding["fix"]
+        .as_str()
+        .unwrap()
+        .contains("core.autocrlf input"));
+}
+
+#[test]
+fn a_binary_in_a_folder_with_a_quote_in_its_name_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("it's here");
+    std::fs::create_dir_all(&folder).unwrap();
+    let copy = folder.join("git-aisync");
+    std::fs::copy(common::bin(), &copy).unwrap();
+    let dir = tmp.path().join("ai");
+    let mut init = std::process::Command::new(&copy);
+    common::isolated(init.args(["init", dir.to_str().unwrap()]));
+    assert!(init.status().unwrap().success());
+    let (_, list) = doctor(&dir);
+    assert_eq!(status_of(&list, "drivers"), ["ok"], "{list:#?}");
+    assert_eq!(
+        status_of(&list, "hooks"),
+        ["ok", "ok", "ok", "ok"],
+        "{list:#?}"
+    );
+}
+
+#[test]
+fn a_machine_joined_to_a_hub_is_healthy_through_and_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("hub.git");
+    common::init_bare(&hub);
+    let dir = tmp.path().join("ai");
+    let out = aisync(
+        Path::new("/"),
+        &[
+            "init",
+            dir.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, list) = doctor(&dir);
+    assert_eq!(code, 0, "{list:#?}");
+    for f in &list {
+        if f["check"] != "path" {
+            assert_eq!(f["status"], "ok", "{f}");
+        }
+    }
+    assert_eq!(status_of(&list, "remote"), ["ok"]);
+}

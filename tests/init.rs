@@ -173,3 +173,231 @@ fn init_inside_another_repository_says_where_to_run_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is inside the repository at"));
 }
+
+/// A hub that another machine set up with `init`, holding `files` on top.
+fn hub_with(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir) {
+    let hub = bare_hub();
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    init(&first, Some(hub.path()));
+    for (path, text) in files {
+        common::write(&first, path, text);
+    }
+    git_ok(&first, &["add", "-A"]);
+    git_ok(&first, &["commit", "-q", "-m", "first machine's files"]);
+    git_ok(&first, &["push", "-q"]);
+    (hub, tmp)
+}
+
+fn assert_settled(dir: &Path) {
+    assert_eq!(
+        git_ok(dir, &["status", "--porcelain", "--untracked-files=no"]),
+        "",
+        "a clean tree"
+    );
+    assert!(!dir.join(".git/MERGE_HEAD").exists(), "left mid-merge");
+    let grep = common::git_cmd(dir)
+        .args(["grep", "-q", "-e", "^<<<<<<<", "HEAD"])
+        .status()
+        .unwrap();
+    assert!(!grep.success(), "conflict markers committed");
+}
+
+#[test]
+fn a_repo_with_files_the_hub_also_has_joins_and_keeps_both_sides() {
+    let (hub, _first) = hub_with(&[
+        ("memory/facts.json", "{\"facts\": [\"from the hub\"]}\n"),
+        ("memory/notes.md", "# Notes\n\n- hub note\n"),
+        ("notes.txt", "the hub's text\n"),
+    ]);
+    let repo = Repo::new();
+    repo.write(".gitignore", b"*.log\n");
+    repo.write(".gitattributes", b"*.png binary\n");
+    repo.write("memory/facts.json", b"{\"facts\": [\"from here\"]}\n");
+    repo.write("memory/notes.md", b"# Notes\n\n- my note\n");
+    repo.write("notes.txt", b"my text\n");
+    repo.commit_all("my own setup");
+
+    init(repo.path(), Some(hub.path()));
+    assert_settled(repo.path());
+    let facts = String::from_utf8(repo.read("memory/facts.json")).unwrap();
+    assert!(
+        facts.contains("from the hub") && facts.contains("from here"),
+        "{facts}"
+    );
+    let notes = String::from_utf8(repo.read("memory/notes.md")).unwrap();
+    assert!(
+        notes.contains("hub note") && notes.contains("my note"),
+        "{notes}"
+    );
+    let ignore = String::from_utf8(repo.read(".gitignore")).unwrap();
+    assert!(
+        ignore.contains("*.log") && ignore.contains(".credentials/"),
+        "{ignore}"
+    );
+    let attributes = String::from_utf8(repo.read(".gitattributes")).unwrap();
+    assert!(attributes.contains("*.png binary"), "{attributes}");
+    // A text file no driver merges: both versions kept, one beside the other.
+    let all = git_ok(repo.path(), &["ls-files"]);
+    let beside: Vec<&str> = all
+        .lines()
+        .filter(|l| l.starts_with("notes.conflict-"))
+        .collect();
+    assert_eq!(beside.len(), 1, "{all}");
+    let mut texts = [
+        String::from_utf8(repo.read("notes.txt")).unwrap(),
+        String::from_utf8(repo.read(beside[0])).unwrap(),
+    ];
+    texts.sort();
+    assert_eq!(texts, ["my text\n", "the hub's text\n"]);
+    // And the hub has all of it.
+    let hub_head = git_ok(hub.path(), &["rev-parse", "main"]);
+    assert_eq!(hub_head, repo.git(&["rev-parse", "HEAD"]));
+}
+
+#[test]
+fn a_plain_folder_with_a_memory_file_the_hub_also_has_joins_without_losing_it() {
+    let (hub, _first) = hub_with(&[("memory/x.json", "{\"facts\": [\"hub\"]}\n")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("folder");
+    common::write(&dir, "memory/x.json", "{\"facts\": [\"mine\"]}\n");
+    common::write(&dir, "scratch.txt", "not the hub's business\n");
+    init(&dir, Some(hub.path()));
+    assert_settled(&dir);
+    let x = common::read(&dir, "memory/x.json");
+    assert!(x.contains("hub") && x.contains("mine"), "{x}");
+    assert_eq!(
+        common::read(&dir, "scratch.txt"),
+        "not the hub's business\n"
+    );
+}
+
+#[test]
+fn a_repo_on_master_joins_the_hubs_main_instead_of_pushing_a_second_branch() {
+    let (hub, _first) = hub_with(&[("memory/a.md", "- a\n")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("old");
+    std::fs::create_dir_all(&dir).unwrap();
+    git_ok(&dir, &["init", "-q", "-b", "master"]);
+    common::write(&dir, "memory/b.md", "- b\n");
+    git_ok(&dir, &["add", "-A"]);
+    git_ok(&dir, &["commit", "-q", "-m", "b"]);
+    init(&dir, Some(hub.path()));
+    assert_eq!(git_ok(&dir, &["branch", "--show-current"]).trim(), "main");
+    assert_eq!(git_ok(&dir, &["config", "aisync.branch"]).trim(), "main");
+    assert_eq!(
+        git_ok(
+            hub.path(),
+            &["for-each-ref", "--format=%(refname)", "refs/heads"]
+        )
+        .trim(),
+        "refs/heads/main"
+    );
+    let files = git_ok(hub.path(), &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(
+        files.contains("memory/a.md") && files.contains("memory/b.md"),
+        "{files}"
+    );
+}
+
+#[test]
+fn init_in_a_bare_repository_says_so_in_one_line_and_makes_nothing() {
+    let hub = bare_hub();
+    let before: Vec<_> = std::fs::read_dir(hub.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let out = aisync(Path::new("/"), &["init", hub.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is a bare repository") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let after: Vec<_> = std::fs::read_dir(hub.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn init_commits_only_what_it_wrote_and_leaves_staged_work_staged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ai");
+    std::fs::create_dir_all(&dir).unwrap();
+    git_ok(&dir, &["init", "-q", "-b", "main"]);
+    common::write(&dir, "wip.txt", "half done\n");
+    git_ok(&dir, &["add", "wip.txt"]);
+    init(&dir, None);
+    let committed = git_ok(&dir, &["show", "--name-only", "--format=", "HEAD"]);
+    assert!(!committed.contains("wip.txt"), "{committed}");
+    assert_eq!(
+        git_ok(&dir, &["status", "--porcelain", "wip.txt"]),
+        "A  wip.txt\n"
+    );
+}
+
+#[test]
+fn a_relative_remote_is_read_from_the_current_folder_and_a_wrong_one_can_be_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    git_ok(
+        tmp.path(),
+        &["init", "-q", "--bare", "-b", "main", "hub.git"],
+    );
+    // A typo first: one line, and origin is not left behind.
+    let out = aisync(tmp.path(), &["init", "ai", "--remote", "hbu.git"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no repository at") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    // Then the right one, relative to here (not to ai/).
+    let out = aisync(tmp.path(), &["init", "ai", "--remote", "hub.git"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tmp.path().join("ai");
+    let url = git_ok(&dir, &["config", "remote.origin.url"]);
+    assert_eq!(
+        Path::new(url.trim()),
+        tmp.path().canonicalize().unwrap().join("hub.git")
+    );
+    assert_eq!(
+        git_ok(
+            &tmp.path().join("hub.git"),
+            &["rev-list", "--count", "main"]
+        )
+        .trim(),
+        "1"
+    );
+}
+
+#[test]
+fn an_unreachable_hub_leaves_a_repo_that_works_locally_and_pushes_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ai");
+    let out = common::aisync_cmd(Path::new("/"))
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=2",
+        )
+        .args([
+            "init",
+            dir.to_str().unwrap(),
+            "--remote",
+            "ssh://127.0.0.1:9/hub.git",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("could not push yet"), "{err}");
+    assert_eq!(git_ok(&dir, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    assert!(dir.join("memory/README.md").exists());
+}

@@ -342,3 +342,34 @@ fn pre_commit_install_run_again_after_aisync_keeps_both_and_uninstall_still_rest
     s.refused(&[("b.txt", "FORBIDDEN again\n")], &["b.txt:1:FORBIDDEN"]);
     s.clean_commit_passes("notes/after.txt");
 }
+
+/// A team's own pre-commit hook, then git-aisync, then `pre-commit install`: the framework
+/// runs ours as `.legacy`, ours still runs the team's hook, and `uninstall` leaves the team's
+/// hook where the framework runs it (`pre-commit.legacy`), none orphaned.
+#[test]
+fn a_team_hook_chained_by_aisync_survives_pre_commit_install_and_uninstall() {
+    let Some(s) = Setup::new() else { return };
+    // Start from the team's hook alone.
+    s.pre_commit(&["uninstall", "-t", "pre-commit", "-t", "pre-push"]);
+    let team = s.hooks_dir().join("pre-commit");
+    let body = "#!/bin/sh\ncase $(git diff --cached --name-only) in *blocked*) echo 'team hook says no' >&2; exit 1 ;; esac\n";
+    std::fs::write(&team, body).unwrap();
+    std::fs::set_permissions(&team, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    s.aisync_ok(&["install"]);
+    let out = s.pre_commit(&["install", "-t", "pre-commit"]);
+    assert!(out.status.success(), "pre-commit install: {}", text(&out));
+    s.refused(&[("blocked.txt", "x\n")], &["team hook says no"]);
+    s.clean_commit_passes("notes/ok.txt");
+
+    s.aisync_ok(&["uninstall"]);
+    let hooks = s.hooks();
+    assert!(
+        !hooks.keys().any(|n| n.contains("aisync")),
+        "left behind: {:?}",
+        hooks.keys()
+    );
+    assert_eq!(hooks["pre-commit.legacy"].0, body.as_bytes());
+    s.refused(&[("blocked.txt", "x\n")], &["team hook says no"]);
+    s.clean_commit_passes("notes/after.txt");
+}

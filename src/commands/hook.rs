@@ -28,6 +28,11 @@ pub struct Args {
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
+    // Hooks in a folder other repositories share (core.hooksPath) run there too: where
+    // git-aisync is not installed they do nothing.
+    if !crate::install::is_installed(&repo) {
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.name.as_str() {
         "pre-commit" => pre_commit(ui, &repo),
         "pre-push" => pre_push(ui, &repo, &args.args),
@@ -62,9 +67,15 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         .collect();
     if !refused.is_empty() {
         for p in &refused {
+            let unstage = if p.chars().any(char::is_control) {
+                // A line break would split the command over lines: let git find it.
+                "git restore --staged (the name holds a control character)".to_string()
+            } else {
+                format!("git rm --cached -- {}", shell_word(p))
+            };
             ui.error(&format!(
-                "{p} is never committed (policy: never); unstage it with: git rm --cached -- {}",
-                shell_word(p)
+                "{} is never committed (policy: never); unstage it with: {unstage}",
+                shown(p)
             ));
         }
         return Ok(ExitCode::from(1));
@@ -89,7 +100,8 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         };
         if let Some(problem) = syntax_problem(kind, bytes) {
             ui.status(&format!(
-                "warning: {path}: {problem}; it will merge line by line until fixed"
+                "warning: {}: {problem}; it will merge line by line until fixed",
+                shown(path)
             ));
         }
     }
@@ -226,6 +238,16 @@ fn background_sync(repo: &Repo) {
     }
     // The child outlives us; its outcome goes to state.json (git aisync status).
     let _ = cmd.spawn();
+}
+
+/// A file name on one line: as it is, or quoted with escapes when it holds a line break or
+/// another control character.
+fn shown(p: &str) -> String {
+    if p.chars().any(char::is_control) {
+        format!("{p:?}")
+    } else {
+        p.to_string()
+    }
 }
 
 /// `p` quoted for a POSIX shell, for the commands we suggest.

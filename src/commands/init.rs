@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::init::{self, Pushed};
 use crate::ui::Ui;
@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let exe = std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+    let exe = crate::platform::own_path()?;
     let done = init::init(&args.dir, args.remote.as_deref(), &exe)?;
     let top = done.repo.work_tree.display();
     if done.joined {

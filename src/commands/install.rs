@@ -17,7 +17,7 @@ pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::discover(&cwd)?;
     // The absolute path, so git finds the driver from a GUI, cron or systemd with a bare PATH.
-    let exe = std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+    let exe = crate::platform::own_path()?;
     let policy = Policy::load(&repo.work_tree)?;
     let done = install::install(&repo, &exe, &policy)?;
     ui.status(&format!(

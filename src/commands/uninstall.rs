@@ -16,7 +16,12 @@ pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::discover(&cwd)?;
     if !install::is_installed(&repo) {
-        ui.status("git-aisync is not installed here; removing any leftover drivers anyway");
+        // Without install's record nothing says what was there before: change nothing.
+        ui.status(&format!(
+            "git-aisync is not installed in {} (no record of an install): nothing to undo",
+            repo.work_tree.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
     }
     install::uninstall(&repo)?;
     ui.status(&format!("uninstalled from {}", repo.work_tree.display()));
