@@ -122,6 +122,21 @@ fn completions_are_generated_from_the_command_line_definition() {
 }
 
 #[test]
+fn a_man_page_comes_from_the_same_definition() {
+    let out = aisync(Path::new("/"), &["completions", "man"]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    // A roff page for section 1 that lists the commands a person looks up.
+    assert!(page.contains(".TH git-aisync 1"), "{page}");
+    for command in ["init", "sync", "watch", "conflicts", "restore", "doctor"] {
+        assert!(
+            page.contains(command),
+            "{command} missing from the man page"
+        );
+    }
+}
+
+#[test]
 fn a_global_autocrlf_is_caught_too() {
     let (tmp, dir) = synced_repo();
     let global = tmp.path().join("gitconfig");
