@@ -135,9 +135,9 @@ fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
     if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
         return Ok(ExitCode::SUCCESS); // the cycle scanned its push itself
     }
+    let remote = args.first().map(String::as_str).unwrap_or_default();
     let url = args.get(1).map(String::as_str).unwrap_or_default();
-    let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
-    if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
+    if let Some(url) = gate::insecure_in_push(repo, remote, url) {
         ui.error(&format!(
             "{url} is not encrypted: push over https:// or ssh:// (or git config aisync.allowInsecureTransport true)"
         ));
