@@ -1,6 +1,7 @@
 //! Where the secret scanner stands guard: the staged content (pre-commit), the commits about
 //! to be pushed (pre-push, and the sync cycle whatever the hooks did), and files on demand.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -105,12 +106,31 @@ pub fn contents(work_tree: &Path, paths: &[&str], blobs: &[Vec<u8>]) -> Vec<Foun
 pub fn commits(repo: &Repo, range: &[&str]) -> Result<Vec<Found>> {
     let allow = Allow::load(&repo.work_tree);
     let added = repo.added_blobs(range)?;
+    // One blob at several paths (a copy, a rename) is read and scanned once, and reported
+    // at each path: quarantine must drop every one.
+    let mut ids: Vec<&str> = added.iter().map(|(_, id)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut scanned: HashMap<&str, Vec<Finding>> = HashMap::new();
+    for slice in ids.chunks(BLOBS_PER_READ) {
+        for (id, bytes) in slice.iter().zip(repo.blobs(slice)?) {
+            scanned.insert(id, scanner::scan(&bytes));
+        }
+    }
     let mut out = Vec::new();
-    for slice in added.chunks(BLOBS_PER_READ) {
-        let ids: Vec<&str> = slice.iter().map(|(_, id)| id.as_str()).collect();
-        let blobs = repo.blobs(&ids)?;
-        for ((path, _), bytes) in slice.iter().zip(&blobs) {
-            out.extend(found(path, bytes, &allow));
+    for (path, id) in &added {
+        let text = String::from_utf8_lossy(path);
+        if allow.allows_path(&text) {
+            continue;
+        }
+        for finding in scanned.get(id.as_str()).into_iter().flatten() {
+            if !allow.allows(finding) {
+                out.push(Found {
+                    path: text.clone().into_owned(),
+                    raw_path: path.clone(),
+                    finding: finding.clone(),
+                });
+            }
         }
     }
     Ok(out)

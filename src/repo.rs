@@ -869,7 +869,7 @@ impl Repo {
     /// with the path it came at, as bytes: a commit's new and changed files, a merge's only
     /// where it differs from every parent (what matches a parent came from that parent). Read
     /// from `diff-tree -z` on git's own records, so no name is quoted and no attribute
-    /// (binary, `-diff`, textconv) hides a file. Each blob once; submodules aside.
+    /// (binary, `-diff`, textconv) hides a file. Each (path, blob) once; submodules aside.
     pub fn added_blobs(&self, range: &[&str]) -> Result<Vec<(Vec<u8>, String)>> {
         let mut args = vec!["rev-list"];
         args.extend_from_slice(range);
@@ -912,7 +912,7 @@ impl Repo {
                 continue;
             };
             let gone = oid.bytes().all(|b| b == b'0');
-            if !gone && *mode != "160000" && seen.insert(oid.to_string()) {
+            if !gone && *mode != "160000" && seen.insert((path.to_vec(), oid.to_string())) {
                 added.push((path.to_vec(), oid.to_string()));
             }
         }

@@ -259,7 +259,8 @@ impl Allow {
         self.paths.as_ref().is_some_and(|g| g.is_match(path))
     }
 
-    fn allows(&self, f: &Finding) -> bool {
+    /// Whether a finding is accepted (its rule or its fingerprint is listed).
+    pub fn allows(&self, f: &Finding) -> bool {
         self.rules.iter().any(|r| r == f.rule) || self.fingerprints.contains(&f.fingerprint)
     }
 }

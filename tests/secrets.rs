@@ -598,6 +598,12 @@ fn quarantine_and_the_messages_take_file_names_as_they_are() {
         std::fs::write(&path, format!("- published\n- token {key}\n")).unwrap();
     }
     common::write(&laptop, "memory/other.md", "- unrelated, unpublished\n");
+    // A copy of a leaked file: the same blob at a second path goes too.
+    std::fs::copy(
+        laptop.join("memory/my notes.md"),
+        laptop.join("memory/copy.md"),
+    )
+    .unwrap();
     assert!(git(&laptop, &["add", "-A"]).status.success());
     assert!(git(&laptop, &["commit", "-q", "--no-verify", "-m", "leak"])
         .status
@@ -640,7 +646,7 @@ fn quarantine_and_the_messages_take_file_names_as_they_are() {
     let tree = git(&laptop, &["ls-tree", "-r", "-z", "--name-only", "HEAD"]);
     let tree: Vec<&[u8]> = tree.stdout.split(|&b| b == 0).collect();
     assert!(tree.contains(&&b"memory/other.md"[..]), "the rest is kept");
-    for name in &names[1..] {
+    for name in names[1..].iter().chain([&&b"memory/copy.md"[..]]) {
         assert!(!tree.contains(name), "{}", String::from_utf8_lossy(name));
     }
     let push = git(&laptop, &["push", "-q", "origin", "main"]);
