@@ -739,3 +739,45 @@ fn a_push_url_or_push_rewrite_to_an_unencrypted_transport_is_refused_by_the_hook
     let out = aisync(&laptop, &["hook", "pre-push", "origin", hub_url]);
     assert_exit(&out, 0);
 }
+
+#[test]
+fn pre_push_scans_when_the_remote_moved_on_since_the_last_fetch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = hub(tmp.path());
+    let laptop = machine(tmp.path(), &hub, "laptop");
+    let server = machine(tmp.path(), &hub, "server");
+    common::write(&server, "memory/server.md", "- from the server\n");
+    assert_exit(&aisync(&server, &["sync"]), 0);
+    // The laptop has not fetched the server's commit: its id means nothing here.
+    let key = fake_token(0xabc);
+    common::write(&laptop, "memory/leak.md", &format!("- {key}\n"));
+    assert!(git(&laptop, &["add", "-A"]).status.success());
+    assert!(git(&laptop, &["commit", "-q", "--no-verify", "-m", "leak"])
+        .status
+        .success());
+    for force in [false, true] {
+        let args: &[&str] = if force {
+            &["push", "-q", "--force", "origin", "main"]
+        } else {
+            &["push", "-q", "origin", "main"]
+        };
+        let push = git(&laptop, args);
+        assert!(!push.status.success());
+        let said = String::from_utf8_lossy(&push.stderr);
+        assert!(said.contains("memory/leak.md:1:"), "{said}");
+    }
+    // Without the secret, git's own answer comes through: fetch first.
+    assert!(git(&laptop, &["reset", "-q", "--hard", "HEAD~1"])
+        .status
+        .success());
+    common::write(&laptop, "memory/fine.md", "- fine\n");
+    assert!(git(&laptop, &["add", "-A"]).status.success());
+    assert!(git(&laptop, &["commit", "-q", "-m", "fine"])
+        .status
+        .success());
+    let push = git(&laptop, &["push", "origin", "main"]);
+    let said = String::from_utf8_lossy(&push.stderr);
+    assert!(!push.status.success());
+    assert!(!said.contains("rev-list"), "{said}");
+    assert!(!all_objects(&hub).contains(key.as_str()));
+}

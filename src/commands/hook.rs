@@ -156,7 +156,9 @@ fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
         if zero(local) {
             continue; // a deletion pushes no content
         }
-        let range = if zero(remote) {
+        // A remote tip this clone has not fetched (someone pushed first, or a --force
+        // push) cannot bound the range: what no remote-tracking ref has is what is new.
+        let range = if zero(remote) || repo.rev(remote)?.is_none() {
             vec![local.to_string(), "--not".into(), "--remotes".into()]
         } else {
             vec![format!("{remote}..{local}")]
