@@ -169,6 +169,8 @@ const RULES: &[Rule] = &[
             "apikey",
             "api-key",
             "access_key",
+            "accesskey",
+            "access-key",
         ],
         // The key word anywhere in a key's name (`DB_PASSWORD`, `client_secret`,
         // `accessToken`, `OPENAI_API_KEY`), followed only by more name parts that start
@@ -352,7 +354,16 @@ fn value_fits(check: Check, s: &str) -> bool {
     }
     match check {
         Check::Pattern => true,
-        Check::Random => !placeholder(s) && !identifier(s) && random_looking(s),
+        Check::Random => {
+            // A link (`token_uri: https://oauth2.googleapis.com/token`) or a resource name
+            // (`secret_arn: arn:aws:…`) names where a secret is, not the secret.
+            let link = s.contains("://") && !s.contains('@');
+            !placeholder(s)
+                && !identifier(s)
+                && !link
+                && !s.starts_with("arn:")
+                && random_looking(s)
+        }
         Check::Password => {
             let port_and_path = s
                 .split_once('/')
@@ -538,6 +549,7 @@ mod tests {
             format!("{{\"auth_token\":\"{v}\"}}"),
             format!("\"secretKey\": \"{v}\""),
             format!("OPENAI_API_KEY={v}"),
+            format!("AccessKey: {v}"),
             format!("export STRIPE_SECRET_KEY_VALUE='{v}'"),
         ];
         for line in &lines {
@@ -592,6 +604,8 @@ mod tests {
 - redis://cache:6379/0
 - AKIAIOSFODNN7EXAMPLE is the key AWS's documentation uses
 - aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+- \"token_endpoint\": \"https://login.microsoftonline.com/common/oauth2/v2.0/token\"
+- secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:MyAppKey-AbCdEf
 ";
         let found = scan(text.as_bytes());
         assert!(
