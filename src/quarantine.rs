@@ -35,35 +35,33 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
         bail!("every commit is already on a remote: nothing unpublished to rewrite");
     }
     let found = gate::commits(repo, &["HEAD", "--not", "--remotes"])?;
-    let mut paths: Vec<String> = found.iter().map(|f| f.path.clone()).collect();
-    paths.sort();
-    paths.dedup();
-    if paths.is_empty() {
+    // The names as git has them (bytes): a name with a space, a quote or a letter that is
+    // not ASCII is still the same file.
+    let mut raw: Vec<Vec<u8>> = found.iter().map(|f| f.raw_path.clone()).collect();
+    raw.sort();
+    raw.dedup();
+    let paths: Vec<String> = raw.iter().map(|p| gate::shown(p)).collect();
+    if raw.is_empty() {
         return Ok(Quarantined {
             paths,
             rewritten: 0,
             snapshot: None,
         });
     }
-    // The published version of each path, if any: what the rewritten commits hold instead.
-    // The parent of the oldest unpublished commit is the newest published one.
+    // The published version of each path, if any: what the rewritten commits hold instead
+    // (mode 0 and no blob: the path is removed). The parent of the oldest unpublished
+    // commit is the newest published one.
     let published = repo.rev(&format!("{}^", commits[0]))?;
-    let mut old_versions: HashMap<String, Option<(String, String)>> = HashMap::new();
-    for path in &paths {
+    let mut index_info = Vec::new();
+    for path in &raw {
         let entry = match &published {
-            Some(base) => {
-                let ls = repo.run(["ls-tree", "-z", base, "--", path])?;
-                ls.stdout.split('\0').find(|e| !e.is_empty()).and_then(|e| {
-                    let (meta, _) = e.split_once('\t')?;
-                    let mut m = meta.split(' ');
-                    let mode = m.next()?.to_string();
-                    let _kind = m.next()?;
-                    Some((mode, m.next()?.to_string()))
-                })
-            }
+            Some(base) => repo.tree_entry(base, path)?,
             None => None,
         };
-        old_versions.insert(path.clone(), entry);
+        let (mode, oid) = entry.unwrap_or_else(|| ("0".into(), "0".repeat(40)));
+        index_info.extend_from_slice(format!("{mode} {oid}\t").as_bytes());
+        index_info.extend_from_slice(path);
+        index_info.push(0);
     }
     let saved = snapshot::save(repo, "aisync: before quarantine")?;
     let index = repo.state_dir().join("quarantine.index");
@@ -74,23 +72,11 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
             &[("GIT_INDEX_FILE", env_index.as_str())],
             &["read-tree", commit],
         )?;
-        for path in &paths {
-            match &old_versions[path] {
-                Some((mode, oid)) => repo.run_env(
-                    &[("GIT_INDEX_FILE", env_index.as_str())],
-                    &[
-                        "update-index",
-                        "--add",
-                        "--cacheinfo",
-                        &format!("{mode},{oid},{path}"),
-                    ],
-                )?,
-                None => repo.run_env(
-                    &[("GIT_INDEX_FILE", env_index.as_str())],
-                    &["update-index", "--force-remove", "--", path],
-                )?,
-            };
-        }
+        repo.run_env_input(
+            &[("GIT_INDEX_FILE", env_index.as_str())],
+            &["update-index", "-z", "--index-info"],
+            index_info.clone(),
+        )?;
         let tree = repo
             .run_env(&[("GIT_INDEX_FILE", env_index.as_str())], &["write-tree"])?
             .stdout

@@ -273,6 +273,13 @@ impl Repo {
         self.settings().remote_urls(remote)
     }
 
+    /// Every URL git pushes to for `remote`, as git itself resolves them: `pushurl` when set,
+    /// else the URLs, with `url.<base>.pushInsteadOf` (and `insteadOf`) applied.
+    pub fn push_urls(&self, remote: &str) -> Result<Vec<String>> {
+        let out = self.run(["remote", "get-url", "--push", "--all", "--", remote])?;
+        Ok(out.stdout.lines().map(str::to_string).collect())
+    }
+
     /// The remotes (those with a URL), in config order.
     pub fn remotes(&self) -> Result<Vec<String>> {
         Ok(self.settings().remotes.clone())
@@ -850,6 +857,123 @@ impl Repo {
             }
         }
         Ok(blobs)
+    }
+
+    /// The blobs the commits in `range` add (`A..B`, or a tip and `--not --remotes`), each
+    /// with the path it came at, as bytes: a commit's new and changed files, a merge's only
+    /// where it differs from every parent (what matches a parent came from that parent). Read
+    /// from `diff-tree -z` on git's own records, so no name is quoted and no attribute
+    /// (binary, `-diff`, textconv) hides a file. Each (path, blob) once; submodules aside.
+    pub fn added_blobs(&self, range: &[&str]) -> Result<Vec<(Vec<u8>, String)>> {
+        let mut args = vec!["rev-list"];
+        args.extend_from_slice(range);
+        let commits = self.run(&args)?.stdout;
+        if commits.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let cmd = command(
+            &self.work_tree,
+            [
+                "diff-tree",
+                "--stdin",
+                "-r",
+                "-z",
+                "-c",
+                "--root",
+                "--no-renames",
+                "--no-abbrev",
+                "--no-commit-id",
+                "--no-ext-diff",
+            ],
+        );
+        let (ok, out, err) = run_limited_input(cmd, LOCAL_LIMIT, Some(commits.into_bytes()))?;
+        if !ok {
+            bail!(
+                "cannot list what the commits add: {}",
+                String::from_utf8_lossy(&err).trim()
+            );
+        }
+        // Per file: `:`×N, N+1 modes, N+1 ids, the status (N parents; the last mode and id
+        // are the commit's), NUL, the path, NUL.
+        let mut seen = std::collections::HashSet::new();
+        let mut added = Vec::new();
+        let mut fields = out.split(|&b| b == 0);
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let parents = meta.iter().take_while(|&&b| b == b':').count();
+            let meta = String::from_utf8_lossy(&meta[parents..]);
+            let parts: Vec<&str> = meta.split(' ').collect();
+            let (Some(mode), Some(oid)) = (parts.get(parents), parts.get(2 * parents + 1)) else {
+                continue;
+            };
+            let gone = oid.bytes().all(|b| b == b'0');
+            if !gone && *mode != "160000" && seen.insert((path.to_vec(), oid.to_string())) {
+                added.push((path.to_vec(), oid.to_string()));
+            }
+        }
+        Ok(added)
+    }
+
+    /// The entry `path` (bytes, taken literally) has in `commit`: (mode, blob id).
+    pub fn tree_entry(&self, commit: &str, path: &[u8]) -> Result<Option<(String, String)>> {
+        use std::os::unix::ffi::OsStrExt;
+        let args: [&OsStr; 7] = [
+            OsStr::new("--literal-pathspecs"),
+            OsStr::new("ls-tree"),
+            OsStr::new("-z"),
+            OsStr::new("--full-tree"),
+            OsStr::new(commit),
+            OsStr::new("--"),
+            OsStr::from_bytes(path),
+        ];
+        let (ok, out, err) = run_limited_bytes(command(&self.work_tree, args), LOCAL_LIMIT)?;
+        if !ok {
+            bail!(
+                "cannot read the tree of {commit}: {}",
+                String::from_utf8_lossy(&err).trim()
+            );
+        }
+        // `<mode> <type> <id>\t<path>` NUL: the entry whose path is exactly `path`.
+        Ok(out.split(|&b| b == 0).find_map(|entry| {
+            let tab = entry.iter().position(|&b| b == b'\t')?;
+            if &entry[tab + 1..] != path {
+                return None;
+            }
+            let meta = String::from_utf8_lossy(&entry[..tab]).into_owned();
+            let mut m = meta.split(' ');
+            let mode = m.next()?.to_string();
+            let _kind = m.next()?;
+            Some((mode, m.next()?.to_string()))
+        }))
+    }
+
+    /// `run_env` with `input` on git's standard input (`update-index -z --index-info`).
+    pub fn run_env_input(
+        &self,
+        env: &[(&str, &str)],
+        args: &[&str],
+        input: Vec<u8>,
+    ) -> Result<Output> {
+        let mut cmd = command(&self.work_tree, args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (success, stdout, stderr) = run_limited_input(cmd, LOCAL_LIMIT, Some(input))?;
+        if !success {
+            bail!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&stderr)
+                    .trim()
+                    .lines()
+                    .next()
+                    .unwrap_or("no message")
+            );
+        }
+        Ok(Output {
+            success,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
     }
 
     fn checked<I, S>(&self, args: I) -> Result<()>

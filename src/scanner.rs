@@ -33,8 +33,19 @@ struct Rule {
     pattern: &'static str,
     /// The capture group holding the secret (0: the whole match).
     group: usize,
-    /// Generic rules need a random-looking value, not a word or a placeholder.
-    entropy: bool,
+    /// What the value must look like besides matching.
+    check: Check,
+}
+
+/// What a rule asks of the value it matched, beyond the pattern.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The pattern says it all (a documented example key aside).
+    Pattern,
+    /// Random-looking: not a word, an identifier, a path or a placeholder (generic rules).
+    Random,
+    /// A URL's password: not a placeholder word, not a port and path (`host:5432/db`).
+    Password,
 }
 
 const RULES: &[Rule] = &[
@@ -43,84 +54,91 @@ const RULES: &[Rule] = &[
         anchors: &["-----begin"],
         pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "aws-access-key-id",
         anchors: &["akia", "asia", "abia", "acca"],
         pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "aws-secret-access-key",
         anchors: &["aws"],
         pattern: r#"(?i)aws.{0,20}(?:secret|sk|private).{0,20}?['"=:\s]{1,4}([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
         group: 1,
-        entropy: true,
+        check: Check::Random,
     },
     Rule {
         id: "github-token",
         anchors: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
         pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "gitlab-token",
-        anchors: &["glpat-"],
-        pattern: r"\bglpat-[A-Za-z0-9_-]{20,}",
+        anchors: &["glpat-", "glptt-"],
+        pattern: r"\bglp(?:at|tt)-[A-Za-z0-9_-]{20,}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "slack-token",
-        anchors: &["xox"],
-        pattern: r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        anchors: &["xox", "xapp-"],
+        pattern: r"\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "slack-webhook",
         anchors: &["hooks.slack.com"],
         pattern: r"https://hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "stripe-key",
         anchors: &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
         pattern: r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{20,}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "anthropic-api-key",
         anchors: &["sk-ant-"],
         pattern: r"\bsk-ant-[A-Za-z0-9_-]{32,}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "openai-api-key",
         anchors: &["sk-"],
         pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}",
         group: 0,
-        entropy: true,
+        check: Check::Random,
     },
     Rule {
         id: "google-api-key",
         anchors: &["aiza"],
         pattern: r"\bAIza[0-9A-Za-z_-]{35}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
+    },
+    Rule {
+        id: "google-oauth-secret",
+        anchors: &["gocspx-"],
+        pattern: r"\bGOCSPX-[A-Za-z0-9_-]{24,}",
+        group: 0,
+        check: Check::Pattern,
     },
     Rule {
         id: "jwt",
         anchors: &["eyj"],
         pattern: r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
         group: 0,
-        entropy: false,
+        check: Check::Pattern,
     },
     Rule {
         id: "database-url-password",
@@ -135,9 +153,10 @@ const RULES: &[Rule] = &[
             "mssql",
             "sqlserver",
         ],
-        pattern: r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver)://[^\s:/@]+:([^\s@/]{3,})@",
+        // No user (`redis://:pw@host`) is a password too; a password may hold `/` or `+`.
+        pattern: r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver)://[^\s:/@]*:([^\s@]{3,})@",
         group: 1,
-        entropy: false,
+        check: Check::Password,
     },
     Rule {
         id: "generic-secret",
@@ -150,10 +169,16 @@ const RULES: &[Rule] = &[
             "apikey",
             "api-key",
             "access_key",
+            "accesskey",
+            "access-key",
         ],
-        pattern: r#"(?i)\b(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)\b["']?\s*[:=]\s*["']?([^\s"'`,;]{12,})"#,
+        // The key word anywhere in a key's name (`DB_PASSWORD`, `client_secret`,
+        // `accessToken`, `OPENAI_API_KEY`), followed only by more name parts that start
+        // with `_`, `-`, `.` or a capital (`SECRET_KEY`, `secretKey`), never by more of a
+        // word (`tokenizer`, `secretary`, `passwords`); then `=` or `:` and the value.
+        pattern: r#"(?i:password|passwd|secret|token|api[_-]?key|access[_-]?key)(?:[_.-][A-Za-z0-9]+|[A-Z][a-z0-9]+)*["']?\s*(?::=|=>|[:=])\s*["'`]?([^\s"'`,;]{12,})"#,
         group: 1,
-        entropy: true,
+        check: Check::Random,
     },
 ];
 
@@ -236,7 +261,8 @@ impl Allow {
         self.paths.as_ref().is_some_and(|g| g.is_match(path))
     }
 
-    fn allows(&self, f: &Finding) -> bool {
+    /// Whether a finding is accepted (its rule or its fingerprint is listed).
+    pub fn allows(&self, f: &Finding) -> bool {
         self.rules.iter().any(|r| r == f.rule) || self.fingerprints.contains(&f.fingerprint)
     }
 }
@@ -299,7 +325,7 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
                     continue;
                 };
                 let secret = String::from_utf8_lossy(m.as_bytes());
-                if rule.entropy && !random_looking(&secret) {
+                if !value_fits(rule.check, &secret) {
                     continue;
                 }
                 // One secret, one finding (the most specific rule comes first).
@@ -320,12 +346,39 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
     found
 }
 
-/// A value that is not a word, a path or a placeholder: mixed character classes and high
-/// Shannon entropy.
-fn random_looking(s: &str) -> bool {
+/// Whether a matched value is a secret by the rule's `check`. A documented example key
+/// (AWS's `AKIAIOSFODNN7EXAMPLE`, anything spelled `EXAMPLE`) never is.
+fn value_fits(check: Check, s: &str) -> bool {
+    if s.to_ascii_lowercase().contains("example") {
+        return false;
+    }
+    match check {
+        Check::Pattern => true,
+        Check::Random => {
+            // A link (`token_uri: https://oauth2.googleapis.com/token`) or a resource name
+            // (`secret_arn: arn:aws:…`) names where a secret is, not the secret.
+            let link = s.contains("://") && !s.contains('@');
+            !placeholder(s)
+                && !identifier(s)
+                && !link
+                && !s.starts_with("arn:")
+                && random_looking(s)
+        }
+        Check::Password => {
+            let port_and_path = s
+                .split_once('/')
+                .is_some_and(|(port, _)| port.bytes().all(|b| b.is_ascii_digit()));
+            let word = ["password", "passwd", "pass", "pwd", "secret", "changeme"]
+                .contains(&s.to_ascii_lowercase().as_str());
+            !placeholder(s) && !port_and_path && !word
+        }
+    }
+}
+
+/// A stand-in for a value (`<your key>`, `${VAR}`, `xxxx`, `changeme`…).
+fn placeholder(s: &str) -> bool {
     let lower = s.to_lowercase();
-    let placeholder = [
-        "example",
+    [
         "xxxx",
         "your",
         "changeme",
@@ -337,10 +390,45 @@ fn random_looking(s: &str) -> bool {
         "****",
         "dummy",
         "sample",
-    ];
-    if placeholder.iter().any(|p| lower.contains(p))
-        || s.contains('/') && !s.contains('+') && s.len() < 40
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+        || s.starts_with('$')
+        || s.starts_with('%')
+}
+
+/// A name in code, not a value: `process.env.API_TOKEN`, `getAccessToken()`, `config.secret`
+/// — letters in words of three or more (a capital, `_` or `.` starts the next), no digit.
+fn identifier(s: &str) -> bool {
+    let s = s.trim_end_matches([';', ')', '(']);
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
     {
+        return false;
+    }
+    let mut words: Vec<usize> = vec![0];
+    let mut previous_capital = false;
+    for c in s.chars() {
+        match c {
+            '_' | '.' => words.push(0),
+            // A run of capitals (`URL`, `API`) is one word.
+            c if c.is_ascii_uppercase() && !previous_capital => words.push(1),
+            _ => {
+                if let Some(n) = words.last_mut() {
+                    *n += 1;
+                }
+            }
+        }
+        previous_capital = c.is_ascii_uppercase();
+    }
+    words.iter().skip(1).all(|&n| n == 0 || n >= 3)
+}
+
+/// Not a word or a path: mixed character classes and high Shannon entropy.
+fn random_looking(s: &str) -> bool {
+    if s.contains('/') && !s.contains('+') && s.len() < 40 {
         return false;
     }
     let classes = [
@@ -436,5 +524,97 @@ mod tests {
             scan_allowed("a", text.as_bytes(), &Allow::parse("rule:github-token\n")).is_empty()
         );
         assert!(scan(format!("{key} # aisync:allow\n").as_bytes()).is_empty());
+    }
+
+    /// A value built here, random enough to be a key (never a real one).
+    fn value(n: usize) -> String {
+        "Zk39fjQ02LmxPq7TwR8sVbN4hY6uEa1c"
+            .chars()
+            .cycle()
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn key_names_with_a_prefix_or_a_suffix_are_caught() {
+        let v = value(24);
+        let lines = [
+            format!("API_TOKEN={v}"),
+            format!("GITHUB_TOKEN={v}"),
+            format!("SECRET_KEY={v}"),
+            format!("DB_PASSWORD={v}"),
+            format!("db_password: {v}"),
+            format!("client_secret={v}"),
+            format!("\"accessToken\": \"{v}\""),
+            format!("{{\"auth_token\":\"{v}\"}}"),
+            format!("\"secretKey\": \"{v}\""),
+            format!("OPENAI_API_KEY={v}"),
+            format!("AccessKey: {v}"),
+            format!("export STRIPE_SECRET_KEY_VALUE='{v}'"),
+        ];
+        for line in &lines {
+            let f = scan(format!("{line}\n").as_bytes());
+            assert_eq!(
+                f.iter().map(|f| f.rule).collect::<Vec<_>>(),
+                ["generic-secret"],
+                "{line}"
+            );
+            assert_eq!(f[0].redacted, "Zk39…");
+        }
+        for url in [
+            "redis://:Zk39fjQ02LmxPq7Tw@cache:6379/0".to_string(),
+            "postgresql://app:Zk39/fjQ02Lmx+Pq7Tw@db/app".to_string(),
+        ] {
+            let f = scan(format!("- {url}\n").as_bytes());
+            assert_eq!(f.len(), 1, "{url}");
+            assert_eq!(f[0].rule, "database-url-password");
+        }
+        for (key, rule) in [
+            (format!("glptt-{}", value(40)), "gitlab-token"),
+            (format!("xapp-1-A0B1C2D3E4F-{}", value(30)), "slack-token"),
+            (format!("GOCSPX-{}", value(28)), "google-oauth-secret"),
+        ] {
+            let f = scan(format!("- {key}\n").as_bytes());
+            assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), [rule]);
+        }
+    }
+
+    #[test]
+    fn prose_code_and_placeholders_about_secrets_stay_clean() {
+        let text = "\
+- the token expires after 1 hour
+- password: see vault
+- password: hunter2
+- Password: ask Sam, it rotates monthly
+- api_key: <your api key here>
+- OPENAI_API_KEY=${OPENAI_API_KEY}
+- SECRET_KEY=changeme-in-production
+- GITHUB_TOKEN: $GITHUB_TOKEN
+- DB_PASSWORD=**************
+- client_secret: YOUR_CLIENT_SECRET_HERE
+- token_count: 1234567890123
+- tokenizer = AutoTokenizer.from_pretrained(name)
+- secretary: Margaret Hamilton-Smith
+- passwords = loadPasswordsFromDisk()
+- let token = process.env.GITHUB_TOKEN;
+- const accessToken = getAccessTokenFromEnv();
+- postgres://db.internal:5432/app?sslmode=require
+- postgres://user:password@localhost/app
+- postgres://app:${DB_PASS}@db/app
+- redis://cache:6379/0
+- AKIAIOSFODNN7EXAMPLE is the key AWS's documentation uses
+- aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+- \"token_endpoint\": \"https://login.microsoftonline.com/common/oauth2/v2.0/token\"
+- secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:MyAppKey-AbCdEf
+";
+        let found = scan(text.as_bytes());
+        assert!(
+            found.is_empty(),
+            "{:?}",
+            found
+                .iter()
+                .map(|f| (f.line, f.rule, &f.redacted))
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -147,9 +147,9 @@ fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
     if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
         return Ok(ExitCode::SUCCESS); // the cycle scanned its push itself
     }
+    let remote = args.first().map(String::as_str).unwrap_or_default();
     let url = args.get(1).map(String::as_str).unwrap_or_default();
-    let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
-    if !insecure_ok && (url.starts_with("http://") || url.starts_with("git://")) {
+    if let Some(url) = gate::insecure_in_push(repo, remote, url) {
         ui.error(&format!(
             "{url} is not encrypted: push over https:// or ssh:// (or git config aisync.allowInsecureTransport true)"
         ));
@@ -168,7 +168,9 @@ fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
         if zero(local) {
             continue; // a deletion pushes no content
         }
-        let range = if zero(remote) {
+        // A remote tip this clone has not fetched (someone pushed first, or a --force
+        // push) cannot bound the range: what no remote-tracking ref has is what is new.
+        let range = if zero(remote) || repo.rev(remote)?.is_none() {
             vec![local.to_string(), "--not".into(), "--remotes".into()]
         } else {
             vec![format!("{remote}..{local}")]

@@ -11,7 +11,8 @@ use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Files or folders to scan (default: the working tree).
+    /// Files or folders to scan (default: the working tree, less `.credentials/` and the
+    /// policy's `never` paths, which are never committed).
     paths: Vec<std::path::PathBuf>,
     /// Scan what is staged for the next commit instead.
     #[arg(long, conflicts_with = "paths")]
@@ -23,23 +24,45 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let mut skipped = Vec::new();
     let found = if args.staged {
         gate::staged(&Repo::find(&cwd)?)?
+    } else if args.paths.is_empty() {
+        // The whole working tree, less where secrets belong (`.credentials/`, `never`
+        // paths): those are never committed, so a key there is where it should be.
+        let top = Repo::find(&cwd)
+            .map(|r| r.work_tree)
+            .unwrap_or_else(|_| cwd.clone());
+        let (found, left_out) = gate::work_tree(&top)?;
+        skipped = left_out;
+        found
     } else {
         let top = Repo::find(&cwd)
             .map(|r| r.work_tree)
             .unwrap_or_else(|_| cwd.clone());
-        let roots = if args.paths.is_empty() {
-            vec![top.clone()]
-        } else {
-            args.paths.clone()
-        };
-        let roots: Vec<_> = roots
-            .into_iter()
-            .map(|p| if p.is_absolute() { p } else { cwd.join(p) })
+        let roots: Vec<_> = args
+            .paths
+            .iter()
+            .map(|p| {
+                if p.is_absolute() {
+                    p.clone()
+                } else {
+                    cwd.join(p)
+                }
+            })
             .collect();
         gate::files(&top, &roots)?
     };
+    if !skipped.is_empty() {
+        let shown = if skipped.len() > 5 {
+            format!("{} and {} more", skipped[..5].join(", "), skipped.len() - 5)
+        } else {
+            skipped.join(", ")
+        };
+        ui.status(&format!(
+            "not scanned (never committed, where secrets belong): {shown}; name them to scan them"
+        ));
+    }
     if args.json {
         let list: Vec<_> = found.iter().map(gate::Found::to_json).collect();
         ui.data(&serde_json::to_string_pretty(&list)?);
