@@ -75,7 +75,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
             };
             ui.error(&format!(
                 "{} is never committed (policy: never); unstage it with: {unstage}",
-                shown(p)
+                gate::shown(p.as_bytes())
             ));
         }
         return Ok(ExitCode::from(1));
@@ -101,7 +101,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         if let Some(problem) = syntax_problem(kind, bytes) {
             ui.status(&format!(
                 "warning: {}: {problem}; it will merge line by line until fixed",
-                shown(path)
+                gate::shown(path.as_bytes())
             ));
         }
     }
@@ -240,16 +240,6 @@ fn background_sync(repo: &Repo) {
     }
     // The child outlives us; its outcome goes to state.json (git aisync status).
     let _ = cmd.spawn();
-}
-
-/// A file name on one line: as it is, or quoted with escapes when it holds a line break or
-/// another control character.
-fn shown(p: &str) -> String {
-    if p.chars().any(char::is_control) {
-        format!("{p:?}")
-    } else {
-        p.to_string()
-    }
 }
 
 /// `p` quoted for a POSIX shell, for the commands we suggest.
