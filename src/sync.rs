@@ -15,7 +15,7 @@ use crate::lock::{Acquired, Lock};
 use crate::peer;
 use crate::policy::{Mode, Policy};
 use crate::remote;
-use crate::repo::Repo;
+use crate::repo::{os_path, shown, GitPath, IndexChange, IndexEntry, Repo};
 use crate::resolve;
 use crate::scanner;
 use crate::snapshot;
@@ -27,9 +27,6 @@ pub const IN_CYCLE: &str = "AISYNC_CYCLE";
 
 /// Set with [`IN_CYCLE`] when the cycle's git commands must run the hooks after all (LFS).
 pub const KEEP_HOOKS: &str = "AISYNC_CYCLE_KEEPS_HOOKS";
-
-/// A path the cycle commits, and whether it is new to git (then it removed nothing).
-type Change = (String, bool);
 
 /// Tries of fetch-merge-push when another machine keeps pushing first.
 const PUSH_TRIES: u32 = 6;
@@ -115,16 +112,7 @@ impl<'r> Cycle<'r> {
             self.finish_merge(&mut report, "an interrupted merge")?;
         }
 
-        let (to_stage, held) = self.changes_to_commit(&policy)?;
-        report.held_back = held;
-        checkpoint("staged");
-        let before = repo.read_ref("HEAD");
-        if !to_stage.is_empty() {
-            report.committed = self.commit(&to_stage)?;
-        }
-        // The cycle's own commit holds only what it scanned as it staged.
-        let own = report.committed.clone().map(|c| (before, c));
-        checkpoint("committed");
+        report.committed = self.commit_local(&policy, &mut report)?;
 
         // What peers delivered to this machine's inbox merges first, then goes on with ours.
         for (sender, tip) in repo.refs_under(peer::INBOX) {
@@ -136,7 +124,7 @@ impl<'r> Cycle<'r> {
             .filter(|r| only_remote.is_none_or(|o| o == r))
             .collect();
         for remote in &remotes {
-            self.sync_remote(remote, &branch, own.as_ref(), &mut report)?;
+            self.sync_remote(remote, &branch, &mut report)?;
         }
         if !report.merged.is_empty() {
             let _ = snapshot::prune(repo);
@@ -219,81 +207,157 @@ impl<'r> Cycle<'r> {
         }
     }
 
-    /// The changed paths the cycle may commit, and the ones it holds back.
-    /// (What is new to git is marked: it removed nothing.)
-    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<Change>, Vec<HeldBack>)> {
-        let allow = scanner::Allow::load(&self.repo.work_tree);
-        let mut stage = Vec::new();
-        let mut held = Vec::new();
-        for (status, path) in self.repo.changes()? {
-            if policy.mode(&path) != Mode::Realtime
-                || policy.is_ignored(&path)
-                || path.starts_with(".credentials/")
-                || status == "!!"
+    /// Commits what changed locally, as the policy allows: the changed paths are staged in a
+    /// scratch index on HEAD (a person's own staging is never swept in), the staged blobs
+    /// are scanned (not the files: a writer may change one between the scan and the commit)
+    /// and what holds a secret or conflict markers is taken out again and reported. What
+    /// the commit removes from memory files, and the drivers' records a person's pull,
+    /// rebase or stash left pending, are journaled in the same commit. Returns the commit.
+    fn commit_local(&self, policy: &Policy, report: &mut Report) -> Result<Option<String>> {
+        let repo = self.repo;
+        let base = repo.read_ref("HEAD");
+        let synced = journal::SYNCED.as_bytes().to_vec();
+        let (mut present, mut gone) = (Vec::new(), Vec::new());
+        let mut journal_changed = false;
+        let mut seen = std::collections::HashSet::new();
+        for (status, path) in repo.changes()? {
+            let name = shown(&path);
+            if path == synced {
+                journal_changed = true;
+                continue;
+            }
+            if status == "!!"
+                || policy.mode(&name) != Mode::Realtime
+                || policy.is_ignored(&name)
+                || name.starts_with(".credentials/")
+                || !seen.insert(path.clone())
             {
                 continue;
             }
-            let file = self.repo.work_tree.join(&path);
-            let new = status == "??" || status.starts_with('A');
-            if status.contains('D') || !file.exists() {
-                stage.push((path, false));
-                continue;
+            // A staged deletion or rename (`D ` and `A `), a file deleted, a file that is a
+            // folder now (its files come as entries of their own): each leaves the index.
+            match fs::symlink_metadata(repo.work_tree.join(os_path(&path))) {
+                Ok(m) if !m.is_dir() => present.push(path),
+                _ => gone.push(path),
             }
-            let Ok(bytes) = fs::read(&file) else { continue };
-            if merge_drivers::text::has_conflict_markers(&bytes, 7) {
-                held.push(HeldBack {
-                    path,
-                    reason: "holds conflict markers: resolve them, then it syncs".into(),
-                });
-                continue;
-            }
-            let secrets = scanner::scan_allowed(&path, &bytes, &allow);
-            if let Some(f) = secrets.first() {
-                held.push(HeldBack {
-                    reason: format!(
-                        "line {}, column {}: {} ({}); it stays on this machine",
-                        f.line, f.column, f.rule, f.redacted
-                    ),
-                    path,
-                });
-                continue;
-            }
-            stage.push((path, new));
         }
-        Ok((stage, held))
-    }
-
-    /// Commits `paths` (and the journal of what they removed); returns the new commit.
-    fn commit(&self, changed: &[Change]) -> Result<Option<String>> {
-        let repo = self.repo;
-        let tracked: Vec<String> = changed
-            .iter()
-            .filter(|c| !c.1)
-            .map(|c| c.0.clone())
-            .collect();
-        let removed = self.removed_content(&tracked)?;
-        let mut paths: Vec<String> = changed.iter().map(|c| c.0.clone()).collect();
-        if !removed.is_empty() {
-            journal::append(&repo.work_tree.join(journal::SYNCED), &removed)?;
-            paths.push(journal::SYNCED.to_string());
-        }
-        repo.add_paths(&paths)?;
-        let mut names: Vec<&str> = paths
-            .iter()
-            .map(String::as_str)
-            .filter(|p| *p != journal::SYNCED)
-            .collect();
-        names.sort_unstable();
-        let shown = if names.len() > 5 {
-            format!("{} and {} more", names[..5].join(", "), names.len() - 5)
-        } else {
-            names.join(", ")
-        };
-        let message = format!("aisync({}): {shown}", self.machine);
-        if !repo.commit_paths(&message, &paths)? {
+        // Records from a person's `git pull --rebase`, cherry-pick or stash pop (no
+        // post-merge ran): folded whenever there are any, not only when the cycle merges.
+        let folded = journal::fold(&self.state_repo(), &repo.work_tree)?;
+        report.conflicts += folded;
+        journal_changed |= folded > 0;
+        if present.is_empty() && gone.is_empty() && !journal_changed {
             return Ok(None);
         }
-        Ok(repo.read_ref("HEAD"))
+
+        let scratch = repo.scratch_index(base.as_deref())?;
+        scratch.remove(&gone)?;
+        scratch.add(&present)?;
+        let mut changes = scratch.changes(base.as_deref())?;
+        // What is staged, read back once: the blobs to scan, and what a change replaced.
+        let is_file = |e: &IndexEntry| e.mode != "0" && e.mode != "160000";
+        let mut ids: Vec<&str> = Vec::new();
+        for c in &changes {
+            if is_file(&c.after) {
+                ids.push(&c.after.oid);
+            }
+            if is_file(&c.before) && is_memory(&c.before.path) {
+                ids.push(&c.before.oid);
+            }
+        }
+        let mut blobs: std::collections::HashMap<String, Vec<u8>> =
+            std::collections::HashMap::new();
+        for (id, bytes) in ids.iter().zip(repo.blobs(&ids)?) {
+            blobs.insert(id.to_string(), bytes);
+        }
+        let allow = scanner::Allow::load(&repo.work_tree);
+        let mut reverted = Vec::new();
+        changes.retain(|c| {
+            let Some(bytes) = blobs.get(&c.after.oid).filter(|_| is_file(&c.after)) else {
+                return true;
+            };
+            let path = shown(&c.after.path).into_owned();
+            let reason = if merge_drivers::text::has_conflict_markers(bytes, 7) {
+                "holds conflict markers: resolve them, then it syncs".to_string()
+            } else if let Some(f) = scanner::scan_allowed(&path, bytes, &allow).first() {
+                format!(
+                    "line {}, column {}: {} ({}); it stays on this machine",
+                    f.line, f.column, f.rule, f.redacted
+                )
+            } else {
+                return true;
+            };
+            report.held_back.push(HeldBack { path, reason });
+            reverted.push(c.before.clone());
+            false
+        });
+        scratch.set(&reverted)?;
+        checkpoint("staged");
+
+        let removed = self.removed_content(&changes, &blobs);
+        let journal_file = repo.work_tree.join(journal::SYNCED);
+        journal::append(&journal_file, &removed)?;
+        journal_changed |= !removed.is_empty();
+        if journal_changed && journal_file.exists() {
+            scratch.add(std::slice::from_ref(&synced))?;
+        }
+        let tree = scratch.write_tree()?;
+        let base_tree = match &base {
+            Some(b) => repo.rev(&format!("{b}^{{tree}}"))?,
+            None => None,
+        };
+        let commit = if base_tree.as_deref() == Some(tree.as_str()) {
+            None
+        } else {
+            let mut names: Vec<String> = changes
+                .iter()
+                .map(|c| shown(&c.after.path).into_owned())
+                .collect();
+            names.sort_unstable();
+            let listed = match names.len() {
+                0 => "conflict journal".to_string(),
+                1..=5 => names.join(", "),
+                n => format!("{} and {} more", names[..5].join(", "), n - 5),
+            };
+            let message = format!("aisync({}): {listed}", self.machine);
+            let commit = repo.commit_tree(&tree, base.as_deref(), &message)?;
+            repo.advance_head(&commit, base.as_deref(), &format!("commit: {message}"))?;
+            checkpoint("committed");
+            Some(commit)
+        };
+        // The repository's index follows for every path the cycle took, so a person's `git
+        // status` shows nothing there (and a cycle killed after its commit is mended by the
+        // next). A failure here loses nothing: the next cycle sees those paths and sets them.
+        let held: std::collections::HashSet<&[u8]> =
+            reverted.iter().map(|e| e.path.as_slice()).collect();
+        let mut taken: Vec<GitPath> = present
+            .into_iter()
+            .chain(gone)
+            .filter(|p| !held.contains(p.as_slice()))
+            .collect();
+        if journal_changed {
+            taken.push(synced);
+        }
+        let mut entries = scratch.entries(&taken)?;
+        for path in taken {
+            if !entries.iter().any(|e| e.path == path) {
+                entries.push(IndexEntry {
+                    mode: "0".into(),
+                    oid: String::new(),
+                    path,
+                });
+            }
+        }
+        let _ = repo.set_index_entries(&entries);
+        Ok(commit)
+    }
+
+    /// This repository as the journal module knows it.
+    fn state_repo(&self) -> crate::git_dir::Repo {
+        crate::git_dir::Repo {
+            git_dir: self.repo.git_dir.clone(),
+            work_tree: Some(self.repo.work_tree.clone()),
+        }
     }
 
     /// Records and blocks an automatic commit removes from memory files, journaled with the
@@ -301,32 +365,34 @@ impl<'r> Cycle<'r> {
     /// silently delete what other machines added).
     fn removed_content(
         &self,
-        paths: &[String],
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        changes: &[IndexChange],
+        blobs: &std::collections::HashMap<String, Vec<u8>>,
+    ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let time = journal::now();
         let mut entries = Vec::new();
-        for path in paths {
-            let memory = [".md", ".json", ".jsonl", ".yml", ".yaml"]
-                .iter()
-                .any(|e| path.ends_with(e));
-            if !memory || path == journal::SYNCED {
-                continue;
-            }
-            let Some(old) = self.repo.head_blob(path)? else {
+        for c in changes {
+            let Some(old) = blobs
+                .get(&c.before.oid)
+                .filter(|_| is_memory(&c.before.path))
+            else {
                 continue;
             };
-            let new = fs::read(self.repo.work_tree.join(path)).unwrap_or_default();
-            let removed = removed_lines(&old, &new);
+            let new = match c.after.mode.as_str() {
+                "0" => &[][..],
+                _ => blobs.get(&c.after.oid).map_or(&[][..], Vec::as_slice),
+            };
+            let removed = removed_lines(old, new);
             if removed.is_empty() {
                 continue;
             }
+            let path = shown(&c.before.path).into_owned();
             let text = removed.join("\n");
             let mut m = serde_json::Map::new();
             m.insert(
                 "id".into(),
                 journal::content_id(&format!("{path}\0{text}\0{}", self.machine)).into(),
             );
-            m.insert("path".into(), path.clone().into());
+            m.insert("path".into(), path.into());
             m.insert("location".into(), "(removed lines)".into());
             m.insert("base".into(), text.into());
             m.insert("rule".into(), "removed-by-commit".into());
@@ -334,16 +400,10 @@ impl<'r> Cycle<'r> {
             m.insert("time".into(), time.clone().into());
             entries.push(m);
         }
-        Ok(entries)
+        entries
     }
 
-    fn sync_remote(
-        &self,
-        remote: &str,
-        branch: &str,
-        own: Option<&(Option<String>, String)>,
-        report: &mut Report,
-    ) -> Result<()> {
+    fn sync_remote(&self, remote: &str, branch: &str, report: &mut Report) -> Result<()> {
         let repo = self.repo;
         let url = repo.remote_url(remote).unwrap_or_default();
         let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
@@ -401,13 +461,9 @@ impl<'r> Cycle<'r> {
             if head.is_none() || head == theirs {
                 return Ok(());
             }
-            let only_ours = own
-                .is_some_and(|(before, after)| *before == theirs && head.as_ref() == Some(after));
-            if let Some(why) = (!only_ours)
-                .then(|| self.secrets_in_push(theirs.as_deref()))
-                .transpose()?
-                .flatten()
-            {
+            // Every push, the cycle's own commit included (DESIGN §3): it was scanned as
+            // staged, but the push is the last gate and must not take that on trust.
+            if let Some(why) = self.secrets_in_push(theirs.as_deref())? {
                 report.held_back.push(HeldBack {
                     path: "(commits to push)".into(),
                     reason: why,
@@ -579,6 +635,14 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
     }
     // (A path remote that is not there may be an unmounted drive: that is offline.)
     None
+}
+
+/// Memory files: what an automatic commit removes from these is journaled.
+fn is_memory(path: &[u8]) -> bool {
+    [".md", ".json", ".jsonl", ".yml", ".yaml"]
+        .iter()
+        .any(|e| path.ends_with(e.as_bytes()))
+        && path != journal::SYNCED.as_bytes()
 }
 
 fn merging_marker(repo: &Repo) -> std::path::PathBuf {

@@ -594,3 +594,156 @@ fn a_cycle_with_nothing_to_commit_leaves_the_index_alone() {
     git_ok(&a, &["status", "--porcelain"]);
     assert!(std::fs::read(a.join(".git/index")).unwrap() != index);
 }
+
+/// Every object the hub holds, as text (to look for what must never reach it).
+fn hub_history(hub: &Path) -> String {
+    git_ok(hub, &["log", "-p", "--all", "--format=%H %s"])
+}
+
+#[test]
+fn a_staged_rename_a_staged_deletion_and_a_file_turned_folder_are_synced_like_any_edit() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/a.md", "- a\n");
+    write(&laptop, "memory/x.md", "- x\n");
+    write(&laptop, "memory/fd", "- a file for now\n");
+    synced(&laptop);
+    // A person tidies up with git, and commits nothing.
+    git_ok(&laptop, &["mv", "memory/a.md", "memory/b.md"]);
+    git_ok(&laptop, &["rm", "-q", "memory/x.md"]);
+    std::fs::remove_file(laptop.join("memory/fd")).unwrap();
+    write(&laptop, "memory/fd/i.md", "- inside\n");
+    synced(&laptop);
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(read(&server, "memory/b.md"), "- a\n");
+    assert_eq!(read(&server, "memory/fd/i.md"), "- inside\n");
+    assert!(!server.join("memory/a.md").exists() && !server.join("memory/x.md").exists());
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
+    assert_eq!(tree(&laptop), tree(&server));
+}
+
+#[test]
+fn a_note_whose_name_is_not_utf8_syncs_under_its_own_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let name = std::ffi::OsStr::from_bytes(b"bad\xffname.md");
+    std::fs::create_dir_all(laptop.join("memory")).unwrap();
+    std::fs::write(laptop.join("memory").join(name), "- latin-1 name\n").unwrap();
+    write(&laptop, "memory/ok.md", "- ok\n");
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(
+        std::fs::read(server.join("memory").join(name)).unwrap(),
+        b"- latin-1 name\n"
+    );
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn the_cycle_scans_what_it_stages_not_an_earlier_copy_of_the_file() {
+    // What `git add` stores can differ from the file the cycle read: a writer racing the
+    // cycle, or (deterministic here) a clean filter. The stored bytes are what is pushed.
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let key = format!("ghp_{}", "Zq3k".repeat(9));
+    git_ok(
+        &laptop,
+        &[
+            "config",
+            "filter.fill.clean",
+            &format!("sed s/PLACEHOLDER/{key}/"),
+        ],
+    );
+    git_ok(&laptop, &["config", "filter.fill.smudge", "cat"]);
+    write(
+        &laptop,
+        ".git/info/attributes",
+        "memory/filled.md filter=fill\n",
+    );
+    write(&laptop, "memory/filled.md", "- token PLACEHOLDER\n");
+    write(&laptop, "memory/ok.md", "- fine\n");
+    let out = sync(&laptop);
+    assert_exit(&out, 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("memory/filled.md") && !err.contains(&key),
+        "{err}"
+    );
+    let hub = hub_history(&net.hub);
+    assert!(hub.contains("memory/ok.md") && !hub.contains(&key), "{hub}");
+}
+
+#[test]
+fn a_file_a_person_unstaged_with_a_secret_in_it_stays_on_the_machine() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/x.md", "- harmless\n");
+    synced(&laptop);
+    let key = format!("ghp_{}", "Zq3k".repeat(9));
+    git_ok(&laptop, &["rm", "-q", "--cached", "memory/x.md"]);
+    write(
+        &laptop,
+        "memory/x.md",
+        &format!("- harmless\n- token {key}\n"),
+    );
+    assert_exit(&sync(&laptop), 4);
+    assert!(!hub_history(&net.hub).contains(&key));
+    // The file is still here, with the secret, for the person to deal with.
+    assert!(read(&laptop, "memory/x.md").contains(&key));
+}
+
+#[test]
+fn a_signing_setup_that_cannot_sign_unattended_does_not_stop_sync() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    // A signer that would wait for a passphrase or a touch; here one that fails at once.
+    let signer = net.root.join("signer");
+    executable(&signer, "#!/bin/sh\necho 'no pinentry' >&2\nexit 1\n");
+    git_ok(&laptop, &["config", "commit.gpgSign", "true"]);
+    git_ok(
+        &laptop,
+        &["config", "gpg.program", signer.to_str().unwrap()],
+    );
+    write(&server, "memory/s.md", "- from server\n");
+    synced(&server);
+    write(&laptop, "memory/l.md", "- from laptop\n");
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(read(&server, "memory/l.md"), "- from laptop\n");
+    assert_eq!(tree(&laptop), tree(&server));
+}
+
+#[test]
+fn conflict_records_left_by_a_persons_rebase_travel_with_the_next_cycle() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"vim\", \"tz\": \"UTC\"}\n",
+    );
+    synced(&laptop);
+    synced(&server);
+    write(
+        &server,
+        "memory/facts.json",
+        "{\"editor\": \"emacs\", \"tz\": \"UTC\"}\n",
+    );
+    synced(&server);
+    // The person commits and rebases by hand: no post-merge hook runs for a rebase.
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"helix\", \"tz\": \"UTC\"}\n",
+    );
+    git_ok(&laptop, &["commit", "-qam", "editor"]);
+    git_ok(&laptop, &["pull", "-q", "--rebase", "origin", "main"]);
+    assert!(laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
+    synced(&laptop);
+    synced(&server);
+    let journal = read(&server, ".aisync/conflicts.jsonl");
+    assert!(journal.contains("memory/facts.json"), "{journal}");
+    assert!(!laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
+}
