@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::gate;
 use crate::journal;
-use crate::lock::{Acquired, Lock};
+use crate::lock::{self, Acquired, Lock, Wait};
 use crate::peer;
 use crate::policy::{Mode, Policy};
 use crate::remote;
@@ -27,6 +27,9 @@ pub const IN_CYCLE: &str = "AISYNC_CYCLE";
 
 /// Set with [`IN_CYCLE`] when the cycle's git commands must run the hooks after all (LFS).
 pub const KEEP_HOOKS: &str = "AISYNC_CYCLE_KEEPS_HOOKS";
+
+/// How long a queued request waits for the cycle that runs it.
+const QUEUE_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// Tries of fetch-merge-push when another machine keeps pushing first.
 const PUSH_TRIES: u32 = 6;
@@ -54,15 +57,29 @@ pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
         std::env::remove_var(KEEP_HOOKS);
     }
     let machine = machine(repo);
-    let lock = match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
-        Ok(Acquired::Held(lock)) => lock,
-        Ok(Acquired::Queued { pid }) => {
-            return Report::new(
-                Outcome::Synced,
-                format!("a sync is running (pid {pid}); this request is queued and it will run once more"),
-            );
+    let lock = loop {
+        match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
+            Ok(Acquired::Held(lock)) => break lock,
+            // The running cycle runs once more for this request: wait for it and say how it
+            // ended, so the exit status keeps DESIGN §3's meaning (0: every remote holds
+            // this machine's work) rather than claiming a sync that has not happened yet.
+            Ok(Acquired::Queued { pid }) => {
+                match lock::wait_for_holder(&repo.state_dir(), pid, QUEUE_WAIT) {
+                    Wait::Served => return served_by(repo, pid),
+                    Wait::Free => std::thread::sleep(Duration::from_millis(20)),
+                    Wait::TooLong => {
+                        return Report::new(
+                            Outcome::Error,
+                            format!(
+                                "a sync (pid {pid}) has run for over {} minutes; this request stays queued for it (if it hangs: kill {pid})",
+                                QUEUE_WAIT.as_secs() / 60
+                            ),
+                        )
+                    }
+                }
+            }
+            Err(e) => return Report::new(Outcome::Error, format!("{e:#}")),
         }
-        Err(e) => return Report::new(Outcome::Error, format!("{e:#}")),
     };
     loop {
         let report = match Cycle::new(repo, &machine).and_then(|c| c.run(only_remote)) {
@@ -74,6 +91,44 @@ pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
             return report;
         }
     }
+}
+
+/// The outcome of the cycle (of process `pid`) that did a queued request's work.
+fn served_by(repo: &Repo, pid: u32) -> Report {
+    let Some(saved) = state::load(&repo.state_dir()) else {
+        return Report::new(
+            Outcome::Error,
+            format!("the sync of pid {pid} that ran this request left no outcome"),
+        );
+    };
+    let outcome = saved
+        .get("exit")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(Outcome::from_code)
+        .unwrap_or(Outcome::Error);
+    let message = saved
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let mut report = Report::new(
+        outcome,
+        format!("done by the sync that was running (pid {pid}): {message}"),
+    );
+    if let Some(held) = saved.get("held_back").and_then(serde_json::Value::as_array) {
+        for h in held {
+            let field = |k: &str| {
+                h.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            report.held_back.push(HeldBack {
+                path: field("path"),
+                reason: field("reason"),
+            });
+        }
+    }
+    report
 }
 
 /// This machine's name (`aisync.machine`, else the host name).

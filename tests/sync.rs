@@ -747,3 +747,64 @@ fn conflict_records_left_by_a_persons_rebase_travel_with_the_next_cycle() {
     assert!(journal.contains("memory/facts.json"), "{journal}");
     assert!(!laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
 }
+
+/// Writes the repository lock as a cycle of process `pid` on host `host` would.
+fn lock_as(dir: &Path, pid: u32, host: &str, started: &str) {
+    write(
+        dir,
+        ".git/aisync/lock",
+        &format!(r#"{{"pid":{pid},"host":"{host}","started":"{started}"}}"#),
+    );
+}
+
+fn sync_on_host(dir: &Path, host: &str) -> Output {
+    common::aisync_cmd(dir)
+        .env("HOSTNAME", host)
+        .arg("sync")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_lock_left_long_ago_by_a_pid_now_reused_does_not_stop_syncing() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    // Pid 1 is alive, but it is not the cycle that took this lock in 2020.
+    lock_as(&laptop, 1, "laptop-host", "2020-01-01T00:00:00Z");
+    write(&laptop, "memory/a.md", "- a\n");
+    assert_exit(&sync_on_host(&laptop, "laptop-host"), 0);
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(hub_files.contains("memory/a.md"), "{hub_files}");
+}
+
+#[test]
+fn a_request_made_while_a_cycle_runs_reports_what_happened_to_it_not_success_in_advance() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    // A cycle holds the lock for a moment, then dies without seeing the request.
+    let mut holder = std::process::Command::new("sleep")
+        .arg("2")
+        .spawn()
+        .unwrap();
+    let now = time_now_rfc3339(&laptop);
+    lock_as(&laptop, holder.id(), "laptop-host", &now);
+    write(&laptop, "memory/a.md", "- a\n");
+    let out = sync_on_host(&laptop, "laptop-host");
+    let _ = holder.wait();
+    assert_exit(&out, 0);
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(
+        hub_files.contains("memory/a.md"),
+        "the request ran: {hub_files}"
+    );
+}
+
+/// Now, as the lock writes it, from `date` (the test has no time crate).
+fn time_now_rfc3339(dir: &Path) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
