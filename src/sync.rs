@@ -150,9 +150,18 @@ impl<'r> Cycle<'r> {
 
     fn run(&self, only_remote: Option<&str>) -> Result<Report> {
         let repo = self.repo;
-        // A merge of ours that a crash interrupted is finished first.
-        let ours_interrupted =
-            repo.git_dir.join("MERGE_HEAD").exists() && merging_marker(repo).exists();
+        // A merge of ours that a crash interrupted is finished first: ours only when the
+        // marker names the commit being merged. Any other marker is stale (a person's own
+        // merge is theirs to finish, and is refused below).
+        let marker = fs::read_to_string(merging_marker(repo)).ok();
+        let merging = fs::read_to_string(repo.git_dir.join("MERGE_HEAD")).ok();
+        let ours_interrupted = match (&marker, &merging) {
+            (Some(m), Some(h)) => h.lines().next().map(str::trim) == Some(m.trim()),
+            _ => false,
+        };
+        if marker.is_some() && !ours_interrupted {
+            let _ = fs::remove_file(merging_marker(repo));
+        }
         if let Some(why) = self.refusal(ours_interrupted)? {
             return Ok(Report::new(Outcome::Refused, why));
         }

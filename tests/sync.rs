@@ -808,3 +808,45 @@ fn time_now_rfc3339(dir: &Path) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+#[test]
+fn a_persons_own_conflicted_pull_is_left_to_them_even_after_a_killed_cycle() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/t.bin", "\0base\n");
+    synced(&laptop);
+    synced(&server);
+    write(&server, "memory/t.bin", "\0server\n");
+    synced(&server);
+    write(&laptop, "memory/t.bin", "\0laptop\n");
+    git_ok(&laptop, &["commit", "-qam", "mine"]);
+    // A cycle killed mid-merge long ago left its marker behind.
+    write(
+        &laptop,
+        ".git/aisync/merging",
+        "0123456789012345678901234567890123456789",
+    );
+    let pulled = git_cmd(&laptop)
+        .args(["pull", "-q", "--no-rebase", "origin", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        !pulled.status.success(),
+        "the person's pull stops at the conflict"
+    );
+    let head = git_ok(&laptop, &["rev-parse", "HEAD"]);
+    assert_exit(&sync(&laptop), 2);
+    assert_eq!(
+        git_ok(&laptop, &["rev-parse", "HEAD"]),
+        head,
+        "nothing committed"
+    );
+    assert!(
+        laptop.join(".git/MERGE_HEAD").exists(),
+        "the merge is still theirs"
+    );
+    assert!(
+        !laptop.join(".git/aisync/merging").exists(),
+        "the stale marker is gone"
+    );
+}
