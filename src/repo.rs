@@ -1017,6 +1017,32 @@ impl Repo {
         Ok(out)
     }
 
+    /// The index's merged entries: (mode, blob id, path).
+    pub fn index(&self) -> Result<Vec<(String, String, String)>> {
+        let out = self.run(["ls-files", "-s", "-z"])?;
+        let mut list = Vec::new();
+        for entry in out.stdout.split('\0') {
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            if let [mode, oid, "0"] = meta.split(' ').collect::<Vec<_>>()[..] {
+                list.push((mode.to_string(), oid.to_string(), path.to_string()));
+            }
+        }
+        Ok(list)
+    }
+
+    /// Every file path in the tree of `rev` (none when it does not exist).
+    pub fn tree_paths(&self, rev: &str) -> Result<Vec<String>> {
+        let out = self.git(["ls-tree", "-r", "-z", "--name-only", rev])?;
+        Ok(out
+            .stdout
+            .split('\0')
+            .filter(|p| out.success && !p.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
     /// Unmerged index entries: each path with its stages (1 base, 2 ours, 3 theirs).
     pub fn unmerged(&self) -> Result<Vec<(String, Vec<Stage>)>> {
         let out = self.run(["ls-files", "-u", "-z"])?;

@@ -629,7 +629,8 @@ impl<'r> Cycle<'r> {
     /// Resolves what no driver could, folds the journal into the merge, commits it.
     fn finish_merge(&self, report: &mut Report, what: &str) -> Result<()> {
         let repo = self.repo;
-        let resolved = resolve::resolve_all(repo)?;
+        let mut resolved = resolve::resolve_all(repo)?;
+        resolved.extend(resolve::case_clashes(repo)?);
         let time = journal::now();
         let entries: Vec<_> = resolved
             .iter()

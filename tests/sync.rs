@@ -850,3 +850,63 @@ fn a_persons_own_conflicted_pull_is_left_to_them_even_after_a_killed_cycle() {
         "the stale marker is gone"
     );
 }
+
+/// The journal's records with `rule`.
+fn journaled(dir: &Path, rule: &str) -> Vec<serde_json::Value> {
+    common::read_or_empty(dir, ".aisync/conflicts.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["rule"] == rule)
+        .collect()
+}
+
+#[test]
+fn a_file_on_one_machine_and_a_folder_of_the_same_name_on_another_both_survive() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/topic", "- a file\n");
+    write(&server, "memory/topic/inside.md", "- in a folder\n");
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server), "the same tree everywhere");
+    assert_eq!(read(&server, "memory/topic/inside.md"), "- in a folder\n");
+    let files = git_ok(&server, &["ls-files", "memory"]);
+    let beside: Vec<&str> = files
+        .lines()
+        .filter(|f| f.starts_with("memory/topic.conflict-"))
+        .collect();
+    assert_eq!(beside.len(), 1, "{files}");
+    assert!(!files.contains('~'), "{files}");
+    assert_eq!(read(&server, beside[0]), "- a file\n");
+    let records = journaled(&server, "file-vs-folder");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["beside"], beside[0]);
+}
+
+#[test]
+fn notes_whose_names_differ_only_in_case_do_not_both_keep_the_name() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/Note.md", "- from the laptop\n");
+    write(&server, "memory/note.md", "- from the server\n");
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server), "the same tree everywhere");
+    let files = git_ok(&laptop, &["ls-files", "memory"]);
+    let names: Vec<&str> = files
+        .lines()
+        .filter(|n| n.to_lowercase().starts_with("memory/note"))
+        .collect();
+    assert_eq!(names.len(), 2, "{files}");
+    let lower: std::collections::HashSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    assert_eq!(lower.len(), 2, "no two names differ only in case: {files}");
+    assert!(names.iter().any(|n| n.contains(".conflict-")), "{files}");
+    let texts: String = names.iter().map(|n| read(&laptop, n)).collect();
+    assert!(
+        texts.contains("from the laptop") && texts.contains("from the server"),
+        "{texts}"
+    );
+    assert_eq!(journaled(&laptop, "case-clash").len(), 1);
+}
