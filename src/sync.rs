@@ -169,6 +169,17 @@ impl<'r> Cycle<'r> {
             Ok(p) => p,
             Err(e) => return Ok(Report::new(Outcome::Refused, format!("{e:#}"))),
         };
+        let remotes: Vec<String> = repo
+            .remotes()?
+            .into_iter()
+            .filter(|r| only_remote.is_none_or(|o| o == r))
+            .collect();
+        if let (Some(name), true) = (only_remote, remotes.is_empty()) {
+            return Ok(Report::new(
+                Outcome::Error,
+                format!("there is no remote named {name} (with a URL): `git remote -v` lists them; nothing was changed"),
+            ));
+        }
         self.clear_stale_index_lock()?;
         let branch = repo.head_branch().context("HEAD is detached")?;
         let mut report = Report::new(Outcome::Synced, "");
@@ -182,19 +193,21 @@ impl<'r> Cycle<'r> {
         for (sender, tip) in repo.refs_under(peer::INBOX) {
             self.merge("inbox", &sender, &tip, &mut report)?;
         }
-        let remotes: Vec<String> = repo
-            .remotes()?
-            .into_iter()
-            .filter(|r| only_remote.is_none_or(|o| o == r))
-            .collect();
+        // One remote that needs a person (an insecure URL, a refused key) does not keep the
+        // others from syncing: its error is reported after they have had their turn.
+        let mut errors = Vec::new();
         for remote in &remotes {
-            self.sync_remote(remote, &branch, &mut report)?;
+            if let Err(e) = self.sync_remote(remote, &branch, &mut report) {
+                errors.push(format!("{e:#}"));
+            }
         }
         if !report.merged.is_empty() {
             let _ = snapshot::prune(repo);
         }
 
-        report.outcome = if !report.offline.is_empty() {
+        report.outcome = if !errors.is_empty() {
+            Outcome::Error
+        } else if !report.offline.is_empty() {
             Outcome::Offline
         } else if !report.held_back.is_empty() {
             Outcome::HeldBack
@@ -202,6 +215,10 @@ impl<'r> Cycle<'r> {
             Outcome::Synced
         };
         report.message = summary(&report, &remotes);
+        for e in errors {
+            report.message.push_str("; ");
+            report.message.push_str(&e);
+        }
         Ok(report)
     }
 
@@ -477,7 +494,6 @@ impl<'r> Cycle<'r> {
             .into_iter()
             .find(|u| u.starts_with("http://") || u.starts_with("git://"));
         if let Some(insecure) = insecure.filter(|_| !insecure_ok) {
-            report.offline.push(remote.to_string());
             anyhow::bail!("{remote} ({insecure}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");

@@ -910,3 +910,58 @@ fn notes_whose_names_differ_only_in_case_do_not_both_keep_the_name() {
     );
     assert_eq!(journaled(&laptop, "case-clash").len(), 1);
 }
+
+#[test]
+fn conflicts_shows_where_the_other_copy_went_and_what_a_commit_removed() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/Note.md", "- from the laptop\n");
+    write(&server, "memory/note.md", "- from the server\n");
+    write(&server, "memory/list.md", "- keep\n- drop me\n");
+    synced(&laptop);
+    synced(&server);
+    // An assistant rewrites the list from a stale copy.
+    write(&server, "memory/list.md", "- keep\n");
+    synced(&server);
+    let out = aisync(&server, &["conflicts"]);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("other copy at memory/") && text.contains(".conflict-"),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed") && text.contains("- drop me"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_remote_that_is_not_there_by_name_is_an_error_and_one_bad_remote_does_not_stop_the_others() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/a.md", "- a\n");
+    let out = aisync(&laptop, &["sync", "--remote", "nosuch"]);
+    assert_exit(&out, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    // An insecure remote first in line: refused, and the hub after it still syncs.
+    git_ok(&laptop, &["remote", "remove", "origin"]);
+    git_ok(
+        &laptop,
+        &["remote", "add", "plain", "http://example.invalid/r.git"],
+    );
+    git_ok(
+        &laptop,
+        &["remote", "add", "origin", net.hub.to_str().unwrap()],
+    );
+    let remotes = git_ok(&laptop, &["config", "--get-regexp", "remote.*url"]);
+    let out = sync(&laptop);
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not encrypted"), "{err}");
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(
+        hub_files.contains("memory/a.md"),
+        "{remotes} {err} {hub_files}"
+    );
+}
