@@ -184,6 +184,176 @@ fn config_key(key: &str) -> String {
     }
 }
 
+/// A path as git stores it: bytes, never decoded (a name need not be UTF-8).
+pub type GitPath = Vec<u8>;
+
+/// A path for people to read (and for the policy's patterns); never handed back to git.
+pub fn shown(path: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(path)
+}
+
+/// A git path as a path under the working tree.
+pub fn os_path(path: &[u8]) -> &Path {
+    Path::new(<OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path))
+}
+
+const ZERO_OID: &str = "0000000000000000000000000000000000000000";
+
+/// An index entry: mode (`"0"`: none), blob id, path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub mode: String,
+    pub oid: String,
+    pub path: GitPath,
+}
+
+/// How a path differs between a tree and an index (`git diff --raw`): the entry before and
+/// after (mode `"0"` where there is none).
+#[derive(Clone, Debug)]
+pub struct IndexChange {
+    pub before: IndexEntry,
+    pub after: IndexEntry,
+}
+
+/// A scratch index of the cycle's own (see [`Repo::scratch_index`]); gone when dropped.
+pub struct Scratch<'r> {
+    repo: &'r Repo,
+    path: PathBuf,
+}
+
+impl Scratch<'_> {
+    fn run(&self, args: &[&str], input: Option<Vec<u8>>) -> Result<Vec<u8>> {
+        self.repo.raw(Some(&self.path), args, input)
+    }
+
+    /// Stages these paths as they are in the working tree now, names taken literally.
+    pub fn add(&self, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let input = nul_separated(paths);
+        self.run(
+            &["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            Some(input),
+        )
+        .map(drop)
+    }
+
+    /// Takes these paths out of the index (a file deleted, or now a folder).
+    pub fn remove(&self, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.run(
+            &["update-index", "-z", "--force-remove", "--stdin"],
+            Some(nul_separated(paths)),
+        )
+        .map(drop)
+    }
+
+    /// Sets entries (`mode == "0"`: the path leaves the index).
+    pub fn set(&self, entries: &[IndexEntry]) -> Result<()> {
+        self.repo.set_entries(Some(&self.path), entries)
+    }
+
+    /// How this index differs from `base` (none: the empty tree), submodules included.
+    pub fn changes(&self, base: Option<&str>) -> Result<Vec<IndexChange>> {
+        let mut args = vec![
+            "diff-index",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-renames",
+            "--no-abbrev",
+        ];
+        let empty;
+        match base {
+            Some(b) => args.push(b),
+            None => {
+                empty = String::from_utf8_lossy(
+                    &self.run(&["hash-object", "-t", "tree", "--stdin"], Some(Vec::new()))?,
+                )
+                .trim()
+                .to_string();
+                args.push(&empty);
+            }
+        }
+        let out = self.run(&args, None)?;
+        // `:<old mode> <new mode> <old id> <new id> <status>` NUL `<path>` NUL, per path.
+        let mut fields = out.split(|&b| b == 0);
+        let mut list = Vec::new();
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let meta = String::from_utf8_lossy(meta);
+            let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+            if let [old_mode, new_mode, old_id, new_id, _] = parts[..] {
+                let entry = |mode: &str, oid: &str| IndexEntry {
+                    mode: if mode.trim_start_matches('0').is_empty() {
+                        "0".into()
+                    } else {
+                        mode.into()
+                    },
+                    oid: oid.into(),
+                    path: path.to_vec(),
+                };
+                list.push(IndexChange {
+                    before: entry(old_mode, old_id),
+                    after: entry(new_mode, new_id),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    /// The entries this index holds for exactly these paths.
+    pub fn entries(&self, paths: &[GitPath]) -> Result<Vec<IndexEntry>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        // (ls-files reads no pathspec file: the whole index, then only these paths.)
+        let out = self.run(&["ls-files", "-s", "-z"], None)?;
+        let wanted: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let mut list = Vec::new();
+        for entry in out.split(|&b| b == 0) {
+            // "<mode> <oid> <stage>\t<path>"
+            let Some(tab) = entry.iter().position(|&b| b == b'\t') else {
+                continue;
+            };
+            let (meta, path) = (String::from_utf8_lossy(&entry[..tab]), &entry[tab + 1..]);
+            let parts: Vec<&str> = meta.split(' ').collect();
+            if let ([mode, oid, _], true) = (&parts[..], wanted.contains(path)) {
+                list.push(IndexEntry {
+                    mode: mode.to_string(),
+                    oid: oid.to_string(),
+                    path: path.to_vec(),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    /// The tree this index holds.
+    pub fn write_tree(&self) -> Result<String> {
+        Ok(String::from_utf8_lossy(&self.run(&["write-tree"], None)?)
+            .trim()
+            .to_string())
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn nul_separated(paths: &[GitPath]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for p in paths {
+        input.extend_from_slice(p);
+        input.push(0);
+    }
+    input
+}
+
 /// One stage of an unmerged path: (stage number, mode, blob id).
 pub type Stage = (u8, String, String);
 
@@ -539,9 +709,14 @@ impl Repo {
         self.run(&full)
     }
 
-    /// `-c user.name=… -c user.email=…` when this machine has no identity configured.
+    /// `-c user.name=… -c user.email=…` when this machine has no identity configured; in a
+    /// cycle, `-c commit.gpgSign=false`: a signer may ask for a passphrase or a touch, and an
+    /// unattended cycle must never wait on one (its own commits go unsigned).
     fn identity_args(&self) -> Result<Vec<String>> {
         let mut full: Vec<String> = Vec::new();
+        if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
+            full.extend(["-c".into(), "commit.gpgSign=false".into()]);
+        }
         let has =
             |key: &str, env: &str| std::env::var_os(env).is_some() || self.setting(key).is_some();
         let machine = self
@@ -710,22 +885,120 @@ impl Repo {
         Ok((n.next().unwrap_or(0), n.next().unwrap_or(0)))
     }
 
-    /// Changed, deleted and untracked paths: (status letters, path).
-    pub fn changes(&self) -> Result<Vec<(String, String)>> {
-        let out = self.run([
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-            "--no-renames",
-        ])?;
+    /// Changed, deleted and untracked paths: (status letters, path). Paths stay bytes, as git
+    /// has them: a name that is not UTF-8 must still reach git unchanged.
+    pub fn changes(&self) -> Result<Vec<(String, GitPath)>> {
+        let out = self.raw(
+            None,
+            &[
+                "status",
+                "--porcelain=v1",
+                "-z",
+                "--untracked-files=all",
+                "--no-renames",
+            ],
+            None,
+        )?;
         let mut list = Vec::new();
-        for entry in out.stdout.split('\0') {
+        for entry in out.split(|&b| b == 0) {
             if entry.len() > 3 {
-                list.push((entry[..2].to_string(), entry[3..].to_string()));
+                list.push((
+                    String::from_utf8_lossy(&entry[..2]).into_owned(),
+                    entry[3..].to_vec(),
+                ));
             }
         }
         Ok(list)
+    }
+
+    /// An index of the cycle's own (`GIT_INDEX_FILE`) holding `base`'s tree (nothing for an
+    /// unborn branch): the cycle builds its commit there, so what a person staged is never
+    /// swept in, and what it scans is exactly what it commits.
+    pub fn scratch_index(&self, base: Option<&str>) -> Result<Scratch<'_>> {
+        let path = self.state_dir().join("index.cycle");
+        std::fs::create_dir_all(self.state_dir())
+            .with_context(|| format!("cannot create {}", self.state_dir().display()))?;
+        // Left by a cycle that was killed: the repository lock says none runs now.
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("cycle.lock"));
+        let scratch = Scratch { repo: self, path };
+        match base {
+            Some(base) => scratch.run(&["read-tree", base], None)?,
+            None => scratch.run(&["read-tree", "--empty"], None)?,
+        };
+        Ok(scratch)
+    }
+
+    /// Sets index entries (`mode == "0"`: the path leaves the index) in the repository's
+    /// own index, or in `index`.
+    fn set_entries(&self, index: Option<&Path>, entries: &[IndexEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut input = Vec::new();
+        for e in entries {
+            let oid = if e.mode == "0" { ZERO_OID } else { &e.oid };
+            input.extend_from_slice(format!("{} {oid}\t", e.mode).as_bytes());
+            input.extend_from_slice(&e.path);
+            input.push(0);
+        }
+        self.raw(index, &["update-index", "-z", "--index-info"], Some(input))?;
+        Ok(())
+    }
+
+    /// Puts `entries` in the repository's index (what the cycle committed, so that a
+    /// person's `git status` shows no change there), then refreshes its file times.
+    pub fn set_index_entries(&self, entries: &[IndexEntry]) -> Result<()> {
+        self.set_entries(None, entries)?;
+        // Exit 1 means "some files need updating": that is what status will show.
+        let _ = self.git(["update-index", "-q", "--refresh"]);
+        Ok(())
+    }
+
+    /// A commit of `tree` on `parent` (none: the first commit), as this machine. Made with
+    /// `commit-tree`, which never signs unless told: an unattended cycle must not wait on a
+    /// signing prompt.
+    pub fn commit_tree(&self, tree: &str, parent: Option<&str>, message: &str) -> Result<String> {
+        let mut args = self.identity_args()?;
+        args.extend(["commit-tree".to_string(), tree.to_string()]);
+        if let Some(p) = parent {
+            args.extend(["-p".to_string(), p.to_string()]);
+        }
+        args.extend(["-m".to_string(), message.to_string()]);
+        Ok(self.run(&args)?.stdout.trim().to_string())
+    }
+
+    /// Moves the branch HEAD names from `old` (none: it has no commit yet) to `new`; fails,
+    /// changing nothing, when it is no longer at `old` (someone committed meanwhile).
+    pub fn advance_head(&self, new: &str, old: Option<&str>, why: &str) -> Result<()> {
+        let out = self.git(["update-ref", "-m", why, "HEAD", new, old.unwrap_or("")])?;
+        if !out.success {
+            bail!(
+                "the branch moved while the cycle committed (a commit of yours, probably); nothing is lost and the next cycle tries again: {}",
+                out.stderr.trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs git with `input` on stdin and, when given, `index` as its index; fails with its
+    /// message, else returns its output as bytes.
+    fn raw(&self, index: Option<&Path>, args: &[&str], input: Option<Vec<u8>>) -> Result<Vec<u8>> {
+        let mut cmd = command(&self.work_tree, args);
+        cmd.env("GIT_LITERAL_PATHSPECS", "1");
+        if let Some(index) = index {
+            cmd.env("GIT_INDEX_FILE", index);
+        }
+        let (ok, stdout, stderr) = run_limited_input(cmd, LOCAL_LIMIT, input)?;
+        if !ok {
+            let why = String::from_utf8_lossy(&stderr);
+            bail!(
+                "git {} failed: {}",
+                args.join(" "),
+                why.trim().lines().next().unwrap_or("no message")
+            );
+        }
+        Ok(stdout)
     }
 
     /// Stages exactly these paths (additions, changes, deletions), names taken literally.
@@ -779,16 +1052,30 @@ impl Repo {
         Ok(out)
     }
 
-    /// The blob of `path` in HEAD, if it is there.
-    pub fn head_blob(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let (ok, out, _) = run_limited_bytes(
-            command(
-                &self.work_tree,
-                ["cat-file", "blob", &format!("HEAD:{path}")],
-            ),
-            LOCAL_LIMIT,
-        )?;
-        Ok(ok.then_some(out))
+    /// The index's merged entries: (mode, blob id, path).
+    pub fn index(&self) -> Result<Vec<(String, String, String)>> {
+        let out = self.run(["ls-files", "-s", "-z"])?;
+        let mut list = Vec::new();
+        for entry in out.stdout.split('\0') {
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            if let [mode, oid, "0"] = meta.split(' ').collect::<Vec<_>>()[..] {
+                list.push((mode.to_string(), oid.to_string(), path.to_string()));
+            }
+        }
+        Ok(list)
+    }
+
+    /// Every file path in the tree of `rev` (none when it does not exist).
+    pub fn tree_paths(&self, rev: &str) -> Result<Vec<String>> {
+        let out = self.git(["ls-tree", "-r", "-z", "--name-only", rev])?;
+        Ok(out
+            .stdout
+            .split('\0')
+            .filter(|p| out.success && !p.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     /// Unmerged index entries: each path with its stages (1 base, 2 ours, 3 theirs).

@@ -30,6 +30,26 @@ pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
                 .map(|s| (s.1.clone(), s.2.clone()))
         };
         let (ours, theirs) = (stage(2), stage(3));
+        if let Some(folder) =
+            moved_aside_for_folder(repo, &path, ours.is_some() != theirs.is_some())
+        {
+            // File vs folder: git put the file at `NAME~HEAD` or `NAME~<commit>` (the name
+            // depends on which side merged). The folder keeps the name on every machine; the
+            // file goes beside it by its blob id, so both machines make the same tree.
+            let Some(file) = ours.or(theirs) else {
+                continue;
+            };
+            let beside = beside_name(&folder, &file.1);
+            place(repo, &beside, &file)?;
+            unstage(repo, &path)?;
+            let _ = fs::remove_file(repo.work_tree.join(&path));
+            done.push(Resolved {
+                path: folder,
+                beside: Some(beside),
+                rule: "file-vs-folder",
+            });
+            continue;
+        }
         let resolved = match (ours, theirs) {
             (Some(o), Some(t)) if o.1 == t.1 => {
                 place(repo, &path, &o)?;
@@ -72,6 +92,67 @@ pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
         done.push(resolved);
     }
     Ok(done)
+}
+
+/// The folder a file was moved aside for: git names it `NAME~SIDE` when a folder `NAME`
+/// took its place, and only one side has it.
+fn moved_aside_for_folder(repo: &Repo, path: &str, one_side: bool) -> Option<String> {
+    let (name, side) = path.rsplit_once('~')?;
+    (one_side && !side.is_empty() && !side.contains('/') && repo.work_tree.join(name).is_dir())
+        .then(|| name.to_string())
+}
+
+/// Names that differ only in case (`Note.md`, `note.md`), which a macOS or Windows clone
+/// cannot hold both of, brought together by this merge: the one with the greater blob id
+/// keeps its name, the other goes beside it as `NAME.conflict-<short blob id>.EXT` (the
+/// same content twice: one copy is enough).
+pub fn case_clashes(repo: &Repo) -> Result<Vec<Resolved>> {
+    let in_head: std::collections::HashSet<String> = repo.tree_paths("HEAD")?.into_iter().collect();
+    let mut groups: std::collections::BTreeMap<String, Vec<(String, String, String)>> =
+        std::collections::BTreeMap::new();
+    for (mode, oid, path) in repo.index()? {
+        groups
+            .entry(path.to_lowercase())
+            .or_default()
+            .push((mode, oid, path));
+    }
+    let mut done = Vec::new();
+    for (_, mut group) in groups {
+        if group.len() < 2 || group.iter().all(|(_, _, p)| in_head.contains(p)) {
+            continue;
+        }
+        // Greater blob id first (then the greater name): the same choice everywhere.
+        group.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+        let (keep, others) = group.split_first().expect("two or more");
+        for (mode, oid, path) in others {
+            unstage(repo, path)?;
+            let _ = fs::remove_file(repo.work_tree.join(path));
+            if *oid == keep.1 {
+                done.push(Resolved {
+                    path: path.clone(),
+                    beside: Some(keep.2.clone()),
+                    rule: "case-clash-same-content",
+                });
+                continue;
+            }
+            let beside = beside_name(path, oid);
+            place(repo, &beside, &(mode.clone(), oid.clone()))?;
+            done.push(Resolved {
+                path: keep.2.clone(),
+                beside: Some(beside),
+                rule: "case-clash",
+            });
+        }
+        // Written again: on a file system that ignores case, removing the other name
+        // removed this one.
+        place(repo, &keep.2, &(keep.0.clone(), keep.1.clone()))?;
+    }
+    Ok(done)
+}
+
+fn unstage(repo: &Repo, path: &str) -> Result<()> {
+    repo.run(["update-index", "--force-remove", "--", path])
+        .map(drop)
 }
 
 /// `notes/a.png` with blob `1a2b3c…` → `notes/a.conflict-1a2b3c4d.png`.
@@ -144,6 +225,14 @@ pub fn entry(r: &Resolved, machine: &str, time: &str) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_other_version_is_found_by_the_same_name_whatever_the_case() {
+        assert_eq!(
+            beside_name("memory/note.md", "ab12cd34ef"),
+            "memory/note.conflict-ab12cd34.md"
+        );
+    }
 
     #[test]
     fn the_other_version_goes_beside_with_its_blob_id() {

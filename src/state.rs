@@ -31,6 +31,19 @@ impl Outcome {
         }
     }
 
+    /// The outcome an exit status stands for.
+    pub fn from_code(code: u64) -> Option<Outcome> {
+        [
+            Outcome::Synced,
+            Outcome::Error,
+            Outcome::Refused,
+            Outcome::Offline,
+            Outcome::HeldBack,
+        ]
+        .into_iter()
+        .find(|o| *o as u64 == code)
+    }
+
     pub fn code(self) -> ExitCode {
         ExitCode::from(self as u8)
     }

@@ -11,11 +11,11 @@ use anyhow::{Context, Result};
 
 use crate::gate;
 use crate::journal;
-use crate::lock::{Acquired, Lock};
+use crate::lock::{self, Acquired, Lock, Wait};
 use crate::peer;
 use crate::policy::{Mode, Policy};
 use crate::remote;
-use crate::repo::Repo;
+use crate::repo::{os_path, shown, GitPath, IndexChange, IndexEntry, Repo};
 use crate::resolve;
 use crate::scanner;
 use crate::snapshot;
@@ -28,8 +28,8 @@ pub const IN_CYCLE: &str = "AISYNC_CYCLE";
 /// Set with [`IN_CYCLE`] when the cycle's git commands must run the hooks after all (LFS).
 pub const KEEP_HOOKS: &str = "AISYNC_CYCLE_KEEPS_HOOKS";
 
-/// A path the cycle commits, and whether it is new to git (then it removed nothing).
-type Change = (String, bool);
+/// How long a queued request waits for the cycle that runs it.
+const QUEUE_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// Tries of fetch-merge-push when another machine keeps pushing first.
 const PUSH_TRIES: u32 = 6;
@@ -57,15 +57,29 @@ pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
         std::env::remove_var(KEEP_HOOKS);
     }
     let machine = machine(repo);
-    let lock = match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
-        Ok(Acquired::Held(lock)) => lock,
-        Ok(Acquired::Queued { pid }) => {
-            return Report::new(
-                Outcome::Synced,
-                format!("a sync is running (pid {pid}); this request is queued and it will run once more"),
-            );
+    let lock = loop {
+        match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
+            Ok(Acquired::Held(lock)) => break lock,
+            // The running cycle runs once more for this request: wait for it and say how it
+            // ended, so the exit status keeps DESIGN §3's meaning (0: every remote holds
+            // this machine's work) rather than claiming a sync that has not happened yet.
+            Ok(Acquired::Queued { pid }) => {
+                match lock::wait_for_holder(&repo.state_dir(), pid, QUEUE_WAIT) {
+                    Wait::Served => return served_by(repo, pid),
+                    Wait::Free => std::thread::sleep(Duration::from_millis(20)),
+                    Wait::TooLong => {
+                        return Report::new(
+                            Outcome::Error,
+                            format!(
+                                "a sync (pid {pid}) has run for over {} minutes; this request stays queued for it (if it hangs: kill {pid})",
+                                QUEUE_WAIT.as_secs() / 60
+                            ),
+                        )
+                    }
+                }
+            }
+            Err(e) => return Report::new(Outcome::Error, format!("{e:#}")),
         }
-        Err(e) => return Report::new(Outcome::Error, format!("{e:#}")),
     };
     loop {
         let report = match Cycle::new(repo, &machine).and_then(|c| c.run(only_remote)) {
@@ -77,6 +91,44 @@ pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
             return report;
         }
     }
+}
+
+/// The outcome of the cycle (of process `pid`) that did a queued request's work.
+fn served_by(repo: &Repo, pid: u32) -> Report {
+    let Some(saved) = state::load(&repo.state_dir()) else {
+        return Report::new(
+            Outcome::Error,
+            format!("the sync of pid {pid} that ran this request left no outcome"),
+        );
+    };
+    let outcome = saved
+        .get("exit")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(Outcome::from_code)
+        .unwrap_or(Outcome::Error);
+    let message = saved
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let mut report = Report::new(
+        outcome,
+        format!("done by the sync that was running (pid {pid}): {message}"),
+    );
+    if let Some(held) = saved.get("held_back").and_then(serde_json::Value::as_array) {
+        for h in held {
+            let field = |k: &str| {
+                h.get(k)
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            report.held_back.push(HeldBack {
+                path: field("path"),
+                reason: field("reason"),
+            });
+        }
+    }
+    report
 }
 
 /// This machine's name (`aisync.machine`, else the host name).
@@ -98,9 +150,18 @@ impl<'r> Cycle<'r> {
 
     fn run(&self, only_remote: Option<&str>) -> Result<Report> {
         let repo = self.repo;
-        // A merge of ours that a crash interrupted is finished first.
-        let ours_interrupted =
-            repo.git_dir.join("MERGE_HEAD").exists() && merging_marker(repo).exists();
+        // A merge of ours that a crash interrupted is finished first: ours only when the
+        // marker names the commit being merged. Any other marker is stale (a person's own
+        // merge is theirs to finish, and is refused below).
+        let marker = fs::read_to_string(merging_marker(repo)).ok();
+        let merging = fs::read_to_string(repo.git_dir.join("MERGE_HEAD")).ok();
+        let ours_interrupted = match (&marker, &merging) {
+            (Some(m), Some(h)) => h.lines().next().map(str::trim) == Some(m.trim()),
+            _ => false,
+        };
+        if marker.is_some() && !ours_interrupted {
+            let _ = fs::remove_file(merging_marker(repo));
+        }
         if let Some(why) = self.refusal(ours_interrupted)? {
             return Ok(Report::new(Outcome::Refused, why));
         }
@@ -108,6 +169,17 @@ impl<'r> Cycle<'r> {
             Ok(p) => p,
             Err(e) => return Ok(Report::new(Outcome::Refused, format!("{e:#}"))),
         };
+        let remotes: Vec<String> = repo
+            .remotes()?
+            .into_iter()
+            .filter(|r| only_remote.is_none_or(|o| o == r))
+            .collect();
+        if let (Some(name), true) = (only_remote, remotes.is_empty()) {
+            return Ok(Report::new(
+                Outcome::Error,
+                format!("there is no remote named {name} (with a URL): `git remote -v` lists them; nothing was changed"),
+            ));
+        }
         self.clear_stale_index_lock()?;
         let branch = repo.head_branch().context("HEAD is detached")?;
         let mut report = Report::new(Outcome::Synced, "");
@@ -115,34 +187,27 @@ impl<'r> Cycle<'r> {
             self.finish_merge(&mut report, "an interrupted merge")?;
         }
 
-        let (to_stage, held) = self.changes_to_commit(&policy)?;
-        report.held_back = held;
-        checkpoint("staged");
-        let before = repo.read_ref("HEAD");
-        if !to_stage.is_empty() {
-            report.committed = self.commit(&to_stage)?;
-        }
-        // The cycle's own commit holds only what it scanned as it staged.
-        let own = report.committed.clone().map(|c| (before, c));
-        checkpoint("committed");
+        report.committed = self.commit_local(&policy, &mut report)?;
 
         // What peers delivered to this machine's inbox merges first, then goes on with ours.
         for (sender, tip) in repo.refs_under(peer::INBOX) {
             self.merge("inbox", &sender, &tip, &mut report)?;
         }
-        let remotes: Vec<String> = repo
-            .remotes()?
-            .into_iter()
-            .filter(|r| only_remote.is_none_or(|o| o == r))
-            .collect();
+        // One remote that needs a person (an insecure URL, a refused key) does not keep the
+        // others from syncing: its error is reported after they have had their turn.
+        let mut errors = Vec::new();
         for remote in &remotes {
-            self.sync_remote(remote, &branch, own.as_ref(), &mut report)?;
+            if let Err(e) = self.sync_remote(remote, &branch, &mut report) {
+                errors.push(format!("{e:#}"));
+            }
         }
         if !report.merged.is_empty() {
             let _ = snapshot::prune(repo);
         }
 
-        report.outcome = if !report.offline.is_empty() {
+        report.outcome = if !errors.is_empty() {
+            Outcome::Error
+        } else if !report.offline.is_empty() {
             Outcome::Offline
         } else if !report.held_back.is_empty() {
             Outcome::HeldBack
@@ -150,6 +215,10 @@ impl<'r> Cycle<'r> {
             Outcome::Synced
         };
         report.message = summary(&report, &remotes);
+        for e in errors {
+            report.message.push_str("; ");
+            report.message.push_str(&e);
+        }
         Ok(report)
     }
 
@@ -219,81 +288,157 @@ impl<'r> Cycle<'r> {
         }
     }
 
-    /// The changed paths the cycle may commit, and the ones it holds back.
-    /// (What is new to git is marked: it removed nothing.)
-    fn changes_to_commit(&self, policy: &Policy) -> Result<(Vec<Change>, Vec<HeldBack>)> {
-        let allow = scanner::Allow::load(&self.repo.work_tree);
-        let mut stage = Vec::new();
-        let mut held = Vec::new();
-        for (status, path) in self.repo.changes()? {
-            if policy.mode(&path) != Mode::Realtime
-                || policy.is_ignored(&path)
-                || path.starts_with(".credentials/")
-                || status == "!!"
+    /// Commits what changed locally, as the policy allows: the changed paths are staged in a
+    /// scratch index on HEAD (a person's own staging is never swept in), the staged blobs
+    /// are scanned (not the files: a writer may change one between the scan and the commit)
+    /// and what holds a secret or conflict markers is taken out again and reported. What
+    /// the commit removes from memory files, and the drivers' records a person's pull,
+    /// rebase or stash left pending, are journaled in the same commit. Returns the commit.
+    fn commit_local(&self, policy: &Policy, report: &mut Report) -> Result<Option<String>> {
+        let repo = self.repo;
+        let base = repo.read_ref("HEAD");
+        let synced = journal::SYNCED.as_bytes().to_vec();
+        let (mut present, mut gone) = (Vec::new(), Vec::new());
+        let mut journal_changed = false;
+        let mut seen = std::collections::HashSet::new();
+        for (status, path) in repo.changes()? {
+            let name = shown(&path);
+            if path == synced {
+                journal_changed = true;
+                continue;
+            }
+            if status == "!!"
+                || policy.mode(&name) != Mode::Realtime
+                || policy.is_ignored(&name)
+                || name.starts_with(".credentials/")
+                || !seen.insert(path.clone())
             {
                 continue;
             }
-            let file = self.repo.work_tree.join(&path);
-            let new = status == "??" || status.starts_with('A');
-            if status.contains('D') || !file.exists() {
-                stage.push((path, false));
-                continue;
+            // A staged deletion or rename (`D ` and `A `), a file deleted, a file that is a
+            // folder now (its files come as entries of their own): each leaves the index.
+            match fs::symlink_metadata(repo.work_tree.join(os_path(&path))) {
+                Ok(m) if !m.is_dir() => present.push(path),
+                _ => gone.push(path),
             }
-            let Ok(bytes) = fs::read(&file) else { continue };
-            if merge_drivers::text::has_conflict_markers(&bytes, 7) {
-                held.push(HeldBack {
-                    path,
-                    reason: "holds conflict markers: resolve them, then it syncs".into(),
-                });
-                continue;
-            }
-            let secrets = scanner::scan_allowed(&path, &bytes, &allow);
-            if let Some(f) = secrets.first() {
-                held.push(HeldBack {
-                    reason: format!(
-                        "line {}, column {}: {} ({}); it stays on this machine",
-                        f.line, f.column, f.rule, f.redacted
-                    ),
-                    path,
-                });
-                continue;
-            }
-            stage.push((path, new));
         }
-        Ok((stage, held))
-    }
-
-    /// Commits `paths` (and the journal of what they removed); returns the new commit.
-    fn commit(&self, changed: &[Change]) -> Result<Option<String>> {
-        let repo = self.repo;
-        let tracked: Vec<String> = changed
-            .iter()
-            .filter(|c| !c.1)
-            .map(|c| c.0.clone())
-            .collect();
-        let removed = self.removed_content(&tracked)?;
-        let mut paths: Vec<String> = changed.iter().map(|c| c.0.clone()).collect();
-        if !removed.is_empty() {
-            journal::append(&repo.work_tree.join(journal::SYNCED), &removed)?;
-            paths.push(journal::SYNCED.to_string());
-        }
-        repo.add_paths(&paths)?;
-        let mut names: Vec<&str> = paths
-            .iter()
-            .map(String::as_str)
-            .filter(|p| *p != journal::SYNCED)
-            .collect();
-        names.sort_unstable();
-        let shown = if names.len() > 5 {
-            format!("{} and {} more", names[..5].join(", "), names.len() - 5)
-        } else {
-            names.join(", ")
-        };
-        let message = format!("aisync({}): {shown}", self.machine);
-        if !repo.commit_paths(&message, &paths)? {
+        // Records from a person's `git pull --rebase`, cherry-pick or stash pop (no
+        // post-merge ran): folded whenever there are any, not only when the cycle merges.
+        let folded = journal::fold(&self.state_repo(), &repo.work_tree)?;
+        report.conflicts += folded;
+        journal_changed |= folded > 0;
+        if present.is_empty() && gone.is_empty() && !journal_changed {
             return Ok(None);
         }
-        Ok(repo.read_ref("HEAD"))
+
+        let scratch = repo.scratch_index(base.as_deref())?;
+        scratch.remove(&gone)?;
+        scratch.add(&present)?;
+        let mut changes = scratch.changes(base.as_deref())?;
+        // What is staged, read back once: the blobs to scan, and what a change replaced.
+        let is_file = |e: &IndexEntry| e.mode != "0" && e.mode != "160000";
+        let mut ids: Vec<&str> = Vec::new();
+        for c in &changes {
+            if is_file(&c.after) {
+                ids.push(&c.after.oid);
+            }
+            if is_file(&c.before) && is_memory(&c.before.path) {
+                ids.push(&c.before.oid);
+            }
+        }
+        let mut blobs: std::collections::HashMap<String, Vec<u8>> =
+            std::collections::HashMap::new();
+        for (id, bytes) in ids.iter().zip(repo.blobs(&ids)?) {
+            blobs.insert(id.to_string(), bytes);
+        }
+        let allow = scanner::Allow::load(&repo.work_tree);
+        let mut reverted = Vec::new();
+        changes.retain(|c| {
+            let Some(bytes) = blobs.get(&c.after.oid).filter(|_| is_file(&c.after)) else {
+                return true;
+            };
+            let path = shown(&c.after.path).into_owned();
+            let reason = if merge_drivers::text::has_conflict_markers(bytes, 7) {
+                "holds conflict markers: resolve them, then it syncs".to_string()
+            } else if let Some(f) = scanner::scan_allowed(&path, bytes, &allow).first() {
+                format!(
+                    "line {}, column {}: {} ({}); it stays on this machine",
+                    f.line, f.column, f.rule, f.redacted
+                )
+            } else {
+                return true;
+            };
+            report.held_back.push(HeldBack { path, reason });
+            reverted.push(c.before.clone());
+            false
+        });
+        scratch.set(&reverted)?;
+        checkpoint("staged");
+
+        let removed = self.removed_content(&changes, &blobs);
+        let journal_file = repo.work_tree.join(journal::SYNCED);
+        journal::append(&journal_file, &removed)?;
+        journal_changed |= !removed.is_empty();
+        if journal_changed && journal_file.exists() {
+            scratch.add(std::slice::from_ref(&synced))?;
+        }
+        let tree = scratch.write_tree()?;
+        let base_tree = match &base {
+            Some(b) => repo.rev(&format!("{b}^{{tree}}"))?,
+            None => None,
+        };
+        let commit = if base_tree.as_deref() == Some(tree.as_str()) {
+            None
+        } else {
+            let mut names: Vec<String> = changes
+                .iter()
+                .map(|c| shown(&c.after.path).into_owned())
+                .collect();
+            names.sort_unstable();
+            let listed = match names.len() {
+                0 => "conflict journal".to_string(),
+                1..=5 => names.join(", "),
+                n => format!("{} and {} more", names[..5].join(", "), n - 5),
+            };
+            let message = format!("aisync({}): {listed}", self.machine);
+            let commit = repo.commit_tree(&tree, base.as_deref(), &message)?;
+            repo.advance_head(&commit, base.as_deref(), &format!("commit: {message}"))?;
+            checkpoint("committed");
+            Some(commit)
+        };
+        // The repository's index follows for every path the cycle took, so a person's `git
+        // status` shows nothing there (and a cycle killed after its commit is mended by the
+        // next). A failure here loses nothing: the next cycle sees those paths and sets them.
+        let held: std::collections::HashSet<&[u8]> =
+            reverted.iter().map(|e| e.path.as_slice()).collect();
+        let mut taken: Vec<GitPath> = present
+            .into_iter()
+            .chain(gone)
+            .filter(|p| !held.contains(p.as_slice()))
+            .collect();
+        if journal_changed {
+            taken.push(synced);
+        }
+        let mut entries = scratch.entries(&taken)?;
+        for path in taken {
+            if !entries.iter().any(|e| e.path == path) {
+                entries.push(IndexEntry {
+                    mode: "0".into(),
+                    oid: String::new(),
+                    path,
+                });
+            }
+        }
+        let _ = repo.set_index_entries(&entries);
+        Ok(commit)
+    }
+
+    /// This repository as the journal module knows it.
+    fn state_repo(&self) -> crate::git_dir::Repo {
+        crate::git_dir::Repo {
+            git_dir: self.repo.git_dir.clone(),
+            work_tree: Some(self.repo.work_tree.clone()),
+        }
     }
 
     /// Records and blocks an automatic commit removes from memory files, journaled with the
@@ -301,32 +446,34 @@ impl<'r> Cycle<'r> {
     /// silently delete what other machines added).
     fn removed_content(
         &self,
-        paths: &[String],
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        changes: &[IndexChange],
+        blobs: &std::collections::HashMap<String, Vec<u8>>,
+    ) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let time = journal::now();
         let mut entries = Vec::new();
-        for path in paths {
-            let memory = [".md", ".json", ".jsonl", ".yml", ".yaml"]
-                .iter()
-                .any(|e| path.ends_with(e));
-            if !memory || path == journal::SYNCED {
-                continue;
-            }
-            let Some(old) = self.repo.head_blob(path)? else {
+        for c in changes {
+            let Some(old) = blobs
+                .get(&c.before.oid)
+                .filter(|_| is_memory(&c.before.path))
+            else {
                 continue;
             };
-            let new = fs::read(self.repo.work_tree.join(path)).unwrap_or_default();
-            let removed = removed_lines(&old, &new);
+            let new = match c.after.mode.as_str() {
+                "0" => &[][..],
+                _ => blobs.get(&c.after.oid).map_or(&[][..], Vec::as_slice),
+            };
+            let removed = removed_lines(old, new);
             if removed.is_empty() {
                 continue;
             }
+            let path = shown(&c.before.path).into_owned();
             let text = removed.join("\n");
             let mut m = serde_json::Map::new();
             m.insert(
                 "id".into(),
                 journal::content_id(&format!("{path}\0{text}\0{}", self.machine)).into(),
             );
-            m.insert("path".into(), path.clone().into());
+            m.insert("path".into(), path.into());
             m.insert("location".into(), "(removed lines)".into());
             m.insert("base".into(), text.into());
             m.insert("rule".into(), "removed-by-commit".into());
@@ -334,16 +481,10 @@ impl<'r> Cycle<'r> {
             m.insert("time".into(), time.clone().into());
             entries.push(m);
         }
-        Ok(entries)
+        entries
     }
 
-    fn sync_remote(
-        &self,
-        remote: &str,
-        branch: &str,
-        own: Option<&(Option<String>, String)>,
-        report: &mut Report,
-    ) -> Result<()> {
+    fn sync_remote(&self, remote: &str, branch: &str, report: &mut Report) -> Result<()> {
         let repo = self.repo;
         let url = repo.remote_url(remote).unwrap_or_default();
         let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
@@ -353,7 +494,6 @@ impl<'r> Cycle<'r> {
             .into_iter()
             .find(|u| u.starts_with("http://") || u.starts_with("git://"));
         if let Some(insecure) = insecure.filter(|_| !insecure_ok) {
-            report.offline.push(remote.to_string());
             anyhow::bail!("{remote} ({insecure}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
@@ -401,13 +541,9 @@ impl<'r> Cycle<'r> {
             if head.is_none() || head == theirs {
                 return Ok(());
             }
-            let only_ours = own
-                .is_some_and(|(before, after)| *before == theirs && head.as_ref() == Some(after));
-            if let Some(why) = (!only_ours)
-                .then(|| self.secrets_in_push(theirs.as_deref()))
-                .transpose()?
-                .flatten()
-            {
+            // Every push, the cycle's own commit included (DESIGN §3): it was scanned as
+            // staged, but the push is the last gate and must not take that on trust.
+            if let Some(why) = self.secrets_in_push(theirs.as_deref())? {
                 report.held_back.push(HeldBack {
                     path: "(commits to push)".into(),
                     reason: why,
@@ -509,7 +645,8 @@ impl<'r> Cycle<'r> {
     /// Resolves what no driver could, folds the journal into the merge, commits it.
     fn finish_merge(&self, report: &mut Report, what: &str) -> Result<()> {
         let repo = self.repo;
-        let resolved = resolve::resolve_all(repo)?;
+        let mut resolved = resolve::resolve_all(repo)?;
+        resolved.extend(resolve::case_clashes(repo)?);
         let time = journal::now();
         let entries: Vec<_> = resolved
             .iter()
@@ -579,6 +716,14 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
     }
     // (A path remote that is not there may be an unmounted drive: that is offline.)
     None
+}
+
+/// Memory files: what an automatic commit removes from these is journaled.
+fn is_memory(path: &[u8]) -> bool {
+    [".md", ".json", ".jsonl", ".yml", ".yaml"]
+        .iter()
+        .any(|e| path.ends_with(e.as_bytes()))
+        && path != journal::SYNCED.as_bytes()
 }
 
 fn merging_marker(repo: &Repo) -> std::path::PathBuf {

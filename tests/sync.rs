@@ -594,3 +594,374 @@ fn a_cycle_with_nothing_to_commit_leaves_the_index_alone() {
     git_ok(&a, &["status", "--porcelain"]);
     assert!(std::fs::read(a.join(".git/index")).unwrap() != index);
 }
+
+/// Every object the hub holds, as text (to look for what must never reach it).
+fn hub_history(hub: &Path) -> String {
+    git_ok(hub, &["log", "-p", "--all", "--format=%H %s"])
+}
+
+#[test]
+fn a_staged_rename_a_staged_deletion_and_a_file_turned_folder_are_synced_like_any_edit() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/a.md", "- a\n");
+    write(&laptop, "memory/x.md", "- x\n");
+    write(&laptop, "memory/fd", "- a file for now\n");
+    synced(&laptop);
+    // A person tidies up with git, and commits nothing.
+    git_ok(&laptop, &["mv", "memory/a.md", "memory/b.md"]);
+    git_ok(&laptop, &["rm", "-q", "memory/x.md"]);
+    std::fs::remove_file(laptop.join("memory/fd")).unwrap();
+    write(&laptop, "memory/fd/i.md", "- inside\n");
+    synced(&laptop);
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(read(&server, "memory/b.md"), "- a\n");
+    assert_eq!(read(&server, "memory/fd/i.md"), "- inside\n");
+    assert!(!server.join("memory/a.md").exists() && !server.join("memory/x.md").exists());
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
+    assert_eq!(tree(&laptop), tree(&server));
+}
+
+#[test]
+fn a_note_whose_name_is_not_utf8_syncs_under_its_own_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let name = std::ffi::OsStr::from_bytes(b"bad\xffname.md");
+    std::fs::create_dir_all(laptop.join("memory")).unwrap();
+    std::fs::write(laptop.join("memory").join(name), "- latin-1 name\n").unwrap();
+    write(&laptop, "memory/ok.md", "- ok\n");
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(
+        std::fs::read(server.join("memory").join(name)).unwrap(),
+        b"- latin-1 name\n"
+    );
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn the_cycle_scans_what_it_stages_not_an_earlier_copy_of_the_file() {
+    // What `git add` stores can differ from the file the cycle read: a writer racing the
+    // cycle, or (deterministic here) a clean filter. The stored bytes are what is pushed.
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let key = format!("ghp_{}", "Zq3k".repeat(9));
+    git_ok(
+        &laptop,
+        &[
+            "config",
+            "filter.fill.clean",
+            &format!("sed s/PLACEHOLDER/{key}/"),
+        ],
+    );
+    git_ok(&laptop, &["config", "filter.fill.smudge", "cat"]);
+    write(
+        &laptop,
+        ".git/info/attributes",
+        "memory/filled.md filter=fill\n",
+    );
+    write(&laptop, "memory/filled.md", "- token PLACEHOLDER\n");
+    write(&laptop, "memory/ok.md", "- fine\n");
+    let out = sync(&laptop);
+    assert_exit(&out, 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("memory/filled.md") && !err.contains(&key),
+        "{err}"
+    );
+    let hub = hub_history(&net.hub);
+    assert!(hub.contains("memory/ok.md") && !hub.contains(&key), "{hub}");
+}
+
+#[test]
+fn a_file_a_person_unstaged_with_a_secret_in_it_stays_on_the_machine() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/x.md", "- harmless\n");
+    synced(&laptop);
+    let key = format!("ghp_{}", "Zq3k".repeat(9));
+    git_ok(&laptop, &["rm", "-q", "--cached", "memory/x.md"]);
+    write(
+        &laptop,
+        "memory/x.md",
+        &format!("- harmless\n- token {key}\n"),
+    );
+    assert_exit(&sync(&laptop), 4);
+    assert!(!hub_history(&net.hub).contains(&key));
+    // The file is still here, with the secret, for the person to deal with.
+    assert!(read(&laptop, "memory/x.md").contains(&key));
+}
+
+#[test]
+fn a_signing_setup_that_cannot_sign_unattended_does_not_stop_sync() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    // A signer that would wait for a passphrase or a touch; here one that fails at once.
+    let signer = net.root.join("signer");
+    executable(&signer, "#!/bin/sh\necho 'no pinentry' >&2\nexit 1\n");
+    git_ok(&laptop, &["config", "commit.gpgSign", "true"]);
+    git_ok(
+        &laptop,
+        &["config", "gpg.program", signer.to_str().unwrap()],
+    );
+    write(&server, "memory/s.md", "- from server\n");
+    synced(&server);
+    write(&laptop, "memory/l.md", "- from laptop\n");
+    synced(&laptop);
+    synced(&server);
+    assert_eq!(read(&server, "memory/l.md"), "- from laptop\n");
+    assert_eq!(tree(&laptop), tree(&server));
+}
+
+#[test]
+fn conflict_records_left_by_a_persons_rebase_travel_with_the_next_cycle() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"vim\", \"tz\": \"UTC\"}\n",
+    );
+    synced(&laptop);
+    synced(&server);
+    write(
+        &server,
+        "memory/facts.json",
+        "{\"editor\": \"emacs\", \"tz\": \"UTC\"}\n",
+    );
+    synced(&server);
+    // The person commits and rebases by hand: no post-merge hook runs for a rebase.
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"helix\", \"tz\": \"UTC\"}\n",
+    );
+    git_ok(&laptop, &["commit", "-qam", "editor"]);
+    git_ok(&laptop, &["pull", "-q", "--rebase", "origin", "main"]);
+    assert!(laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
+    synced(&laptop);
+    synced(&server);
+    let journal = read(&server, ".aisync/conflicts.jsonl");
+    assert!(journal.contains("memory/facts.json"), "{journal}");
+    assert!(!laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
+}
+
+/// Writes the repository lock as a cycle of process `pid` on host `host` would.
+fn lock_as(dir: &Path, pid: u32, host: &str, started: &str) {
+    write(
+        dir,
+        ".git/aisync/lock",
+        &format!(r#"{{"pid":{pid},"host":"{host}","started":"{started}"}}"#),
+    );
+}
+
+fn sync_on_host(dir: &Path, host: &str) -> Output {
+    common::aisync_cmd(dir)
+        .env("HOSTNAME", host)
+        .arg("sync")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_lock_left_long_ago_by_a_pid_now_reused_does_not_stop_syncing() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    // Pid 1 is alive, but it is not the cycle that took this lock in 2020.
+    lock_as(&laptop, 1, "laptop-host", "2020-01-01T00:00:00Z");
+    write(&laptop, "memory/a.md", "- a\n");
+    assert_exit(&sync_on_host(&laptop, "laptop-host"), 0);
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(hub_files.contains("memory/a.md"), "{hub_files}");
+}
+
+#[test]
+fn a_request_made_while_a_cycle_runs_reports_what_happened_to_it_not_success_in_advance() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    // A cycle holds the lock for a moment, then dies without seeing the request.
+    let mut holder = std::process::Command::new("sleep")
+        .arg("2")
+        .spawn()
+        .unwrap();
+    let now = time_now_rfc3339(&laptop);
+    lock_as(&laptop, holder.id(), "laptop-host", &now);
+    write(&laptop, "memory/a.md", "- a\n");
+    let out = sync_on_host(&laptop, "laptop-host");
+    let _ = holder.wait();
+    assert_exit(&out, 0);
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(
+        hub_files.contains("memory/a.md"),
+        "the request ran: {hub_files}"
+    );
+}
+
+/// Now, as the lock writes it, from `date` (the test has no time crate).
+fn time_now_rfc3339(dir: &Path) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_persons_own_conflicted_pull_is_left_to_them_even_after_a_killed_cycle() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/t.bin", "\0base\n");
+    synced(&laptop);
+    synced(&server);
+    write(&server, "memory/t.bin", "\0server\n");
+    synced(&server);
+    write(&laptop, "memory/t.bin", "\0laptop\n");
+    git_ok(&laptop, &["commit", "-qam", "mine"]);
+    // A cycle killed mid-merge long ago left its marker behind.
+    write(
+        &laptop,
+        ".git/aisync/merging",
+        "0123456789012345678901234567890123456789",
+    );
+    let pulled = git_cmd(&laptop)
+        .args(["pull", "-q", "--no-rebase", "origin", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        !pulled.status.success(),
+        "the person's pull stops at the conflict"
+    );
+    let head = git_ok(&laptop, &["rev-parse", "HEAD"]);
+    assert_exit(&sync(&laptop), 2);
+    assert_eq!(
+        git_ok(&laptop, &["rev-parse", "HEAD"]),
+        head,
+        "nothing committed"
+    );
+    assert!(
+        laptop.join(".git/MERGE_HEAD").exists(),
+        "the merge is still theirs"
+    );
+    assert!(
+        !laptop.join(".git/aisync/merging").exists(),
+        "the stale marker is gone"
+    );
+}
+
+/// The journal's records with `rule`.
+fn journaled(dir: &Path, rule: &str) -> Vec<serde_json::Value> {
+    common::read_or_empty(dir, ".aisync/conflicts.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["rule"] == rule)
+        .collect()
+}
+
+#[test]
+fn a_file_on_one_machine_and_a_folder_of_the_same_name_on_another_both_survive() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/topic", "- a file\n");
+    write(&server, "memory/topic/inside.md", "- in a folder\n");
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server), "the same tree everywhere");
+    assert_eq!(read(&server, "memory/topic/inside.md"), "- in a folder\n");
+    let files = git_ok(&server, &["ls-files", "memory"]);
+    let beside: Vec<&str> = files
+        .lines()
+        .filter(|f| f.starts_with("memory/topic.conflict-"))
+        .collect();
+    assert_eq!(beside.len(), 1, "{files}");
+    assert!(!files.contains('~'), "{files}");
+    assert_eq!(read(&server, beside[0]), "- a file\n");
+    let records = journaled(&server, "file-vs-folder");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["beside"], beside[0]);
+}
+
+#[test]
+fn notes_whose_names_differ_only_in_case_do_not_both_keep_the_name() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/Note.md", "- from the laptop\n");
+    write(&server, "memory/note.md", "- from the server\n");
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server), "the same tree everywhere");
+    let files = git_ok(&laptop, &["ls-files", "memory"]);
+    let names: Vec<&str> = files
+        .lines()
+        .filter(|n| n.to_lowercase().starts_with("memory/note"))
+        .collect();
+    assert_eq!(names.len(), 2, "{files}");
+    let lower: std::collections::HashSet<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    assert_eq!(lower.len(), 2, "no two names differ only in case: {files}");
+    assert!(names.iter().any(|n| n.contains(".conflict-")), "{files}");
+    let texts: String = names.iter().map(|n| read(&laptop, n)).collect();
+    assert!(
+        texts.contains("from the laptop") && texts.contains("from the server"),
+        "{texts}"
+    );
+    assert_eq!(journaled(&laptop, "case-clash").len(), 1);
+}
+
+#[test]
+fn conflicts_shows_where_the_other_copy_went_and_what_a_commit_removed() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/Note.md", "- from the laptop\n");
+    write(&server, "memory/note.md", "- from the server\n");
+    write(&server, "memory/list.md", "- keep\n- drop me\n");
+    synced(&laptop);
+    synced(&server);
+    // An assistant rewrites the list from a stale copy.
+    write(&server, "memory/list.md", "- keep\n");
+    synced(&server);
+    let out = aisync(&server, &["conflicts"]);
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("other copy at memory/") && text.contains(".conflict-"),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed") && text.contains("- drop me"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_remote_that_is_not_there_by_name_is_an_error_and_one_bad_remote_does_not_stop_the_others() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/a.md", "- a\n");
+    let out = aisync(&laptop, &["sync", "--remote", "nosuch"]);
+    assert_exit(&out, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    // An insecure remote first in line: refused, and the hub after it still syncs.
+    git_ok(&laptop, &["remote", "remove", "origin"]);
+    git_ok(
+        &laptop,
+        &["remote", "add", "plain", "http://example.invalid/r.git"],
+    );
+    git_ok(
+        &laptop,
+        &["remote", "add", "origin", net.hub.to_str().unwrap()],
+    );
+    let remotes = git_ok(&laptop, &["config", "--get-regexp", "remote.*url"]);
+    let out = sync(&laptop);
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not encrypted"), "{err}");
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(
+        hub_files.contains("memory/a.md"),
+        "{remotes} {err} {hub_files}"
+    );
+}

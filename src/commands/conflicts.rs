@@ -65,9 +65,38 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
                 field(e, "rule"),
                 field(e, "id"),
             ));
-            for side in ["ours", "theirs", "chosen"] {
-                let shown = e.get(side).map_or("(absent)".to_string(), Value::to_string);
-                text.push_str(&format!("    {side:<7} {}\n", shorten(&shown, 200)));
+            // What each record holds: both values of a merge, where the other copy of a
+            // file went, or the text a commit removed.
+            let removal = field(e, "rule") == "removed-by-commit";
+            for (side, label) in [
+                ("ours", "ours"),
+                ("theirs", "theirs"),
+                ("chosen", "chosen"),
+                ("base", if removal { "removed" } else { "base" }),
+                ("beside", "other copy at"),
+            ] {
+                let merged = ["ours", "theirs", "chosen"]
+                    .iter()
+                    .any(|k| e.contains_key(*k));
+                let Some(value) = e.get(side) else {
+                    // A value one side of a merge did not have.
+                    if merged && ["ours", "theirs", "chosen"].contains(&side) {
+                        text.push_str(&format!("    {label:<7} (absent)\n"));
+                    }
+                    continue;
+                };
+                match value {
+                    // Text as it was, one line under another.
+                    Value::String(s) if removal || side == "beside" => {
+                        let mut lines = shorten(s, 2000);
+                        lines = lines.replace('\n', "\n            ");
+                        text.push_str(&format!("    {label:<7} {lines}\n"));
+                    }
+                    v => text.push_str(&format!(
+                        "    {label:<7} {}\n",
+                        shorten(&v.to_string(), 200)
+                    )),
+                }
             }
         }
         ui.data(&text);

@@ -30,6 +30,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let mut pending = json!({ "realtime": [], "versioned": [], "never": [] });
     if let Ok(policy) = &policy {
         for (_, path) in repo.changes()? {
+            let path = crate::repo::shown(&path).into_owned();
             let key = match policy.mode(&path) {
                 Mode::Realtime => "realtime",
                 Mode::Versioned => "versioned",
