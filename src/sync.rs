@@ -487,13 +487,16 @@ impl<'r> Cycle<'r> {
     fn sync_remote(&self, remote: &str, branch: &str, report: &mut Report) -> Result<()> {
         let repo = self.repo;
         let url = repo.remote_url(remote).unwrap_or_default();
-        let insecure_ok = repo.flag("aisync.allowInsecureTransport") == Some(true);
-        // Every URL: git pushes to all of a remote's URLs.
-        let insecure = repo
-            .remote_urls(remote)
-            .into_iter()
-            .find(|u| u.starts_with("http://") || u.starts_with("git://"));
-        if let Some(insecure) = insecure.filter(|_| !insecure_ok) {
+        // Every URL the cycle fetches from or pushes to (`pushurl`, `pushInsteadOf`).
+        let insecure = match gate::insecure_push_url(repo, remote)? {
+            Some(u) => Some(u),
+            None => repo
+                .remote_urls(remote)
+                .into_iter()
+                .find(|u| gate::is_insecure(u))
+                .filter(|_| repo.flag("aisync.allowInsecureTransport") != Some(true)),
+        };
+        if let Some(insecure) = insecure {
             anyhow::bail!("{remote} ({insecure}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");

@@ -741,6 +741,33 @@ fn a_push_url_or_push_rewrite_to_an_unencrypted_transport_is_refused_by_the_hook
 }
 
 #[test]
+fn the_cycle_refuses_a_push_url_to_an_unencrypted_transport_and_pushes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = hub(tmp.path());
+    let laptop = machine(tmp.path(), &hub, "laptop");
+    let before = all_objects(&hub);
+    assert!(git(
+        &laptop,
+        &[
+            "config",
+            "remote.origin.pushurl",
+            "http://127.0.0.1:9/hub.git"
+        ]
+    )
+    .status
+    .success());
+    common::write(&laptop, "memory/note.md", "- a note\n");
+    let out = aisync(&laptop, &["sync"]);
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not encrypted") && err.contains("http://127.0.0.1:9/hub.git"),
+        "{err}"
+    );
+    assert_eq!(all_objects(&hub), before, "the cycle pushed somewhere");
+}
+
+#[test]
 fn pre_push_scans_when_the_remote_moved_on_since_the_last_fetch() {
     let tmp = tempfile::tempdir().unwrap();
     let hub = hub(tmp.path());
