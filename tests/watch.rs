@@ -377,3 +377,44 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
     assert_eq!(git_ok(&b, &["status", "--porcelain"]), "");
     assert_eq!(wb.stop().code(), Some(0));
 }
+
+/// The host name as git-aisync reads it (what it writes in its lock files).
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "this-machine".into())
+}
+
+#[test]
+fn after_a_reboot_a_watcher_that_died_neither_blocks_a_new_one_nor_shows_in_status() {
+    let net = Net::new();
+    let a = net.machine("a");
+    // What a watcher killed by a power cut leaves; after the reboot its pid (here 1, which
+    // is alive) belongs to another process.
+    let state = a.join(".git/aisync");
+    std::fs::create_dir_all(&state).unwrap();
+    let host = host_name();
+    write(
+        &state,
+        "watch.lock",
+        &format!(r#"{{"pid":1,"host":"{host}","started":"2020-01-01T00:00:00Z"}}"#),
+    );
+    write(
+        &state,
+        "watch.json",
+        &format!(r#"{{"pid":1,"host":"{host}","started_unix":0,"cycles":3}}"#),
+    );
+    let status = aisync(&a, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(status["watcher"].is_null(), "no watcher runs: {status}");
+
+    let wa = Watcher::start(&a, &[]);
+    let status = aisync(&a, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["watcher"]["pid"], wa.pid(), "{status}");
+    assert_eq!(wa.stop().code(), Some(0));
+}
