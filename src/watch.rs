@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -699,26 +699,10 @@ fn ssh_hub(url: &str) -> Option<SshHub> {
     if url.contains("://") && !url.starts_with("ssh://") {
         return None;
     }
-    let crate::peer::Location::Ssh { host, port, path } = crate::peer::locate(&url).ok()? else {
-        return None;
-    };
-    // `[::1]` is how a URL writes an IPv6 address; ssh wants it bare. A host that starts with
-    // a dash would be read as an option: git refuses those too.
-    let host = match host.rsplit_once('@') {
-        Some((user, h)) => format!("{user}@{}", h.trim_start_matches('[').trim_end_matches(']')),
-        None => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    };
-    if host.is_empty() || host.starts_with('-') || path.is_empty() {
-        return None;
+    match crate::peer::locate(&url).ok()? {
+        crate::peer::Location::Ssh { host, port, path } => Some(SshHub { host, port, path }),
+        crate::peer::Location::Local(_) => None,
     }
-    Some(SshHub { host, port, path })
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The user's SSH command (`GIT_SSH_COMMAND`, `core.sshCommand`, else `ssh`) in batch mode,
@@ -733,27 +717,15 @@ fn ssh_command(repo: &Repo) -> String {
     )
 }
 
-/// What the hub's shell runs: `cd <path> && git aisync notify-wait …`, behind a guard that
-/// ends notify-wait as soon as the connection goes (its standard input closes), so a watcher
-/// that stops or restarts a session leaves nothing running on the hub. Wrapped in `sh -c` so
-/// a login shell of another family (fish, csh) runs it the same.
+/// What the hub runs (through `peer::remote_script`, as kick and run do): `git aisync
+/// notify-wait …` in the hub's repository, behind a guard that ends notify-wait as soon as the
+/// connection goes (its standard input closes), so a watcher that stops or restarts a session
+/// leaves nothing running on the hub.
 fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
-    // `~/x` and `~user/x` as git takes them in an ssh:// URL: relative to a home directory.
-    let cd = match hub.path.strip_prefix("/~") {
-        Some(rest) => match rest.split_once('/') {
-            Some(("", tail)) => format!("cd && cd {}", shell_quote(tail)),
-            Some((user, tail)) if !user.contains(['\'', ' ']) => {
-                format!("cd ~{user} && cd {}", shell_quote(tail))
-            }
-            _ => format!("cd {}", shell_quote(&hub.path)),
-        },
-        None => format!("cd {}", shell_quote(&hub.path)),
-    };
     // Nothing known yet: any tip of the branch is news.
     let since = since.unwrap_or("0000000000000000000000000000000000000000");
     let script = format!(
-        "{cd} || exit 1\n\
-         echo {READY}\n\
+        "echo {READY}\n\
          exec 3<&0 </dev/null\n\
          git aisync notify-wait --branch {branch} --since {since} --timeout {SESSION_WAIT_SECS} 3<&- &\n\
          w=$!\n\
@@ -763,10 +735,10 @@ fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
          s=$?\n\
          kill $g 2>/dev/null\n\
          exit $s\n",
-        branch = shell_quote(branch),
-        since = shell_quote(since),
+        branch = crate::peer::shell_quote(branch),
+        since = crate::peer::shell_quote(since),
     );
-    format!("sh -c {}", shell_quote(&script))
+    crate::peer::remote_script(&hub.path, &script)
 }
 
 /// What a session thread tells the loop.
@@ -950,21 +922,10 @@ fn session_thread(shared: &(Mutex<Slot>, Condvar), spec: &SessionSpec, id: u64, 
 
 fn spawn_session(spec: &SessionSpec, since: Option<&str>) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let mut args = Vec::new();
-    if let Some(p) = &spec.hub.port {
-        args.push(format!("-p{p}"));
-    }
-    args.push(spec.hub.host.clone());
-    args.push(remote_script(&spec.hub, &spec.branch, since));
-    // The user's SSH command is shell words (it may quote a key's path): a shell reads it.
-    // Its own process group: the loop ends ssh and that shell together, and a Ctrl-C in the
-    // terminal reaches the watcher alone, which then ends them.
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} \"$@\"", spec.ssh))
-        .arg("sh")
-        .args(&args)
-        .env("GIT_TERMINAL_PROMPT", "0")
+    let script = remote_script(&spec.hub, &spec.branch, since);
+    // Its own process group: the loop ends ssh and the shell around it together, and a
+    // Ctrl-C in the terminal reaches the watcher alone, which then ends them.
+    crate::peer::ssh(&spec.ssh, &spec.hub.host, spec.hub.port.as_deref(), &script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -2063,6 +2024,7 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn editor_leftovers_are_not_changes() {
