@@ -212,3 +212,52 @@ fn run_waits_for_the_cycle_the_peers_watcher_is_in_and_sees_what_was_delivered()
     assert_eq!(String::from_utf8_lossy(&out.stdout), "- fresh\n");
     assert_eq!(wb.stop().code(), Some(0));
 }
+
+/// How many times the threads of process `pid` have gone to sleep and woken up.
+fn wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flatten()
+        .map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[test]
+fn notify_wait_sleeps_on_the_hub_while_nothing_is_pushed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("hub.git");
+    init_bare(&hub);
+    let laptop = tmp.path().join("laptop");
+    ok(
+        Path::new("/"),
+        &[
+            "init",
+            laptop.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    let before = git_ok(&hub, &["rev-parse", "main"]);
+    let mut waiter = std::process::Command::new(common::bin())
+        .args(["notify-wait", "--since", before.trim(), "--timeout", "60"])
+        .current_dir(&hub)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Settled (its threads started), then two quiet seconds: a few wake-ups at most, where
+    // looking at the ref every 20 ms would be a hundred.
+    std::thread::sleep(Duration::from_millis(500));
+    let start = wakeups(waiter.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = wakeups(waiter.id()) - start;
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+    assert!(woke < 20, "woke {woke} times in 2 s with nothing pushed");
+}
