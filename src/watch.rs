@@ -22,7 +22,7 @@ use notify::{RecursiveMode, Watcher as _};
 use serde_json::{json, Value};
 
 use crate::policy::{self, Mode, Policy};
-use crate::remote::{local_path, read_tip, remote_git_dir};
+use crate::remote::{local_path, read_tip, remote_git_dir, uses_reftable};
 use crate::repo::Repo;
 use crate::state::{Outcome, Report};
 use crate::sync;
@@ -602,7 +602,8 @@ fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
             // Where git goes: `url.<base>.insteadOf` applied.
             let url = repo.remote_url(&name).unwrap_or_default();
             let reach = match local_path(&url, &repo.work_tree) {
-                Some(path) if !poll_remotes => Reach::Local(path),
+                // (A reftable repository has no ref files to watch: it is asked.)
+                Some(path) if !poll_remotes && !uses_reftable(&path) => Reach::Local(path),
                 Some(_) => Reach::Polled,
                 None => match ssh_hub(&url) {
                     Some(hub) if !poll_remotes => Reach::Notified(hub),
@@ -1757,11 +1758,19 @@ impl Watch<'_> {
         let now = Instant::now();
         let poll = self.poll();
         let mut answers = Vec::new();
+        let mut reached_anew = false;
         for r in &mut self.remotes {
             if r.in_flight || r.next_check > now {
                 continue;
             }
             match r.reach.clone() {
+                Reach::Local(path) if uses_reftable(&path) => {
+                    // Back (or made anew) with its refs in a reftable: asked from now on.
+                    self.remote_refs.unwatch(r);
+                    r.reach = Reach::Polled;
+                    r.next_check = now;
+                    reached_anew = true;
+                }
                 Reach::Local(path) => {
                     let git_dir = r.git_dir.clone().or_else(|| remote_git_dir(&path));
                     let answer = match &git_dir {
@@ -1794,6 +1803,10 @@ impl Watch<'_> {
         }
         for (name, answer) in answers {
             self.answered(&name, answer, "");
+        }
+        if reached_anew {
+            self.record_remotes();
+            self.record.save();
         }
     }
 

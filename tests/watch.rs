@@ -418,3 +418,18 @@ fn after_a_reboot_a_watcher_that_died_neither_blocks_a_new_one_nor_shows_in_stat
     assert_eq!(status["watcher"]["pid"], wa.pid(), "{status}");
     assert_eq!(wa.stop().code(), Some(0));
 }
+
+#[test]
+fn a_hub_on_this_machine_with_its_refs_in_a_reftable_is_asked_and_syncs() {
+    let net = Net::reftable();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
+    write(&a, "memory/notes.md", "- through a reftable hub\n");
+    wait_until("the note on b", &[&wa, &wb], || {
+        read_or_empty(&b, "memory/notes.md") == "- through a reftable hub\n"
+    });
+    assert!(!wb.log().contains("does not answer"), "{}", wb.log());
+    assert_eq!(wb.record()["remotes"][0]["how"], "polled");
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
+}
