@@ -350,18 +350,6 @@ fn limit_message() -> String {
     )
 }
 
-/// Editor leftovers that never trigger a cycle, whatever the policy says: vim's swap files
-/// and its write test `4913`, backups `name~`, emacs' locks `.#name` and autosaves `#name#`.
-fn is_editor_temp(name: &str) -> bool {
-    let swap = [".swp", ".swo", ".swx", ".swpx"]
-        .iter()
-        .any(|ext| name.ends_with(ext));
-    swap || name.ends_with('~')
-        || name.starts_with(".#")
-        || (name.starts_with('#') && name.ends_with('#'))
-        || name == "4913"
-}
-
 // ---------------------------------------------------------------------------------------
 // The working tree.
 
@@ -481,7 +469,7 @@ fn may_hold_realtime(dir: &str, policy: &Policy) -> bool {
 }
 
 /// The path of `path` inside the working tree, `/`-separated, when it is one the watcher may
-/// care about (not `.git` internals, not an editor's leftovers).
+/// care about (not `.git` internals; the policy tells editors' leftovers).
 fn tree_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut parts = Vec::new();
@@ -492,10 +480,7 @@ fn tree_path(root: &Path, path: &Path) -> Option<String> {
             _ => return None,
         }
     }
-    let name = parts.last()?;
-    if is_editor_temp(name) {
-        return None;
-    }
+    parts.last()?;
     Some(parts.join("/"))
 }
 
@@ -2041,18 +2026,23 @@ mod tests {
 
     #[test]
     fn editor_leftovers_are_not_changes() {
+        let p = Policy::parse(policy::DEFAULT).unwrap();
+        let bare = Policy::parse("paths:\n  \"memory/**\": realtime\n").unwrap();
         for name in [
             ".notes.md.swp",
+            ".notes.md.swo",
             "notes.md.swx",
             "notes.md~",
             ".#notes.md",
             "#notes.md#",
             "4913",
         ] {
-            assert!(is_editor_temp(name), "{name}");
+            for policy in [&p, &bare] {
+                assert!(!may_commit(&format!("memory/{name}"), policy), "{name}");
+            }
         }
-        for name in ["notes.md", "swp.md", "a#b.md"] {
-            assert!(!is_editor_temp(name), "{name}");
+        for name in ["notes.md", "swp.md", "a#b.md", "49130"] {
+            assert!(may_commit(&format!("memory/{name}"), &bare), "{name}");
         }
         let root = Path::new("/r");
         assert_eq!(
@@ -2061,7 +2051,6 @@ mod tests {
         );
         assert_eq!(tree_path(root, Path::new("/r/.git/index")), None);
         assert_eq!(tree_path(root, Path::new("/r/memory/sub/.git/HEAD")), None);
-        assert_eq!(tree_path(root, Path::new("/r/memory/.a.md.swp")), None);
     }
 
     #[test]

@@ -159,28 +159,53 @@ fn ignored_never_and_editor_files_stay_local_and_start_no_cycle() {
     .unwrap();
     git_ok(&a, &["commit", "-qam", "ignore scratch"]);
     let (wa, wb) = (Watcher::start(&a, &[]), Watcher::start(&b, &[]));
-    let cycles = wa.cycles();
 
     write(&a, "memory/scratch/draft.md", "- a draft\n");
     write(&a, ".credentials/token", "hunter2\n");
-    write(&a, "memory/.notes.md.swp", "swap\n");
-    write(&a, "memory/notes.md~", "backup\n");
-    write(&a, "memory/.#notes.md", "lock\n");
+    // What vim, emacs and backups leave beside a note.
+    for leftover in [
+        ".notes.md.swp",
+        ".notes.md.swo",
+        "notes.md~",
+        ".#notes.md",
+        "#notes.md#",
+        "4913",
+    ] {
+        write(&a, &format!("memory/{leftover}"), "leftover\n");
+    }
     write(&a, "rules/style.md", "- versioned: people commit it\n");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(wa.cycles(), cycles, "no cycle:\n{}", wa.log());
+    // (A pause so these fall in a debounce window of their own when the machine keeps up;
+    // the checks below hold either way.)
+    std::thread::sleep(Duration::from_millis(800));
 
     write(&a, "memory/ok.md", "- fine\n");
     wait_until("memory/ok.md on b", &[&wa, &wb], || {
         b.join("memory/ok.md").exists()
     });
+    // None of it started a cycle: the only one since the start was for memory/ok.md (or a
+    // look at the hub's move that a's own push made).
+    let log = wa.log();
+    let reasons: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once(" cycle (").map(|(_, r)| r))
+        .filter(|r| !r.starts_with("start)"))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("memory/ok.md changed)") || r.starts_with("origin")),
+        "{log}"
+    );
     let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
     for local in [
         "scratch",
         ".credentials",
         ".swp",
+        ".swo",
         "notes.md~",
         ".#notes",
+        "#notes.md#",
+        "4913",
         "rules/style.md",
     ] {
         assert!(!on_hub.contains(local), "{local} left a:\n{on_hub}");
