@@ -1999,15 +1999,35 @@ fn ls_remote(
         ])
         .map_err(|e| format!("{e:#}"))?;
     if !out.success {
-        return Err(out
-            .stderr
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("no answer")
-            .to_string());
+        return Err(why_not(&out.stderr));
     }
     Ok(out.stdout.split_whitespace().next().map(str::to_string))
+}
+
+/// What git said when it could not reach a remote, without the lines it adds to every such
+/// failure ("Could not read from remote repository", "make sure … the repository exists"),
+/// which would hide ssh's own reason ("Host key verification failed").
+fn why_not(stderr: &str) -> String {
+    let boilerplate = [
+        "Could not read from remote repository",
+        "Please make sure you have the correct access rights",
+        "and the repository exists.",
+    ];
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let meaningful: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !boilerplate.iter().any(|b| l.contains(b)))
+        .collect();
+    match (meaningful.as_slice(), lines.last()) {
+        ([], Some(last)) => (*last).to_string(),
+        ([], None) => "no answer".into(),
+        (some, _) => some.join("; "),
+    }
 }
 
 /// `2s`, `300ms`.
