@@ -133,6 +133,36 @@ fn ssh_location(host: &str, port: Option<String>, path: String) -> Result<Locati
     Ok(Location::Ssh { host, port, path })
 }
 
+/// Where a remote URL points over SSH (`ssh://`, `git+ssh://`, scp-like `host:path`);
+/// `None` for any other URL or a path.
+pub fn over_ssh(url: &str) -> Option<Location> {
+    let url = ["git+ssh://", "ssh+git://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
+        .map_or_else(|| url.to_string(), |rest| format!("ssh://{rest}"));
+    if url.contains("://") && !url.starts_with("ssh://") {
+        return None;
+    }
+    locate(&url)
+        .ok()
+        .filter(|l| matches!(l, Location::Ssh { .. }))
+}
+
+/// The SSH destination of a remote URL as a person types it to ssh or ssh-copy-id
+/// (`-p 2222 me@host`), for messages that tell what to run; `None` when the URL is no SSH one.
+#[cfg_attr(not(test), allow(dead_code))] // for sync's host-key message (audit item 10)
+pub fn ssh_destination(url: &str) -> Option<String> {
+    match over_ssh(url)? {
+        Location::Ssh {
+            host,
+            port: Some(port),
+            ..
+        } => Some(format!("-p {port} {host}")),
+        Location::Ssh { host, .. } => Some(host),
+        Location::Local(_) => None,
+    }
+}
+
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -272,6 +302,17 @@ mod tests {
             );
         }
         assert!(locate("-oProxyCommand=x:ai").is_err());
+        // What a message tells the user to run keeps the port.
+        assert_eq!(
+            ssh_destination("ssh://127.0.0.1:2222/srv/hub.git").as_deref(),
+            Some("-p 2222 127.0.0.1")
+        );
+        assert_eq!(
+            ssh_destination("me@host:hub.git").as_deref(),
+            Some("me@host")
+        );
+        assert_eq!(ssh_destination("https://host/hub.git"), None);
+        assert_eq!(ssh_destination("/srv/hub.git"), None);
         assert_eq!(
             locate("ssh://me@host:2222/srv/ai").unwrap(),
             Location::Ssh {

@@ -678,14 +678,7 @@ struct SshHub {
 
 /// The SSH hub a remote URL names, if it names one.
 fn ssh_hub(url: &str) -> Option<SshHub> {
-    let url = ["git+ssh://", "ssh+git://"]
-        .iter()
-        .find_map(|p| url.strip_prefix(p))
-        .map_or_else(|| url.to_string(), |rest| format!("ssh://{rest}"));
-    if url.contains("://") && !url.starts_with("ssh://") {
-        return None;
-    }
-    match crate::peer::locate(&url).ok()? {
+    match crate::peer::over_ssh(url)? {
         crate::peer::Location::Ssh { host, port, path } => Some(SshHub { host, port, path }),
         crate::peer::Location::Local(_) => None,
     }
