@@ -233,9 +233,12 @@ fn the_hub_away_and_back_resumes_without_a_restart() {
     let net = Net::new();
     let (a, b) = (net.machine("a"), net.machine("b"));
     // a watches the hub's ref files; b asks it with ls-remote.
+    // Patient: b backs off while the hub is away (4 s, 8 s, 16 s … between its asks), so on
+    // a busy machine its next ask may come well after the hub is back.
+    let patience = Duration::from_secs(120);
     let (wa, wb) = (
-        Watcher::start(&a, &[]),
-        Watcher::start(&b, &["--poll-remotes"]),
+        Watcher::spawn(&a, &[], &[], patience),
+        Watcher::spawn(&b, &["--poll-remotes"], &[], patience),
     );
     let away = net.root.join("hub-away.git");
     std::fs::rename(&net.hub, &away).unwrap();
