@@ -1288,6 +1288,12 @@ impl Watch<'_> {
                 } else {
                     "SIGTERM"
                 };
+                // Writes still settling would wait for the next start: synced now instead.
+                if self.first_event.is_some() {
+                    if let Some(reason) = self.local_due() {
+                        self.cycle(&format!("{reason}, before stopping on {name}"));
+                    }
+                }
                 // The sessions' ssh children end with them (no session is left on a hub).
                 for r in &mut self.remotes {
                     r.session = None;

@@ -461,3 +461,23 @@ fn a_hub_on_this_machine_with_its_refs_in_a_reftable_is_asked_and_syncs() {
     assert_eq!(wa.stop().code(), Some(0));
     assert_eq!(wb.stop().code(), Some(0));
 }
+
+#[test]
+fn a_write_still_settling_when_the_watcher_is_stopped_is_synced_before_it_exits() {
+    let net = Net::new();
+    let a = net.machine("a");
+    // A long debounce: the stop comes while the write is still settling.
+    std::fs::write(
+        a.join(".aisync.yml"),
+        read_or_empty(&a, ".aisync.yml").replace("delay: 300ms", "delay: 10s"),
+    )
+    .unwrap();
+    git_ok(&a, &["commit", "-qam", "a long debounce"]);
+    let wa = Watcher::start(&a, &[]);
+    write(&a, "memory/last.md", "- written just before the stop\n");
+    // (Time for the file event to reach the watcher, far less than the debounce.)
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(wa.stop().code(), Some(0));
+    let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(on_hub.contains("memory/last.md"), "{on_hub}");
+}
