@@ -12,6 +12,11 @@ use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
 pub const FILE: &str = ".aisync.yml";
 
+/// Editor leftovers, never committed by the cycle and never a change to the watcher, whatever
+/// `.aisync.yml` says: vim's swap files and its write test `4913`, backups `name~`, emacs'
+/// locks `.#name` and autosaves `#name#`.
+pub const EDITOR_LEFTOVERS: &[&str] = &["*.sw[a-px]", "*.swpx", "*~", ".#*", "#*#", "4913"];
+
 /// How a path is synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -88,7 +93,7 @@ max_wait: 5s
 # How often remotes are polled for other machines' changes.
 poll: 2s
 
-# Never committed by the cycle (editor leftovers).
+# Never committed by the cycle (editor leftovers: swap files, backups and locks never are).
 ignore:
   - "*.swp"
   - "*~"
@@ -158,6 +163,14 @@ impl Policy {
             }
         };
         let mut ignore = GlobSetBuilder::new();
+        for pattern in EDITOR_LEFTOVERS {
+            if let Ok(g) = GlobBuilder::new(&format!("**/{pattern}"))
+                .literal_separator(true)
+                .build()
+            {
+                ignore.add(g);
+            }
+        }
         for (key, value) in top {
             match text_of(key).as_deref() {
                 Some("version") => {}

@@ -77,6 +77,16 @@ fn percent_decode(s: &str) -> String {
 /// The git directory at a remote's path, as git looks for it (`path/.git`, `path`,
 /// `path.git`); `None` when none is there now or its refs are not plain files (reftable).
 pub fn remote_git_dir(path: &Path) -> Option<PathBuf> {
+    git_dir_at(path).filter(|d| !d.join("reftable").exists())
+}
+
+/// Whether the repository at a remote's path keeps its refs in a reftable: there are no ref
+/// files to read or watch, so it is asked with `git ls-remote` like a remote elsewhere.
+pub fn uses_reftable(path: &Path) -> bool {
+    git_dir_at(path).is_some_and(|d| d.join("reftable").is_dir())
+}
+
+fn git_dir_at(path: &Path) -> Option<PathBuf> {
     let mut with_ext = path.as_os_str().to_owned();
     with_ext.push(".git");
     [
@@ -86,7 +96,6 @@ pub fn remote_git_dir(path: &Path) -> Option<PathBuf> {
     ]
     .into_iter()
     .find(|d| d.join("HEAD").is_file() && d.join("refs").is_dir())
-    .filter(|d| !d.join("reftable").exists())
 }
 
 /// A branch tip read from a repository's ref files: the loose ref, else packed-refs.

@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +22,7 @@ use notify::{RecursiveMode, Watcher as _};
 use serde_json::{json, Value};
 
 use crate::policy::{self, Mode, Policy};
-use crate::remote::{local_path, read_tip, remote_git_dir};
+use crate::remote::{local_path, read_tip, remote_git_dir, uses_reftable};
 use crate::repo::Repo;
 use crate::state::{Outcome, Report};
 use crate::sync;
@@ -135,9 +135,48 @@ impl StopSignals {
 // ---------------------------------------------------------------------------------------
 // One watcher per repository.
 
-/// `<git dir>/aisync/watch.lock`: the pid of the watcher running here.
+/// `<git dir>/aisync/watch.lock`: an advisory lock (flock) the watcher holds for as long as it
+/// runs. The kernel lets go of it when the process ends, however it ends, so a lock left by a
+/// watcher that died (a reboot, kill -9) is free, and a reused pid never looks like a watcher.
+/// The pid written inside is for people.
 struct WatchLock {
     path: PathBuf,
+    file: fs::File,
+}
+
+/// flock(2) without waiting: `Ok(false)` when another process holds a conflicting lock.
+fn try_flock(file: &fs::File, how: libc::c_int) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: flock on a descriptor this File owns for the whole call.
+        if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Whether `file` is still the file at `path` (not one removed since it was opened).
+fn still_at(file: &fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether a watcher holds the lock in `state_dir` now.
+fn watch_lock_held(state_dir: &Path) -> bool {
+    let Ok(file) = fs::File::open(state_dir.join("watch.lock")) else {
+        return false;
+    };
+    // Shared, for an instant: a watcher starting now tries again a moment later.
+    matches!(try_flock(&file, libc::LOCK_SH), Ok(false))
 }
 
 impl WatchLock {
@@ -145,53 +184,61 @@ impl WatchLock {
         fs::create_dir_all(state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
         let path = state_dir.join("watch.lock");
-        let host = crate::install::host_name();
-        for _ in 0..3 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    let me = json!({"pid": std::process::id(), "host": host, "started": crate::journal::now()});
-                    file.write_all(me.to_string().as_bytes())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    return Ok(WatchLock { path });
+        let mut busy = 0;
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            let locked = try_flock(&file, libc::LOCK_EX)
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+            if locked {
+                // A watcher that stopped just now removed the file we opened: take the new one.
+                if !still_at(&file, &path) {
+                    continue;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read(&path)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-                    let pid = holder.as_ref().and_then(|v| v["pid"].as_u64());
-                    let same_host = holder.as_ref().and_then(|v| v["host"].as_str()) == Some(&host);
-                    match pid.and_then(|p| u32::try_from(p).ok()) {
-                        Some(pid) if same_host && crate::lock::alive(pid) => bail!(
-                            "a watcher is already running in this repository (pid {pid}); stop it first with: kill {pid}"
-                        ),
-                        Some(_) => {}
-                        // Half-written: another watcher is starting this very moment.
-                        None if fs::metadata(&path)
-                            .and_then(|m| m.modified())
-                            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(5)) =>
-                        {
-                            bail!("another watcher is starting in this repository; check with: git aisync status")
-                        }
-                        None => {}
-                    }
-                    // Its process is gone: stale.
-                    let _ = fs::remove_file(&path);
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot create {}", path.display()))
+                let me = json!({
+                    "pid": std::process::id(),
+                    "host": crate::install::host_name(),
+                    "started": crate::journal::now(),
+                });
+                file.set_len(0)
+                    .and_then(|()| file.write_all(me.to_string().as_bytes()))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                return Ok(WatchLock { path, file });
+            }
+            // Held: by a watcher, or for an instant by a `status` looking at it.
+            busy += 1;
+            if busy >= 20 {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let pid = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["pid"].as_u64());
+                match pid {
+                    Some(pid) => bail!(
+                        "a watcher is already running in this repository (pid {pid}); stop it first with: kill {pid}"
+                    ),
+                    None => bail!(
+                        "a watcher is already running in this repository; check with: git aisync status"
+                    ),
                 }
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        bail!(
-            "cannot take {}: remove it if no watcher is running",
-            path.display()
-        )
     }
 }
 
 impl Drop for WatchLock {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        // Removed while still held (the lock goes with the descriptor, just after): a watcher
+        // starting meanwhile sees that the file it locked is gone and takes a new one.
+        if still_at(&self.file, &self.path) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -272,9 +319,8 @@ impl Record {
 pub fn running(state_dir: &Path) -> Option<Value> {
     let mut v: Value =
         serde_json::from_slice(&fs::read(state_dir.join("watch.json")).ok()?).ok()?;
-    let pid = u32::try_from(v["pid"].as_u64()?).ok()?;
-    let here = v["host"].as_str() == Some(crate::install::host_name().as_str());
-    if !v["stopped"].is_null() || !here || !crate::lock::alive(pid) {
+    // The lock says whether a watcher runs; a pid alone cannot (it may be reused).
+    if !v["stopped"].is_null() || !watch_lock_held(state_dir) {
         return None;
     }
     let now = SystemTime::now()
@@ -302,18 +348,6 @@ fn limit_message() -> String {
         inotify_limit().unwrap_or_else(|| "?".into()),
         TREE_POLL.as_secs()
     )
-}
-
-/// Editor leftovers that never trigger a cycle, whatever the policy says: vim's swap files
-/// and its write test `4913`, backups `name~`, emacs' locks `.#name` and autosaves `#name#`.
-fn is_editor_temp(name: &str) -> bool {
-    let swap = [".swp", ".swo", ".swx", ".swpx"]
-        .iter()
-        .any(|ext| name.ends_with(ext));
-    swap || name.ends_with('~')
-        || name.starts_with(".#")
-        || (name.starts_with('#') && name.ends_with('#'))
-        || name == "4913"
 }
 
 // ---------------------------------------------------------------------------------------
@@ -435,7 +469,7 @@ fn may_hold_realtime(dir: &str, policy: &Policy) -> bool {
 }
 
 /// The path of `path` inside the working tree, `/`-separated, when it is one the watcher may
-/// care about (not `.git` internals, not an editor's leftovers).
+/// care about (not `.git` internals; the policy tells editors' leftovers).
 fn tree_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut parts = Vec::new();
@@ -446,10 +480,7 @@ fn tree_path(root: &Path, path: &Path) -> Option<String> {
             _ => return None,
         }
     }
-    let name = parts.last()?;
-    if is_editor_temp(name) {
-        return None;
-    }
+    parts.last()?;
     Some(parts.join("/"))
 }
 
@@ -556,7 +587,8 @@ fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
             // Where git goes: `url.<base>.insteadOf` applied.
             let url = repo.remote_url(&name).unwrap_or_default();
             let reach = match local_path(&url, &repo.work_tree) {
-                Some(path) if !poll_remotes => Reach::Local(path),
+                // (A reftable repository has no ref files to watch: it is asked.)
+                Some(path) if !poll_remotes && !uses_reftable(&path) => Reach::Local(path),
                 Some(_) => Reach::Polled,
                 None => match ssh_hub(&url) {
                     Some(hub) if !poll_remotes => Reach::Notified(hub),
@@ -646,33 +678,10 @@ struct SshHub {
 
 /// The SSH hub a remote URL names, if it names one.
 fn ssh_hub(url: &str) -> Option<SshHub> {
-    let url = ["git+ssh://", "ssh+git://"]
-        .iter()
-        .find_map(|p| url.strip_prefix(p))
-        .map_or_else(|| url.to_string(), |rest| format!("ssh://{rest}"));
-    if url.contains("://") && !url.starts_with("ssh://") {
-        return None;
+    match crate::peer::over_ssh(url)? {
+        crate::peer::Location::Ssh { host, port, path } => Some(SshHub { host, port, path }),
+        crate::peer::Location::Local(_) => None,
     }
-    let crate::peer::Location::Ssh { host, port, path } = crate::peer::locate(&url).ok()? else {
-        return None;
-    };
-    // `[::1]` is how a URL writes an IPv6 address; ssh wants it bare. A host that starts with
-    // a dash would be read as an option: git refuses those too.
-    let host = match host.rsplit_once('@') {
-        Some((user, h)) => format!("{user}@{}", h.trim_start_matches('[').trim_end_matches(']')),
-        None => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    };
-    if host.is_empty() || host.starts_with('-') || path.is_empty() {
-        return None;
-    }
-    Some(SshHub { host, port, path })
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The user's SSH command (`GIT_SSH_COMMAND`, `core.sshCommand`, else `ssh`) in batch mode,
@@ -687,27 +696,15 @@ fn ssh_command(repo: &Repo) -> String {
     )
 }
 
-/// What the hub's shell runs: `cd <path> && git aisync notify-wait …`, behind a guard that
-/// ends notify-wait as soon as the connection goes (its standard input closes), so a watcher
-/// that stops or restarts a session leaves nothing running on the hub. Wrapped in `sh -c` so
-/// a login shell of another family (fish, csh) runs it the same.
+/// What the hub runs (through `peer::remote_script`, as kick and run do): `git aisync
+/// notify-wait …` in the hub's repository, behind a guard that ends notify-wait as soon as the
+/// connection goes (its standard input closes), so a watcher that stops or restarts a session
+/// leaves nothing running on the hub.
 fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
-    // `~/x` and `~user/x` as git takes them in an ssh:// URL: relative to a home directory.
-    let cd = match hub.path.strip_prefix("/~") {
-        Some(rest) => match rest.split_once('/') {
-            Some(("", tail)) => format!("cd && cd {}", shell_quote(tail)),
-            Some((user, tail)) if !user.contains(['\'', ' ']) => {
-                format!("cd ~{user} && cd {}", shell_quote(tail))
-            }
-            _ => format!("cd {}", shell_quote(&hub.path)),
-        },
-        None => format!("cd {}", shell_quote(&hub.path)),
-    };
     // Nothing known yet: any tip of the branch is news.
     let since = since.unwrap_or("0000000000000000000000000000000000000000");
     let script = format!(
-        "{cd} || exit 1\n\
-         echo {READY}\n\
+        "echo {READY}\n\
          exec 3<&0 </dev/null\n\
          git aisync notify-wait --branch {branch} --since {since} --timeout {SESSION_WAIT_SECS} 3<&- &\n\
          w=$!\n\
@@ -717,10 +714,10 @@ fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
          s=$?\n\
          kill $g 2>/dev/null\n\
          exit $s\n",
-        branch = shell_quote(branch),
-        since = shell_quote(since),
+        branch = crate::peer::shell_quote(branch),
+        since = crate::peer::shell_quote(since),
     );
-    format!("sh -c {}", shell_quote(&script))
+    crate::peer::remote_script(&hub.path, &script)
 }
 
 /// What a session thread tells the loop.
@@ -904,21 +901,10 @@ fn session_thread(shared: &(Mutex<Slot>, Condvar), spec: &SessionSpec, id: u64, 
 
 fn spawn_session(spec: &SessionSpec, since: Option<&str>) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let mut args = Vec::new();
-    if let Some(p) = &spec.hub.port {
-        args.push(format!("-p{p}"));
-    }
-    args.push(spec.hub.host.clone());
-    args.push(remote_script(&spec.hub, &spec.branch, since));
-    // The user's SSH command is shell words (it may quote a key's path): a shell reads it.
-    // Its own process group: the loop ends ssh and that shell together, and a Ctrl-C in the
-    // terminal reaches the watcher alone, which then ends them.
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} \"$@\"", spec.ssh))
-        .arg("sh")
-        .args(&args)
-        .env("GIT_TERMINAL_PROMPT", "0")
+    let script = remote_script(&spec.hub, &spec.branch, since);
+    // Its own process group: the loop ends ssh and the shell around it together, and a
+    // Ctrl-C in the terminal reaches the watcher alone, which then ends them.
+    crate::peer::ssh(&spec.ssh, &spec.hub.host, spec.hub.port.as_deref(), &script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1302,6 +1288,12 @@ impl Watch<'_> {
                 } else {
                     "SIGTERM"
                 };
+                // Writes still settling would wait for the next start: synced now instead.
+                if self.first_event.is_some() {
+                    if let Some(reason) = self.local_due() {
+                        self.cycle(&format!("{reason}, before stopping on {name}"));
+                    }
+                }
                 // The sessions' ssh children end with them (no session is left on a hub).
                 for r in &mut self.remotes {
                     r.session = None;
@@ -1750,11 +1742,19 @@ impl Watch<'_> {
         let now = Instant::now();
         let poll = self.poll();
         let mut answers = Vec::new();
+        let mut reached_anew = false;
         for r in &mut self.remotes {
             if r.in_flight || r.next_check > now {
                 continue;
             }
             match r.reach.clone() {
+                Reach::Local(path) if uses_reftable(&path) => {
+                    // Back (or made anew) with its refs in a reftable: asked from now on.
+                    self.remote_refs.unwatch(r);
+                    r.reach = Reach::Polled;
+                    r.next_check = now;
+                    reached_anew = true;
+                }
                 Reach::Local(path) => {
                     let git_dir = r.git_dir.clone().or_else(|| remote_git_dir(&path));
                     let answer = match &git_dir {
@@ -1787,6 +1787,10 @@ impl Watch<'_> {
         }
         for (name, answer) in answers {
             self.answered(&name, answer, "");
+        }
+        if reached_anew {
+            self.record_remotes();
+            self.record.save();
         }
     }
 
@@ -1994,15 +1998,35 @@ fn ls_remote(
         ])
         .map_err(|e| format!("{e:#}"))?;
     if !out.success {
-        return Err(out
-            .stderr
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("no answer")
-            .to_string());
+        return Err(why_not(&out.stderr));
     }
     Ok(out.stdout.split_whitespace().next().map(str::to_string))
+}
+
+/// What git said when it could not reach a remote, without the lines it adds to every such
+/// failure ("Could not read from remote repository", "make sure … the repository exists"),
+/// which would hide ssh's own reason ("Host key verification failed").
+fn why_not(stderr: &str) -> String {
+    let boilerplate = [
+        "Could not read from remote repository",
+        "Please make sure you have the correct access rights",
+        "and the repository exists.",
+    ];
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let meaningful: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !boilerplate.iter().any(|b| l.contains(b)))
+        .collect();
+    match (meaningful.as_slice(), lines.last()) {
+        ([], Some(last)) => (*last).to_string(),
+        ([], None) => "no answer".into(),
+        (some, _) => some.join("; "),
+    }
 }
 
 /// `2s`, `300ms`.
@@ -2017,21 +2041,27 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn editor_leftovers_are_not_changes() {
+        let p = Policy::parse(policy::DEFAULT).unwrap();
+        let bare = Policy::parse("paths:\n  \"memory/**\": realtime\n").unwrap();
         for name in [
             ".notes.md.swp",
+            ".notes.md.swo",
             "notes.md.swx",
             "notes.md~",
             ".#notes.md",
             "#notes.md#",
             "4913",
         ] {
-            assert!(is_editor_temp(name), "{name}");
+            for policy in [&p, &bare] {
+                assert!(!may_commit(&format!("memory/{name}"), policy), "{name}");
+            }
         }
-        for name in ["notes.md", "swp.md", "a#b.md"] {
-            assert!(!is_editor_temp(name), "{name}");
+        for name in ["notes.md", "swp.md", "a#b.md", "49130"] {
+            assert!(may_commit(&format!("memory/{name}"), &bare), "{name}");
         }
         let root = Path::new("/r");
         assert_eq!(
@@ -2040,7 +2070,6 @@ mod tests {
         );
         assert_eq!(tree_path(root, Path::new("/r/.git/index")), None);
         assert_eq!(tree_path(root, Path::new("/r/memory/sub/.git/HEAD")), None);
-        assert_eq!(tree_path(root, Path::new("/r/memory/.a.md.swp")), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::watcher::Watcher;
 use common::{aisync, git_ok, init_bare};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -176,4 +177,87 @@ fn notify_wait_on_a_hub_hears_a_push_in_well_under_a_second() {
     );
     // Told, not found by a poll: well under a second even on a busy machine.
     assert!(heard < Duration::from_secs(2), "heard after {heard:?}");
+}
+
+#[test]
+fn run_waits_for_the_cycle_the_peers_watcher_is_in_and_sees_what_was_delivered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b"]);
+    let (a, b) = (&dirs[0], &dirs[1]);
+    // b's fetches from a take a while, and say when they start: b's watcher is caught in
+    // the middle of a cycle.
+    let fetching = tmp.path().join("b-is-fetching");
+    git_ok(
+        b,
+        &[
+            "config",
+            "remote.origin.uploadpack",
+            &format!("touch '{}'; sleep 3; git-upload-pack", fetching.display()),
+        ],
+    );
+    let wb = Watcher::start(b, &[]);
+    let _ = std::fs::remove_file(&fetching);
+    std::fs::write(b.join("memory/b.md"), "- b writes\n").unwrap();
+    wb.wait_for("b's watcher in the middle of a cycle", || fetching.exists());
+
+    // Meanwhile a delivers news to b, then asks b to show it.
+    std::fs::write(a.join("memory/news.md"), "- fresh\n").unwrap();
+    ok(a, &["sync"]);
+    let out = aisync(a, &["run", "b", "--", "cat", "memory/news.md"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "- fresh\n");
+    assert_eq!(wb.stop().code(), Some(0));
+}
+
+/// How many times the threads of process `pid` have gone to sleep and woken up.
+fn wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flatten()
+        .map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[test]
+fn notify_wait_sleeps_on_the_hub_while_nothing_is_pushed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("hub.git");
+    init_bare(&hub);
+    let laptop = tmp.path().join("laptop");
+    ok(
+        Path::new("/"),
+        &[
+            "init",
+            laptop.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    let before = git_ok(&hub, &["rev-parse", "main"]);
+    let mut waiter = std::process::Command::new(common::bin())
+        .args(["notify-wait", "--since", before.trim(), "--timeout", "60"])
+        .current_dir(&hub)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Settled (its threads started), then two quiet seconds: a few wake-ups at most, where
+    // looking at the ref every 20 ms would be a hundred.
+    std::thread::sleep(Duration::from_millis(500));
+    let start = wakeups(waiter.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = wakeups(waiter.id()) - start;
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+    assert!(woke < 20, "woke {woke} times in 2 s with nothing pushed");
 }

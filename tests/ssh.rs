@@ -114,3 +114,49 @@ fn kick_and_run_reach_a_peer_over_ssh() {
     let out = aisync_ssh(&a, &ssh, &["run", "b", "--", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));
 }
+
+#[test]
+fn a_peer_in_a_home_directory_is_reached_with_a_tilde_path_in_both_url_forms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd"), true) else {
+        return;
+    };
+    let known = tmp.path().join("known_hosts");
+    sshd.trust(&known);
+    // The ssh command names the port, so the scp-like form reaches the same server.
+    let ssh = sshd.ssh_command(&known);
+    let a = tmp.path().join("a");
+    // b lives in the home directory the server's sessions have.
+    let b = sshd.dir.join("home/b");
+    assert!(aisync(Path::new("/"), &["init", a.to_str().unwrap()])
+        .status
+        .success());
+    git_ok(
+        tmp.path(),
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
+    git_ok(&b, &["config", "aisync.machine", "b"]);
+    assert!(aisync(&b, &["install"]).status.success());
+
+    for (name, url) in [
+        ("b", format!("ssh://127.0.0.1:{}/~/b", sshd.port)),
+        ("b2", "127.0.0.1:~/b".to_string()),
+    ] {
+        let out = aisync_ssh(&a, &ssh, &["peer", "add", name, &url]);
+        assert_exit(&out, 0);
+        std::fs::write(a.join("memory/news.md"), format!("- for {name}\n")).unwrap();
+        let out = aisync_ssh(&a, &ssh, &["sync"]);
+        assert_exit(&out, 0);
+        let out = aisync_ssh(&a, &ssh, &["kick", name]);
+        assert_exit(&out, 0);
+        let out = aisync_ssh(&a, &ssh, &["run", name, "--", "cat", "memory/news.md"]);
+        assert_exit(&out, 0);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("- for {name}\n"),
+            "{url}"
+        );
+        let out = aisync_ssh(&a, &ssh, &["peer", "remove", name]);
+        assert_exit(&out, 0);
+    }
+}

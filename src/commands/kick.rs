@@ -1,5 +1,6 @@
 //! `git aisync kick PEER`: make a peer run a sync now (over SSH, or directly for a peer on a
-//! local path). Exits with the peer's sync status.
+//! local path). Exits with the peer's sync status; the peer's own words say what it did (a
+//! cycle already running there takes the request as one more run, and says so).
 
 use std::process::ExitCode;
 
@@ -18,6 +19,6 @@ pub struct Args {
 pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
-    let code = peer::remote_command(&repo, &args.peer, &["sync", "--quiet"], None)?;
+    let code = peer::remote_command(&repo, &args.peer, &["sync"], None)?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

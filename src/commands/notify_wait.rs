@@ -1,16 +1,22 @@
 //! `git aisync notify-wait [--branch B] [--since OID] [--timeout SECS]`: run on a hub (over
 //! SSH, by a watcher), wait until the branch moves and print its new commit. A watcher keeps
-//! one such session open to hear of other machines' pushes at once instead of polling.
+//! one such session open to hear of other machines' pushes at once instead of polling. It
+//! sleeps on file events (the ref files), with a slow look every few seconds as a safety net.
 //! Exit 0 with the commit, 3 when the time limit passed first.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use notify::{RecursiveMode, Watcher as _};
 
 use crate::ui::Ui;
+
+/// How often the ref is read with no file event (a network file system may send none).
+const SAFETY_LOOK: Duration = Duration::from_secs(5);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,7 +73,19 @@ pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
     let name = format!("refs/heads/{branch}");
     let since = args.since.or_else(|| read_ref(&dir, &name));
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    // A stat every 20 ms is nothing next to a push; the answer comes within that.
+    // Woken by file events on the ref files (the git directory for packed-refs, the refs
+    // folder for the loose ref); a slow look as well, for file systems without events.
+    let (tx, rx) = mpsc::channel();
+    let mut events = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = tx.send(());
+        }
+    })
+    .ok();
+    if let Some(w) = events.as_mut() {
+        let _ = w.watch(&dir, RecursiveMode::NonRecursive);
+        let _ = w.watch(&dir.join("refs/heads"), RecursiveMode::Recursive);
+    }
     loop {
         let now = read_ref(&dir, &name);
         if now.is_some() && now != since {
@@ -76,9 +94,16 @@ pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
             let _ = out.flush();
             return Ok(ExitCode::SUCCESS);
         }
-        if Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Ok(ExitCode::from(3));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        match rx.recv_timeout(left.min(SAFETY_LOOK)) {
+            // A burst of events is one look.
+            Ok(()) => while rx.try_recv().is_ok() {},
+            Err(RecvTimeoutError::Timeout) => {}
+            // No file events here: the slow look alone.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(left.min(SAFETY_LOOK)),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `git aisync run PEER -- CMD…`: sync the peer's repository, then run a command there; its
-//! exit status comes back as ours.
+//! exit status comes back as ours. The peer's sync waits for a cycle already running there
+//! (its watcher's, say), so the command sees what was delivered before it was asked.
 
 use std::process::ExitCode;
 
@@ -21,6 +22,11 @@ pub struct Args {
 pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
-    let code = peer::remote_command(&repo, &args.peer, &["sync", "--quiet"], Some(&args.command))?;
+    let code = peer::remote_command(
+        &repo,
+        &args.peer,
+        &["sync", "--quiet", "--wait"],
+        Some(&args.command),
+    )?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -215,6 +215,30 @@ impl Net {
         }
     }
 
+    /// A hub that keeps its refs in a reftable (no ref files to watch), and no machine yet.
+    pub fn reftable() -> Net {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let root = tmp.path().to_path_buf();
+        let hub = root.join("hub.git");
+        git_ok(
+            &root,
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "--ref-format=reftable",
+                "-b",
+                "main",
+                "hub.git",
+            ],
+        );
+        Net {
+            _tmp: tmp,
+            hub,
+            root,
+        }
+    }
+
     /// A machine named `name` that joined the hub with `git aisync init`.
     pub fn machine(&self, name: &str) -> PathBuf {
         let dir = self.root.join(name);
