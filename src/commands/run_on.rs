@@ -22,11 +22,6 @@ pub struct Args {
 pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
-    let code = peer::remote_command(
-        &repo,
-        &args.peer,
-        &["sync", "--quiet", "--wait"],
-        Some(&args.command),
-    )?;
+    let code = peer::remote_command(&repo, &args.peer, &["sync", "--quiet"], Some(&args.command))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
