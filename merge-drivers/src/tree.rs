@@ -827,25 +827,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 }))
             };
             let lead = if S::OWN_LEADS {
-                let own = self.pick_lead(own_lead(true));
-                if n > 0 && !own.contains(&b'\n') {
-                    // It opened its file or block: it needs a line of its own now, indented
-                    // like the others (the separator's last line, not its comments).
-                    let sep = separator(self);
-                    match sep.iter().rposition(|&b| b == b'\n') {
-                        Some(nl) => {
-                            let from = if nl > 0 && sep[nl - 1] == b'\r' {
-                                nl - 1
-                            } else {
-                                nl
-                            };
-                            Cow::Owned(sep[from..].to_vec())
-                        }
-                        None => Cow::Borrowed(self.out_eol().bytes()),
-                    }
-                } else {
-                    own
-                }
+                self.own_lead(cs, entries, n, own_lead(true), &separator(self))
             } else if n == 0 {
                 self.pick(
                     [BASE, OURS, THEIRS]
@@ -918,6 +900,96 @@ impl<'a, S: Syntax> Merger<'a, S> {
         self.out.extend_from_slice(&trail);
         self.out.extend_from_slice(&closing);
         Ok(())
+    }
+
+    /// The lead of entry `n` in a format where each item keeps its own lead (YAML: the
+    /// comments above an entry). A lead that opened its file or block holds no line break
+    /// before its comments; leads are compared and merged as if it did, so an entry that
+    /// moved to or from the top is no change, and the result gets the break its position
+    /// needs: a comment never joins the value before it.
+    fn own_lead(
+        &self,
+        cs: &[Option<Container>; 3],
+        entries: &[Entry],
+        n: usize,
+        mut spans: [Option<(usize, Range<usize>)>; 3],
+        separator: &[u8],
+    ) -> Cow<'a, [u8]> {
+        let raw = spans.clone();
+        let eol = self.out_eol().bytes();
+        // The start of a line in this container: a break and the indentation.
+        let line_start: Vec<u8> = match separator.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => {
+                let from = if nl > 0 && separator[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
+                separator[from..].to_vec()
+            }
+            None => eol.to_vec(),
+        };
+        let starts_line = |t: &[u8]| t.starts_with(b"\n") || t.starts_with(b"\r\n");
+        let normal = |t: Cow<'a, [u8]>| -> Cow<'a, [u8]> {
+            if starts_line(&t) {
+                t
+            } else if !t.contains(&b'\n') {
+                Cow::Owned(line_start.clone())
+            } else {
+                Cow::Owned([eol, &t[..]].concat())
+            }
+        };
+        let lead_of = |x: Option<(usize, Range<usize>)>| x.map(|(s, r)| normal(self.text(s, r)));
+        // A side that deleted the entry before this one (which the other side changed, so it
+        // stays) may have left that entry's comments here: they are already written above it.
+        if n > 0 {
+            let prev = &entries[n - 1];
+            let deleter = match (prev.ours, prev.theirs) {
+                (Some(_), None) => Some(THEIRS),
+                (None, Some(_)) => Some(OURS),
+                _ => None,
+            };
+            let prev_base = prev.base.and_then(|(s, i)| {
+                cs[s]
+                    .as_ref()
+                    .map(|c| (s, c.items[i].lead..c.items[i].start))
+            });
+            if let (Some(d), Some(pb)) = (deleter, prev_base) {
+                let (here, base_here) = (lead_of(spans[d].clone()), lead_of(spans[BASE].clone()));
+                if here.is_some() && here != base_here && here == lead_of(Some(pb)) {
+                    spans[d] = spans[BASE].clone();
+                }
+            }
+        }
+        let [b, o, t] = spans.map(lead_of);
+        let merged = match (&b, &o, &t) {
+            (Some(b), Some(o), Some(t)) if o != t && b != o && b != t => {
+                Cow::Owned(text::merge_keep_both(b, o, t))
+            }
+            _ => choose3(b, o, t).unwrap_or(Cow::Borrowed(b"")),
+        };
+        if n > 0 {
+            return merged;
+        }
+        // The first entry: its container says whether a first lead starts its own line.
+        let first = |s: usize| {
+            cs[s]
+                .as_ref()
+                .and_then(|c| c.items.first())
+                .map(|i| starts_line(&self.src[s][i.lead..i.start]))
+        };
+        if choose3(first(BASE), first(OURS), first(THEIRS)) != Some(false) {
+            return merged;
+        }
+        let rest = merged
+            .strip_prefix(b"\r\n")
+            .or_else(|| merged.strip_prefix(b"\n"))
+            .map(<[u8]>::to_vec);
+        match rest {
+            Some(rest) if rest.contains(&b'\n') => Cow::Owned(rest),
+            // Only indentation: the raw leads say it best (a mapping on its dash's line).
+            _ => self.pick(raw),
+        }
     }
 
     /// Line-based formats: an item that ended its side without a line break (the last line
