@@ -335,10 +335,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 // last one), so an appended line is an insertion, not a changed last line.
                 let unended = !self.val_text(ours).ends_with(b"\n")
                     && !self.val_text(theirs).ends_with(b"\n");
+                // (The file's own line ending: a bare `\n` on one line of a CRLF text makes
+                // it a different line, and an append on both sides a collision.)
+                let eol = self.out_eol().bytes();
                 let lines = |v: Option<Val>| {
                     let mut t = v.map(|v| self.val_text(v).into_owned()).unwrap_or_default();
                     if !t.is_empty() && !t.ends_with(b"\n") {
-                        t.push(b'\n');
+                        t.extend_from_slice(eol);
                     }
                     t
                 };
