@@ -273,7 +273,16 @@ impl<'a, S: Syntax> Merger<'a, S> {
 
     /// `pick` for an item's lead. In line formats a lead holds comments: two different edits
     /// of one are merged line by line rather than one dropped.
-    fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+    pub(crate) fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+        if S::OWN_LEADS {
+            // Comments: two different edits of one keep both sides' lines.
+            let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
+            if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
+                if o != t && b != o && b != t {
+                    return Cow::Owned(text::merge_keep_both(b, o, t));
+                }
+            }
+        }
         if S::SEPARATOR.is_empty() {
             let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
             if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
@@ -484,10 +493,27 @@ impl<'a, S: Syntax> Merger<'a, S> {
         let item = |side: usize, i: usize| {
             Val::of(side, &cs[side].as_ref().expect("side container").items[i])
         };
+        // Where items own their leads, a comment added above one is a change too.
+        let commented = |side: usize, i: usize, b: usize| {
+            S::OWN_LEADS && {
+                let lead = |side: usize, i: usize| {
+                    let it = cs[side].as_ref().expect("side container").items[i];
+                    self.text(side, it.lead..it.start)
+                };
+                let (base_lead, side_lead) = (lead(BASE, b), lead(side, i));
+                let in_base: HashSet<&[u8]> = comment_lines(&base_lead).collect();
+                let added = comment_lines(&side_lead).any(|l| !in_base.contains(l));
+                added
+            }
+        };
         match (slot.base, slot.ours, slot.theirs) {
             (_, Some(_), Some(_)) => true,
-            (Some(b), Some(i), None) => !self.same(item(BASE, b), item(OURS, i)),
-            (Some(b), None, Some(i)) => !self.same(item(BASE, b), item(THEIRS, i)),
+            (Some(b), Some(i), None) => {
+                !self.same(item(BASE, b), item(OURS, i)) || commented(OURS, i, b)
+            }
+            (Some(b), None, Some(i)) => {
+                !self.same(item(BASE, b), item(THEIRS, i)) || commented(THEIRS, i, b)
+            }
             _ => false,
         }
     }
@@ -899,7 +925,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
             self.end_line_if_more(n + 1 < entries.len());
         }
         let trail =
-            self.pick([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
+            self.pick_lead([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
         self.out.extend_from_slice(&trail);
         self.out.extend_from_slice(&closing);
         Ok(())
@@ -1090,6 +1116,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
         };
         self.records.push(record);
     }
+}
+
+/// The comment lines of a lead (`#` lines, trimmed).
+fn comment_lines(lead: &[u8]) -> impl Iterator<Item = &[u8]> {
+    lead.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| l.starts_with(b"#"))
 }
 
 fn side_index(side: Side) -> usize {

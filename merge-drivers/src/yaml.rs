@@ -74,7 +74,8 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     ]);
     m.out.extend_from_slice(&lead);
     m.value(rb, ro, rt, None).ok()?;
-    let trail = m.pick([
+    // Comments after the last entry: both sides' additions kept.
+    let trail = m.pick_lead([
         rb.map(|v| (BASE, v.end..b.len())),
         Some((OURS, ro.end..o.len())),
         Some((THEIRS, rt.end..t.len())),
