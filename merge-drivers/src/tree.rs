@@ -606,15 +606,22 @@ impl<'a, S: Syntax> Merger<'a, S> {
     fn sequence(&self, cs: &[Option<Container>; 3]) -> Vec<Entry> {
         // Elements are compared by their text (line endings made the output's).
         let mut interned: HashMap<Cow<'a, [u8]>, usize> = HashMap::default();
+        // Where each distinct element first stands (a side, an index there).
+        let mut first_at: Vec<(usize, usize)> = Vec::new();
         let ids: [Vec<usize>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
             Some(c) => c
                 .items
                 .iter()
-                .map(|i| {
+                .enumerate()
+                .map(|(k, i)| {
                     let n = interned.len();
-                    *interned
+                    let id = *interned
                         .entry(self.text(side, i.value_range()))
-                        .or_insert(n)
+                        .or_insert(n);
+                    if id == n {
+                        first_at.push((side, k));
+                    }
+                    id
                 })
                 .collect(),
             None => Vec::new(),
@@ -678,7 +685,45 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 .filter(|l| !l.is_empty() && theirs.contains(l))
                 .count()
         };
-        let pair: Option<Likeness<usize>> = prose.then_some(&shared_lines);
+        // Objects pair up by the members they share (key and value), so an object edited
+        // while others are inserted next to it is still one object changed: the other
+        // side's edit of it merges with this one member by member.
+        let objects = cs
+            .iter()
+            .flatten()
+            .flat_map(|c| &c.items)
+            .any(|i| i.shape == Shape::Object);
+        let members: std::cell::RefCell<HashMap<usize, Members>> = Default::default();
+        let members_of = |id: usize| {
+            let (side, k) = first_at[id];
+            let item = cs[side].as_ref().expect("side container").items[k];
+            if item.shape != Shape::Object {
+                return HashSet::default();
+            }
+            let c = self.open(Val::of(side, &item));
+            c.items
+                .iter()
+                .map(|m| {
+                    let key = self.syntax.key(side, self.src[side], m).into_owned();
+                    (key, self.text(side, m.value_range()).into_owned())
+                })
+                .collect()
+        };
+        let shared_members = |a: &usize, b: &usize| {
+            let mut cache = members.borrow_mut();
+            for id in [*a, *b] {
+                cache.entry(id).or_insert_with(|| members_of(id));
+            }
+            let (ma, mb) = (&cache[a], &cache[b]);
+            ma.iter().filter(|m| mb.contains(*m)).count()
+        };
+        let pair: Option<Likeness<usize>> = if prose {
+            Some(&shared_lines)
+        } else if objects {
+            Some(&shared_members)
+        } else {
+            None
+        };
         for region in regions(&base_ids, &ids[OURS], &ids[THEIRS], pair) {
             match region {
                 Region::Same(rb, ro, rt) | Region::Both(rb, ro, rt)
@@ -725,6 +770,33 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     out.extend(self.both_added(cs, &ids, &new_o, &new_t));
                 }
             }
+        }
+        if cs[BASE].is_some() {
+            // An element both sides added, each at its own place, stands once (at the first
+            // of its places): as often as the side that added it most.
+            let one_sided = |e: &Entry| match (e.base, e.ours, e.theirs) {
+                (None, Some(i), None) => Some((OURS, ids[OURS][i])),
+                (None, None, Some(i)) => Some((THEIRS, ids[THEIRS][i])),
+                _ => None,
+            };
+            let mut added: [HashMap<usize, usize>; 3] = Default::default();
+            for (side, id) in out.iter().filter_map(one_sided) {
+                *added[side].entry(id).or_insert(0) += 1;
+            }
+            let mut emitted: HashMap<usize, usize> = HashMap::default();
+            out.retain(|e| {
+                let Some((_, id)) = one_sided(e) else {
+                    return true;
+                };
+                let want = added[OURS]
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(0)
+                    .max(added[THEIRS].get(&id).copied().unwrap_or(0));
+                let n = emitted.entry(id).or_insert(0);
+                *n += 1;
+                *n <= want
+            });
         }
         if cs[BASE].is_none() {
             // Added on both sides: an element both have stands once (as often as the side
@@ -1117,6 +1189,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
         self.records.push(record);
     }
 }
+
+/// An object's members, key and value text.
+type Members = HashSet<(Vec<u8>, Vec<u8>)>;
 
 /// The comment lines of a lead (`#` lines, trimmed).
 fn comment_lines(lead: &[u8]) -> impl Iterator<Item = &[u8]> {
