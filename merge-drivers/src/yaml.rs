@@ -454,8 +454,25 @@ impl<'s> Reader<'s> {
                 break;
             }
             let value = self.node()?;
-            // The dash before the value, on its line.
+            // The dash before the value, on its line (a block scalar's, before its indicator:
+            // its span may start at its content, lines below).
             let mut dash = value.start;
+            if value.shape == Shape::Text {
+                let mut end = dash;
+                while end > 0 && self.text[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                let line = self.text[..end]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                if let Some(at) = self.text[line..end]
+                    .iter()
+                    .position(|&b| b == b'|' || b == b'>')
+                {
+                    dash = line + at;
+                }
+            }
             while dash > 0 && matches!(self.text[dash - 1], b' ' | b'\t') {
                 dash -= 1;
             }
