@@ -233,13 +233,18 @@ fn marker(out: &mut Vec<u8>, c: u8, size: usize, label: &str, eol: &[u8]) {
 /// Whether `text` holds conflict markers: an opening and a closing marker line of exactly
 /// `size` characters (in any order: a structural merge may have moved lines apart).
 pub fn has_conflict_markers(text: &[u8], size: usize) -> bool {
+    markers_in(text.split(|&b| b == b'\n'), size)
+}
+
+/// `has_conflict_markers` over some lines of a text.
+pub(crate) fn markers_in<'t>(lines: impl Iterator<Item = &'t [u8]>, size: usize) -> bool {
     let is_marker = |line: &[u8], c: u8| {
         line.len() >= size
             && line[..size].iter().all(|&b| b == c)
             && matches!(line.get(size), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
     };
     let (mut open, mut close) = (false, false);
-    for line in text.split(|&b| b == b'\n') {
+    for line in lines {
         open |= is_marker(line, b'<');
         close |= is_marker(line, b'>');
         if open && close {
