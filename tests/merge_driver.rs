@@ -267,3 +267,38 @@ fn an_unknown_kind_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown merge kind"));
 }
+
+#[test]
+fn two_machines_add_notes_under_one_heading_and_git_merges_cleanly() {
+    let repo = Repo::new();
+    repo.register_drivers();
+    let mut attributes = repo.read(".gitattributes");
+    attributes.extend_from_slice(b"memory/**/*.md merge=aisync-markdown\n");
+    repo.write(".gitattributes", &attributes);
+    let path = "memory/notes.md";
+    repo.write(path, b"# Notes\n\n## Prefs\n- tea\n\n## Work\n- rust\n");
+    repo.commit_all("base");
+    repo.git(&["checkout", "-q", "-b", "other"]);
+    repo.write(
+        path,
+        b"# Notes\n\n## Prefs\n- tea\n- vim\n\n## Work\n- rust\n- go\n",
+    );
+    repo.commit_all("other machine");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write(
+        path,
+        b"# Notes\n\n## Prefs\n- tea\n- dark mode\n\n## Work\n- rust\n",
+    );
+    repo.commit_all("this machine");
+    let out = repo.try_git(&["merge", "--no-edit", "other"]);
+    assert!(
+        out.status.success(),
+        "git merge failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // (git's own line merge stops here: both sides appended under `## Prefs`.)
+    assert_eq!(
+        String::from_utf8(repo.read(path)).unwrap(),
+        "# Notes\n\n## Prefs\n- tea\n- dark mode\n- vim\n\n## Work\n- rust\n- go\n"
+    );
+}

@@ -218,9 +218,11 @@ fn with_markers(
 pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Merged {
     // A side holding conflict markers (git's virtual base of a criss-cross merge, a file
     // committed half-resolved) is not data to merge structurally.
-    let marked = [base, ours, theirs]
-        .iter()
-        .any(|side| text::has_conflict_markers(side, options.marker_size));
+    let has_markers = |text: &[u8]| match kind {
+        Kind::Markdown => markdown::has_conflict_markers(text, options.marker_size),
+        _ => text::has_conflict_markers(text, options.marker_size),
+    };
+    let marked = [base, ours, theirs].iter().any(|side| has_markers(side));
     let structural = if marked {
         None
     } else if options.policy == Policy::Markers {
@@ -238,7 +240,7 @@ pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Opti
         }
     });
     // Inputs that already held markers keep them: never report such a file as clean.
-    if !merged.conflicted && text::has_conflict_markers(&merged.output, options.marker_size) {
+    if !merged.conflicted && has_markers(&merged.output) {
         merged.conflicted = true;
     }
     merged

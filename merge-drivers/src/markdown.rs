@@ -218,6 +218,36 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     })
 }
 
+/// Whether a Markdown text holds conflict markers outside its fenced code blocks (a fence
+/// showing an example of markers is content, not a conflict).
+pub(crate) fn has_conflict_markers(text: &[u8], size: usize) -> bool {
+    let mut fence: Option<(u8, usize)> = None;
+    let lines = text.split(|&b| b == b'\n').filter(move |line| {
+        let indent = line.iter().take_while(|&&b| b == b' ').count();
+        let rest = &line[indent..];
+        let run = |c: u8| rest.iter().take_while(|&&b| b == c).count();
+        let opener = [b'`', b'~']
+            .into_iter()
+            .map(|c| (c, run(c)))
+            .find(|&(_, n)| n >= 3 && indent < 4);
+        match (fence, opener) {
+            (None, Some(f)) => {
+                fence = Some(f);
+                false
+            }
+            (Some((c, n)), Some((c2, n2)))
+                if c == c2 && n2 >= n && rest[n2..].trim_ascii().is_empty() =>
+            {
+                fence = None;
+                false
+            }
+            (Some(_), _) => false,
+            (None, None) => true,
+        }
+    });
+    crate::text::markers_in(lines, size)
+}
+
 struct FrontMatter {
     /// The opening `---` line, the YAML inside, the closing `---` or `...` line.
     open: Range<usize>,

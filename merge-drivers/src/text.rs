@@ -107,6 +107,49 @@ pub fn merge_union(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `merge_union`, except that a stretch changed differently on both sides keeps both
+/// versions (the one whose lines sort first goes first; lines both have stand once): for
+/// comments, where nothing may be lost and no value has to win.
+pub fn merge_keep_both(base: &[u8], ours: &[u8], theirs: &[u8]) -> Vec<u8> {
+    if let Some(merged) = merge_union(base, ours, theirs) {
+        return merged;
+    }
+    let (lb, lo, lt) = (lines(base), lines(ours), lines(theirs));
+    let eol = Eol::choose(base, ours, theirs).unwrap_or(Eol::Lf).bytes();
+    let mut out = Vec::with_capacity(ours.len() + theirs.len());
+    let put = |out: &mut Vec<u8>, lines: &[&[u8]]| {
+        for l in lines {
+            end_line(out, eol);
+            out.extend_from_slice(l);
+        }
+    };
+    for region in crate::sequence::regions(&lb, &lo, &lt, None) {
+        match region {
+            Region::Same(_, o, _) | Region::Ours(_, o) => put(&mut out, &lo[o]),
+            Region::Theirs(_, t) => put(&mut out, &lt[t]),
+            Region::Both(_, o, t) => {
+                let (mut a, mut z) = (&lo[o], &lt[t]);
+                if z < a {
+                    std::mem::swap(&mut a, &mut z);
+                }
+                let mut left: std::collections::HashMap<&[u8], usize> = Default::default();
+                for l in a {
+                    *left.entry(l).or_default() += 1;
+                }
+                let mut run: Vec<&[u8]> = a.to_vec();
+                for l in z {
+                    match left.get_mut(l) {
+                        Some(n) if *n > 0 => *n -= 1,
+                        _ => run.push(l),
+                    }
+                }
+                put(&mut out, &run);
+            }
+        }
+    }
+    out
+}
+
 fn lines(text: &[u8]) -> Vec<&[u8]> {
     text.split_inclusive(|&b| b == b'\n').collect()
 }
@@ -190,13 +233,18 @@ fn marker(out: &mut Vec<u8>, c: u8, size: usize, label: &str, eol: &[u8]) {
 /// Whether `text` holds conflict markers: an opening and a closing marker line of exactly
 /// `size` characters (in any order: a structural merge may have moved lines apart).
 pub fn has_conflict_markers(text: &[u8], size: usize) -> bool {
+    markers_in(text.split(|&b| b == b'\n'), size)
+}
+
+/// `has_conflict_markers` over some lines of a text.
+pub(crate) fn markers_in<'t>(lines: impl Iterator<Item = &'t [u8]>, size: usize) -> bool {
     let is_marker = |line: &[u8], c: u8| {
         line.len() >= size
             && line[..size].iter().all(|&b| b == c)
             && matches!(line.get(size), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
     };
     let (mut open, mut close) = (false, false);
-    for line in text.split(|&b| b == b'\n') {
+    for line in lines {
         open |= is_marker(line, b'<');
         close |= is_marker(line, b'>');
         if open && close {

@@ -273,7 +273,16 @@ impl<'a, S: Syntax> Merger<'a, S> {
 
     /// `pick` for an item's lead. In line formats a lead holds comments: two different edits
     /// of one are merged line by line rather than one dropped.
-    fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+    pub(crate) fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+        if S::OWN_LEADS {
+            // Comments: two different edits of one keep both sides' lines.
+            let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
+            if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
+                if o != t && b != o && b != t {
+                    return Cow::Owned(text::merge_keep_both(b, o, t));
+                }
+            }
+        }
         if S::SEPARATOR.is_empty() {
             let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
             if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
@@ -335,10 +344,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 // last one), so an appended line is an insertion, not a changed last line.
                 let unended = !self.val_text(ours).ends_with(b"\n")
                     && !self.val_text(theirs).ends_with(b"\n");
+                // (The file's own line ending: a bare `\n` on one line of a CRLF text makes
+                // it a different line, and an append on both sides a collision.)
+                let eol = self.out_eol().bytes();
                 let lines = |v: Option<Val>| {
                     let mut t = v.map(|v| self.val_text(v).into_owned()).unwrap_or_default();
                     if !t.is_empty() && !t.ends_with(b"\n") {
-                        t.push(b'\n');
+                        t.extend_from_slice(eol);
                     }
                     t
                 };
@@ -481,10 +493,27 @@ impl<'a, S: Syntax> Merger<'a, S> {
         let item = |side: usize, i: usize| {
             Val::of(side, &cs[side].as_ref().expect("side container").items[i])
         };
+        // Where items own their leads, a comment added above one is a change too.
+        let commented = |side: usize, i: usize, b: usize| {
+            S::OWN_LEADS && {
+                let lead = |side: usize, i: usize| {
+                    let it = cs[side].as_ref().expect("side container").items[i];
+                    self.text(side, it.lead..it.start)
+                };
+                let (base_lead, side_lead) = (lead(BASE, b), lead(side, i));
+                let in_base: HashSet<&[u8]> = comment_lines(&base_lead).collect();
+                let added = comment_lines(&side_lead).any(|l| !in_base.contains(l));
+                added
+            }
+        };
         match (slot.base, slot.ours, slot.theirs) {
             (_, Some(_), Some(_)) => true,
-            (Some(b), Some(i), None) => !self.same(item(BASE, b), item(OURS, i)),
-            (Some(b), None, Some(i)) => !self.same(item(BASE, b), item(THEIRS, i)),
+            (Some(b), Some(i), None) => {
+                !self.same(item(BASE, b), item(OURS, i)) || commented(OURS, i, b)
+            }
+            (Some(b), None, Some(i)) => {
+                !self.same(item(BASE, b), item(THEIRS, i)) || commented(THEIRS, i, b)
+            }
             _ => false,
         }
     }
@@ -577,15 +606,22 @@ impl<'a, S: Syntax> Merger<'a, S> {
     fn sequence(&self, cs: &[Option<Container>; 3]) -> Vec<Entry> {
         // Elements are compared by their text (line endings made the output's).
         let mut interned: HashMap<Cow<'a, [u8]>, usize> = HashMap::default();
+        // Where each distinct element first stands (a side, an index there).
+        let mut first_at: Vec<(usize, usize)> = Vec::new();
         let ids: [Vec<usize>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
             Some(c) => c
                 .items
                 .iter()
-                .map(|i| {
+                .enumerate()
+                .map(|(k, i)| {
                     let n = interned.len();
-                    *interned
+                    let id = *interned
                         .entry(self.text(side, i.value_range()))
-                        .or_insert(n)
+                        .or_insert(n);
+                    if id == n {
+                        first_at.push((side, k));
+                    }
+                    id
                 })
                 .collect(),
             None => Vec::new(),
@@ -649,7 +685,45 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 .filter(|l| !l.is_empty() && theirs.contains(l))
                 .count()
         };
-        let pair: Option<Likeness<usize>> = prose.then_some(&shared_lines);
+        // Objects pair up by the members they share (key and value), so an object edited
+        // while others are inserted next to it is still one object changed: the other
+        // side's edit of it merges with this one member by member.
+        let objects = cs
+            .iter()
+            .flatten()
+            .flat_map(|c| &c.items)
+            .any(|i| i.shape == Shape::Object);
+        let members: std::cell::RefCell<HashMap<usize, Members>> = Default::default();
+        let members_of = |id: usize| {
+            let (side, k) = first_at[id];
+            let item = cs[side].as_ref().expect("side container").items[k];
+            if item.shape != Shape::Object {
+                return HashSet::default();
+            }
+            let c = self.open(Val::of(side, &item));
+            c.items
+                .iter()
+                .map(|m| {
+                    let key = self.syntax.key(side, self.src[side], m).into_owned();
+                    (key, self.text(side, m.value_range()).into_owned())
+                })
+                .collect()
+        };
+        let shared_members = |a: &usize, b: &usize| {
+            let mut cache = members.borrow_mut();
+            for id in [*a, *b] {
+                cache.entry(id).or_insert_with(|| members_of(id));
+            }
+            let (ma, mb) = (&cache[a], &cache[b]);
+            ma.iter().filter(|m| mb.contains(*m)).count()
+        };
+        let pair: Option<Likeness<usize>> = if prose {
+            Some(&shared_lines)
+        } else if objects {
+            Some(&shared_members)
+        } else {
+            None
+        };
         for region in regions(&base_ids, &ids[OURS], &ids[THEIRS], pair) {
             match region {
                 Region::Same(rb, ro, rt) | Region::Both(rb, ro, rt)
@@ -696,6 +770,33 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     out.extend(self.both_added(cs, &ids, &new_o, &new_t));
                 }
             }
+        }
+        if cs[BASE].is_some() {
+            // An element both sides added, each at its own place, stands once (at the first
+            // of its places): as often as the side that added it most.
+            let one_sided = |e: &Entry| match (e.base, e.ours, e.theirs) {
+                (None, Some(i), None) => Some((OURS, ids[OURS][i])),
+                (None, None, Some(i)) => Some((THEIRS, ids[THEIRS][i])),
+                _ => None,
+            };
+            let mut added: [HashMap<usize, usize>; 3] = Default::default();
+            for (side, id) in out.iter().filter_map(one_sided) {
+                *added[side].entry(id).or_insert(0) += 1;
+            }
+            let mut emitted: HashMap<usize, usize> = HashMap::default();
+            out.retain(|e| {
+                let Some((_, id)) = one_sided(e) else {
+                    return true;
+                };
+                let want = added[OURS]
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(0)
+                    .max(added[THEIRS].get(&id).copied().unwrap_or(0));
+                let n = emitted.entry(id).or_insert(0);
+                *n += 1;
+                *n <= want
+            });
         }
         if cs[BASE].is_none() {
             // Added on both sides: an element both have stands once (as often as the side
@@ -827,25 +928,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 }))
             };
             let lead = if S::OWN_LEADS {
-                let own = self.pick_lead(own_lead(true));
-                if n > 0 && !own.contains(&b'\n') {
-                    // It opened its file or block: it needs a line of its own now, indented
-                    // like the others (the separator's last line, not its comments).
-                    let sep = separator(self);
-                    match sep.iter().rposition(|&b| b == b'\n') {
-                        Some(nl) => {
-                            let from = if nl > 0 && sep[nl - 1] == b'\r' {
-                                nl - 1
-                            } else {
-                                nl
-                            };
-                            Cow::Owned(sep[from..].to_vec())
-                        }
-                        None => Cow::Borrowed(self.out_eol().bytes()),
-                    }
-                } else {
-                    own
-                }
+                self.own_lead(cs, entries, n, own_lead(true), &separator(self))
             } else if n == 0 {
                 self.pick(
                     [BASE, OURS, THEIRS]
@@ -914,10 +997,100 @@ impl<'a, S: Syntax> Merger<'a, S> {
             self.end_line_if_more(n + 1 < entries.len());
         }
         let trail =
-            self.pick([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
+            self.pick_lead([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
         self.out.extend_from_slice(&trail);
         self.out.extend_from_slice(&closing);
         Ok(())
+    }
+
+    /// The lead of entry `n` in a format where each item keeps its own lead (YAML: the
+    /// comments above an entry). A lead that opened its file or block holds no line break
+    /// before its comments; leads are compared and merged as if it did, so an entry that
+    /// moved to or from the top is no change, and the result gets the break its position
+    /// needs: a comment never joins the value before it.
+    fn own_lead(
+        &self,
+        cs: &[Option<Container>; 3],
+        entries: &[Entry],
+        n: usize,
+        mut spans: [Option<(usize, Range<usize>)>; 3],
+        separator: &[u8],
+    ) -> Cow<'a, [u8]> {
+        let raw = spans.clone();
+        let eol = self.out_eol().bytes();
+        // The start of a line in this container: a break and the indentation.
+        let line_start: Vec<u8> = match separator.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => {
+                let from = if nl > 0 && separator[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
+                separator[from..].to_vec()
+            }
+            None => eol.to_vec(),
+        };
+        let starts_line = |t: &[u8]| t.starts_with(b"\n") || t.starts_with(b"\r\n");
+        let normal = |t: Cow<'a, [u8]>| -> Cow<'a, [u8]> {
+            if starts_line(&t) {
+                t
+            } else if !t.contains(&b'\n') {
+                Cow::Owned(line_start.clone())
+            } else {
+                Cow::Owned([eol, &t[..]].concat())
+            }
+        };
+        let lead_of = |x: Option<(usize, Range<usize>)>| x.map(|(s, r)| normal(self.text(s, r)));
+        // A side that deleted the entry before this one (which the other side changed, so it
+        // stays) may have left that entry's comments here: they are already written above it.
+        if n > 0 {
+            let prev = &entries[n - 1];
+            let deleter = match (prev.ours, prev.theirs) {
+                (Some(_), None) => Some(THEIRS),
+                (None, Some(_)) => Some(OURS),
+                _ => None,
+            };
+            let prev_base = prev.base.and_then(|(s, i)| {
+                cs[s]
+                    .as_ref()
+                    .map(|c| (s, c.items[i].lead..c.items[i].start))
+            });
+            if let (Some(d), Some(pb)) = (deleter, prev_base) {
+                let (here, base_here) = (lead_of(spans[d].clone()), lead_of(spans[BASE].clone()));
+                if here.is_some() && here != base_here && here == lead_of(Some(pb)) {
+                    spans[d] = spans[BASE].clone();
+                }
+            }
+        }
+        let [b, o, t] = spans.map(lead_of);
+        let merged = match (&b, &o, &t) {
+            (Some(b), Some(o), Some(t)) if o != t && b != o && b != t => {
+                Cow::Owned(text::merge_keep_both(b, o, t))
+            }
+            _ => choose3(b, o, t).unwrap_or(Cow::Borrowed(b"")),
+        };
+        if n > 0 {
+            return merged;
+        }
+        // The first entry: its container says whether a first lead starts its own line.
+        let first = |s: usize| {
+            cs[s]
+                .as_ref()
+                .and_then(|c| c.items.first())
+                .map(|i| starts_line(&self.src[s][i.lead..i.start]))
+        };
+        if choose3(first(BASE), first(OURS), first(THEIRS)) != Some(false) {
+            return merged;
+        }
+        let rest = merged
+            .strip_prefix(b"\r\n")
+            .or_else(|| merged.strip_prefix(b"\n"))
+            .map(<[u8]>::to_vec);
+        match rest {
+            Some(rest) if rest.contains(&b'\n') => Cow::Owned(rest),
+            // Only indentation: the raw leads say it best (a mapping on its dash's line).
+            _ => self.pick(raw),
+        }
     }
 
     /// Line-based formats: an item that ended its side without a line break (the last line
@@ -1015,6 +1188,16 @@ impl<'a, S: Syntax> Merger<'a, S> {
         };
         self.records.push(record);
     }
+}
+
+/// An object's members, key and value text.
+type Members = HashSet<(Vec<u8>, Vec<u8>)>;
+
+/// The comment lines of a lead (`#` lines, trimmed).
+fn comment_lines(lead: &[u8]) -> impl Iterator<Item = &[u8]> {
+    lead.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| l.starts_with(b"#"))
 }
 
 fn side_index(side: Side) -> usize {

@@ -52,17 +52,45 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         Some(std::str::from_utf8(o).ok()?),
         Some(std::str::from_utf8(t).ok()?),
     ];
+    // A base with no data (comments, `---`, `{}`): both sides added what they hold, and
+    // the base's text, where a side starts with it, stands before that side's first entry.
+    let empty_base = has_base && empty_document(texts[BASE]?);
+    let head = |side: &[u8]| {
+        if empty_base && side.starts_with(b) {
+            b.len()
+        } else {
+            0
+        }
+    };
+    let heads = [0, head(o), head(t)];
     let events = read_events(texts);
     let mut syntax = Yaml::default();
     let mut roots = [None, None, None];
     for (side, (text, events)) in texts.into_iter().zip(events).enumerate() {
+        if side == BASE && empty_base {
+            continue;
+        }
         if let Some(text) = text {
-            roots[side] = Some(Reader::read(&mut syntax, side, text, events??)?);
+            roots[side] = Some(Reader::read(
+                &mut syntax,
+                side,
+                text,
+                events??,
+                heads[side],
+            )?);
         }
     }
     let [rb, Some(ro), Some(rt)] = roots else {
         return None;
     };
+    let rb = rb.or_else(|| {
+        empty_base.then_some(Val {
+            side: BASE,
+            start: b.len(),
+            end: b.len(),
+            shape: ro.shape,
+        })
+    });
     let mut m = Merger::new(&syntax, src, options);
     if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
         m.out.extend_from_slice(BOM);
@@ -74,7 +102,8 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     ]);
     m.out.extend_from_slice(&lead);
     m.value(rb, ro, rt, None).ok()?;
-    let trail = m.pick([
+    // Comments after the last entry: both sides' additions kept.
+    let trail = m.pick_lead([
         rb.map(|v| (BASE, v.end..b.len())),
         Some((OURS, ro.end..o.len())),
         Some((THEIRS, rt.end..t.len())),
@@ -274,6 +303,7 @@ impl<'s> Reader<'s> {
         side: usize,
         text: &'s str,
         events: Vec<(Ev, usize, usize)>,
+        head: usize,
     ) -> Option<Val> {
         let mut reader = Reader {
             syntax,
@@ -292,7 +322,12 @@ impl<'s> Reader<'s> {
         // The root starts the file: what comes before its first entry (comments, `---`) is
         // that entry's lead, and travels with it.
         let end = line_break(reader.text, root.content_end);
-        let root = reader.place(root, 0, end);
+        let head = if root.items.first().is_some_and(|i| head <= i.start) {
+            head
+        } else {
+            0
+        };
+        let root = reader.place(root, head, end);
         // Spans the merge can trust, or the line merge.
         let sound = reader
             .syntax
@@ -453,8 +488,25 @@ impl<'s> Reader<'s> {
                 break;
             }
             let value = self.node()?;
-            // The dash before the value, on its line.
+            // The dash before the value, on its line (a block scalar's, before its indicator:
+            // its span may start at its content, lines below).
             let mut dash = value.start;
+            if value.shape == Shape::Text {
+                let mut end = dash;
+                while end > 0 && self.text[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                let line = self.text[..end]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                if let Some(at) = self.text[line..end]
+                    .iter()
+                    .position(|&b| b == b'|' || b == b'>')
+                {
+                    dash = line + at;
+                }
+            }
             while dash > 0 && matches!(self.text[dash - 1], b' ' | b'\t') {
                 dash -= 1;
             }
@@ -518,6 +570,39 @@ impl<'s> Reader<'s> {
             shape,
         })
     }
+}
+
+/// Whether `text` is one YAML document holding no data: nothing but comments, `---`, a
+/// null, or an empty flow collection.
+fn empty_document(text: &str) -> bool {
+    let mut nodes = Vec::new();
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        let Ok((event, _)) = event else {
+            return false;
+        };
+        match event {
+            Event::DocumentStart(_) => documents += 1,
+            Event::Scalar(value, style, anchor, tag) => {
+                let null = style == ScalarStyle::Plain
+                    && matches!(&*value, "" | "~" | "null" | "Null" | "NULL");
+                if !null || anchor != 0 || tag.is_some() {
+                    return false;
+                }
+                nodes.push(0);
+            }
+            Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag) => {
+                if anchor != 0 || tag.is_some() {
+                    return false;
+                }
+                nodes.push(1);
+            }
+            Event::MappingEnd | Event::SequenceEnd => nodes.push(2),
+            Event::Alias(_) => return false,
+            _ => {}
+        }
+    }
+    documents <= 1 && matches!(&nodes[..], [] | [0] | [1, 2])
 }
 
 fn skip_spaces(text: &[u8], mut pos: usize) -> usize {

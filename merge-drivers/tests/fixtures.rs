@@ -2,12 +2,15 @@
 //!
 //! Each case holds `base`, `ours`, `theirs` and `expected` (the exact bytes of the merge), and
 //! optionally `policy` (journal|ours|theirs|markers, default journal), `conflicted` (the result
-//! must hold conflict markers; checked ours-first only), `records` (how many journal records the
-//! merge returns) and `note` (one line: what the case shows).
+//! must hold conflict markers), `records` (how many journal records the merge returns) and
+//! `note` (one line: what the case shows).
 //!
-//! Every case is merged ours-first and, unless it is conflicted or uses the `ours`/`theirs`
-//! policy, theirs-first too (the result must not depend on the side). All failures are collected
-//! and reported together, so one run shows everything.
+//! Every case is merged both ways. Theirs-first, a clean case must give the same bytes (the
+//! result must not depend on the side); a conflicted case must be conflicted again, with
+//! markers and as many records (its marker blocks list the other side first); an `ours` or
+//! `theirs` case, run with the other policy, must give the same bytes (the side it favours is
+//! the same file). All failures are collected and reported together, so one run shows
+//! everything.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -18,6 +21,8 @@ use merge_drivers::{merge, Kind, Merged, Options, Policy};
 
 const MIN_JSON_CASES: usize = 25;
 const MIN_JSONL_CASES: usize = 10;
+const MIN_MARKDOWN_CASES: usize = 25;
+const MIN_YAML_CASES: usize = 15;
 
 struct Case {
     kind: Kind,
@@ -145,8 +150,14 @@ fn first_difference(a: &[u8], b: &[u8]) -> usize {
 }
 
 fn run(case: &Case, ours_first: bool) -> Result<Merged, String> {
+    // Swapped, the side the `ours`/`theirs` policy favours is the other one.
+    let policy = match (case.policy, ours_first) {
+        (Policy::Ours, false) => Policy::Theirs,
+        (Policy::Theirs, false) => Policy::Ours,
+        (policy, _) => policy,
+    };
     let options = Options {
-        policy: case.policy,
+        policy,
         path: case.name.clone(),
         ..Options::default()
     };
@@ -169,9 +180,15 @@ fn run(case: &Case, ours_first: bool) -> Result<Merged, String> {
 }
 
 /// Checks one direction; returns the problems found.
-fn check(case: &Case, merged: &Merged) -> Vec<String> {
+fn check(case: &Case, merged: &Merged, ours_first: bool) -> Vec<String> {
     let mut problems = Vec::new();
-    if merged.output != case.expected {
+    if case.conflicted && !ours_first {
+        if !merge_drivers::text::has_conflict_markers(&merged.output, 7) {
+            let mut msg = "conflicted, but the result holds no markers\n".to_owned();
+            show("actual", &merged.output, &mut msg);
+            problems.push(msg);
+        }
+    } else if merged.output != case.expected {
         let mut msg = format!(
             "output differs from `expected` (first difference at byte {}; method {:?})\n",
             first_difference(&merged.output, &case.expected),
@@ -228,20 +245,24 @@ fn merge_fixtures() {
             count(Kind::Json)
         ));
     }
-    if count(Kind::Jsonl) < MIN_JSONL_CASES {
-        failures.push(format!(
-            "corpus: {} jsonl cases, expected at least {MIN_JSONL_CASES}",
-            count(Kind::Jsonl)
-        ));
+    for (kind, min) in [
+        (Kind::Jsonl, MIN_JSONL_CASES),
+        (Kind::Markdown, MIN_MARKDOWN_CASES),
+        (Kind::Yaml, MIN_YAML_CASES),
+    ] {
+        if count(kind) < min {
+            failures.push(format!(
+                "corpus: {} {kind} cases, expected at least {min}",
+                count(kind)
+            ));
+        }
     }
 
     let mut failed_cases = 0;
     for case in &cases {
         let mut problems: Vec<String> = Vec::new();
-        let symmetric = !case.conflicted && !matches!(case.policy, Policy::Ours | Policy::Theirs);
-        let directions: &[bool] = if symmetric { &[true, false] } else { &[true] };
         let mut results = Vec::new();
-        for &ours_first in directions {
+        for ours_first in [true, false] {
             let direction = if ours_first {
                 "ours-first"
             } else {
@@ -249,7 +270,7 @@ fn merge_fixtures() {
             };
             match run(case, ours_first) {
                 Ok(merged) => {
-                    for p in check(case, &merged) {
+                    for p in check(case, &merged, ours_first) {
                         problems.push(format!("[{direction}] {p}"));
                     }
                     results.push(merged);
@@ -258,7 +279,9 @@ fn merge_fixtures() {
             }
         }
         if let [a, b] = &results[..] {
-            if !a.conflicted && !b.conflicted && record_ids(a) != record_ids(b) {
+            // (Under `ours`/`theirs` a record names the side, which the swap changes.)
+            let sided = matches!(case.policy, Policy::Ours | Policy::Theirs);
+            if !sided && !a.conflicted && !b.conflicted && record_ids(a) != record_ids(b) {
                 problems.push(format!(
                     "[both] record ids depend on the side: ours-first {:?}, theirs-first {:?}",
                     record_ids(a),
