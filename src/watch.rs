@@ -493,6 +493,29 @@ fn may_commit(rel: &str, policy: &Policy) -> bool {
     policy.mode(rel) == Mode::Realtime || policy.mode(&format!("{rel}/x")) == Mode::Realtime
 }
 
+/// What to ask git about for these changed paths: the paths themselves; past `PRECHECK_MAX`
+/// (a command line has its limits) their folders; past that too, or with a top-level file
+/// among them, nothing: the whole tree. Any of these leaves ignored files out.
+fn pathspecs(paths: BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+    if paths.len() <= PRECHECK_MAX {
+        return paths;
+    }
+    let mut folders = BTreeSet::new();
+    for p in &paths {
+        match p.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                folders.insert(dir.to_path_buf());
+            }
+            _ => return BTreeSet::new(),
+        }
+    }
+    if folders.len() <= PRECHECK_MAX {
+        folders
+    } else {
+        BTreeSet::new()
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Remotes.
 
@@ -1487,16 +1510,18 @@ impl Watch<'_> {
             }
             return Some(format!("{} changed", policy::FILE));
         }
-        if rescan || paths.len() > PRECHECK_MAX {
-            return Some("many changes".into());
+        if rescan {
+            // What changed is unknown: git looks at the whole tree (ignores and all).
+            return self.changed(&BTreeSet::new());
         }
         if paths.is_empty() {
             return None;
         }
-        self.changed(&paths)
+        self.changed(&pathspecs(paths))
     }
 
-    /// The first of `paths` that git sees changed and the cycle may commit, as a reason.
+    /// The first path under `paths` (the whole tree when empty) that git sees changed and the
+    /// cycle may commit, as a reason. Git applies `.gitignore`, the policy the rest.
     fn changed(&self, paths: &BTreeSet<PathBuf>) -> Option<String> {
         let mut args: Vec<OsString> = [
             "status",
@@ -2089,6 +2114,23 @@ mod tests {
         assert!(!may_hold_realtime("rules", &p));
         let anywhere = Policy::parse("paths:\n  \"*.md\": realtime\n").unwrap();
         assert!(may_hold_realtime("rules", &anywhere));
+    }
+
+    #[test]
+    fn many_changes_are_asked_of_git_by_folder_or_for_the_whole_tree() {
+        let few: BTreeSet<PathBuf> = ["memory/a.md", "notes.md"].map(PathBuf::from).into();
+        assert_eq!(pathspecs(few.clone()), few);
+        let many: BTreeSet<PathBuf> = (0..600)
+            .map(|i| PathBuf::from(format!("memory/scratch/{i}.md")))
+            .chain([PathBuf::from("memory/a.md")])
+            .collect();
+        assert_eq!(
+            pathspecs(many.clone()),
+            ["memory", "memory/scratch"].map(PathBuf::from).into()
+        );
+        let mut top = many;
+        top.insert(PathBuf::from("notes.md"));
+        assert!(pathspecs(top).is_empty(), "the whole tree");
     }
 
     #[test]
