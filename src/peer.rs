@@ -235,8 +235,7 @@ pub fn remote_command(
             } else {
                 dir
             };
-            let exe =
-                std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+            let exe = crate::platform::own_path()?;
             let sync = Command::new(&exe)
                 .args(aisync)
                 .current_dir(&dir)

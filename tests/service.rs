@@ -280,3 +280,32 @@ fn a_crontab_line_is_added_once_replaced_and_removed_leaving_the_rest() {
         "0 1 * * * backup\n"
     );
 }
+
+#[test]
+fn started_through_a_package_managers_link_the_unit_runs_the_link_that_survives_upgrades() {
+    let h = Home::new();
+    // Homebrew's layout: bin/git-aisync links to the versioned file an upgrade replaces.
+    let cellar = h.home.join("cellar/0.1.0");
+    let bin_dir = h.home.join("brew-bin");
+    std::fs::create_dir_all(&cellar).unwrap();
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    std::fs::copy(bin(), cellar.join("git-aisync")).unwrap();
+    let link = bin_dir.join("git-aisync");
+    std::os::unix::fs::symlink(cellar.join("git-aisync"), &link).unwrap();
+
+    let out = Command::new(&link)
+        .args(["service", "install", "--manager", "systemd", "--no-start"])
+        .current_dir(&h.repo)
+        .env("HOME", &h.home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = std::fs::read_to_string(h.one_file(".config/systemd/user")).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart=\"{}\" watch\n", link.display())),
+        "{text}"
+    );
+}
