@@ -261,3 +261,60 @@ fn notify_wait_sleeps_on_the_hub_while_nothing_is_pushed() {
     let _ = waiter.wait();
     assert!(woke < 20, "woke {woke} times in 2 s with nothing pushed");
 }
+
+#[test]
+fn a_peer_added_by_another_spelling_of_its_remotes_path_is_adopted_not_doubled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(&a, &["config", "aisync.machine", "a"]);
+    git_ok(
+        tmp.path(),
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
+    git_ok(&b, &["config", "aisync.machine", "b"]);
+    ok(&b, &["install"]);
+
+    // origin is /…/a; the person types it from where they are, or as a URL.
+    let said = aisync(&b, &["peer", "add", "a", "../a"]);
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&said.stderr).contains("the remote origin"),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    ok(
+        &b,
+        &["peer", "add", "a2", &format!("file://{}/", a.display())],
+    );
+    assert_eq!(git_ok(&b, &["remote"]), "origin\n");
+    assert_eq!(ok(&b, &["peer", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn two_clones_with_one_machine_name_are_told_to_name_themselves_before_peering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    // Neither names itself: both are this host, as two clones on one machine are.
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(
+        tmp.path(),
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
+    ok(&b, &["install"]);
+
+    let said = aisync(&b, &["peer", "add", "a", a.to_str().unwrap()]);
+    assert_eq!(said.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert!(err.contains("git config aisync.machine NAME"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(ok(&b, &["peer", "list"]).trim(), "");
+
+    git_ok(&b, &["config", "aisync.machine", "b"]);
+    ok(&b, &["peer", "add", "a", a.to_str().unwrap()]);
+    assert_eq!(ok(&b, &["peer", "list"]).lines().count(), 1);
+}
