@@ -122,6 +122,32 @@ pub fn local_machine_name(repo: &Repo, url: &str) -> Option<String> {
     Some(crate::sync::machine(&peer))
 }
 
+/// Why `remote` and this machine would write to one inbox, when they would (two machines
+/// of one name: each delivery of one is rejected, and the peer looks offline): a repository
+/// on this machine named as we are, or a peer's inbox for our name holding commits we never
+/// made. Read from files; a peer elsewhere is not asked.
+pub fn name_clash(repo: &Repo, remote: &str) -> Option<String> {
+    let ours = crate::sync::machine(repo);
+    let url = repo.remote_url(remote)?;
+    if local_machine_name(repo, &url).as_deref() == Some(ours.as_str()) {
+        return Some(format!(
+            "{remote} ({url}) is a machine named {ours} too: both deliver to one inbox"
+        ));
+    }
+    if !is_peer(repo, remote) {
+        return None;
+    }
+    let path = crate::remote::local_path(&url, &repo.work_tree)?;
+    let git_dir = crate::remote::remote_git_dir(&path)?;
+    let tip = crate::remote::read_ref(&git_dir, &format!("{INBOX}{ours}")).ok()??;
+    // What we delivered is in our history: we never drop a commit.
+    let ours_made =
+        repo.rev(&tip).ok().flatten().is_some() && repo.is_ancestor(&tip, "HEAD").unwrap_or(false);
+    (!ours_made).then(|| {
+        format!("{remote}'s inbox for {ours} holds commits this machine never made: another machine is named {ours} too")
+    })
+}
+
 pub fn remove(repo: &Repo, name: &str) -> Result<()> {
     if !is_peer(repo, name) {
         bail!("{name} is not a peer (git aisync peer list shows them)");

@@ -318,3 +318,61 @@ fn two_clones_with_one_machine_name_are_told_to_name_themselves_before_peering()
     ok(&b, &["peer", "add", "a", a.to_str().unwrap()]);
     assert_eq!(ok(&b, &["peer", "list"]).lines().count(), 1);
 }
+
+#[test]
+fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = root.join("a");
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(&a, &["config", "aisync.machine", "a"]);
+    // b and c: two clones of a on this host, neither named (both default to the host name).
+    let clone = |name: &str| {
+        let dir = root.join(name);
+        git_ok(
+            root,
+            &["clone", "-q", a.to_str().unwrap(), dir.to_str().unwrap()],
+        );
+        ok(&dir, &["install"]);
+        dir
+    };
+    let (b, c) = (clone("b"), clone("c"));
+    std::fs::write(b.join("memory/b.md"), "- b\n").unwrap();
+    let _ = aisync(&b, &["sync"]);
+    std::fs::write(c.join("memory/c.md"), "- c\n").unwrap();
+    // c's delivery lands on the inbox ref b's filled: rejected.
+    let _ = aisync(&c, &["sync"]);
+
+    let doctor = |dir: &Path| {
+        let out = aisync(dir, &["doctor", "--json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        list.into_iter()
+            .filter(|f| f["check"] == "machine name")
+            .collect::<Vec<_>>()
+    };
+    let found = doctor(&c);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another machine is named"),
+        "{found:?}"
+    );
+    assert_eq!(
+        found[0]["fix"],
+        "give each machine its own name: git config aisync.machine NAME"
+    );
+    assert!(doctor(&b).is_empty(), "b's inbox ref holds its own commits");
+
+    // Named, c delivers to an inbox of its own; the doctor has nothing to say.
+    git_ok(&c, &["config", "aisync.machine", "c"]);
+    let out = aisync(&c, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(doctor(&c).is_empty());
+}
