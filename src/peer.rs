@@ -134,9 +134,7 @@ pub fn name_clash(repo: &Repo, remote: &str) -> Option<String> {
             "{remote} ({url}) is a machine named {ours} too: both deliver to one inbox"
         ));
     }
-    if !is_peer(repo, remote) {
-        return None;
-    }
+    // (Any remote on this machine: a non-bare origin becomes a peer in the cycle itself.)
     let path = crate::remote::local_path(&url, &repo.work_tree)?;
     let git_dir = crate::remote::remote_git_dir(&path)?;
     let tip = crate::remote::read_ref(&git_dir, &format!("{INBOX}{ours}")).ok()??;

@@ -1970,6 +1970,7 @@ impl Watch<'_> {
             report.outcome,
             Outcome::Synced | Outcome::HeldBack | Outcome::Offline
         );
+        let mut said = Vec::new();
         for r in &mut self.remotes {
             let failed = report.offline.contains(&r.name) || (!reached && r.offline);
             if failed {
@@ -1977,6 +1978,14 @@ impl Watch<'_> {
                 // not run): try again later and later, not at every check.
                 r.offline = true;
                 r.failures += 1;
+                // A peer that answers yet takes nothing may be another machine's inbox.
+                if r.failures == 1 && report.offline.contains(&r.name) {
+                    if let Some(why) = crate::peer::name_clash(repo, &r.name) {
+                        said.push(format!(
+                            "{why}: give each machine its own name: git config aisync.machine NAME"
+                        ));
+                    }
+                }
                 r.resume_at = if r.seen_away {
                     now
                 } else {
@@ -1996,6 +2005,9 @@ impl Watch<'_> {
                 // The next session waits from the tip this cycle saw.
                 s.know(repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch)));
             }
+        }
+        for line in said {
+            self.log.line(&line);
         }
         if report.outcome == Outcome::Error {
             self.errors += 1;

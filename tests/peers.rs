@@ -376,3 +376,37 @@ fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
     );
     assert!(doctor(&c).is_empty());
 }
+
+#[test]
+fn a_watcher_whose_deliveries_land_in_another_machines_inbox_says_why_in_its_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = root.join("a");
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(&a, &["config", "aisync.machine", "a"]);
+    let clone = |name: &str| {
+        let dir = root.join(name);
+        git_ok(
+            root,
+            &["clone", "-q", a.to_str().unwrap(), dir.to_str().unwrap()],
+        );
+        ok(&dir, &["install"]);
+        dir
+    };
+    // Two clones on this host, neither named: one inbox ref in a for both.
+    let (b, c) = (clone("b"), clone("c"));
+    std::fs::write(b.join("memory/b.md"), "- b\n").unwrap();
+    let _ = aisync(&b, &["sync"]);
+    std::fs::write(c.join("memory/c.md"), "- c\n").unwrap();
+
+    let wc = Watcher::start(&c, &[]);
+    wc.wait_for("the reason in c's log", || {
+        wc.log().contains("another machine is named")
+    });
+    assert!(
+        wc.log().contains("git config aisync.machine NAME"),
+        "{}",
+        wc.log()
+    );
+    assert_eq!(wc.stop().code(), Some(0));
+}
