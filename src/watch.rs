@@ -1425,9 +1425,14 @@ impl Watch<'_> {
 
     fn note_event(&mut self, path: Option<PathBuf>) {
         let now = Instant::now();
+        let new_burst = self.first_event.is_none();
         self.first_event.get_or_insert(now);
         self.last_event = Some(now);
         self.record.set("last_event", crate::journal::now().into());
+        if new_burst {
+            // Once a burst, not once an event: `status` shows writes are being taken in.
+            self.record.save();
+        }
         if let Some(p) = path {
             self.pending.insert(p);
         }

@@ -474,9 +474,12 @@ fn a_write_still_settling_when_the_watcher_is_stopped_is_synced_before_it_exits(
     .unwrap();
     git_ok(&a, &["commit", "-qam", "a long debounce"]);
     let wa = Watcher::start(&a, &[]);
+    let before = wa.record()["last_event"].clone();
     write(&a, "memory/last.md", "- written just before the stop\n");
-    // (Time for the file event to reach the watcher, far less than the debounce.)
-    std::thread::sleep(Duration::from_secs(1));
+    // The write reached the watcher (and is settling: the debounce is far longer).
+    wa.wait_for("the write's event in the record", || {
+        wa.record()["last_event"] != before
+    });
     assert_eq!(wa.stop().code(), Some(0));
     let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
     assert!(on_hub.contains("memory/last.md"), "{on_hub}");
