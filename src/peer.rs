@@ -38,7 +38,8 @@ pub fn add(repo: &Repo, name: &str, url: &str, cwd: &Path) -> Result<Added> {
     // A path is kept absolute: git reads a relative one from the top of the working tree.
     let url = match crate::remote::local_path(url, cwd) {
         Some(path) if !url.starts_with("file://") => {
-            let path = path.canonicalize().unwrap_or_else(|_| lexical(&path));
+            // (Links kept: a mount point linked into the home folder stays as typed.)
+            let path = lexical(&path);
             path.to_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| url.to_string())
