@@ -103,6 +103,7 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
     out.extend(hooks(&repo));
     out.push(attributes(&repo));
     out.extend(remotes(&repo));
+    out.extend(machine_name(&repo));
     out.push(credentials(&repo));
     out.extend(environment(&repo));
     if let Some(p) = &policy {
@@ -321,6 +322,24 @@ fn remotes(repo: &Repo) -> Vec<Finding> {
             } else {
                 Finding::new("remote", Status::Ok, format!("{name} {url}"), "")
             }
+        })
+        .collect()
+}
+
+/// Two machines of one name deliver to one inbox ref of a peer: one of them is always
+/// rejected. Told only when it is so (peers on this machine are read; others not asked).
+fn machine_name(repo: &Repo) -> Vec<Finding> {
+    repo.remotes()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| crate::peer::name_clash(repo, r))
+        .map(|why| {
+            Finding::new(
+                "machine name",
+                Status::Fail,
+                why,
+                "give each machine its own name: git config aisync.machine NAME",
+            )
         })
         .collect()
 }

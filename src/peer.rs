@@ -5,7 +5,7 @@
 //! `kick` makes a peer sync now and `run` runs a command in its synced repository, over
 //! SSH (batch mode, the user's own SSH setup) or directly for a peer on a local path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
@@ -31,12 +31,32 @@ pub enum Added {
     Adopted(String),
 }
 
-pub fn add(repo: &Repo, name: &str, url: &str) -> Result<Added> {
+/// Adds the peer `name` at `url` (a path read from `cwd`, where the person typed it), or
+/// adopts the remote that already leads there, however its URL is spelled.
+pub fn add(repo: &Repo, name: &str, url: &str, cwd: &Path) -> Result<Added> {
     crate::init::refuse_insecure(url)?;
-    let existing = repo
-        .remotes()?
-        .into_iter()
-        .find(|r| repo.setting(&format!("remote.{r}.url")) == Some(url));
+    // A path is kept absolute: git reads a relative one from the top of the working tree.
+    let url = match crate::remote::local_path(url, cwd) {
+        Some(path) if !url.starts_with("file://") => {
+            // (Links kept: a mount point linked into the home folder stays as typed.)
+            let path = lexical(&path);
+            path.to_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| url.to_string())
+        }
+        _ => url.to_string(),
+    };
+    let url = url.as_str();
+    let ours = crate::sync::machine(repo);
+    if local_machine_name(repo, url).as_deref() == Some(ours.as_str()) {
+        bail!("{url} is a machine named {ours} too, and two machines of one name deliver to the same inbox: give this one its own name with `git config aisync.machine NAME` and add the peer again");
+    }
+    let here = place(url, &repo.work_tree);
+    let existing = repo.remotes()?.into_iter().find(|r| {
+        repo.remote_urls(r)
+            .iter()
+            .any(|u| place(u, &repo.work_tree) == here)
+    });
     if let Some(remote) = existing {
         mark(repo, &remote)?;
         return Ok(Added::Adopted(remote));
@@ -48,6 +68,83 @@ pub fn add(repo: &Repo, name: &str, url: &str) -> Result<Added> {
     mark(repo, name)?;
     repo.config_set(&format!("remote.{name}.aisyncpeeradded"), "true")?;
     Ok(Added::New)
+}
+
+/// Where a remote URL leads, spelled one way, so that two spellings of one place compare
+/// equal: a path (plain, relative to `base`, or `file://`) as its git directory's canonical
+/// path; an SSH URL as host, port and path; any URL without trailing slashes or `.git`.
+fn place(url: &str, base: &Path) -> String {
+    fn trimmed(s: &str) -> &str {
+        let s = s.trim_end_matches('/');
+        s.strip_suffix(".git").unwrap_or(s).trim_end_matches('/')
+    }
+    if let Some(path) = crate::remote::local_path(url, base) {
+        let path = lexical(&path);
+        let dir = crate::remote::remote_git_dir(&path)
+            .or_else(|| path.canonicalize().ok())
+            .unwrap_or(path);
+        let dir = dir.canonicalize().unwrap_or(dir);
+        return format!("path {}", trimmed(&dir.to_string_lossy()));
+    }
+    if let Some(Location::Ssh { host, port, path }) = over_ssh(url) {
+        let port = port.unwrap_or_else(|| "22".into());
+        return format!("ssh {host} {port} {}", trimmed(&path));
+    }
+    format!("url {}", trimmed(url))
+}
+
+/// `path` made absolute with `.` and `..` taken out by their names (for a path that is not
+/// there to be canonicalized).
+fn lexical(path: &Path) -> PathBuf {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The machine name of a peer on this machine (its `aisync.machine`, else the host name, as
+/// its own cycle reads it); `None` for a peer elsewhere, a hub, or nothing there.
+pub fn local_machine_name(repo: &Repo, url: &str) -> Option<String> {
+    let path = crate::remote::local_path(url, &repo.work_tree)?;
+    let path = path.canonicalize().ok()?;
+    let peer = Repo::discover(&path).ok()?;
+    // (Not a repository of a folder above it.)
+    if peer.work_tree.canonicalize().ok()? != path {
+        return None;
+    }
+    Some(crate::sync::machine(&peer))
+}
+
+/// Why `remote` and this machine would write to one inbox, when they would (two machines
+/// of one name: each delivery of one is rejected, and the peer looks offline): a repository
+/// on this machine named as we are, or a peer's inbox for our name holding commits we never
+/// made. Read from files; a peer elsewhere is not asked.
+pub fn name_clash(repo: &Repo, remote: &str) -> Option<String> {
+    let ours = crate::sync::machine(repo);
+    let url = repo.remote_url(remote)?;
+    if local_machine_name(repo, &url).as_deref() == Some(ours.as_str()) {
+        return Some(format!(
+            "{remote} ({url}) is a machine named {ours} too: both deliver to one inbox"
+        ));
+    }
+    // (Any remote on this machine: a non-bare origin becomes a peer in the cycle itself.)
+    let path = crate::remote::local_path(&url, &repo.work_tree)?;
+    let git_dir = crate::remote::remote_git_dir(&path)?;
+    let tip = crate::remote::read_ref(&git_dir, &format!("{INBOX}{ours}")).ok()??;
+    // What we delivered is in our history: we never drop a commit.
+    let ours_made =
+        repo.rev(&tip).ok().flatten().is_some() && repo.is_ancestor(&tip, "HEAD").unwrap_or(false);
+    (!ours_made).then(|| {
+        format!("{remote}'s inbox for {ours} holds commits this machine never made: another machine is named {ours} too")
+    })
 }
 
 pub fn remove(repo: &Repo, name: &str) -> Result<()> {
@@ -235,8 +332,7 @@ pub fn remote_command(
             } else {
                 dir
             };
-            let exe =
-                std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+            let exe = crate::platform::own_path()?;
             let sync = Command::new(&exe)
                 .args(aisync)
                 .current_dir(&dir)
@@ -286,6 +382,31 @@ pub fn remote_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spellings_of_one_place_compare_equal() {
+        let base = Path::new("/nowhere/b");
+        for (a, b) in [
+            ("/nowhere/a", "../a"),
+            ("/nowhere/a", "/nowhere/a/"),
+            ("/nowhere/hub.git", "file:///nowhere/hub"),
+            ("ssh://host/srv/ai.git", "ssh://host:22/srv/ai/"),
+            ("host:ai", "host:ai.git"),
+            (
+                "https://example.com/me/ai",
+                "https://example.com/me/ai.git/",
+            ),
+        ] {
+            assert_eq!(place(a, base), place(b, base), "{a} and {b}");
+        }
+        for (a, b) in [
+            ("/nowhere/a", "/nowhere/c"),
+            ("ssh://host/srv/ai", "ssh://host:2222/srv/ai"),
+            ("host:ai", "other:ai"),
+        ] {
+            assert_ne!(place(a, base), place(b, base), "{a} and {b}");
+        }
+    }
 
     #[test]
     fn urls_name_where_the_peer_is() {

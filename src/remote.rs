@@ -107,6 +107,11 @@ pub fn read_tip(git_dir: &Path, branch: &str) -> std::result::Result<Option<Stri
     read_ref_in(git_dir, &format!("refs/heads/{branch}"), 0)
 }
 
+/// A ref of the repository at `git_dir` (`refs/aisync/inbox/NAME`, say), read from its files.
+pub fn read_ref(git_dir: &Path, name: &str) -> std::result::Result<Option<String>, String> {
+    read_ref_in(git_dir, name, 0)
+}
+
 /// A ref of the repository at `git_dir`: the loose file, else packed-refs; a symbolic ref
 /// (`ref: refs/heads/other`) is followed, as `git ls-remote` would.
 fn read_ref_in(

@@ -41,6 +41,9 @@ impl Manager {
     }
 }
 
+/// The longest crontab line classic cron (Vixie, cronie) reads whole, newline excluded.
+const CRON_LINE_MAX: usize = 998;
+
 /// The service of one repository: its name and what it runs.
 pub struct Service {
     /// `git-aisync-<folder>-<hash of the path>`: the unit, agent label and cron marker.
@@ -190,9 +193,8 @@ impl Service {
             _ => bail!("--every {every}: use a number of minutes from 1 to 59, or whole hours (60, 120, …, 1440)"),
         };
         let path = self
-            .path
-            .as_deref()
-            .map(|p| format!("PATH={} ", sh(p)))
+            .cron_path()
+            .map(|p| format!("PATH={} ", sh(&p)))
             .unwrap_or_default();
         // cron turns an unescaped % into a line break.
         let command = format!(
@@ -201,7 +203,45 @@ impl Service {
             sh(self.bin())
         )
         .replace('%', "\\%");
-        Ok(format!("{when} {command} {}", self.cron_marker()))
+        let line = format!("{when} {command} {}", self.cron_marker());
+        // Classic cron cuts a longer line, and with it the marker uninstall looks for.
+        if line.len() > CRON_LINE_MAX {
+            bail!(
+                "the crontab line would be {} characters, more than cron reads ({CRON_LINE_MAX}): move the repository or git-aisync to a shorter path, or use `git aisync service install` without --cron",
+                line.len()
+            );
+        }
+        Ok(line)
+    }
+
+    /// The PATH a crontab line needs, not the whole of this shell's (under WSL that holds
+    /// every Windows folder, past cron's line limit): the folders of git, ssh and
+    /// git-aisync as this PATH finds them, then `/usr/bin:/bin`.
+    fn cron_path(&self) -> Option<String> {
+        let path = self.path.as_deref()?;
+        let found = |name: &str| {
+            std::env::split_paths(path)
+                .filter(|d| d.is_absolute())
+                .find(|d| d.join(name).is_file())
+        };
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let wanted = [
+            found("git"),
+            found("ssh"),
+            self.exe.parent().map(Path::to_path_buf),
+        ]
+        .into_iter()
+        .flatten()
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]);
+        for dir in wanted {
+            // A folder whose name holds the separator cannot be on a PATH.
+            if !dirs.contains(&dir) && dir.to_str().is_some_and(|d| !d.contains(':')) {
+                dirs.push(dir);
+            }
+        }
+        std::env::join_paths(dirs)
+            .ok()
+            .and_then(|p| p.into_string().ok())
     }
 
     fn cron_marker(&self) -> String {
@@ -611,6 +651,11 @@ mod tests {
         assert!(s.cron_line(120).unwrap().starts_with("0 */2 * * * "));
         assert!(s.cron_line(1440).unwrap().starts_with("0 0 * * * "));
         assert!(s.cron_line(0).is_err());
+        let deep = format!("/home/me/{}", "deep/".repeat(200));
+        let err = service(&deep, "/usr/bin/git-aisync", None)
+            .cron_line(5)
+            .unwrap_err();
+        assert!(err.to_string().contains("more than cron reads"), "{err}");
         assert!(s.cron_line(90).is_err());
     }
 }

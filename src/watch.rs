@@ -493,6 +493,29 @@ fn may_commit(rel: &str, policy: &Policy) -> bool {
     policy.mode(rel) == Mode::Realtime || policy.mode(&format!("{rel}/x")) == Mode::Realtime
 }
 
+/// What to ask git about for these changed paths: the paths themselves; past `PRECHECK_MAX`
+/// (a command line has its limits) their folders; past that too, or with a top-level file
+/// among them, nothing: the whole tree. Any of these leaves ignored files out.
+fn pathspecs(paths: BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+    if paths.len() <= PRECHECK_MAX {
+        return paths;
+    }
+    let mut folders = BTreeSet::new();
+    for p in &paths {
+        match p.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                folders.insert(dir.to_path_buf());
+            }
+            _ => return BTreeSet::new(),
+        }
+    }
+    if folders.len() <= PRECHECK_MAX {
+        folders
+    } else {
+        BTreeSet::new()
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Remotes.
 
@@ -1402,9 +1425,14 @@ impl Watch<'_> {
 
     fn note_event(&mut self, path: Option<PathBuf>) {
         let now = Instant::now();
+        let new_burst = self.first_event.is_none();
         self.first_event.get_or_insert(now);
         self.last_event = Some(now);
         self.record.set("last_event", crate::journal::now().into());
+        if new_burst {
+            // Once a burst, not once an event: `status` shows writes are being taken in.
+            self.record.save();
+        }
         if let Some(p) = path {
             self.pending.insert(p);
         }
@@ -1487,16 +1515,18 @@ impl Watch<'_> {
             }
             return Some(format!("{} changed", policy::FILE));
         }
-        if rescan || paths.len() > PRECHECK_MAX {
-            return Some("many changes".into());
+        if rescan {
+            // What changed is unknown: git looks at the whole tree (ignores and all).
+            return self.changed(&BTreeSet::new());
         }
         if paths.is_empty() {
             return None;
         }
-        self.changed(&paths)
+        self.changed(&pathspecs(paths))
     }
 
-    /// The first of `paths` that git sees changed and the cycle may commit, as a reason.
+    /// The first path under `paths` (the whole tree when empty) that git sees changed and the
+    /// cycle may commit, as a reason. Git applies `.gitignore`, the policy the rest.
     fn changed(&self, paths: &BTreeSet<PathBuf>) -> Option<String> {
         let mut args: Vec<OsString> = [
             "status",
@@ -1945,6 +1975,7 @@ impl Watch<'_> {
             report.outcome,
             Outcome::Synced | Outcome::HeldBack | Outcome::Offline
         );
+        let mut said = Vec::new();
         for r in &mut self.remotes {
             let failed = report.offline.contains(&r.name) || (!reached && r.offline);
             if failed {
@@ -1952,6 +1983,14 @@ impl Watch<'_> {
                 // not run): try again later and later, not at every check.
                 r.offline = true;
                 r.failures += 1;
+                // A peer that answers yet takes nothing may be another machine's inbox.
+                if r.failures == 1 && report.offline.contains(&r.name) {
+                    if let Some(why) = crate::peer::name_clash(repo, &r.name) {
+                        said.push(format!(
+                            "{why}: give each machine its own name: git config aisync.machine NAME"
+                        ));
+                    }
+                }
                 r.resume_at = if r.seen_away {
                     now
                 } else {
@@ -1971,6 +2010,9 @@ impl Watch<'_> {
                 // The next session waits from the tip this cycle saw.
                 s.know(repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch)));
             }
+        }
+        for line in said {
+            self.log.line(&line);
         }
         if report.outcome == Outcome::Error {
             self.errors += 1;
@@ -2089,6 +2131,23 @@ mod tests {
         assert!(!may_hold_realtime("rules", &p));
         let anywhere = Policy::parse("paths:\n  \"*.md\": realtime\n").unwrap();
         assert!(may_hold_realtime("rules", &anywhere));
+    }
+
+    #[test]
+    fn many_changes_are_asked_of_git_by_folder_or_for_the_whole_tree() {
+        let few: BTreeSet<PathBuf> = ["memory/a.md", "notes.md"].map(PathBuf::from).into();
+        assert_eq!(pathspecs(few.clone()), few);
+        let many: BTreeSet<PathBuf> = (0..600)
+            .map(|i| PathBuf::from(format!("memory/scratch/{i}.md")))
+            .chain([PathBuf::from("memory/a.md")])
+            .collect();
+        assert_eq!(
+            pathspecs(many.clone()),
+            ["memory", "memory/scratch"].map(PathBuf::from).into()
+        );
+        let mut top = many;
+        top.insert(PathBuf::from("notes.md"));
+        assert!(pathspecs(top).is_empty(), "the whole tree");
     }
 
     #[test]

@@ -261,3 +261,152 @@ fn notify_wait_sleeps_on_the_hub_while_nothing_is_pushed() {
     let _ = waiter.wait();
     assert!(woke < 20, "woke {woke} times in 2 s with nothing pushed");
 }
+
+#[test]
+fn a_peer_added_by_another_spelling_of_its_remotes_path_is_adopted_not_doubled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(&a, &["config", "aisync.machine", "a"]);
+    git_ok(
+        tmp.path(),
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
+    git_ok(&b, &["config", "aisync.machine", "b"]);
+    ok(&b, &["install"]);
+
+    // origin is /…/a; the person types it from where they are, or as a URL.
+    let said = aisync(&b, &["peer", "add", "a", "../a"]);
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&said.stderr).contains("the remote origin"),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    ok(
+        &b,
+        &["peer", "add", "a2", &format!("file://{}/", a.display())],
+    );
+    assert_eq!(git_ok(&b, &["remote"]), "origin\n");
+    assert_eq!(ok(&b, &["peer", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn two_clones_with_one_machine_name_are_told_to_name_themselves_before_peering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    // Neither names itself: both are this host, as two clones on one machine are.
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(
+        tmp.path(),
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
+    ok(&b, &["install"]);
+
+    let said = aisync(&b, &["peer", "add", "a", a.to_str().unwrap()]);
+    assert_eq!(said.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert!(err.contains("git config aisync.machine NAME"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(ok(&b, &["peer", "list"]).trim(), "");
+
+    git_ok(&b, &["config", "aisync.machine", "b"]);
+    ok(&b, &["peer", "add", "a", a.to_str().unwrap()]);
+    assert_eq!(ok(&b, &["peer", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = root.join("a");
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(&a, &["config", "aisync.machine", "a"]);
+    // b and c: two clones of a on this host, neither named (both default to the host name).
+    let clone = |name: &str| {
+        let dir = root.join(name);
+        git_ok(
+            root,
+            &["clone", "-q", a.to_str().unwrap(), dir.to_str().unwrap()],
+        );
+        ok(&dir, &["install"]);
+        dir
+    };
+    let (b, c) = (clone("b"), clone("c"));
+    std::fs::write(b.join("memory/b.md"), "- b\n").unwrap();
+    let _ = aisync(&b, &["sync"]);
+    std::fs::write(c.join("memory/c.md"), "- c\n").unwrap();
+    // c's delivery lands on the inbox ref b's filled: rejected.
+    let _ = aisync(&c, &["sync"]);
+
+    let doctor = |dir: &Path| {
+        let out = aisync(dir, &["doctor", "--json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        list.into_iter()
+            .filter(|f| f["check"] == "machine name")
+            .collect::<Vec<_>>()
+    };
+    let found = doctor(&c);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another machine is named"),
+        "{found:?}"
+    );
+    assert_eq!(
+        found[0]["fix"],
+        "give each machine its own name: git config aisync.machine NAME"
+    );
+    assert!(doctor(&b).is_empty(), "b's inbox ref holds its own commits");
+
+    // Named, c delivers to an inbox of its own; the doctor has nothing to say.
+    git_ok(&c, &["config", "aisync.machine", "c"]);
+    let out = aisync(&c, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(doctor(&c).is_empty());
+}
+
+#[test]
+fn a_watcher_whose_deliveries_land_in_another_machines_inbox_says_why_in_its_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = root.join("a");
+    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
+    git_ok(&a, &["config", "aisync.machine", "a"]);
+    let clone = |name: &str| {
+        let dir = root.join(name);
+        git_ok(
+            root,
+            &["clone", "-q", a.to_str().unwrap(), dir.to_str().unwrap()],
+        );
+        ok(&dir, &["install"]);
+        dir
+    };
+    // Two clones on this host, neither named: one inbox ref in a for both.
+    let (b, c) = (clone("b"), clone("c"));
+    std::fs::write(b.join("memory/b.md"), "- b\n").unwrap();
+    let _ = aisync(&b, &["sync"]);
+    std::fs::write(c.join("memory/c.md"), "- c\n").unwrap();
+
+    let wc = Watcher::start(&c, &[]);
+    wc.wait_for("the reason in c's log", || {
+        wc.log().contains("another machine is named")
+    });
+    assert!(
+        wc.log().contains("git config aisync.machine NAME"),
+        "{}",
+        wc.log()
+    );
+    assert_eq!(wc.stop().code(), Some(0));
+}

@@ -280,3 +280,101 @@ fn a_crontab_line_is_added_once_replaced_and_removed_leaving_the_rest() {
         "0 1 * * * backup\n"
     );
 }
+
+#[test]
+fn started_through_a_package_managers_link_the_unit_runs_the_link_that_survives_upgrades() {
+    let h = Home::new();
+    // Homebrew's layout: bin/git-aisync links to the versioned file an upgrade replaces.
+    let cellar = h.home.join("cellar/0.1.0");
+    let bin_dir = h.home.join("brew-bin");
+    std::fs::create_dir_all(&cellar).unwrap();
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    std::fs::copy(bin(), cellar.join("git-aisync")).unwrap();
+    let link = bin_dir.join("git-aisync");
+    std::os::unix::fs::symlink(cellar.join("git-aisync"), &link).unwrap();
+
+    let out = Command::new(&link)
+        .args(["service", "install", "--manager", "systemd", "--no-start"])
+        .current_dir(&h.repo)
+        .env("HOME", &h.home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = std::fs::read_to_string(h.one_file(".config/systemd/user")).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart=\"{}\" watch\n", link.display())),
+        "{text}"
+    );
+}
+
+/// A fake `crontab` that keeps the table in a file; returns the file and the folder to put
+/// first on PATH.
+fn fake_crontab(h: &Home) -> (PathBuf, PathBuf) {
+    let bin_dir = h.home.join("fake-cron-bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let table = h.home.join("crontab.txt");
+    common::executable(
+        &bin_dir.join("crontab"),
+        &format!(
+            "#!/bin/sh\nf='{}'\ncase \"$1\" in\n  -l) [ -f \"$f\" ] && exec cat \"$f\"; echo \"no crontab for $USER\" >&2; exit 1 ;;\n  -) cat > \"$f\" ;;\n  *) exit 2 ;;\nesac\n",
+            table.display()
+        ),
+    );
+    (table, bin_dir)
+}
+
+#[test]
+fn under_wsl_a_long_path_still_makes_a_crontab_line_cron_reads_whole() {
+    let h = Home::new();
+    let (table, fake) = fake_crontab(&h);
+    // WSL puts every Windows folder on PATH: far past classic cron's 1000-character lines.
+    let windows: Vec<String> = (0..40)
+        .map(|i| format!("/mnt/c/Program Files/Some Vendor {i}/Common Files/bin"))
+        .collect();
+    let path = format!(
+        "{}:{}:{}",
+        fake.display(),
+        windows.join(":"),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    assert!(path.len() > 1000);
+
+    ok(&h.service(&["install", "--cron"], Some(&path)));
+    let text = std::fs::read_to_string(&table).unwrap();
+    let line = text.lines().next().unwrap_or("");
+    assert!(line.len() < 1000, "{} characters: {line}", line.len());
+    assert!(!line.contains("/mnt/c"), "{line}");
+    let git_dir = std::env::split_paths(&path)
+        .find(|d| d.join("git").is_file())
+        .unwrap();
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    for dir in [git_dir.as_path(), bin_dir.as_path()] {
+        assert!(
+            line.contains(&dir.display().to_string()),
+            "{dir:?} in {line}"
+        );
+    }
+    // The line runs: its PATH finds git.
+    let cron_path = line
+        .split("PATH='")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap();
+    let dirs: Vec<&str> = cron_path.split(':').collect();
+    assert!(
+        dirs.contains(&"/usr/bin") && dirs.contains(&"/bin") && dirs.len() <= 5,
+        "{line}"
+    );
+    let git = Command::new("sh")
+        .args(["-c", "git --version"])
+        .env("PATH", cron_path)
+        .output()
+        .unwrap();
+    assert!(git.status.success(), "{cron_path}");
+
+    ok(&h.service(&["uninstall"], Some(&path)));
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), "");
+}

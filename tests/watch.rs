@@ -474,10 +474,54 @@ fn a_write_still_settling_when_the_watcher_is_stopped_is_synced_before_it_exits(
     .unwrap();
     git_ok(&a, &["commit", "-qam", "a long debounce"]);
     let wa = Watcher::start(&a, &[]);
+    let before = wa.record()["last_event"].clone();
     write(&a, "memory/last.md", "- written just before the stop\n");
-    // (Time for the file event to reach the watcher, far less than the debounce.)
-    std::thread::sleep(Duration::from_secs(1));
+    // The write reached the watcher (and is settling: the debounce is far longer).
+    wa.wait_for("the write's event in the record", || {
+        wa.record()["last_event"] != before
+    });
     assert_eq!(wa.stop().code(), Some(0));
     let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
     assert!(on_hub.contains("memory/last.md"), "{on_hub}");
+}
+
+#[test]
+fn a_thousand_files_written_into_an_ignored_folder_start_no_cycle() {
+    let net = Net::new();
+    let a = net.machine("a");
+    std::fs::write(
+        a.join(".gitignore"),
+        format!("{}memory/scratch/\n", read_or_empty(&a, ".gitignore")),
+    )
+    .unwrap();
+    git_ok(&a, &["commit", "-qam", "ignore scratch"]);
+    // (There before the watcher, so that it sees every write in it.)
+    std::fs::create_dir_all(a.join("memory/scratch")).unwrap();
+    let wa = Watcher::start(&a, &[]);
+
+    // Far more files than the watcher asks git about one by one: a build, a cache, a dump.
+    for i in 0..1500 {
+        write(&a, &format!("memory/scratch/{i}.md"), "- scratch\n");
+    }
+    write(&a, "memory/ok.md", "- fine\n");
+    // (The log line comes once the cycle is done, after its push.)
+    wa.wait_for("memory/ok.md on the hub and its cycle in the log", || {
+        git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]).contains("memory/ok.md")
+            && wa.log().lines().filter(|l| l.contains(" cycle (")).count() >= 2
+    });
+    let log = wa.log();
+    let reasons: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once(" cycle (").map(|(_, r)| r))
+        .filter(|r| !r.starts_with("start)"))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("memory/ok.md changed)") || r.starts_with("origin")),
+        "{log}"
+    );
+    let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(!on_hub.contains("scratch"), "{on_hub}");
+    assert_eq!(wa.stop().code(), Some(0));
 }

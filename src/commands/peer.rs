@@ -29,7 +29,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
     match args.action {
-        Action::Add { name, url } => match peer::add(&repo, &name, &url)? {
+        Action::Add { name, url } => match peer::add(&repo, &name, &url, &cwd)? {
             Added::New => ui.status(&format!(
                 "{name} ({url}) is a peer: each sync fetches from it and delivers to it"
             )),

@@ -46,7 +46,8 @@ pub struct StatusArgs {
 pub fn run(ui: &Ui, command: Command) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let repo = Repo::find(&cwd)?;
-    let exe = std::env::current_exe().context("cannot find the git-aisync binary's own path")?;
+    // The path we were started by (a package manager's bin/ link survives an upgrade).
+    let exe = crate::platform::own_path()?;
     let svc = Service::new(&repo.work_tree, &exe)?;
     match command {
         Command::Install(args) => {

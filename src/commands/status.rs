@@ -29,8 +29,13 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let policy = Policy::load(&repo.work_tree);
     let mut pending = json!({ "realtime": [], "versioned": [], "never": [] });
     if let Ok(policy) = &policy {
-        for (_, path) in repo.changes()? {
+        for (status, path) in repo.changes()? {
             let path = crate::repo::shown(&path).into_owned();
+            // What the cycle leaves alone (an editor's swap file, the policy's ignores) is
+            // no change waiting for it.
+            if status == "!!" || policy.is_ignored(&path) {
+                continue;
+            }
             let key = match policy.mode(&path) {
                 Mode::Realtime => "realtime",
                 Mode::Versioned => "versioned",
