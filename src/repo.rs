@@ -870,6 +870,17 @@ impl Repo {
         Ok(out.success.then(|| out.stdout.trim().to_string()))
     }
 
+    /// The tree of commit `commit`, if there is such a commit.
+    pub fn tree_of(&self, commit: &str) -> Result<Option<String>> {
+        let out = self.git([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{commit}^{{tree}}"),
+        ])?;
+        Ok(out.success.then(|| out.stdout.trim().to_string()))
+    }
+
     /// Whether `a` is an ancestor of `b`.
     pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool> {
         Ok(self.git(["merge-base", "--is-ancestor", a, b])?.success)

@@ -384,7 +384,7 @@ impl<'r> Cycle<'r> {
         }
         let tree = scratch.write_tree()?;
         let base_tree = match &base {
-            Some(b) => repo.rev(&format!("{b}^{{tree}}"))?,
+            Some(b) => repo.tree_of(b)?,
             None => None,
         };
         let commit = if base_tree.as_deref() == Some(tree.as_str()) {
@@ -544,6 +544,15 @@ impl<'r> Cycle<'r> {
             if head.is_none() || head == theirs {
                 return Ok(());
             }
+            // A peer whose branch holds our tree (whose commits we did not merge, their
+            // tree being ours) needs nothing: delivering would only start a round of
+            // equal-tree commits travelling back and forth.
+            let peer = peer::is_peer(repo, remote);
+            if let (true, Some(theirs), Some(head)) = (peer, &theirs, &head) {
+                if self.same_tree(head, theirs)? && !repo.is_ancestor(theirs, head)? {
+                    return Ok(());
+                }
+            }
             // Every push, the cycle's own commit included (DESIGN §3): it was scanned as
             // staged, but the push is the last gate and must not take that on trust.
             if let Some(why) = self.secrets_in_push(theirs.as_deref())? {
@@ -555,7 +564,6 @@ impl<'r> Cycle<'r> {
             }
             // A peer (a machine's working repository) gets our commits in its inbox, never
             // in the branch it has checked out.
-            let peer = peer::is_peer(repo, remote);
             let target = if peer {
                 format!("{}{}", peer::INBOX, self.machine)
             } else {
@@ -620,8 +628,17 @@ impl<'r> Cycle<'r> {
         if head == theirs || repo.is_ancestor(theirs, &head)? {
             return Ok(());
         }
+        let fast_forward = repo.is_ancestor(&head, theirs)?;
+        // From a peer or an inbox, a commit whose tree is HEAD's is already integrated: a
+        // merge commit of two equal trees would only be delivered back, merged again, and
+        // so on for ever between peers. Nothing is lost, the content is the same. (A bare
+        // hub's tip must be merged all the same: our push has to fast-forward it.)
+        let from_peer = remote == "inbox" || peer::is_peer(repo, remote);
+        if !fast_forward && from_peer && self.same_tree(&head, theirs)? {
+            return Ok(());
+        }
         snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
-        if repo.is_ancestor(&head, theirs)? {
+        if fast_forward {
             repo.run(["merge", "--quiet", "--ff-only", "--autostash", theirs])?;
             report.merged.push(remote.to_string());
             return Ok(());
@@ -643,6 +660,12 @@ impl<'r> Cycle<'r> {
         self.finish_merge(report, &format!("{remote}/{branch}"))?;
         report.merged.push(remote.to_string());
         Ok(())
+    }
+
+    /// Whether commits `a` and `b` hold the same tree.
+    fn same_tree(&self, a: &str, b: &str) -> Result<bool> {
+        let a = self.repo.tree_of(a)?;
+        Ok(a.is_some() && a == self.repo.tree_of(b)?)
     }
 
     /// Resolves what no driver could, folds the journal into the merge, commits it.

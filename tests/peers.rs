@@ -261,3 +261,122 @@ fn notify_wait_sleeps_on_the_hub_while_nothing_is_pushed() {
     let _ = waiter.wait();
     assert!(woke < 20, "woke {woke} times in 2 s with nothing pushed");
 }
+
+/// Every ref of every machine (HEAD, branches, tracking refs, inboxes, snapshots).
+fn all_refs(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .map(|d| {
+            let head = git_ok(d, &["rev-parse", "HEAD"]);
+            head + &git_ok(d, &["for-each-ref", "--format=%(objectname) %(refname)"])
+        })
+        .collect()
+}
+
+fn commit_counts(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .map(|d| git_ok(d, &["rev-list", "--all", "--count"]))
+        .collect()
+}
+
+fn trees(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .map(|d| git_ok(d, &["rev-parse", "HEAD^{tree}"]))
+        .collect()
+}
+
+#[test]
+fn three_peers_syncing_at_once_reach_a_round_that_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b", "c"]);
+    for (i, dir) in dirs.iter().enumerate() {
+        std::fs::write(dir.join(format!("memory/own-{i}.md")), "- mine\n").unwrap();
+        std::fs::write(
+            dir.join("memory/shared.md"),
+            format!("# Shared\n\n- note from {i}\n"),
+        )
+        .unwrap();
+    }
+    let mut before = all_refs(&dirs);
+    let mut quiet_round = None;
+    for round in 0..8 {
+        // At the same moment, as machines with watchers do.
+        std::thread::scope(|s| {
+            for dir in &dirs {
+                s.spawn(move || ok(dir, &["sync"]));
+            }
+        });
+        let after = all_refs(&dirs);
+        if after == before {
+            quiet_round = Some(round);
+            break;
+        }
+        before = after;
+    }
+    assert!(
+        quiet_round.is_some(),
+        "eight rounds of syncs at once and the refs still move: commits {:?}",
+        commit_counts(&dirs)
+    );
+    let t = trees(&dirs);
+    assert!(t.iter().all(|x| *x == t[0]), "{t:?}");
+    let shared = std::fs::read_to_string(dirs[1].join("memory/shared.md")).unwrap();
+    for i in 0..3 {
+        assert!(shared.contains(&format!("note from {i}")), "{shared}");
+        assert!(dirs[1].join(format!("memory/own-{i}.md")).exists());
+    }
+    // In that state every machine says it is synced.
+    for dir in &dirs {
+        let out = ok(dir, &["sync", "--json"]);
+        assert!(out.contains("\"synced\""), "{out}");
+    }
+}
+
+#[test]
+fn three_peers_with_watchers_writing_at_once_converge_and_go_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b", "c"]);
+    let patience = Duration::from_secs(90);
+    let watchers: Vec<Watcher> = dirs
+        .iter()
+        .map(|d| Watcher::spawn(d, &[], &[], patience))
+        .collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        std::fs::write(dir.join(format!("memory/own-{i}.md")), "- mine\n").unwrap();
+        std::fs::write(
+            dir.join("memory/shared.md"),
+            format!("# Shared\n\n- note from {i}\n"),
+        )
+        .unwrap();
+    }
+    let refs: Vec<&Watcher> = watchers.iter().collect();
+    let all_there = || {
+        dirs.iter().all(|d| {
+            (0..3).all(|i| d.join(format!("memory/own-{i}.md")).exists())
+                && (0..3).all(|i| {
+                    std::fs::read_to_string(d.join("memory/shared.md"))
+                        .unwrap_or_default()
+                        .contains(&format!("note from {i}"))
+                })
+        })
+    };
+    common::watcher::wait_until("every note on every machine", &refs, all_there);
+    // Then quiet, soon: the trees match and no commit is made for three seconds. (Merging
+    // each other's merges of equal trees, they made a few commits a second for a minute.)
+    let start = Instant::now();
+    let soon = Duration::from_secs(30);
+    loop {
+        let (t, counts) = (trees(&dirs), commit_counts(&dirs));
+        std::thread::sleep(Duration::from_secs(3));
+        if t.iter().all(|x| *x == t[0]) && trees(&dirs) == t && commit_counts(&dirs) == counts {
+            break;
+        }
+        assert!(
+            start.elapsed() < soon,
+            "the peers did not go quiet: commits {:?}, trees {t:?}",
+            commit_counts(&dirs)
+        );
+    }
+    for w in watchers {
+        assert_eq!(w.stop().code(), Some(0));
+    }
+}
