@@ -191,7 +191,7 @@ impl<'r> Cycle<'r> {
 
         // What peers delivered to this machine's inbox merges first, then goes on with ours.
         for (sender, tip) in repo.refs_under(peer::INBOX) {
-            self.merge("inbox", &sender, &tip, &mut report)?;
+            let _ = self.merge("inbox", &sender, &tip, &mut report)?;
         }
         // One remote that needs a person (an insecure URL, a refused key) does not keep the
         // others from syncing: its error is reported after they have had their turn.
@@ -537,8 +537,12 @@ impl<'r> Cycle<'r> {
             }
             checkpoint("fetched");
             let theirs = remote_tip.and_then(|_| repo.read_ref(&tracking));
+            // Held back by a person's edits, the merge waits; a hub would refuse our push
+            // (not a fast-forward), a peer's inbox takes it all the same.
             if let Some(theirs) = &theirs {
-                self.merge(remote, branch, theirs, report)?;
+                if !self.merge(remote, branch, theirs, report)? && !peer::is_peer(repo, remote) {
+                    return Ok(());
+                }
             }
             let head = repo.read_ref("HEAD");
             if head.is_none() || head == theirs {
@@ -617,16 +621,24 @@ impl<'r> Cycle<'r> {
     }
 
     /// Merges `theirs` into the branch: fast-forward when we have nothing of our own, else a
-    /// real merge (the drivers run), with a snapshot of our tip first.
-    fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<()> {
+    /// real merge (the drivers run), with a snapshot of our tip first. False when the merge
+    /// waits because it would overwrite a person's uncommitted edits or untracked files
+    /// (reported as held back; nothing changed).
+    fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<bool> {
         let repo = self.repo;
         let Some(head) = repo.read_ref("HEAD") else {
-            repo.run(["merge", "--quiet", "--ff-only", theirs])?;
+            let out = repo.git(["merge", "--quiet", "--ff-only", theirs])?;
+            if !out.success {
+                if hold_back(&out.stderr, report) {
+                    return Ok(false);
+                }
+                anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
+            }
             report.merged.push(remote.to_string());
-            return Ok(());
+            return Ok(true);
         };
         if head == theirs || repo.is_ancestor(theirs, &head)? {
-            return Ok(());
+            return Ok(true);
         }
         let fast_forward = repo.is_ancestor(&head, theirs)?;
         // From a peer or an inbox, a commit whose tree is HEAD's is already integrated: a
@@ -635,31 +647,47 @@ impl<'r> Cycle<'r> {
         // hub's tip must be merged all the same: our push has to fast-forward it.)
         let from_peer = remote == "inbox" || peer::is_peer(repo, remote);
         if !fast_forward && from_peer && self.same_tree(&head, theirs)? {
-            return Ok(());
+            return Ok(true);
         }
-        snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
+        let snapshot = snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
+        // No --autostash: a stash that does not pop cleanly leaves the person's edit in a
+        // stash and the repository mid-conflict. git refuses, changing nothing, a merge that
+        // would overwrite uncommitted edits or untracked files; the merge then waits.
+        let held = |out: &crate::repo::Output, report: &mut Report| {
+            let waits = hold_back(&out.stderr, report);
+            if waits {
+                let _ = fs::remove_file(merging_marker(repo));
+                if let Some(name) = &snapshot {
+                    let _ = snapshot::discard(repo, name);
+                }
+            }
+            waits
+        };
         if fast_forward {
-            repo.run(["merge", "--quiet", "--ff-only", "--autostash", theirs])?;
+            let out = repo.git(["merge", "--quiet", "--ff-only", theirs])?;
+            if !out.success {
+                if held(&out, report) {
+                    return Ok(false);
+                }
+                anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
+            }
             report.merged.push(remote.to_string());
-            return Ok(());
+            return Ok(true);
         }
         fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
         checkpoint("merging");
-        let out = repo.run_committing_unchecked(&[
-            "merge",
-            "--no-ff",
-            "--no-commit",
-            "--autostash",
-            theirs,
-        ])?;
+        let out = repo.run_committing_unchecked(&["merge", "--no-ff", "--no-commit", theirs])?;
         if !out.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists()
         {
+            if held(&out, report) {
+                return Ok(false);
+            }
             let _ = fs::remove_file(merging_marker(repo));
             anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
         }
         self.finish_merge(report, &format!("{remote}/{branch}"))?;
         report.merged.push(remote.to_string());
-        Ok(())
+        Ok(true)
     }
 
     /// Whether commits `a` and `b` hold the same tree.
@@ -742,6 +770,39 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
     }
     // (A path remote that is not there may be an unmounted drive: that is offline.)
     None
+}
+
+/// When git refused a merge because it would overwrite uncommitted edits or untracked
+/// files (it changed nothing then), each such path is reported as held back, with what to
+/// do; true if so.
+fn hold_back(stderr: &str, report: &mut Report) -> bool {
+    let mut untracked = None;
+    let mut found = false;
+    for line in stderr.lines() {
+        if line.contains("would be overwritten by merge")
+            || line.contains("would be removed by merge")
+        {
+            untracked = Some(line.contains("untracked"));
+            continue;
+        }
+        let Some(untracked) = untracked else {
+            continue;
+        };
+        if !line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let path = line.trim().to_string();
+        let reason = if untracked {
+            format!("an incoming change needs the path of the untracked {path}: move it away or commit it; the incoming change waits")
+        } else {
+            format!("an incoming change touches {path}, which has uncommitted edits here: commit or stash your edits to {path}; the incoming change waits")
+        };
+        if !report.held_back.iter().any(|h| h.path == path) {
+            report.held_back.push(HeldBack { path, reason });
+        }
+        found = true;
+    }
+    found
 }
 
 /// Memory files: what an automatic commit removes from these is journaled.
