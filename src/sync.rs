@@ -676,7 +676,16 @@ impl<'r> Cycle<'r> {
         }
         fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
         checkpoint("merging");
-        let out = repo.run_committing_unchecked(&["merge", "--no-ff", "--no-commit", theirs])?;
+        // Unrelated histories come from an `init` that could not reach its hub and began one
+        // of its own: merged like any other (every file then is an add/add with an empty
+        // base, which the drivers and the resolver handle, keeping both sides).
+        let out = repo.run_committing_unchecked(&[
+            "merge",
+            "--no-ff",
+            "--no-commit",
+            "--allow-unrelated-histories",
+            theirs,
+        ])?;
         if !out.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists()
         {
             if held(&out, report) {

@@ -1028,3 +1028,60 @@ fn an_incoming_change_to_a_file_a_person_is_editing_waits_and_the_edit_survives(
     let (a, b) = (net.machine("a"), net.machine("b"));
     an_edit_in_progress_holds_back_the_incoming_change(&a, &b);
 }
+
+#[test]
+fn a_machine_that_began_alone_because_its_hub_was_not_there_yet_merges_the_hubs_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("later/hub.git");
+    let (early, other) = (tmp.path().join("early"), tmp.path().join("other"));
+    // The hub is not there yet (a mount not up, say): init makes a history of its own.
+    let url = format!("file://{}", hub.display());
+    let out = aisync(
+        Path::new("/"),
+        &["init", early.to_str().unwrap(), "--remote", &url],
+    );
+    assert_exit(&out, 3);
+    git_ok(&early, &["config", "aisync.machine", "early"]);
+    write(
+        &early,
+        "memory/early.md",
+        "- written before the hub existed\n",
+    );
+    assert_exit(&sync(&early), 3);
+
+    // Another machine makes the hub, with its own history.
+    common::init_bare(&hub);
+    let out = aisync(
+        Path::new("/"),
+        &[
+            "init",
+            other.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git_ok(&other, &["config", "aisync.machine", "other"]);
+    write(
+        &other,
+        "memory/other.md",
+        "- from the hub's first machine\n",
+    );
+    synced(&other);
+
+    synced(&early);
+    synced(&other);
+    assert_eq!(tree(&early), tree(&other));
+    assert_eq!(
+        read(&other, "memory/early.md"),
+        "- written before the hub existed\n"
+    );
+    assert_eq!(
+        read(&early, "memory/other.md"),
+        "- from the hub's first machine\n"
+    );
+}
