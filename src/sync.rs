@@ -759,12 +759,15 @@ impl<'r> Cycle<'r> {
 /// A remote that answered but will not let us in is no passing outage: it needs a person,
 /// and the message says what to do.
 fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
-    let host = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or(url);
+    // As a person types it to ssh and ssh-copy-id: `-p 2222 me@host` keeps the port.
+    let host = crate::peer::ssh_destination(url).unwrap_or_else(|| {
+        url.split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or(url)
+            .to_string()
+    });
     if stderr.contains("Host key verification failed")
         || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
     {
