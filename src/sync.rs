@@ -705,38 +705,11 @@ impl<'r> Cycle<'r> {
         Ok(a.is_some() && a == self.repo.tree_of(b)?)
     }
 
-    /// Resolves what no driver could, folds the journal into the merge, commits it.
+    /// Concludes the merge in progress and leaves no marker of it.
     fn finish_merge(&self, report: &mut Report, what: &str) -> Result<()> {
-        let repo = self.repo;
-        let mut resolved = resolve::resolve_all(repo)?;
-        resolved.extend(resolve::case_clashes(repo)?);
-        let time = journal::now();
-        let entries: Vec<_> = resolved
-            .iter()
-            .filter(|r| r.rule != "same-content")
-            .map(|r| resolve::entry(r, self.machine, &time))
-            .collect();
-        let synced = repo.work_tree.join(journal::SYNCED);
-        journal::append(&synced, &entries)?;
-        let state = crate::git_dir::Repo {
-            git_dir: repo.git_dir.clone(),
-            work_tree: Some(repo.work_tree.clone()),
-        };
-        let folded = journal::fold(&state, &repo.work_tree)?;
-        report.conflicts += folded + entries.len();
-        if synced.exists() {
-            repo.add_paths(&[journal::SYNCED.to_string()])?;
-        }
-        checkpoint("merged");
-        repo.run_committing(&[
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "--no-edit",
-            "-m",
-            &format!("aisync({}): merge {what}", self.machine),
-        ])?;
-        let _ = fs::remove_file(merging_marker(repo));
+        let message = format!("aisync({}): merge {what}", self.machine);
+        report.conflicts += conclude_merge(self.repo, self.machine, &message)?;
+        let _ = fs::remove_file(merging_marker(self.repo));
         Ok(())
     }
 
@@ -754,6 +727,42 @@ impl<'r> Cycle<'r> {
             )
         }))
     }
+}
+
+/// Concludes a merge left uncommitted (`--no-commit`), the cycle's or `init`'s join: what no
+/// driver could merge keeps every version (resolve, case-only name clashes included), the
+/// resolutions and the drivers' records go into the synced journal, and the merge is
+/// committed with them as `message`. Returns how many records were journaled.
+pub fn conclude_merge(repo: &Repo, machine: &str, message: &str) -> Result<usize> {
+    let mut resolved = resolve::resolve_all(repo)?;
+    resolved.extend(resolve::case_clashes(repo)?);
+    let time = journal::now();
+    let entries: Vec<_> = resolved
+        .iter()
+        .filter(|r| r.rule != "same-content")
+        .map(|r| resolve::entry(r, machine, &time))
+        .collect();
+    let synced = repo.work_tree.join(journal::SYNCED);
+    journal::append(&synced, &entries).context("cannot write the conflict journal")?;
+    let state = crate::git_dir::Repo {
+        git_dir: repo.git_dir.clone(),
+        work_tree: Some(repo.work_tree.clone()),
+    };
+    let folded =
+        journal::fold(&state, &repo.work_tree).context("cannot fold the merge's records")?;
+    if synced.exists() {
+        repo.add_paths(&[journal::SYNCED.to_string()])?;
+    }
+    checkpoint("merged");
+    repo.run_committing(&[
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--no-edit",
+        "-m",
+        message,
+    ])?;
+    Ok(folded + entries.len())
 }
 
 /// A remote that answered but will not let us in is no passing outage: it needs a person,
