@@ -358,7 +358,9 @@ impl<'r> Cycle<'r> {
                 return true;
             };
             let path = shown(&c.after.path).into_owned();
-            let reason = if merge_drivers::text::has_conflict_markers(bytes, 7) {
+            // As the file's driver sees it (a Markdown fence showing markers is content).
+            let kind = crate::install::kind_of(&c.after.path);
+            let reason = if merge_drivers::has_conflict_markers(kind, bytes, 7) {
                 "holds conflict markers: resolve them, then it syncs".to_string()
             } else if let Some(f) = scanner::scan_allowed(&path, bytes, &allow).first() {
                 format!(

@@ -1085,3 +1085,23 @@ fn a_machine_that_began_alone_because_its_hub_was_not_there_yet_merges_the_hubs_
         "- from the hub's first machine\n"
     );
 }
+
+#[test]
+fn a_note_that_shows_conflict_markers_in_a_code_fence_syncs() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let note = "# Resolving conflicts\n\nGit marks them like this:\n\n```\n<<<<<<< ours\nmine\n=======\ntheirs\n>>>>>>> theirs\n```\n";
+    write(&laptop, "memory/git.md", note);
+    let out = sync(&laptop);
+    assert_exit(&out, 0);
+    assert!(git_ok(&laptop, &["log", "-1", "--name-only"]).contains("memory/git.md"));
+    synced(&server);
+    assert_eq!(read(&server, "memory/git.md"), note);
+    // The same markers outside a fence are a conflict left unresolved: held back.
+    write(
+        &laptop,
+        "memory/half.md",
+        "<<<<<<< ours\nmine\n=======\ntheirs\n>>>>>>> theirs\n",
+    );
+    assert_exit(&sync(&laptop), 4);
+}
