@@ -464,7 +464,8 @@ impl<'r> Cycle<'r> {
                 "0" => &[][..],
                 _ => blobs.get(&c.after.oid).map_or(&[][..], Vec::as_slice),
             };
-            let removed = removed_lines(old, new);
+            let kind = crate::install::kind_of(&c.before.path);
+            let removed = crate::removed::removed(kind, old, new);
             if removed.is_empty() {
                 continue;
             }
@@ -476,7 +477,7 @@ impl<'r> Cycle<'r> {
                 journal::content_id(&format!("{path}\0{text}\0{}", self.machine)).into(),
             );
             m.insert("path".into(), path.into());
-            m.insert("location".into(), "(removed lines)".into());
+            m.insert("location".into(), "(removed content)".into());
             m.insert("base".into(), text.into());
             m.insert("rule".into(), "removed-by-commit".into());
             m.insert("machine".into(), self.machine.into());
@@ -851,31 +852,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + base * jitter / 1000)
 }
 
-/// Lines of `old` that `new` no longer has (blank and bracket-only lines aside).
-fn removed_lines(old: &[u8], new: &[u8]) -> Vec<String> {
-    let keep = |l: &&str| {
-        let t = l.trim().trim_end_matches(',');
-        !t.is_empty() && !t.chars().all(|c| "{}[],".contains(c)) && t != "---"
-    };
-    let old = String::from_utf8_lossy(old);
-    let new = String::from_utf8_lossy(new);
-    let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for l in new.lines() {
-        *left.entry(l.trim().trim_end_matches(',')).or_insert(0) += 1;
-    }
-    old.lines()
-        .filter(keep)
-        .filter(|l| match left.get_mut(l.trim().trim_end_matches(',')) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .map(str::to_string)
-        .collect()
-}
-
 fn summary(r: &Report, remotes: &[String]) -> String {
     let mut parts = Vec::new();
     if r.committed.is_some() {
@@ -907,17 +883,4 @@ fn summary(r: &Report, remotes: &[String]) -> String {
         );
     }
     parts.join("; ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn removed_lines_ignore_layout() {
-        let old = b"{\n  \"facts\": [\n    \"a\",\n    \"b\"\n  ]\n}\n";
-        let new = b"{\n  \"facts\": [\n    \"a\"\n  ]\n}\n";
-        assert_eq!(removed_lines(old, new), ["    \"b\""]);
-        assert!(removed_lines(b"- a\n- b\n", b"- b\n- a\n").is_empty());
-    }
 }

@@ -1105,3 +1105,37 @@ fn a_note_that_shows_conflict_markers_in_a_code_fence_syncs() {
     );
     assert_exit(&sync(&laptop), 4);
 }
+
+#[test]
+fn an_edited_value_is_not_journaled_as_removed_but_a_deleted_bullet_is() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\n  \"facts\": [\n    {\"id\": \"f1\", \"text\": \"likes tea\"}\n  ],\n  \"count\": 1\n}\n",
+    );
+    write(
+        &laptop,
+        "memory/notes.md",
+        "# Notes\n\n- keep me\n- drop me\n",
+    );
+    synced(&laptop);
+
+    // One value changed, and the file re-indented: an edit, nothing gone.
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\n    \"facts\": [\n        {\"id\": \"f1\", \"text\": \"likes coffee\"}\n    ],\n    \"count\": 2\n}\n",
+    );
+    synced(&laptop);
+    assert!(journaled(&laptop, "removed-by-commit").is_empty());
+
+    // A bullet deleted: it is gone, and the journal keeps it.
+    write(&laptop, "memory/notes.md", "# Notes\n\n- keep me\n");
+    synced(&laptop);
+    let records = journaled(&laptop, "removed-by-commit");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["path"], "memory/notes.md");
+    assert_eq!(records[0]["base"], "- drop me");
+}
