@@ -1012,6 +1012,41 @@ impl Repo {
         Ok(stdout)
     }
 
+    /// Paths whose content differs between commits `a` and `b` (within `limit`, names
+    /// taken literally, when given), as bytes.
+    pub fn changed_between(&self, a: &str, b: &str, limit: &[String]) -> Result<Vec<GitPath>> {
+        let mut args = vec!["diff", "--name-only", "-z", "--no-renames", a, b, "--"];
+        args.extend(limit.iter().map(String::as_str));
+        let out = self.raw(None, &args, None)?;
+        Ok(out
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+
+    /// Puts exactly `paths` as commit `source` has them, in the index and the work tree (a
+    /// path `source` lacks is removed).
+    pub fn restore_paths(&self, source: &str, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let source = format!("--source={source}");
+        self.raw(
+            None,
+            &[
+                "restore",
+                &source,
+                "--staged",
+                "--worktree",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ],
+            Some(nul_separated(paths)),
+        )?;
+        Ok(())
+    }
+
     /// Stages exactly these paths (additions, changes, deletions), names taken literally.
     pub fn add_paths(&self, paths: &[String]) -> Result<()> {
         if paths.is_empty() {

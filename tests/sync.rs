@@ -1139,3 +1139,53 @@ fn an_edited_value_is_not_journaled_as_removed_but_a_deleted_bullet_is() {
     assert_eq!(records[0]["path"], "memory/notes.md");
     assert_eq!(records[0]["base"], "- drop me");
 }
+
+#[test]
+fn restore_waits_for_a_running_sync_and_keeps_the_journal_and_a_held_back_file() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/a.md", "- mine\n");
+    write(&laptop, "memory/notes.md", "- keep me\n- drop me\n");
+    synced(&laptop);
+    write(&server, "memory/b.md", "- theirs\n");
+    synced(&server);
+    write(&laptop, "memory/c.md", "- more\n");
+    synced(&laptop); // merges the server's work: a snapshot first
+                     // After the snapshot: a bullet deleted (journaled), and a file held back mid-edit.
+    write(&laptop, "memory/notes.md", "- keep me\n");
+    synced(&laptop);
+    let journal_before = read(&laptop, ".aisync/conflicts.jsonl");
+    assert!(journal_before.contains("drop me"));
+    let half = "<<<<<<< ours\n- mine\n=======\n- mine, edited\n>>>>>>> theirs\n";
+    write(&laptop, "memory/a.md", half);
+    assert_exit(&sync(&laptop), 4);
+
+    // A sync holds the lock for a moment: restore waits for it.
+    let mut holder = std::process::Command::new("sleep")
+        .arg("2")
+        .spawn()
+        .unwrap();
+    let now = time_now_rfc3339(&laptop);
+    lock_as(&laptop, holder.id(), "laptop-host", &now);
+    let start = std::time::Instant::now();
+    let out = common::aisync_cmd(&laptop)
+        .env("HOSTNAME", "laptop-host")
+        .args(["restore", "1"])
+        .output()
+        .unwrap();
+    let _ = holder.wait();
+    assert_exit(&out, 0);
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(1500),
+        "restore ran under a live sync's lock"
+    );
+    assert!(
+        !laptop.join("memory/b.md").exists(),
+        "back to before the merge"
+    );
+    assert_eq!(read(&laptop, "memory/notes.md"), "- keep me\n- drop me\n");
+    // The journal and the held-back file are as they were.
+    assert_eq!(read(&laptop, ".aisync/conflicts.jsonl"), journal_before);
+    assert_eq!(read(&laptop, "memory/a.md"), half);
+    assert!(git_ok(&laptop, &["log", "-1", "--format=%s"]).starts_with("aisync: restore"));
+}
