@@ -1189,3 +1189,43 @@ fn restore_waits_for_a_running_sync_and_keeps_the_journal_and_a_held_back_file()
     assert_eq!(read(&laptop, "memory/a.md"), half);
     assert!(git_ok(&laptop, &["log", "-1", "--format=%s"]).starts_with("aisync: restore"));
 }
+
+#[test]
+fn a_binary_file_whose_name_is_not_utf8_changed_on_both_machines_keeps_both_under_its_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let name = std::ffi::OsStr::from_bytes(b"pic\xff.png");
+    let at = |dir: &Path| dir.join("memory").join(name);
+    std::fs::create_dir_all(laptop.join("memory")).unwrap();
+    std::fs::write(at(&laptop), b"\x89PNG\x00base").unwrap();
+    synced(&laptop);
+    synced(&server);
+    std::fs::write(at(&laptop), b"\x89PNG\x00laptop").unwrap();
+    std::fs::write(at(&server), b"\x89PNG\x00server").unwrap();
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server));
+    // Both versions, under the name's own bytes and beside it: nothing lossily renamed.
+    let mut found: Vec<(Vec<u8>, Vec<u8>)> = std::fs::read_dir(server.join("memory"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().as_bytes().to_vec())
+        .filter(|n| n.starts_with(b"pic"))
+        .map(|n| {
+            let bytes = std::fs::read(server.join("memory").join(std::ffi::OsStr::from_bytes(&n)));
+            (n, bytes.unwrap())
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|(n, _)| n == b"pic\xff.png"));
+    assert!(found
+        .iter()
+        .all(|(n, _)| n.starts_with(b"pic\xff") && !n.contains(&b'\xef')));
+    let contents: Vec<&Vec<u8>> = found.iter().map(|(_, c)| c).collect();
+    assert!(contents.contains(&&b"\x89PNG\x00laptop".to_vec()));
+    assert!(contents.contains(&&b"\x89PNG\x00server".to_vec()));
+    assert_eq!(git_ok(&server, &["status", "--porcelain"]), "");
+}
