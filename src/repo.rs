@@ -897,8 +897,14 @@ impl Repo {
         Ok(self.git(["merge-base", "--is-ancestor", a, b])?.success)
     }
 
-    /// Commits on `a` not on `b`, and on `b` not on `a`.
+    /// Commits on `a` not on `b`, and on `b` not on `a`: none either way when both hold the
+    /// same tree (peers that each kept their own commits of one content: nothing to push or
+    /// merge, and the cycle makes no merge of them).
     pub fn ahead_behind(&self, a: &str, b: &str) -> Result<(usize, usize)> {
+        let tree = self.tree_of(a)?;
+        if tree.is_some() && tree == self.tree_of(b)? {
+            return Ok((0, 0));
+        }
         let out = self.run(["rev-list", "--left-right", "--count", &format!("{a}...{b}")])?;
         let mut n = out
             .stdout

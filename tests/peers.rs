@@ -324,10 +324,16 @@ fn three_peers_syncing_at_once_reach_a_round_that_changes_nothing() {
         assert!(shared.contains(&format!("note from {i}")), "{shared}");
         assert!(dirs[1].join(format!("memory/own-{i}.md")).exists());
     }
-    // In that state every machine says it is synced.
+    // In that state every machine says it is synced, with nothing to push or merge.
     for dir in &dirs {
         let out = ok(dir, &["sync", "--json"]);
         assert!(out.contains("\"synced\""), "{out}");
+        let status: serde_json::Value =
+            serde_json::from_str(&ok(dir, &["status", "--json"])).unwrap();
+        for remote in status["remotes"].as_array().unwrap() {
+            assert_eq!(remote["ahead"], 0, "{status}");
+            assert_eq!(remote["behind"], 0, "{status}");
+        }
     }
 }
 
