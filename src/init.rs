@@ -8,10 +8,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::install;
-use crate::journal;
 use crate::policy::{self, Policy};
 use crate::repo::{self, Repo};
-use crate::resolve;
 use crate::snapshot;
 
 /// The folders `init` makes, each with a README saying what belongs there.
@@ -258,36 +256,12 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
     Ok(Joined::Yes)
 }
 
-/// Concludes the join's merge as the sync cycle concludes its own: what no driver could
-/// merge keeps every version (resolve), the drivers' records and the resolutions go into
-/// the synced journal, and the merge is committed with them.
+/// Concludes the join's merge as the sync cycle concludes its own (every version kept,
+/// the journal committed with the merge).
 fn finish_join(repo: &Repo, branch: &str) -> Result<()> {
     let machine = crate::sync::machine(repo);
-    let resolved = resolve::resolve_all(repo)?;
-    let time = journal::now();
-    let entries: Vec<_> = resolved
-        .iter()
-        .filter(|r| r.rule != "same-content")
-        .map(|r| resolve::entry(r, &machine, &time))
-        .collect();
-    let synced = repo.work_tree.join(journal::SYNCED);
-    journal::append(&synced, &entries).context("cannot write the conflict journal")?;
-    let state = crate::git_dir::Repo {
-        git_dir: repo.git_dir.clone(),
-        work_tree: Some(repo.work_tree.clone()),
-    };
-    journal::fold(&state, &repo.work_tree).context("cannot fold the merge's records")?;
-    if synced.exists() {
-        repo.add_paths(&[journal::SYNCED.to_string()])?;
-    }
-    repo.run_committing(&[
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "--no-edit",
-        "-m",
-        &format!("git-aisync: {machine} joins the shared history of {branch}"),
-    ])?;
+    let message = format!("git-aisync: {machine} joins the shared history of {branch}");
+    crate::sync::conclude_merge(repo, &machine, &message)?;
     Ok(())
 }
 

@@ -61,6 +61,14 @@ const EXTENSIONS: [(&str, Kind); 5] = [
     ("yaml", Kind::Yaml),
 ];
 
+/// The driver kind `install` selects for a file by its extension (text for the others).
+pub fn kind_of(path: &[u8]) -> Kind {
+    EXTENSIONS
+        .iter()
+        .find(|(ext, _)| path.ends_with(format!(".{ext}").as_bytes()))
+        .map_or(Kind::Text, |(_, kind)| *kind)
+}
+
 /// The lines `install` adds to `.gitattributes`: every realtime path of the policy, by
 /// extension, and the journal.
 pub fn attribute_lines(policy: &Policy) -> Vec<String> {

@@ -14,6 +14,7 @@ mod platform;
 mod policy;
 mod quarantine;
 mod remote;
+mod removed;
 mod repo;
 mod resolve;
 mod scanner;

@@ -247,7 +247,6 @@ pub fn over_ssh(url: &str) -> Option<Location> {
 
 /// The SSH destination of a remote URL as a person types it to ssh or ssh-copy-id
 /// (`-p 2222 me@host`), for messages that tell what to run; `None` when the URL is no SSH one.
-#[cfg_attr(not(test), allow(dead_code))] // for sync's host-key message (audit item 10)
 pub fn ssh_destination(url: &str) -> Option<String> {
     match over_ssh(url)? {
         Location::Ssh {

@@ -345,6 +345,17 @@ impl Drop for Scratch<'_> {
     }
 }
 
+/// The non-empty NUL-terminated records of `-z` output.
+fn nul_split(out: &[u8]) -> impl Iterator<Item = &[u8]> {
+    out.split(|&b| b == 0).filter(|e| !e.is_empty())
+}
+
+/// `<meta>\t<path>` (an `ls-files -s` line): the meta as text, the path as bytes.
+fn meta_and_path(entry: &[u8]) -> Option<(&str, &[u8])> {
+    let tab = entry.iter().position(|&b| b == b'\t')?;
+    Some((std::str::from_utf8(&entry[..tab]).ok()?, &entry[tab + 1..]))
+}
+
 fn nul_separated(paths: &[GitPath]) -> Vec<u8> {
     let mut input = Vec::new();
     for p in paths {
@@ -870,13 +881,30 @@ impl Repo {
         Ok(out.success.then(|| out.stdout.trim().to_string()))
     }
 
+    /// The tree of commit `commit`, if there is such a commit.
+    pub fn tree_of(&self, commit: &str) -> Result<Option<String>> {
+        let out = self.git([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{commit}^{{tree}}"),
+        ])?;
+        Ok(out.success.then(|| out.stdout.trim().to_string()))
+    }
+
     /// Whether `a` is an ancestor of `b`.
     pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool> {
         Ok(self.git(["merge-base", "--is-ancestor", a, b])?.success)
     }
 
-    /// Commits on `a` not on `b`, and on `b` not on `a`.
+    /// Commits on `a` not on `b`, and on `b` not on `a`: none either way when both hold the
+    /// same tree (peers that each kept their own commits of one content: nothing to push or
+    /// merge, and the cycle makes no merge of them).
     pub fn ahead_behind(&self, a: &str, b: &str) -> Result<(usize, usize)> {
+        let tree = self.tree_of(a)?;
+        if tree.is_some() && tree == self.tree_of(b)? {
+            return Ok((0, 0));
+        }
         let out = self.run(["rev-list", "--left-right", "--count", &format!("{a}...{b}")])?;
         let mut n = out
             .stdout
@@ -946,6 +974,12 @@ impl Repo {
         Ok(())
     }
 
+    /// Puts `entries` in the repository's index as they are (a stage-0 entry replaces a
+    /// path's conflict stages; mode "0" removes the path), names taken as bytes.
+    pub fn stage_entries(&self, entries: &[IndexEntry]) -> Result<()> {
+        self.set_entries(None, entries)
+    }
+
     /// Puts `entries` in the repository's index (what the cycle committed, so that a
     /// person's `git status` shows no change there), then refreshes its file times.
     pub fn set_index_entries(&self, entries: &[IndexEntry]) -> Result<()> {
@@ -1001,6 +1035,41 @@ impl Repo {
         Ok(stdout)
     }
 
+    /// Paths whose content differs between commits `a` and `b` (within `limit`, names
+    /// taken literally, when given), as bytes.
+    pub fn changed_between(&self, a: &str, b: &str, limit: &[String]) -> Result<Vec<GitPath>> {
+        let mut args = vec!["diff", "--name-only", "-z", "--no-renames", a, b, "--"];
+        args.extend(limit.iter().map(String::as_str));
+        let out = self.raw(None, &args, None)?;
+        Ok(out
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+
+    /// Puts exactly `paths` as commit `source` has them, in the index and the work tree (a
+    /// path `source` lacks is removed).
+    pub fn restore_paths(&self, source: &str, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let source = format!("--source={source}");
+        self.raw(
+            None,
+            &[
+                "restore",
+                &source,
+                "--staged",
+                "--worktree",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ],
+            Some(nul_separated(paths)),
+        )?;
+        Ok(())
+    }
+
     /// Stages exactly these paths (additions, changes, deletions), names taken literally.
     pub fn add_paths(&self, paths: &[String]) -> Result<()> {
         if paths.is_empty() {
@@ -1053,40 +1122,32 @@ impl Repo {
     }
 
     /// The index's merged entries: (mode, blob id, path).
-    pub fn index(&self) -> Result<Vec<(String, String, String)>> {
-        let out = self.run(["ls-files", "-s", "-z"])?;
+    pub fn index(&self) -> Result<Vec<(String, String, GitPath)>> {
+        let out = self.raw(None, &["ls-files", "-s", "-z"], None)?;
         let mut list = Vec::new();
-        for entry in out.stdout.split('\0') {
-            let Some((meta, path)) = entry.split_once('\t') else {
-                continue;
-            };
+        for (meta, path) in nul_split(&out).filter_map(meta_and_path) {
             if let [mode, oid, "0"] = meta.split(' ').collect::<Vec<_>>()[..] {
-                list.push((mode.to_string(), oid.to_string(), path.to_string()));
+                list.push((mode.to_string(), oid.to_string(), path.to_vec()));
             }
         }
         Ok(list)
     }
 
     /// Every file path in the tree of `rev` (none when it does not exist).
-    pub fn tree_paths(&self, rev: &str) -> Result<Vec<String>> {
-        let out = self.git(["ls-tree", "-r", "-z", "--name-only", rev])?;
-        Ok(out
-            .stdout
-            .split('\0')
-            .filter(|p| out.success && !p.is_empty())
-            .map(str::to_string)
-            .collect())
+    pub fn tree_paths(&self, rev: &str) -> Result<Vec<GitPath>> {
+        // No such commit (an unborn branch): no paths.
+        let Ok(out) = self.raw(None, &["ls-tree", "-r", "-z", "--name-only", rev], None) else {
+            return Ok(Vec::new());
+        };
+        Ok(nul_split(&out).map(<[u8]>::to_vec).collect())
     }
 
     /// Unmerged index entries: each path with its stages (1 base, 2 ours, 3 theirs).
-    pub fn unmerged(&self) -> Result<Vec<(String, Vec<Stage>)>> {
-        let out = self.run(["ls-files", "-u", "-z"])?;
-        let mut by_path: Vec<(String, Vec<Stage>)> = Vec::new();
-        for entry in out.stdout.split('\0').filter(|e| !e.is_empty()) {
-            // "<mode> <oid> <stage>\t<path>"
-            let Some((meta, path)) = entry.split_once('\t') else {
-                continue;
-            };
+    pub fn unmerged(&self) -> Result<Vec<(GitPath, Vec<Stage>)>> {
+        let out = self.raw(None, &["ls-files", "-u", "-z"], None)?;
+        let mut by_path: Vec<(GitPath, Vec<Stage>)> = Vec::new();
+        for (meta, path) in nul_split(&out).filter_map(meta_and_path) {
+            // "<mode> <oid> <stage>"
             let mut parts = meta.split(' ');
             let (Some(mode), Some(oid), Some(stage)) = (parts.next(), parts.next(), parts.next())
             else {
@@ -1094,8 +1155,10 @@ impl Repo {
             };
             let stage: u8 = stage.parse().unwrap_or(0);
             match by_path.last_mut() {
-                Some((p, stages)) if p == path => stages.push((stage, mode.into(), oid.into())),
-                _ => by_path.push((path.to_string(), vec![(stage, mode.into(), oid.into())])),
+                Some((p, stages)) if p.as_slice() == path => {
+                    stages.push((stage, mode.into(), oid.into()))
+                }
+                _ => by_path.push((path.to_vec(), vec![(stage, mode.into(), oid.into())])),
             }
         }
         Ok(by_path)

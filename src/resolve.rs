@@ -10,16 +10,27 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
-use crate::repo::Repo;
+use crate::repo::{os_path, shown, GitPath, IndexEntry, Repo};
 
-/// How one path was resolved, for the journal.
+/// How one path was resolved, for the journal (names as shown to people).
 pub struct Resolved {
     pub path: String,
     pub beside: Option<String>,
     pub rule: &'static str,
 }
 
-/// Resolves every unmerged path left by a merge.
+impl Resolved {
+    fn new(path: &[u8], beside: Option<&[u8]>, rule: &'static str) -> Resolved {
+        Resolved {
+            path: shown(path).into_owned(),
+            beside: beside.map(|b| shown(b).into_owned()),
+            rule,
+        }
+    }
+}
+
+/// Resolves every unmerged path left by a merge. Paths stay bytes, as git has them: a name
+/// that is not UTF-8 must reach git and the file system unchanged.
 pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
     let mut done = Vec::new();
     for (path, stages) in repo.unmerged()? {
@@ -42,51 +53,31 @@ pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
             let beside = beside_name(&folder, &file.1);
             place(repo, &beside, &file)?;
             unstage(repo, &path)?;
-            let _ = fs::remove_file(repo.work_tree.join(&path));
-            done.push(Resolved {
-                path: folder,
-                beside: Some(beside),
-                rule: "file-vs-folder",
-            });
+            let _ = fs::remove_file(repo.work_tree.join(os_path(&path)));
+            done.push(Resolved::new(&folder, Some(&beside), "file-vs-folder"));
             continue;
         }
         let resolved = match (ours, theirs) {
             (Some(o), Some(t)) if o.1 == t.1 => {
                 place(repo, &path, &o)?;
-                Resolved {
-                    path,
-                    beside: None,
-                    rule: "same-content",
-                }
+                Resolved::new(&path, None, "same-content")
             }
             (Some(o), Some(t)) => {
                 let (keep, other) = if o.1 > t.1 { (o, t) } else { (t, o) };
                 let beside = beside_name(&path, &other.1);
                 place(repo, &path, &keep)?;
                 place(repo, &beside, &other)?;
-                Resolved {
-                    path,
-                    beside: Some(beside),
-                    rule: "kept-both-files",
-                }
+                Resolved::new(&path, Some(&beside), "kept-both-files")
             }
             (Some(kept), None) | (None, Some(kept)) => {
                 // One side deleted what the other changed: the change stays.
                 place(repo, &path, &kept)?;
-                Resolved {
-                    path,
-                    beside: None,
-                    rule: "modify-beats-delete",
-                }
+                Resolved::new(&path, None, "modify-beats-delete")
             }
             (None, None) => {
-                repo.run(["rm", "--cached", "--quiet", "--ignore-unmatch", "--", &path])?;
-                let _ = fs::remove_file(repo.work_tree.join(&path));
-                Resolved {
-                    path,
-                    beside: None,
-                    rule: "deleted-on-both",
-                }
+                unstage(repo, &path)?;
+                let _ = fs::remove_file(repo.work_tree.join(os_path(&path)));
+                Resolved::new(&path, None, "deleted-on-both")
             }
         };
         done.push(resolved);
@@ -96,10 +87,23 @@ pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
 
 /// The folder a file was moved aside for: git names it `NAME~SIDE` when a folder `NAME`
 /// took its place, and only one side has it.
-fn moved_aside_for_folder(repo: &Repo, path: &str, one_side: bool) -> Option<String> {
-    let (name, side) = path.rsplit_once('~')?;
-    (one_side && !side.is_empty() && !side.contains('/') && repo.work_tree.join(name).is_dir())
-        .then(|| name.to_string())
+fn moved_aside_for_folder(repo: &Repo, path: &[u8], one_side: bool) -> Option<GitPath> {
+    let tilde = path.iter().rposition(|&b| b == b'~')?;
+    let (name, side) = (&path[..tilde], &path[tilde + 1..]);
+    (one_side
+        && !side.is_empty()
+        && !side.contains(&b'/')
+        && repo.work_tree.join(os_path(name)).is_dir())
+    .then(|| name.to_vec())
+}
+
+/// A name as a case-insensitive file system compares it (Unicode case where the name is
+/// UTF-8, ASCII case otherwise).
+fn folded(path: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(path) {
+        Ok(text) => text.to_lowercase().into_bytes(),
+        Err(_) => path.to_ascii_lowercase(),
+    }
 }
 
 /// Names that differ only in case (`Note.md`, `note.md`), which a macOS or Windows clone
@@ -107,12 +111,13 @@ fn moved_aside_for_folder(repo: &Repo, path: &str, one_side: bool) -> Option<Str
 /// keeps its name, the other goes beside it as `NAME.conflict-<short blob id>.EXT` (the
 /// same content twice: one copy is enough).
 pub fn case_clashes(repo: &Repo) -> Result<Vec<Resolved>> {
-    let in_head: std::collections::HashSet<String> = repo.tree_paths("HEAD")?.into_iter().collect();
-    let mut groups: std::collections::BTreeMap<String, Vec<(String, String, String)>> =
+    let in_head: std::collections::HashSet<GitPath> =
+        repo.tree_paths("HEAD")?.into_iter().collect();
+    let mut groups: std::collections::BTreeMap<GitPath, Vec<(String, String, GitPath)>> =
         std::collections::BTreeMap::new();
     for (mode, oid, path) in repo.index()? {
         groups
-            .entry(path.to_lowercase())
+            .entry(folded(&path))
             .or_default()
             .push((mode, oid, path));
     }
@@ -123,25 +128,23 @@ pub fn case_clashes(repo: &Repo) -> Result<Vec<Resolved>> {
         }
         // Greater blob id first (then the greater name): the same choice everywhere.
         group.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
-        let (keep, others) = group.split_first().expect("two or more");
+        let Some((keep, others)) = group.split_first() else {
+            continue;
+        };
         for (mode, oid, path) in others {
             unstage(repo, path)?;
-            let _ = fs::remove_file(repo.work_tree.join(path));
+            let _ = fs::remove_file(repo.work_tree.join(os_path(path)));
             if *oid == keep.1 {
-                done.push(Resolved {
-                    path: path.clone(),
-                    beside: Some(keep.2.clone()),
-                    rule: "case-clash-same-content",
-                });
+                done.push(Resolved::new(
+                    path,
+                    Some(&keep.2),
+                    "case-clash-same-content",
+                ));
                 continue;
             }
             let beside = beside_name(path, oid);
             place(repo, &beside, &(mode.clone(), oid.clone()))?;
-            done.push(Resolved {
-                path: keep.2.clone(),
-                beside: Some(beside),
-                rule: "case-clash",
-            });
+            done.push(Resolved::new(&keep.2, Some(&beside), "case-clash"));
         }
         // Written again: on a file system that ignores case, removing the other name
         // removed this one.
@@ -150,41 +153,50 @@ pub fn case_clashes(repo: &Repo) -> Result<Vec<Resolved>> {
     Ok(done)
 }
 
-fn unstage(repo: &Repo, path: &str) -> Result<()> {
-    repo.run(["update-index", "--force-remove", "--", path])
-        .map(drop)
+fn unstage(repo: &Repo, path: &[u8]) -> Result<()> {
+    repo.stage_entries(&[IndexEntry {
+        mode: "0".into(),
+        oid: String::new(),
+        path: path.to_vec(),
+    }])
 }
 
 /// `notes/a.png` with blob `1a2b3c…` → `notes/a.conflict-1a2b3c4d.png`.
-pub fn beside_name(path: &str, oid: &str) -> String {
-    let short = &oid[..8.min(oid.len())];
-    let (dir, name) = match path.rfind('/') {
-        Some(i) => (&path[..=i], &path[i + 1..]),
-        None => ("", path),
-    };
-    match name.rfind('.').filter(|&i| i > 0) {
-        Some(i) => format!("{dir}{}.conflict-{short}{}", &name[..i], &name[i..]),
-        None => format!("{dir}{name}.conflict-{short}"),
+pub fn beside_name(path: &[u8], oid: &str) -> GitPath {
+    let short = &oid.as_bytes()[..8.min(oid.len())];
+    let cut = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let (dir, name) = path.split_at(cut);
+    let mut out = dir.to_vec();
+    match name.iter().rposition(|&b| b == b'.').filter(|&i| i > 0) {
+        Some(i) => {
+            out.extend_from_slice(&name[..i]);
+            out.extend_from_slice(b".conflict-");
+            out.extend_from_slice(short);
+            out.extend_from_slice(&name[i..]);
+        }
+        None => {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b".conflict-");
+            out.extend_from_slice(short);
+        }
     }
+    out
 }
 
-/// Puts blob `oid` (with `mode`) at `path` in the index and the working tree.
-fn place(repo: &Repo, path: &str, (mode, oid): &(String, String)) -> Result<()> {
-    let file = repo.work_tree.join(path);
+/// Puts blob `oid` (with `mode`) at `path` in the index (replacing its conflict stages)
+/// and the working tree.
+fn place(repo: &Repo, path: &[u8], (mode, oid): &(String, String)) -> Result<()> {
+    let file = repo.work_tree.join(os_path(path));
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let bytes = repo.blob(oid)?;
     write_file(&file, &bytes, mode == "100755")?;
-    // Drop the conflict stages, then stage exactly this blob.
-    repo.run(["rm", "--cached", "--quiet", "--ignore-unmatch", "--", path])?;
-    repo.run([
-        "update-index",
-        "--add",
-        "--cacheinfo",
-        &format!("{mode},{oid},{path}"),
-    ])?;
-    Ok(())
+    repo.stage_entries(&[IndexEntry {
+        mode: mode.clone(),
+        oid: oid.clone(),
+        path: path.to_vec(),
+    }])
 }
 
 fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<()> {
@@ -229,21 +241,24 @@ mod tests {
     #[test]
     fn the_other_version_is_found_by_the_same_name_whatever_the_case() {
         assert_eq!(
-            beside_name("memory/note.md", "ab12cd34ef"),
-            "memory/note.conflict-ab12cd34.md"
+            beside_name(b"memory/note.md", "ab12cd34ef"),
+            b"memory/note.conflict-ab12cd34.md"
         );
     }
 
     #[test]
     fn the_other_version_goes_beside_with_its_blob_id() {
         assert_eq!(
-            beside_name("notes/a.png", "1a2b3c4d5e6f"),
-            "notes/a.conflict-1a2b3c4d.png"
+            beside_name(b"notes/a.png", "1a2b3c4d5e6f"),
+            b"notes/a.conflict-1a2b3c4d.png"
         );
         assert_eq!(
-            beside_name("Makefile", "abcdef0123"),
-            "Makefile.conflict-abcdef01"
+            beside_name(b"Makefile", "abcdef0123"),
+            b"Makefile.conflict-abcdef01"
         );
-        assert_eq!(beside_name(".env", "abcdef0123"), ".env.conflict-abcdef01");
+        assert_eq!(
+            beside_name(b".env", "abcdef0123"),
+            b".env.conflict-abcdef01"
+        );
     }
 }

@@ -36,6 +36,12 @@ pub fn save(repo: &Repo, reason: &str) -> Result<Option<String>> {
     Ok(Some(name))
 }
 
+/// Drops the snapshot `name` saved for a merge that did not happen (HEAD never moved).
+pub fn discard(repo: &Repo, name: &str) -> Result<()> {
+    repo.run(["update-ref", "-d", name])?;
+    Ok(())
+}
+
 /// Every snapshot, newest first.
 pub fn list(repo: &Repo) -> Result<Vec<Snapshot>> {
     let out = repo.run([

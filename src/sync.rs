@@ -191,7 +191,7 @@ impl<'r> Cycle<'r> {
 
         // What peers delivered to this machine's inbox merges first, then goes on with ours.
         for (sender, tip) in repo.refs_under(peer::INBOX) {
-            self.merge("inbox", &sender, &tip, &mut report)?;
+            let _ = self.merge("inbox", &sender, &tip, &mut report)?;
         }
         // One remote that needs a person (an insecure URL, a refused key) does not keep the
         // others from syncing: its error is reported after they have had their turn.
@@ -358,7 +358,9 @@ impl<'r> Cycle<'r> {
                 return true;
             };
             let path = shown(&c.after.path).into_owned();
-            let reason = if merge_drivers::text::has_conflict_markers(bytes, 7) {
+            // As the file's driver sees it (a Markdown fence showing markers is content).
+            let kind = crate::install::kind_of(&c.after.path);
+            let reason = if merge_drivers::has_conflict_markers(kind, bytes, 7) {
                 "holds conflict markers: resolve them, then it syncs".to_string()
             } else if let Some(f) = scanner::scan_allowed(&path, bytes, &allow).first() {
                 format!(
@@ -384,7 +386,7 @@ impl<'r> Cycle<'r> {
         }
         let tree = scratch.write_tree()?;
         let base_tree = match &base {
-            Some(b) => repo.rev(&format!("{b}^{{tree}}"))?,
+            Some(b) => repo.tree_of(b)?,
             None => None,
         };
         let commit = if base_tree.as_deref() == Some(tree.as_str()) {
@@ -462,7 +464,8 @@ impl<'r> Cycle<'r> {
                 "0" => &[][..],
                 _ => blobs.get(&c.after.oid).map_or(&[][..], Vec::as_slice),
             };
-            let removed = removed_lines(old, new);
+            let kind = crate::install::kind_of(&c.before.path);
+            let removed = crate::removed::removed(kind, old, new);
             if removed.is_empty() {
                 continue;
             }
@@ -474,7 +477,7 @@ impl<'r> Cycle<'r> {
                 journal::content_id(&format!("{path}\0{text}\0{}", self.machine)).into(),
             );
             m.insert("path".into(), path.into());
-            m.insert("location".into(), "(removed lines)".into());
+            m.insert("location".into(), "(removed content)".into());
             m.insert("base".into(), text.into());
             m.insert("rule".into(), "removed-by-commit".into());
             m.insert("machine".into(), self.machine.into());
@@ -537,12 +540,25 @@ impl<'r> Cycle<'r> {
             }
             checkpoint("fetched");
             let theirs = remote_tip.and_then(|_| repo.read_ref(&tracking));
+            // Held back by a person's edits, the merge waits; a hub would refuse our push
+            // (not a fast-forward), a peer's inbox takes it all the same.
             if let Some(theirs) = &theirs {
-                self.merge(remote, branch, theirs, report)?;
+                if !self.merge(remote, branch, theirs, report)? && !peer::is_peer(repo, remote) {
+                    return Ok(());
+                }
             }
             let head = repo.read_ref("HEAD");
             if head.is_none() || head == theirs {
                 return Ok(());
+            }
+            // A peer whose branch holds our tree (whose commits we did not merge, their
+            // tree being ours) needs nothing: delivering would only start a round of
+            // equal-tree commits travelling back and forth.
+            let peer = peer::is_peer(repo, remote);
+            if let (true, Some(theirs), Some(head)) = (peer, &theirs, &head) {
+                if self.same_tree(head, theirs)? && !repo.is_ancestor(theirs, head)? {
+                    return Ok(());
+                }
             }
             // Every push, the cycle's own commit included (DESIGN §3): it was scanned as
             // staged, but the push is the last gate and must not take that on trust.
@@ -555,7 +571,6 @@ impl<'r> Cycle<'r> {
             }
             // A peer (a machine's working repository) gets our commits in its inbox, never
             // in the branch it has checked out.
-            let peer = peer::is_peer(repo, remote);
             let target = if peer {
                 format!("{}{}", peer::INBOX, self.machine)
             } else {
@@ -609,74 +624,95 @@ impl<'r> Cycle<'r> {
     }
 
     /// Merges `theirs` into the branch: fast-forward when we have nothing of our own, else a
-    /// real merge (the drivers run), with a snapshot of our tip first.
-    fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<()> {
+    /// real merge (the drivers run), with a snapshot of our tip first. False when the merge
+    /// waits because it would overwrite a person's uncommitted edits or untracked files
+    /// (reported as held back; nothing changed).
+    fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<bool> {
         let repo = self.repo;
         let Some(head) = repo.read_ref("HEAD") else {
-            repo.run(["merge", "--quiet", "--ff-only", theirs])?;
+            let out = repo.git(["merge", "--quiet", "--ff-only", theirs])?;
+            if !out.success {
+                if hold_back(&out.stderr, report) {
+                    return Ok(false);
+                }
+                anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
+            }
             report.merged.push(remote.to_string());
-            return Ok(());
+            return Ok(true);
         };
         if head == theirs || repo.is_ancestor(theirs, &head)? {
-            return Ok(());
+            return Ok(true);
         }
-        snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
-        if repo.is_ancestor(&head, theirs)? {
-            repo.run(["merge", "--quiet", "--ff-only", "--autostash", theirs])?;
+        let fast_forward = repo.is_ancestor(&head, theirs)?;
+        // From a peer or an inbox, a commit whose tree is HEAD's is already integrated: a
+        // merge commit of two equal trees would only be delivered back, merged again, and
+        // so on for ever between peers. Nothing is lost, the content is the same. (A bare
+        // hub's tip must be merged all the same: our push has to fast-forward it.)
+        let from_peer = remote == "inbox" || peer::is_peer(repo, remote);
+        if !fast_forward && from_peer && self.same_tree(&head, theirs)? {
+            return Ok(true);
+        }
+        let snapshot = snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
+        // No --autostash: a stash that does not pop cleanly leaves the person's edit in a
+        // stash and the repository mid-conflict. git refuses, changing nothing, a merge that
+        // would overwrite uncommitted edits or untracked files; the merge then waits.
+        let held = |out: &crate::repo::Output, report: &mut Report| {
+            let waits = hold_back(&out.stderr, report);
+            if waits {
+                let _ = fs::remove_file(merging_marker(repo));
+                if let Some(name) = &snapshot {
+                    let _ = snapshot::discard(repo, name);
+                }
+            }
+            waits
+        };
+        if fast_forward {
+            let out = repo.git(["merge", "--quiet", "--ff-only", theirs])?;
+            if !out.success {
+                if held(&out, report) {
+                    return Ok(false);
+                }
+                anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
+            }
             report.merged.push(remote.to_string());
-            return Ok(());
+            return Ok(true);
         }
         fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
         checkpoint("merging");
+        // Unrelated histories come from an `init` that could not reach its hub and began one
+        // of its own: merged like any other (every file then is an add/add with an empty
+        // base, which the drivers and the resolver handle, keeping both sides).
         let out = repo.run_committing_unchecked(&[
             "merge",
             "--no-ff",
             "--no-commit",
-            "--autostash",
+            "--allow-unrelated-histories",
             theirs,
         ])?;
         if !out.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists()
         {
+            if held(&out, report) {
+                return Ok(false);
+            }
             let _ = fs::remove_file(merging_marker(repo));
             anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
         }
         self.finish_merge(report, &format!("{remote}/{branch}"))?;
         report.merged.push(remote.to_string());
-        Ok(())
+        Ok(true)
     }
 
-    /// Resolves what no driver could, folds the journal into the merge, commits it.
+    /// Whether commits `a` and `b` hold the same tree.
+    fn same_tree(&self, a: &str, b: &str) -> Result<bool> {
+        let a = self.repo.tree_of(a)?;
+        Ok(a.is_some() && a == self.repo.tree_of(b)?)
+    }
+
+    /// Concludes the merge in progress and leaves no marker of it.
     fn finish_merge(&self, report: &mut Report, what: &str) -> Result<()> {
-        let repo = self.repo;
-        let mut resolved = resolve::resolve_all(repo)?;
-        resolved.extend(resolve::case_clashes(repo)?);
-        let time = journal::now();
-        let entries: Vec<_> = resolved
-            .iter()
-            .filter(|r| r.rule != "same-content")
-            .map(|r| resolve::entry(r, self.machine, &time))
-            .collect();
-        let synced = repo.work_tree.join(journal::SYNCED);
-        journal::append(&synced, &entries)?;
-        let state = crate::git_dir::Repo {
-            git_dir: repo.git_dir.clone(),
-            work_tree: Some(repo.work_tree.clone()),
-        };
-        let folded = journal::fold(&state, &repo.work_tree)?;
-        report.conflicts += folded + entries.len();
-        if synced.exists() {
-            repo.add_paths(&[journal::SYNCED.to_string()])?;
-        }
-        checkpoint("merged");
-        repo.run_committing(&[
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "--no-edit",
-            "-m",
-            &format!("aisync({}): merge {what}", self.machine),
-        ])?;
-        let _ = fs::remove_file(merging_marker(repo));
+        let message = format!("aisync({}): merge {what}", self.machine);
+        report.conflicts += conclude_merge(self.repo, self.machine, &message)?;
+        let _ = fs::remove_file(merging_marker(self.repo));
         Ok(())
     }
 
@@ -696,15 +732,54 @@ impl<'r> Cycle<'r> {
     }
 }
 
+/// Concludes a merge left uncommitted (`--no-commit`), the cycle's or `init`'s join: what no
+/// driver could merge keeps every version (resolve, case-only name clashes included), the
+/// resolutions and the drivers' records go into the synced journal, and the merge is
+/// committed with them as `message`. Returns how many records were journaled.
+pub fn conclude_merge(repo: &Repo, machine: &str, message: &str) -> Result<usize> {
+    let mut resolved = resolve::resolve_all(repo)?;
+    resolved.extend(resolve::case_clashes(repo)?);
+    let time = journal::now();
+    let entries: Vec<_> = resolved
+        .iter()
+        .filter(|r| r.rule != "same-content")
+        .map(|r| resolve::entry(r, machine, &time))
+        .collect();
+    let synced = repo.work_tree.join(journal::SYNCED);
+    journal::append(&synced, &entries).context("cannot write the conflict journal")?;
+    let state = crate::git_dir::Repo {
+        git_dir: repo.git_dir.clone(),
+        work_tree: Some(repo.work_tree.clone()),
+    };
+    let folded =
+        journal::fold(&state, &repo.work_tree).context("cannot fold the merge's records")?;
+    if synced.exists() {
+        repo.add_paths(&[journal::SYNCED.to_string()])?;
+    }
+    checkpoint("merged");
+    repo.run_committing(&[
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--no-edit",
+        "-m",
+        message,
+    ])?;
+    Ok(folded + entries.len())
+}
+
 /// A remote that answered but will not let us in is no passing outage: it needs a person,
 /// and the message says what to do.
 fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
-    let host = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or(url);
+    // As a person types it to ssh and ssh-copy-id: `-p 2222 me@host` keeps the port.
+    let host = crate::peer::ssh_destination(url).unwrap_or_else(|| {
+        url.split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or(url)
+            .to_string()
+    });
     if stderr.contains("Host key verification failed")
         || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
     {
@@ -719,6 +794,39 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
     }
     // (A path remote that is not there may be an unmounted drive: that is offline.)
     None
+}
+
+/// When git refused a merge because it would overwrite uncommitted edits or untracked
+/// files (it changed nothing then), each such path is reported as held back, with what to
+/// do; true if so.
+fn hold_back(stderr: &str, report: &mut Report) -> bool {
+    let mut untracked = None;
+    let mut found = false;
+    for line in stderr.lines() {
+        if line.contains("would be overwritten by merge")
+            || line.contains("would be removed by merge")
+        {
+            untracked = Some(line.contains("untracked"));
+            continue;
+        }
+        let Some(untracked) = untracked else {
+            continue;
+        };
+        if !line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let path = line.trim().to_string();
+        let reason = if untracked {
+            format!("an incoming change needs the path of the untracked {path}: move it away or commit it; the incoming change waits")
+        } else {
+            format!("an incoming change touches {path}, which has uncommitted edits here: commit or stash your edits to {path}; the incoming change waits")
+        };
+        if !report.held_back.iter().any(|h| h.path == path) {
+            report.held_back.push(HeldBack { path, reason });
+        }
+        found = true;
+    }
+    found
 }
 
 /// Memory files: what an automatic commit removes from these is journaled.
@@ -742,31 +850,6 @@ fn backoff(attempt: u32) -> Duration {
         .unwrap_or(0);
     let jitter = u64::from((nanos ^ std::process::id()) % 1000);
     Duration::from_millis(base / 2 + base * jitter / 1000)
-}
-
-/// Lines of `old` that `new` no longer has (blank and bracket-only lines aside).
-fn removed_lines(old: &[u8], new: &[u8]) -> Vec<String> {
-    let keep = |l: &&str| {
-        let t = l.trim().trim_end_matches(',');
-        !t.is_empty() && !t.chars().all(|c| "{}[],".contains(c)) && t != "---"
-    };
-    let old = String::from_utf8_lossy(old);
-    let new = String::from_utf8_lossy(new);
-    let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for l in new.lines() {
-        *left.entry(l.trim().trim_end_matches(',')).or_insert(0) += 1;
-    }
-    old.lines()
-        .filter(keep)
-        .filter(|l| match left.get_mut(l.trim().trim_end_matches(',')) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .map(str::to_string)
-        .collect()
 }
 
 fn summary(r: &Report, remotes: &[String]) -> String {
@@ -800,17 +883,4 @@ fn summary(r: &Report, remotes: &[String]) -> String {
         );
     }
     parts.join("; ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn removed_lines_ignore_layout() {
-        let old = b"{\n  \"facts\": [\n    \"a\",\n    \"b\"\n  ]\n}\n";
-        let new = b"{\n  \"facts\": [\n    \"a\"\n  ]\n}\n";
-        assert_eq!(removed_lines(old, new), ["    \"b\""]);
-        assert!(removed_lines(b"- a\n- b\n", b"- b\n- a\n").is_empty());
-    }
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::watcher::Watcher;
-use common::{aisync, git_ok, init_bare};
+use common::{aisync, assert_exit, git_ok, init_bare, read, write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -409,4 +409,192 @@ fn a_watcher_whose_deliveries_land_in_another_machines_inbox_says_why_in_its_log
         wc.log()
     );
     assert_eq!(wc.stop().code(), Some(0));
+}
+
+/// Every ref of every machine (HEAD, branches, tracking refs, inboxes, snapshots).
+fn all_refs(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .map(|d| {
+            let head = git_ok(d, &["rev-parse", "HEAD"]);
+            head + &git_ok(d, &["for-each-ref", "--format=%(objectname) %(refname)"])
+        })
+        .collect()
+}
+
+fn commit_counts(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .map(|d| git_ok(d, &["rev-list", "--all", "--count"]))
+        .collect()
+}
+
+fn trees(dirs: &[PathBuf]) -> Vec<String> {
+    dirs.iter()
+        .map(|d| git_ok(d, &["rev-parse", "HEAD^{tree}"]))
+        .collect()
+}
+
+#[test]
+fn three_peers_syncing_at_once_reach_a_round_that_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b", "c"]);
+    for (i, dir) in dirs.iter().enumerate() {
+        std::fs::write(dir.join(format!("memory/own-{i}.md")), "- mine\n").unwrap();
+        std::fs::write(
+            dir.join("memory/shared.md"),
+            format!("# Shared\n\n- note from {i}\n"),
+        )
+        .unwrap();
+    }
+    let mut before = all_refs(&dirs);
+    let mut quiet_round = None;
+    for round in 0..8 {
+        // At the same moment, as machines with watchers do.
+        std::thread::scope(|s| {
+            for dir in &dirs {
+                s.spawn(move || ok(dir, &["sync"]));
+            }
+        });
+        let after = all_refs(&dirs);
+        if after == before {
+            quiet_round = Some(round);
+            break;
+        }
+        before = after;
+    }
+    assert!(
+        quiet_round.is_some(),
+        "eight rounds of syncs at once and the refs still move: commits {:?}",
+        commit_counts(&dirs)
+    );
+    let t = trees(&dirs);
+    assert!(t.iter().all(|x| *x == t[0]), "{t:?}");
+    let shared = std::fs::read_to_string(dirs[1].join("memory/shared.md")).unwrap();
+    for i in 0..3 {
+        assert!(shared.contains(&format!("note from {i}")), "{shared}");
+        assert!(dirs[1].join(format!("memory/own-{i}.md")).exists());
+    }
+    // In that state every machine says it is synced, with nothing to push or merge.
+    for dir in &dirs {
+        let out = ok(dir, &["sync", "--json"]);
+        assert!(out.contains("\"synced\""), "{out}");
+        let status: serde_json::Value =
+            serde_json::from_str(&ok(dir, &["status", "--json"])).unwrap();
+        for remote in status["remotes"].as_array().unwrap() {
+            assert_eq!(remote["ahead"], 0, "{status}");
+            assert_eq!(remote["behind"], 0, "{status}");
+        }
+    }
+}
+
+#[test]
+fn three_peers_with_watchers_writing_at_once_converge_and_go_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b", "c"]);
+    let patience = Duration::from_secs(90);
+    let watchers: Vec<Watcher> = dirs
+        .iter()
+        .map(|d| Watcher::spawn(d, &[], &[], patience))
+        .collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        std::fs::write(dir.join(format!("memory/own-{i}.md")), "- mine\n").unwrap();
+        std::fs::write(
+            dir.join("memory/shared.md"),
+            format!("# Shared\n\n- note from {i}\n"),
+        )
+        .unwrap();
+    }
+    let refs: Vec<&Watcher> = watchers.iter().collect();
+    let all_there = || {
+        dirs.iter().all(|d| {
+            (0..3).all(|i| d.join(format!("memory/own-{i}.md")).exists())
+                && (0..3).all(|i| {
+                    std::fs::read_to_string(d.join("memory/shared.md"))
+                        .unwrap_or_default()
+                        .contains(&format!("note from {i}"))
+                })
+        })
+    };
+    common::watcher::wait_until("every note on every machine", &refs, all_there);
+    // Then quiet, soon: the trees match and no commit is made for three seconds. (Merging
+    // each other's merges of equal trees, they made a few commits a second for a minute.)
+    let start = Instant::now();
+    let soon = Duration::from_secs(30);
+    loop {
+        let (t, counts) = (trees(&dirs), commit_counts(&dirs));
+        std::thread::sleep(Duration::from_secs(3));
+        if t.iter().all(|x| *x == t[0]) && trees(&dirs) == t && commit_counts(&dirs) == counts {
+            break;
+        }
+        assert!(
+            start.elapsed() < soon,
+            "the peers did not go quiet: commits {:?}, trees {t:?}",
+            commit_counts(&dirs)
+        );
+    }
+    for w in watchers {
+        assert_eq!(w.stop().code(), Some(0));
+    }
+}
+
+/// b is editing rules/style.md (a versioned file: the cycle leaves it to the person) when a
+/// change to it comes from a: the change waits, b's edit stays byte for byte, no stash is
+/// made; once b commits, everything merges.
+fn an_edit_in_progress_holds_back_the_incoming_change(a: &Path, b: &Path) {
+    let person_commits = |dir: &Path, message: &str| {
+        git_ok(dir, &["add", "rules/style.md"]);
+        git_ok(dir, &["commit", "-q", "-m", message]);
+    };
+    write(
+        a,
+        "rules/style.md",
+        "# Style\n\n- one\n- two\n- three\n- four\n",
+    );
+    person_commits(a, "style");
+    ok(a, &["sync"]);
+    ok(b, &["sync"]);
+    let edit = "# Style\n\n- one\n- two\n- three\n- four\n- five, half written\n";
+    write(b, "rules/style.md", edit);
+    write(
+        a,
+        "rules/style.md",
+        "# Style\n\n- ONE\n- two\n- three\n- four\n",
+    );
+    person_commits(a, "style: ONE");
+    ok(a, &["sync"]);
+
+    let waits = |b: &Path| {
+        let out = aisync(b, &["sync"]);
+        assert_exit(&out, 4);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("commit or stash your edits to rules/style.md"),
+            "{said}"
+        );
+        assert_eq!(read(b, "rules/style.md"), edit);
+        assert_eq!(git_ok(b, &["stash", "list"]), "");
+        assert_eq!(git_ok(b, &["status", "--porcelain"]), " M rules/style.md\n");
+        assert!(!b.join(".git/MERGE_HEAD").exists());
+        assert!(!b.join(".git/aisync/merging").exists());
+    };
+    // b has nothing of its own: a fast-forward would overwrite the edit.
+    waits(b);
+    // b has a note of its own: a real merge would.
+    write(b, "memory/b.md", "- from b\n");
+    waits(b);
+    assert!(git_ok(b, &["log", "--name-only", "-1"]).contains("memory/b.md"));
+
+    person_commits(b, "style: five");
+    ok(b, &["sync"]);
+    ok(a, &["sync"]);
+    let both = "# Style\n\n- ONE\n- two\n- three\n- four\n- five, half written\n";
+    assert_eq!(read(b, "rules/style.md"), both);
+    assert_eq!(read(a, "rules/style.md"), both);
+    assert_eq!(read(a, "memory/b.md"), "- from b\n");
+}
+
+#[test]
+fn a_delivery_to_a_file_a_person_is_editing_waits_and_the_edit_survives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = peers(tmp.path(), &["a", "b"]);
+    an_edit_in_progress_holds_back_the_incoming_change(&dirs[0], &dirs[1]);
 }

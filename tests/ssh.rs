@@ -72,7 +72,7 @@ fn an_unknown_host_key_is_refused_without_a_prompt_and_says_what_to_do() {
     assert_exit(&out, 1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("host key") && err.contains("ssh 127.0.0.1"),
+        err.contains("host key") && err.contains(&format!("ssh -p {} 127.0.0.1", sshd.port)),
         "{err}"
     );
     assert!(

@@ -965,3 +965,267 @@ fn a_remote_that_is_not_there_by_name_is_an_error_and_one_bad_remote_does_not_st
         "{remotes} {err} {hub_files}"
     );
 }
+
+/// b is editing rules/style.md (a versioned file: the cycle leaves it to the person) when a
+/// change to it comes from a: the change waits, b's edit stays byte for byte, no stash is
+/// made; once b commits, everything merges.
+fn an_edit_in_progress_holds_back_the_incoming_change(a: &Path, b: &Path) {
+    let person_commits = |dir: &Path, message: &str| {
+        git_ok(dir, &["add", "rules/style.md"]);
+        git_ok(dir, &["commit", "-q", "-m", message]);
+    };
+    write(
+        a,
+        "rules/style.md",
+        "# Style\n\n- one\n- two\n- three\n- four\n",
+    );
+    person_commits(a, "style");
+    synced(a);
+    synced(b);
+    let edit = "# Style\n\n- one\n- two\n- three\n- four\n- five, half written\n";
+    write(b, "rules/style.md", edit);
+    write(
+        a,
+        "rules/style.md",
+        "# Style\n\n- ONE\n- two\n- three\n- four\n",
+    );
+    person_commits(a, "style: ONE");
+    synced(a);
+
+    let waits = |b: &Path| {
+        let out = aisync(b, &["sync"]);
+        assert_exit(&out, 4);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("commit or stash your edits to rules/style.md"),
+            "{said}"
+        );
+        assert_eq!(read(b, "rules/style.md"), edit);
+        assert_eq!(git_ok(b, &["stash", "list"]), "");
+        assert_eq!(git_ok(b, &["status", "--porcelain"]), " M rules/style.md\n");
+        assert!(!b.join(".git/MERGE_HEAD").exists());
+        assert!(!b.join(".git/aisync/merging").exists());
+    };
+    // b has nothing of its own: a fast-forward would overwrite the edit.
+    waits(b);
+    // b has a note of its own: a real merge would.
+    write(b, "memory/b.md", "- from b\n");
+    waits(b);
+    assert!(git_ok(b, &["log", "--name-only", "-1"]).contains("memory/b.md"));
+
+    person_commits(b, "style: five");
+    synced(b);
+    synced(a);
+    let both = "# Style\n\n- ONE\n- two\n- three\n- four\n- five, half written\n";
+    assert_eq!(read(b, "rules/style.md"), both);
+    assert_eq!(read(a, "rules/style.md"), both);
+    assert_eq!(read(a, "memory/b.md"), "- from b\n");
+}
+
+#[test]
+fn an_incoming_change_to_a_file_a_person_is_editing_waits_and_the_edit_survives() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    an_edit_in_progress_holds_back_the_incoming_change(&a, &b);
+}
+
+#[test]
+fn a_machine_that_began_alone_because_its_hub_was_not_there_yet_merges_the_hubs_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("later/hub.git");
+    let (early, other) = (tmp.path().join("early"), tmp.path().join("other"));
+    // The hub is not there yet (a mount not up, say): init makes a history of its own.
+    let url = format!("file://{}", hub.display());
+    let out = aisync(
+        Path::new("/"),
+        &["init", early.to_str().unwrap(), "--remote", &url],
+    );
+    assert_exit(&out, 3);
+    git_ok(&early, &["config", "aisync.machine", "early"]);
+    write(
+        &early,
+        "memory/early.md",
+        "- written before the hub existed\n",
+    );
+    assert_exit(&sync(&early), 3);
+
+    // Another machine makes the hub, with its own history.
+    common::init_bare(&hub);
+    let out = aisync(
+        Path::new("/"),
+        &[
+            "init",
+            other.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git_ok(&other, &["config", "aisync.machine", "other"]);
+    write(
+        &other,
+        "memory/other.md",
+        "- from the hub's first machine\n",
+    );
+    synced(&other);
+
+    synced(&early);
+    synced(&other);
+    assert_eq!(tree(&early), tree(&other));
+    assert_eq!(
+        read(&other, "memory/early.md"),
+        "- written before the hub existed\n"
+    );
+    assert_eq!(
+        read(&early, "memory/other.md"),
+        "- from the hub's first machine\n"
+    );
+}
+
+#[test]
+fn a_note_that_shows_conflict_markers_in_a_code_fence_syncs() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let note = "# Resolving conflicts\n\nGit marks them like this:\n\n```\n<<<<<<< ours\nmine\n=======\ntheirs\n>>>>>>> theirs\n```\n";
+    write(&laptop, "memory/git.md", note);
+    let out = sync(&laptop);
+    assert_exit(&out, 0);
+    assert!(git_ok(&laptop, &["log", "-1", "--name-only"]).contains("memory/git.md"));
+    synced(&server);
+    assert_eq!(read(&server, "memory/git.md"), note);
+    // The same markers outside a fence are a conflict left unresolved: held back.
+    write(
+        &laptop,
+        "memory/half.md",
+        "<<<<<<< ours\nmine\n=======\ntheirs\n>>>>>>> theirs\n",
+    );
+    assert_exit(&sync(&laptop), 4);
+}
+
+#[test]
+fn an_edited_value_is_not_journaled_as_removed_but_a_deleted_bullet_is() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\n  \"facts\": [\n    {\"id\": \"f1\", \"text\": \"likes tea\"}\n  ],\n  \"count\": 1\n}\n",
+    );
+    write(
+        &laptop,
+        "memory/notes.md",
+        "# Notes\n\n- keep me\n- drop me\n",
+    );
+    synced(&laptop);
+
+    // One value changed, and the file re-indented: an edit, nothing gone.
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\n    \"facts\": [\n        {\"id\": \"f1\", \"text\": \"likes coffee\"}\n    ],\n    \"count\": 2\n}\n",
+    );
+    synced(&laptop);
+    assert!(journaled(&laptop, "removed-by-commit").is_empty());
+
+    // A bullet deleted: it is gone, and the journal keeps it.
+    write(&laptop, "memory/notes.md", "# Notes\n\n- keep me\n");
+    synced(&laptop);
+    let records = journaled(&laptop, "removed-by-commit");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["path"], "memory/notes.md");
+    assert_eq!(records[0]["base"], "- drop me");
+}
+
+#[test]
+fn restore_waits_for_a_running_sync_and_keeps_the_journal_and_a_held_back_file() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(&laptop, "memory/a.md", "- mine\n");
+    write(&laptop, "memory/notes.md", "- keep me\n- drop me\n");
+    synced(&laptop);
+    write(&server, "memory/b.md", "- theirs\n");
+    synced(&server);
+    write(&laptop, "memory/c.md", "- more\n");
+    synced(&laptop); // merges the server's work: a snapshot first
+                     // After the snapshot: a bullet deleted (journaled), and a file held back mid-edit.
+    write(&laptop, "memory/notes.md", "- keep me\n");
+    synced(&laptop);
+    let journal_before = read(&laptop, ".aisync/conflicts.jsonl");
+    assert!(journal_before.contains("drop me"));
+    let half = "<<<<<<< ours\n- mine\n=======\n- mine, edited\n>>>>>>> theirs\n";
+    write(&laptop, "memory/a.md", half);
+    assert_exit(&sync(&laptop), 4);
+
+    // A sync holds the lock for a moment: restore waits for it.
+    let mut holder = std::process::Command::new("sleep")
+        .arg("2")
+        .spawn()
+        .unwrap();
+    let now = time_now_rfc3339(&laptop);
+    lock_as(&laptop, holder.id(), "laptop-host", &now);
+    let start = std::time::Instant::now();
+    let out = common::aisync_cmd(&laptop)
+        .env("HOSTNAME", "laptop-host")
+        .args(["restore", "1"])
+        .output()
+        .unwrap();
+    let _ = holder.wait();
+    assert_exit(&out, 0);
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(1500),
+        "restore ran under a live sync's lock"
+    );
+    assert!(
+        !laptop.join("memory/b.md").exists(),
+        "back to before the merge"
+    );
+    assert_eq!(read(&laptop, "memory/notes.md"), "- keep me\n- drop me\n");
+    // The journal and the held-back file are as they were.
+    assert_eq!(read(&laptop, ".aisync/conflicts.jsonl"), journal_before);
+    assert_eq!(read(&laptop, "memory/a.md"), half);
+    assert!(git_ok(&laptop, &["log", "-1", "--format=%s"]).starts_with("aisync: restore"));
+}
+
+#[test]
+fn a_binary_file_whose_name_is_not_utf8_changed_on_both_machines_keeps_both_under_its_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let name = std::ffi::OsStr::from_bytes(b"pic\xff.png");
+    let at = |dir: &Path| dir.join("memory").join(name);
+    std::fs::create_dir_all(laptop.join("memory")).unwrap();
+    std::fs::write(at(&laptop), b"\x89PNG\x00base").unwrap();
+    synced(&laptop);
+    synced(&server);
+    std::fs::write(at(&laptop), b"\x89PNG\x00laptop").unwrap();
+    std::fs::write(at(&server), b"\x89PNG\x00server").unwrap();
+    synced(&laptop);
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(tree(&laptop), tree(&server));
+    // Both versions, under the name's own bytes and beside it: nothing lossily renamed.
+    let mut found: Vec<(Vec<u8>, Vec<u8>)> = std::fs::read_dir(server.join("memory"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().as_bytes().to_vec())
+        .filter(|n| n.starts_with(b"pic"))
+        .map(|n| {
+            let bytes = std::fs::read(server.join("memory").join(std::ffi::OsStr::from_bytes(&n)));
+            (n, bytes.unwrap())
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|(n, _)| n == b"pic\xff.png"));
+    assert!(found
+        .iter()
+        .all(|(n, _)| n.starts_with(b"pic\xff") && !n.contains(&b'\xef')));
+    let contents: Vec<&Vec<u8>> = found.iter().map(|(_, c)| c).collect();
+    assert!(contents.contains(&&b"\x89PNG\x00laptop".to_vec()));
+    assert!(contents.contains(&&b"\x89PNG\x00server".to_vec()));
+    assert_eq!(git_ok(&server, &["status", "--porcelain"]), "");
+}

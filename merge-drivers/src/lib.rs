@@ -212,16 +212,23 @@ fn with_markers(
     })
 }
 
+/// Whether `text`, a file of `kind`, really holds conflict markers of `marker_size`: for
+/// Markdown, outside its fenced code blocks (a fence showing an example is content). The
+/// one test the drivers and the sync cycle's "never commit markers" rail share.
+pub fn has_conflict_markers(kind: Kind, text: &[u8], marker_size: usize) -> bool {
+    match kind {
+        Kind::Markdown => markdown::has_conflict_markers(text, marker_size),
+        _ => text::has_conflict_markers(text, marker_size),
+    }
+}
+
 /// Merges `ours` and `theirs`, two descendants of `base`, as a file of `kind`.
 ///
 /// An empty `base` means the file was added on both sides.
 pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Merged {
     // A side holding conflict markers (git's virtual base of a criss-cross merge, a file
     // committed half-resolved) is not data to merge structurally.
-    let has_markers = |text: &[u8]| match kind {
-        Kind::Markdown => markdown::has_conflict_markers(text, options.marker_size),
-        _ => text::has_conflict_markers(text, options.marker_size),
-    };
+    let has_markers = |text: &[u8]| has_conflict_markers(kind, text, options.marker_size);
     let marked = [base, ours, theirs].iter().any(|side| has_markers(side));
     let structural = if marked {
         None

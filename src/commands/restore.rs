@@ -1,12 +1,19 @@
 //! `git aisync restore [REF] [-- PATHS…]`: list the snapshots taken before merges, or bring
-//! one back as a new commit (history is never rewritten, so every machine gets it too).
+//! one back as a new commit (history is never rewritten, so every machine gets it too),
+//! under the cycle's lock, leaving the journal, `never` paths and held-back files as they are.
 
+use std::collections::HashSet;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::repo::Repo;
+use crate::journal;
+use crate::lock::{self, Acquired, Lock, Wait};
+use crate::policy::{Mode, Policy};
+use crate::repo::{shown, GitPath, Repo};
 use crate::snapshot;
+use crate::state;
 use crate::ui::Ui;
 
 #[derive(clap::Args)]
@@ -51,27 +58,47 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
             format!("no snapshot or commit `{reference}`: run `git aisync restore` to list them")
         })?,
     };
-    if !repo.git(["diff", "--quiet", "HEAD"])?.success {
-        bail!("you have uncommitted changes: commit or stash them first, so nothing is lost");
-    }
-    snapshot::save(&repo, "aisync: before restore")?;
-    let mut cmd = vec![
-        "restore".to_string(),
-        format!("--source={target}"),
-        "--staged".into(),
-        "--worktree".into(),
-        "--".into(),
-    ];
-    if args.paths.is_empty() {
-        cmd.push(":/".into());
-    } else {
-        cmd.extend(args.paths.iter().cloned());
-    }
-    repo.run(&cmd)?;
-    if repo.git(["diff", "--cached", "--quiet"])?.success {
+    // The cycle's lock: a sync must not commit or merge under a restore, nor it under one.
+    let _lock = hold_the_lock(&repo)?;
+
+    // What the snapshot has differently, less what a restore must never rewind: the journal
+    // (it only grows: rewinding it would drop records of other machines' conflicts), `never`
+    // paths, and files the cycle holds back (a secret, conflict markers: the person's work
+    // in progress).
+    let policy = Policy::load(&repo.work_tree)?;
+    let held: HashSet<String> = state::load(&repo.state_dir())
+        .and_then(|s| s.get("held_back").cloned())
+        .and_then(|h| h.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|h| h.get("path")?.as_str().map(str::to_string))
+        .collect();
+    let paths: Vec<GitPath> = repo
+        .changed_between("HEAD", &target, &args.paths)?
+        .into_iter()
+        .filter(|p| {
+            let name = shown(p);
+            name != journal::SYNCED && policy.mode(&name) != Mode::Never && !held.contains(&*name)
+        })
+        .collect();
+    if paths.is_empty() {
         ui.status("the snapshot matches what you have: nothing to restore");
         return Ok(ExitCode::SUCCESS);
     }
+    // Uncommitted work on a path the restore would put back is never overwritten, and
+    // nothing a person staged is swept into the restore's commit.
+    let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+    for (status, path) in repo.changes()? {
+        let staged = !matches!(status.as_bytes().first(), Some(b' ' | b'?' | b'!'));
+        if staged || wanted.contains(path.as_slice()) {
+            bail!(
+                "{} has uncommitted changes: commit or stash them first, so nothing is lost; nothing was restored",
+                shown(&path)
+            );
+        }
+    }
+    snapshot::save(&repo, "aisync: before restore")?;
+    repo.restore_paths(&target, &paths)?;
     let short = &target[..12.min(target.len())];
     repo.run_committing(&[
         "commit",
@@ -82,4 +109,22 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     ])?;
     ui.status(&format!("restored {short} as a new commit; the next sync shares it (the state before is a snapshot too)"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The repository lock, once any running sync is done with it.
+fn hold_the_lock(repo: &Repo) -> Result<Lock> {
+    let host = crate::install::host_name();
+    loop {
+        match Lock::acquire(&repo.state_dir(), &host)? {
+            Acquired::Held(lock) => return Ok(lock),
+            Acquired::Queued { pid } => {
+                if let Wait::TooLong =
+                    lock::wait_for_holder(&repo.state_dir(), pid, Duration::from_secs(120))
+                {
+                    bail!("a sync (pid {pid}) has held the repository for minutes: try again when it is done; nothing was restored");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
 }
