@@ -260,3 +260,60 @@ impl Net {
         dir
     }
 }
+
+/// b is editing rules/style.md (a versioned file: the cycle leaves it to the person) when a
+/// change to it comes from a: the change waits, b's edit stays byte for byte, no stash is
+/// made; once b commits, everything merges.
+pub fn an_edit_in_progress_holds_back_the_incoming_change(a: &Path, b: &Path) {
+    let synced = |dir: &Path| assert_exit(&aisync(dir, &["sync"]), 0);
+    let person_commits = |dir: &Path, message: &str| {
+        git_ok(dir, &["add", "rules/style.md"]);
+        git_ok(dir, &["commit", "-q", "-m", message]);
+    };
+    write(
+        a,
+        "rules/style.md",
+        "# Style\n\n- one\n- two\n- three\n- four\n",
+    );
+    person_commits(a, "style");
+    synced(a);
+    synced(b);
+    let edit = "# Style\n\n- one\n- two\n- three\n- four\n- five, half written\n";
+    write(b, "rules/style.md", edit);
+    write(
+        a,
+        "rules/style.md",
+        "# Style\n\n- ONE\n- two\n- three\n- four\n",
+    );
+    person_commits(a, "style: ONE");
+    synced(a);
+
+    let waits = |b: &Path| {
+        let out = aisync(b, &["sync"]);
+        assert_exit(&out, 4);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("commit or stash your edits to rules/style.md"),
+            "{said}"
+        );
+        assert_eq!(read(b, "rules/style.md"), edit);
+        assert_eq!(git_ok(b, &["stash", "list"]), "");
+        assert_eq!(git_ok(b, &["status", "--porcelain"]), " M rules/style.md\n");
+        assert!(!b.join(".git/MERGE_HEAD").exists());
+        assert!(!b.join(".git/aisync/merging").exists());
+    };
+    // b has nothing of its own: a fast-forward would overwrite the edit.
+    waits(b);
+    // b has a note of its own: a real merge would.
+    write(b, "memory/b.md", "- from b\n");
+    waits(b);
+    assert!(git_ok(b, &["log", "--name-only", "-1"]).contains("memory/b.md"));
+
+    person_commits(b, "style: five");
+    synced(b);
+    synced(a);
+    let both = "# Style\n\n- ONE\n- two\n- three\n- four\n- five, half written\n";
+    assert_eq!(read(b, "rules/style.md"), both);
+    assert_eq!(read(a, "rules/style.md"), both);
+    assert_eq!(read(a, "memory/b.md"), "- from b\n");
+}
