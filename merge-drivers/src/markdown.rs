@@ -449,6 +449,7 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
                 items: blocks,
                 close: body.end,
                 end: body.end,
+                flow: false,
             },
         );
         let item = Item {
@@ -499,6 +500,7 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
             items,
             close,
             end,
+            flow: false,
         },
     );
     Shape::Object

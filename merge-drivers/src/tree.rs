@@ -65,6 +65,9 @@ pub(crate) struct Container {
     pub items: Vec<Item>,
     pub close: usize,
     pub end: usize,
+    /// A flow collection inside a line format (YAML's `[a, b]`, `{x: 1}`): its items are
+    /// apart by commas and its leads are only layout, as in JSON.
+    pub flow: bool,
 }
 
 /// A value on one side.
@@ -130,6 +133,7 @@ impl Parsed {
                 items: Vec::new(),
                 close: v.end,
                 end: v.end,
+                flow: false,
             })
     }
 
@@ -166,6 +170,11 @@ pub(crate) trait Syntax {
     const FIRST_KEY: Option<&'static [u8]> = None;
     /// An item's head is whole lines: its value starts on a new line.
     const HEAD_IS_LINE: bool = false;
+    /// A value the format could not take apart (a YAML flow collection with comments in
+    /// it): changed differently on both sides, the whole file goes to the line merge.
+    fn opaque(&self, _v: Val) -> bool {
+        false
+    }
     /// A key as a person reads it, in journal locations.
     fn describe_key(&self, key: &[u8]) -> String {
         String::from_utf8_lossy(key).into_owned()
@@ -274,6 +283,14 @@ impl<'a, S: Syntax> Merger<'a, S> {
     /// `pick` for an item's lead. In line formats a lead holds comments: two different edits
     /// of one are merged line by line rather than one dropped.
     pub(crate) fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+        self.pick_lead_in(spans, false)
+    }
+
+    /// `pick_lead` inside a flow collection (`flow`): its leads are only layout.
+    fn pick_lead_in(&self, spans: [Option<(usize, Range<usize>)>; 3], flow: bool) -> Cow<'a, [u8]> {
+        if flow {
+            return self.pick(spans);
+        }
         if S::OWN_LEADS {
             // Comments: two different edits of one keep both sides' lines.
             let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
@@ -333,6 +350,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 self.put(ours);
                 return Ok(());
             }
+        }
+        if [base, Some(ours), Some(theirs)]
+            .into_iter()
+            .flatten()
+            .any(|v| self.syntax.opaque(v))
+        {
+            return Err(Fallback);
         }
         // A base of another shape holds nothing to merge against: both sides added.
         let same_shape = base.filter(|b| b.shape == ours.shape);
@@ -888,6 +912,17 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 _ => None,
             })
         };
+        // A flow collection in a line format lays out like JSON.
+        let flow = cs.iter().flatten().any(|c| c.flow);
+        if cs.iter().flatten().any(|c| c.flow != flow) {
+            // One side rewrote `[a, b]` as a block list (or back): the line merge says it.
+            return Err(Fallback);
+        }
+        let (separator_text, own_leads) = if flow {
+            (&b","[..], false)
+        } else {
+            (S::SEPARATOR, S::OWN_LEADS)
+        };
         let opening = self.pick(both(&|v, c| v.start..c.open));
         let closing = self.pick(both(&|v, c| c.end..v.end));
         self.out.extend_from_slice(&opening);
@@ -909,7 +944,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 e.theirs.map(|i| (THEIRS, i)),
             ];
             if n > 0 {
-                self.out.extend_from_slice(S::SEPARATOR);
+                self.out.extend_from_slice(separator_text);
             }
             let own_lead = |first_too: bool| {
                 at.map(|x| {
@@ -927,7 +962,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                         })
                 }))
             };
-            let lead = if S::OWN_LEADS {
+            let lead = if own_leads {
                 self.own_lead(cs, entries, n, own_lead(true), &separator(self))
             } else if n == 0 {
                 self.pick(
@@ -957,9 +992,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     }
                 }
                 if following.iter().any(Option::is_some) {
-                    self.pick_lead(following)
+                    self.pick_lead_in(following, flow)
                 } else if own.iter().any(Option::is_some) {
-                    self.pick_lead(own)
+                    self.pick_lead_in(own, flow)
                 } else {
                     separator(self)
                 }
@@ -996,8 +1031,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
             self.pointer.pop();
             self.end_line_if_more(n + 1 < entries.len());
         }
-        let trail =
-            self.pick_lead([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
+        let trail = self.pick_lead_in(
+            [BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))),
+            flow,
+        );
         self.out.extend_from_slice(&trail);
         self.out.extend_from_slice(&closing);
         Ok(())

@@ -3,10 +3,15 @@
 //! kept: each entry is its key line(s) and value, and the comments and blank lines before it
 //! are its lead. Block scalars (`|`, `>`) merge line by line, keeping both sides' appends.
 //!
-//! saphyr-parser reads the structure; anchors, aliases, tags, several documents or a flow
-//! collection at the top fall back to the line merge (never a silent loss).
+//! saphyr-parser reads the structure; flow collections (`[a, b]`, `{x: 1}`) are taken apart
+//! like JSON's. Anchors, aliases, tags, several documents, a flow collection at the top or
+//! one changed on both sides that cannot be taken apart fall back to the line merge (never a
+//! silent loss).
 
 use std::borrow::Cow;
+use std::ops::Range;
+
+use foldhash::HashSet;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
@@ -19,6 +24,9 @@ use crate::{Merged, Method, Options};
 #[derive(Default)]
 struct Yaml {
     parsed: Parsed,
+    /// Where each side has a flow collection the merge cannot take apart (comments inside,
+    /// a `[k: v]` pair): changed differently on both sides, it goes to the line merge.
+    opaque: [HashSet<usize>; 3],
 }
 
 impl Syntax for Yaml {
@@ -32,6 +40,10 @@ impl Syntax for Yaml {
 
     fn record(&self, text: &[u8]) -> Value {
         Value::String(String::from_utf8_lossy(text).trim().to_string())
+    }
+
+    fn opaque(&self, v: Val) -> bool {
+        self.opaque[v.side].contains(&v.start)
     }
 
     const OWN_LEADS: bool = true;
@@ -132,6 +144,8 @@ struct Node {
     /// For block collections: the items, not yet placed (their leads need the parent).
     items: Vec<Item>,
     block: bool,
+    /// For a flow collection taken apart: its container (placed with its entry's span).
+    flow: Option<Container>,
 }
 
 /// Reads one side's events into containers and keys.
@@ -374,6 +388,7 @@ impl<'s> Reader<'s> {
                 items,
                 close: prev.max(start),
                 end,
+                flow: false,
             },
         );
         val
@@ -409,30 +424,59 @@ impl<'s> Reader<'s> {
                     shape,
                     items: Vec::new(),
                     block: false,
+                    flow: None,
                 })
             }
             Ev::MappingStart | Ev::SequenceStart => {
                 let object = matches!(event, Ev::MappingStart);
                 let flow = end > start; // a flow collection's start event spans its bracket
                 if flow {
-                    // Atomic: merged as one value.
+                    // Its events, to the matching end.
+                    let mut evs = vec![(event, start, end)];
                     let mut depth = 1;
-                    let mut last = end;
                     while depth > 0 {
-                        let (e, _, e_end) = self.events.next()?;
-                        match e {
+                        let e = self.events.next()?;
+                        match e.0 {
                             Ev::MappingStart | Ev::SequenceStart => depth += 1,
                             Ev::MappingEnd | Ev::SequenceEnd => depth -= 1,
                             _ => {}
                         }
-                        last = e_end;
+                        evs.push(e);
                     }
+                    let last = evs.last().map_or(end, |e| e.2);
+                    let mut flow = Flow {
+                        text: self.text,
+                        evs: &evs,
+                        at: 0,
+                        nested: Vec::new(),
+                        keys: Vec::new(),
+                    };
+                    if let Some((shape, span, c)) = flow.collection() {
+                        let (nested, keys) = (flow.nested, flow.keys);
+                        for (span, object, c) in nested {
+                            self.syntax.parsed.add_container(self.side, span, object, c);
+                        }
+                        for (item, key) in keys {
+                            self.syntax.parsed.add_key(self.side, &item, key);
+                        }
+                        return Some(Node {
+                            start,
+                            content_end: span.end,
+                            shape,
+                            items: Vec::new(),
+                            block: false,
+                            flow: Some(c),
+                        });
+                    }
+                    // Merged as one value.
+                    self.syntax.opaque[self.side].insert(start);
                     return Some(Node {
                         start,
                         content_end: last,
                         shape: Shape::Scalar,
                         items: Vec::new(),
                         block: false,
+                        flow: None,
                     });
                 }
                 if object {
@@ -476,6 +520,7 @@ impl<'s> Reader<'s> {
             shape: Shape::Object,
             items,
             block: true,
+            flow: None,
         })
     }
 
@@ -523,6 +568,7 @@ impl<'s> Reader<'s> {
             shape: Shape::Array,
             items,
             block: true,
+            flow: None,
         })
     }
 
@@ -559,7 +605,15 @@ impl<'s> Reader<'s> {
             )
         };
         let shape = value.shape;
-        if value.block {
+        if let Some(c) = value.flow {
+            // The entry's value runs to its line's end (a comment after `]` closes it).
+            self.syntax.parsed.add_container(
+                self.side,
+                value_start..end,
+                shape == Shape::Object,
+                c,
+            );
+        } else if value.block {
             self.place(value, value_start, end);
         }
         Some(Item {
@@ -570,6 +624,133 @@ impl<'s> Reader<'s> {
             shape,
         })
     }
+}
+
+/// Takes a flow collection (`[a, b]`, `{x: 1, y: [2]}`) apart into containers, as JSON's
+/// are: items apart by commas, leads only white space. Anything else inside (a comment, a
+/// `[k: v]` pair, an empty entry) leaves it one value.
+struct Flow<'e> {
+    text: &'e [u8],
+    evs: &'e [(Ev, usize, usize)],
+    at: usize,
+    /// Collections inside it, by their exact spans.
+    nested: Vec<(Range<usize>, bool, Container)>,
+    keys: Vec<(Item, Vec<u8>)>,
+}
+
+impl Flow<'_> {
+    /// The collection at `at`: its shape, span (brackets included) and container.
+    fn collection(&mut self) -> Option<(Shape, Range<usize>, Container)> {
+        let text = self.text;
+        let (ev, start, _) = self.evs.get(self.at)?;
+        self.at += 1;
+        let (object, closer) = match ev {
+            Ev::MappingStart if text.get(*start) == Some(&b'{') => (true, b'}'),
+            Ev::SequenceStart if text.get(*start) == Some(&b'[') => (false, b']'),
+            _ => return None,
+        };
+        let open = start + 1;
+        let mut items = Vec::new();
+        let mut lead = open;
+        let bracket = loop {
+            let (ev, s, e) = self.evs.get(self.at)?;
+            let (s, e) = (*s, *e);
+            if matches!(ev, Ev::MappingEnd | Ev::SequenceEnd) {
+                self.at += 1;
+                if text.get(s) != Some(&closer) || !blank(&text[lead..s]) {
+                    return None;
+                }
+                break s;
+            }
+            if !blank(&text[lead..s]) {
+                return None;
+            }
+            let (item_start, key) = if object {
+                let Ev::Scalar(_, Some(name)) = ev else {
+                    return None;
+                };
+                let colon = skip_spaces(text, e);
+                if e <= s || text.get(colon) != Some(&b':') {
+                    return None;
+                }
+                self.at += 1;
+                (s, Some((name.as_bytes().to_vec(), colon + 1)))
+            } else {
+                (s, None)
+            };
+            let (shape, value) = self.value()?;
+            if let Some((_, after)) = &key {
+                if value.start < *after || !blank(&text[*after..value.start]) {
+                    return None;
+                }
+            }
+            let item = Item {
+                lead,
+                start: item_start,
+                value: value.start,
+                end: value.end,
+                shape,
+            };
+            if let Some((name, _)) = key {
+                self.keys.push((item, name));
+            }
+            items.push(item);
+            let next = skip_blank(text, value.end);
+            match text.get(next) {
+                Some(b',') => lead = next + 1,
+                Some(&c) if c == closer => lead = value.end,
+                _ => return None,
+            }
+        };
+        let close = items.last().map_or(open, |i: &Item| i.end);
+        let shape = if object { Shape::Object } else { Shape::Array };
+        let container = Container {
+            open,
+            items,
+            close,
+            end: bracket,
+            flow: true,
+        };
+        Some((shape, *start..bracket + 1, container))
+    }
+
+    /// An entry's value: a scalar, or a collection (placed among the nested ones).
+    fn value(&mut self) -> Option<(Shape, Range<usize>)> {
+        let (ev, s, e) = self.evs.get(self.at)?;
+        let (s, e) = (*s, *e);
+        match ev {
+            Ev::Scalar(style, _) => {
+                self.at += 1;
+                let shape = match style {
+                    ScalarStyle::Plain => Shape::Scalar,
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Shape::String,
+                    ScalarStyle::Literal | ScalarStyle::Folded => return None,
+                };
+                let mut end = e;
+                while end > s && self.text[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                (end > s).then_some((shape, s..end))
+            }
+            Ev::MappingStart | Ev::SequenceStart => {
+                let (shape, span, c) = self.collection()?;
+                self.nested.push((span.clone(), shape == Shape::Object, c));
+                Some((shape, span))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn blank(text: &[u8]) -> bool {
+    text.iter().all(u8::is_ascii_whitespace)
+}
+
+fn skip_blank(text: &[u8], mut pos: usize) -> usize {
+    while pos < text.len() && text[pos].is_ascii_whitespace() {
+        pos += 1;
+    }
+    pos
 }
 
 /// Whether `text` is one YAML document holding no data: nothing but comments, `---`, a
@@ -699,6 +880,65 @@ mod tests {
         }
         assert_eq!(chars.at(5), offsets[5]);
         assert_eq!(chars.at(offsets.len() + 10), text.len());
+    }
+
+    #[test]
+    fn flow_sequences_keep_both_sides_inserts() {
+        assert_eq!(
+            yaml(
+                "tags: [a, b]  # topics\nname: x\n",
+                "tags: [a, b, c]  # topics\nname: x\n",
+                "tags: [a, b, d]  # topics\nname: x\n"
+            ),
+            "tags: [a, b, c, d]  # topics\nname: x\n"
+        );
+        assert_eq!(
+            yaml(
+                "- [a, \"b\", {x: 1, z: 0}]\n",
+                "- [a, \"b\", {x: 2, z: 0}, c]\n",
+                "- [\"b\", {x: 1, z: 0, y: [3]}]\n"
+            ),
+            "- [\"b\", {x: 2, z: 0, y: [3]}, c]\n"
+        );
+    }
+
+    #[test]
+    fn flow_mappings_merge_key_by_key() {
+        assert_eq!(
+            yaml(
+                "limits: {cpu: 1, mem: 512}\n",
+                "limits: {cpu: 2, mem: 512}\n",
+                "limits: {cpu: 1, mem: 1024, disk: 9}\n"
+            ),
+            "limits: {cpu: 2, mem: 1024, disk: 9}\n"
+        );
+    }
+
+    #[test]
+    fn a_flow_collection_with_a_comment_inside_goes_to_the_line_merge() {
+        let base = "tags: [a, # first\n  b]\n";
+        let run = |o: &str, t: &str| {
+            merge(
+                base.as_bytes(),
+                o.as_bytes(),
+                t.as_bytes(),
+                &Options::default(),
+            )
+        };
+        assert!(run(
+            "tags: [a, # first\n  b, c]\n",
+            "tags: [a, # first\n  b, d]\n"
+        )
+        .is_none());
+        // Changed on one side only, it is that side's value.
+        let one = run(
+            "tags: [a, # first\n  b, c]\n",
+            "tags: [a, # first\n  b]\nk: 1\n",
+        );
+        assert_eq!(
+            one.map(|m| m.output),
+            Some(b"tags: [a, # first\n  b, c]\nk: 1\n".to_vec())
+        );
     }
 
     #[test]
