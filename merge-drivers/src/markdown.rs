@@ -30,8 +30,8 @@ impl Syntax for Markdown {
         self.parsed.open(v)
     }
 
-    fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        self.parsed.key(side, item)
+    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        self.parsed.key(side, text, item)
     }
 
     fn record(&self, text: &[u8]) -> Value {
@@ -175,7 +175,9 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let mut syntax = Markdown::default();
     let docs = [BASE, OURS, THEIRS].map(|side| {
         let root = sections(bodies[side]);
-        index(&mut syntax, side, &root, 0, bodies[side].len())
+        let shape = index(&mut syntax, side, &root, 0, bodies[side].len());
+        syntax.parsed.seal(side);
+        shape
     });
     let src = bodies.map(str::as_bytes);
     let mut m = Merger::new(&syntax, src, options);

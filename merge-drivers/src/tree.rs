@@ -96,8 +96,16 @@ impl Val {
 pub(crate) struct Parsed {
     containers: [HashMap<(usize, usize, bool), Container>; 3],
     /// By the member's start, and whether it holds an array (a Markdown section's own text
-    /// starts where the next heading does when it is empty).
-    keys: [HashMap<(usize, bool), Vec<u8>>; 3],
+    /// starts where the next heading does when it is empty); sorted by `seal`. A store has a
+    /// key per value: a sorted list, mostly spans of the text, is a fraction of a map of
+    /// owned keys.
+    keys: [Vec<(usize, bool, Key)>; 3],
+}
+
+/// A member's key: its text where that is the key (a plain YAML key), else its own bytes.
+enum Key {
+    Span(usize, usize),
+    Owned(Box<[u8]>),
 }
 
 impl Parsed {
@@ -111,8 +119,27 @@ impl Parsed {
         self.containers[side].insert((value.start, value.end, object), c);
     }
 
-    pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: Vec<u8>) {
-        self.keys[side].insert((item.start, item.shape == Shape::Array), key);
+    pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: impl Into<Box<[u8]>>) {
+        let array = item.shape == Shape::Array;
+        self.keys[side].push((item.start, array, Key::Owned(key.into())));
+    }
+
+    /// A key that is the text `range` of its side.
+    pub(crate) fn add_key_span(&mut self, side: usize, item: &Item, range: Range<usize>) {
+        let array = item.shape == Shape::Array;
+        self.keys[side].push((item.start, array, Key::Span(range.start, range.end)));
+    }
+
+    /// Ends a side's reading: its keys are looked up from here on.
+    pub(crate) fn seal(&mut self, side: usize) {
+        self.keys[side].sort_unstable_by_key(|&(start, array, _)| (start, array));
+    }
+
+    /// Takes one side's layout, read apart from the others (on a thread of its own).
+    pub(crate) fn absorb(&mut self, side: usize, mut other: Parsed) {
+        self.containers[side] = std::mem::take(&mut other.containers[side]);
+        self.keys[side] = std::mem::take(&mut other.keys[side]);
+        self.seal(side);
     }
 
     pub(crate) fn containers(
@@ -137,12 +164,18 @@ impl Parsed {
             })
     }
 
-    pub(crate) fn key(&self, side: usize, item: &Item) -> Cow<'_, [u8]> {
-        Cow::Borrowed(
-            self.keys[side]
-                .get(&(item.start, item.shape == Shape::Array))
-                .map_or(&[][..], Vec::as_slice),
-        )
+    pub(crate) fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        let keys = &self.keys[side];
+        debug_assert!(keys.is_sorted_by_key(|&(start, array, _)| (start, array)));
+        let at = (item.start, item.shape == Shape::Array);
+        let key = keys
+            .binary_search_by_key(&at, |&(start, array, _)| (start, array))
+            .ok()
+            .map(|i| match &keys[i].2 {
+                Key::Span(start, end) => text.get(*start..*end).unwrap_or_default(),
+                Key::Owned(key) => &key[..],
+            });
+        Cow::Borrowed(key.unwrap_or_default())
     }
 }
 
@@ -592,22 +625,19 @@ impl<'a, S: Syntax> Merger<'a, S> {
         {
             return None;
         }
-        let objects: [Vec<Container>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
-            Some(c) => c
-                .items
-                .iter()
-                .map(|i| self.open(Val::of(side, i)))
-                .collect(),
-            None => Vec::new(),
-        });
+        // Each element's container is opened, asked for its identity and dropped: a store's
+        // elements are not all held at once.
         'keys: for name in self.options.identity_keys() {
             let mut ids: [Vec<&'a [u8]>; 3] = Default::default();
             for side in [BASE, OURS, THEIRS] {
+                let Some(c) = &cs[side] else {
+                    continue;
+                };
                 let text = self.src[side];
-                let mut seen =
-                    HashSet::with_capacity_and_hasher(objects[side].len(), Default::default());
-                for object in &objects[side] {
-                    let Some(id) = self.member(side, object, name) else {
+                let mut seen = HashSet::with_capacity_and_hasher(c.items.len(), Default::default());
+                for item in &c.items {
+                    let object = self.open(Val::of(side, item));
+                    let Some(id) = self.member(side, &object, name) else {
                         continue 'keys;
                     };
                     if !matches!(id.shape, Shape::String | Shape::Scalar) {

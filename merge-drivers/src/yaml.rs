@@ -29,13 +29,20 @@ struct Yaml {
     opaque: [HashSet<usize>; 3],
 }
 
+impl Yaml {
+    fn absorb(&mut self, side: usize, mut part: Yaml) {
+        self.parsed.absorb(side, part.parsed);
+        self.opaque[side] = std::mem::take(&mut part.opaque[side]);
+    }
+}
+
 impl Syntax for Yaml {
     fn open(&self, _text: &[u8], v: Val) -> Container {
         self.parsed.open(v)
     }
 
-    fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        self.parsed.key(side, item)
+    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        self.parsed.key(side, text, item)
     }
 
     fn record(&self, text: &[u8]) -> Value {
@@ -75,21 +82,37 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         }
     };
     let heads = [0, head(o), head(t)];
-    let events = read_events(texts);
+    let read = |side: usize| -> Option<Option<(Yaml, Val)>> {
+        if side == BASE && empty_base {
+            return Some(None);
+        }
+        match texts[side] {
+            Some(text) => read_side(side, text, heads[side]).map(Some),
+            None => Some(None),
+        }
+    };
+    // Reading is most of a YAML merge's time (saphyr reads some 60 MB/s) and the sides are
+    // independent: past PARALLEL_READ bytes in all, ours and theirs are read on threads.
+    let total: usize = texts.iter().flatten().map(|t| t.len()).sum();
+    let sides = if total < PARALLEL_READ {
+        [read(BASE), read(OURS), read(THEIRS)]
+    } else {
+        std::thread::scope(|scope| {
+            let ours = scope.spawn(|| read(OURS));
+            let theirs = scope.spawn(|| read(THEIRS));
+            let base = read(BASE);
+            // A reader thread that panicked (it cannot: saphyr returns errors) gives the
+            // line merge.
+            let join = |h: std::thread::ScopedJoinHandle<'_, _>| h.join().unwrap_or(None);
+            [base, join(ours), join(theirs)]
+        })
+    };
     let mut syntax = Yaml::default();
     let mut roots = [None, None, None];
-    for (side, (text, events)) in texts.into_iter().zip(events).enumerate() {
-        if side == BASE && empty_base {
-            continue;
-        }
-        if let Some(text) = text {
-            roots[side] = Some(Reader::read(
-                &mut syntax,
-                side,
-                text,
-                events??,
-                heads[side],
-            )?);
+    for (side, read) in sides.into_iter().enumerate() {
+        if let Some((part, root)) = read? {
+            syntax.absorb(side, part);
+            roots[side] = Some(root);
         }
     }
     let [rb, Some(ro), Some(rt)] = roots else {
@@ -154,7 +177,7 @@ struct Reader<'s> {
     side: usize,
     text: &'s [u8],
     depth: usize,
-    events: std::iter::Peekable<std::vec::IntoIter<(Ev, usize, usize)>>,
+    events: std::iter::Peekable<EventStream<'s>>,
 }
 
 /// What the reader needs of an event (saphyr's events carry the scalars' decoded text:
@@ -217,66 +240,98 @@ impl Chars<'_> {
     }
 }
 
-/// Past this many bytes in all, the sides are read on threads of their own: reading is
-/// most of a YAML merge's time (saphyr reads some 60 MB/s), and the sides are independent.
+/// Past this many bytes in all, ours and theirs are read on threads of their own.
 const PARALLEL_READ: usize = 256 * 1024;
 
-/// Each side's events (`None` for an absent side), read at once where it pays;
-/// `Some(None)`: a side the structural merge cannot take.
-fn read_events(texts: [Option<&str>; 3]) -> [Option<Events>; 3] {
-    let total: usize = texts.iter().flatten().map(|t| t.len()).sum();
-    if total < PARALLEL_READ {
-        return texts.map(|t| t.map(events));
-    }
-    std::thread::scope(|scope| {
-        let [base, ours, theirs] = texts;
-        let ours = ours.map(|t| scope.spawn(move || events(t)));
-        let theirs = theirs.map(|t| scope.spawn(move || events(t)));
-        let base = base.map(events);
-        // A reader thread that panicked (it cannot: saphyr returns errors) gives the line merge.
-        let join = |h: Option<std::thread::ScopedJoinHandle<'_, Events>>| {
-            h.map(|h| h.join().unwrap_or(None))
-        };
-        [base, join(ours), join(theirs)]
-    })
+/// One side's layout and root value, or `None` for a text the structural merge does not take
+/// (not YAML, not one document, anchors, aliases or tags, a top that is not a block).
+fn read_side(side: usize, text: &str, head: usize) -> Option<(Yaml, Val)> {
+    let mut syntax = Yaml::default();
+    let status = Status::default();
+    let root = Reader::read(
+        &mut syntax,
+        side,
+        text,
+        EventStream::new(text, &status),
+        head,
+    );
+    (!status.failed.get() && status.documents.get() == 1)
+        .then_some(root)
+        .flatten()
+        .map(|root| (syntax, root))
 }
 
-/// One side's events with byte spans, or `None` for a text the structural merge does not
-/// take (not YAML, not one document, anchors, aliases or tags).
-type Events = Option<Vec<(Ev, usize, usize)>>;
+/// What an event stream saw: an error or an event the merge cannot take, and documents.
+#[derive(Default)]
+struct Status {
+    failed: std::cell::Cell<bool>,
+    documents: std::cell::Cell<usize>,
+}
 
-fn events(text: &str) -> Events {
-    // saphyr counts characters; the spans are bytes.
-    let mut chars = Chars {
-        text,
-        ascii: text.is_ascii(),
-        chars: 0,
-        bytes: 0,
-    };
-    let mut events = Vec::with_capacity(text.len() / 16);
-    let mut documents = 0;
-    // Per open collection: `Some(next node is a key)` for a mapping, `None` for a sequence.
-    // Only keys keep their decoded text: a store's values are not held twice.
-    let mut open: Vec<Option<bool>> = Vec::new();
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.ok()?;
-        match &event {
-            Event::DocumentStart(_) => documents += 1,
-            Event::Alias(_) => return None,
-            Event::Scalar(_, _, anchor, tag) if *anchor != 0 || tag.is_some() => return None,
-            Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag)
-                if *anchor != 0 || tag.is_some() =>
-            {
-                return None
+/// One side's events with byte spans, read as the reader asks for them (no side's events are
+/// held whole). Ends early, `failed` set, at an error, an anchor, an alias or a tag.
+struct EventStream<'t> {
+    parser: Parser<'t, saphyr_parser::StrInput<'t>>,
+    chars: Chars<'t>,
+    /// Per open collection: `Some(next node is a key)` for a mapping, `None` for a sequence.
+    /// Only keys keep their decoded text: a store's values are not held twice.
+    open: Vec<Option<bool>>,
+    status: &'t Status,
+}
+
+impl<'t> EventStream<'t> {
+    fn new(text: &'t str, status: &'t Status) -> Self {
+        EventStream {
+            parser: Parser::new_from_str(text),
+            // saphyr counts characters; the spans are bytes.
+            chars: Chars {
+                text,
+                ascii: text.is_ascii(),
+                chars: 0,
+                bytes: 0,
+            },
+            open: Vec::new(),
+            status,
+        }
+    }
+}
+
+impl Iterator for EventStream<'_> {
+    type Item = (Ev, usize, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.status.failed.get() {
+            return None;
+        }
+        let (event, span) = match self.parser.next()? {
+            Ok(next) => next,
+            Err(_) => {
+                self.status.failed.set(true);
+                return None;
             }
-            _ => {}
+        };
+        let refused = match &event {
+            Event::DocumentStart(_) => {
+                self.status.documents.set(self.status.documents.get() + 1);
+                false
+            }
+            Event::Alias(_) => true,
+            Event::Scalar(_, _, anchor, tag) => *anchor != 0 || tag.is_some(),
+            Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag) => {
+                *anchor != 0 || tag.is_some()
+            }
+            _ => false,
+        };
+        if refused {
+            self.status.failed.set(true);
+            return None;
         }
         let is_node = matches!(
             event,
             Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..)
         );
-        let is_key = is_node && open.last() == Some(&Some(true));
-        if let (true, Some(Some(key_next))) = (is_node, open.last_mut()) {
+        let is_key = is_node && self.open.last() == Some(&Some(true));
+        if let (true, Some(Some(key_next))) = (is_node, self.open.last_mut()) {
             // In a mapping, keys and values alternate.
             *key_next = !*key_next;
         }
@@ -286,28 +341,27 @@ fn events(text: &str) -> Events {
                 (is_key && value.len() <= 512).then(|| value.as_ref().into()),
             ),
             Event::MappingStart(..) => {
-                open.push(Some(true));
+                self.open.push(Some(true));
                 Ev::MappingStart
             }
             Event::SequenceStart(..) => {
-                open.push(None);
+                self.open.push(None);
                 Ev::SequenceStart
             }
             Event::MappingEnd => {
-                open.pop();
+                self.open.pop();
                 Ev::MappingEnd
             }
             Event::SequenceEnd => {
-                open.pop();
+                self.open.pop();
                 Ev::SequenceEnd
             }
             _ => Ev::Other,
         };
-        let start = chars.at(span.start.index());
-        let end = chars.at(span.end.index());
-        events.push((ev, start, end));
+        let start = self.chars.at(span.start.index());
+        let end = self.chars.at(span.end.index());
+        Some((ev, start, end))
     }
-    (documents == 1).then_some(events)
 }
 
 impl<'s> Reader<'s> {
@@ -316,7 +370,7 @@ impl<'s> Reader<'s> {
         syntax: &'s mut Yaml,
         side: usize,
         text: &'s str,
-        events: Vec<(Ev, usize, usize)>,
+        events: EventStream<'s>,
         head: usize,
     ) -> Option<Val> {
         let mut reader = Reader {
@@ -324,7 +378,7 @@ impl<'s> Reader<'s> {
             side,
             text: text.as_bytes(),
             depth: 0,
-            events: events.into_iter().peekable(),
+            events: events.peekable(),
         };
         // StreamStart, DocumentStart.
         reader.events.next()?;
@@ -342,6 +396,8 @@ impl<'s> Reader<'s> {
             0
         };
         let root = reader.place(root, head, end);
+        // The rest of the stream: errors and further documents show there.
+        reader.events.by_ref().for_each(drop);
         // Spans the merge can trust, or the line merge.
         let sound = reader
             .syntax
@@ -509,9 +565,15 @@ impl<'s> Reader<'s> {
             let value = self.node()?;
             let item = self.entry(key_start, after, value)?;
             content_end = content_end.max(item.end);
-            self.syntax
-                .parsed
-                .add_key(self.side, &item, name.as_bytes().to_vec());
+            if self.text[key_start..key_end] == *name.as_bytes() {
+                self.syntax
+                    .parsed
+                    .add_key_span(self.side, &item, key_start..key_end);
+            } else {
+                self.syntax
+                    .parsed
+                    .add_key(self.side, &item, name.into_boxed_bytes());
+            }
             items.push(item);
         }
         Some(Node {
