@@ -90,11 +90,15 @@ impl Val {
     }
 }
 
+/// A container value's place: its start, its end, whether it is a mapping.
+type Span = (usize, usize, bool);
+
 /// The layout of a line-based format, parsed up front (YAML, Markdown): every container by
 /// its span, every member's key by where the member starts.
 #[derive(Default)]
 pub(crate) struct Parsed {
-    containers: [HashMap<(usize, usize, bool), Container>; 3],
+    /// By the value's span and whether it is a mapping; sorted by `seal`.
+    containers: [Vec<(Span, Container)>; 3],
     /// By the member's start, and whether it holds an array (a Markdown section's own text
     /// starts where the next heading does when it is empty); sorted by `seal`. A store has a
     /// key per value: a sorted list, mostly spans of the text, is a fraction of a map of
@@ -116,7 +120,7 @@ impl Parsed {
         object: bool,
         c: Container,
     ) {
-        self.containers[side].insert((value.start, value.end, object), c);
+        self.containers[side].push(((value.start, value.end, object), c));
     }
 
     pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: impl Into<Box<[u8]>>) {
@@ -132,7 +136,8 @@ impl Parsed {
 
     /// Ends a side's reading: its keys are looked up from here on.
     pub(crate) fn seal(&mut self, side: usize) {
-        self.keys[side].sort_unstable_by_key(|&(start, array, _)| (start, array));
+        one_of_each(&mut self.keys[side], |&(start, array, _)| (start, array));
+        one_of_each(&mut self.containers[side], |&(span, _)| span);
     }
 
     /// Takes one side's layout, read apart from the others (on a thread of its own).
@@ -146,15 +151,18 @@ impl Parsed {
         &self,
         side: usize,
     ) -> impl Iterator<Item = (&(usize, usize, bool), &Container)> {
-        self.containers[side].iter()
+        self.containers[side].iter().map(|(span, c)| (span, c))
     }
 
     /// The container at `v` (an empty one if `v` holds none).
     pub(crate) fn open(&self, v: Val) -> Container {
         let key = (v.start, v.end, v.shape == Shape::Object);
-        self.containers[v.side]
-            .get(&key)
-            .cloned()
+        let containers = &self.containers[v.side];
+        debug_assert!(containers.is_sorted_by_key(|&(span, _)| span));
+        containers
+            .binary_search_by_key(&key, |&(span, _)| span)
+            .ok()
+            .map(|i| containers[i].1.clone())
             .unwrap_or(Container {
                 open: v.start,
                 items: Vec::new(),
@@ -177,6 +185,12 @@ impl Parsed {
             });
         Cow::Borrowed(key.unwrap_or_default())
     }
+}
+
+/// Sorts `list` by `key` in place, keeping one entry per key (readers add each once).
+fn one_of_each<T, K: Ord>(list: &mut Vec<T>, key: impl Fn(&T) -> K) {
+    list.sort_unstable_by_key(&key);
+    list.dedup_by(|a, b| key(a) == key(b));
 }
 
 /// How a format lays out its containers.
