@@ -14,7 +14,7 @@ use pulldown_cmark::{Event, Options as Extensions, Parser, Tag};
 use serde_json::Value;
 
 use crate::eol::{strip_bom, BOM};
-use crate::record::Record;
+use crate::record::{Record, Rule};
 use crate::sequence::choose3;
 use crate::tree::{Container, Item, Merger, Parsed, Shape, Syntax, Val, BASE, OURS, THEIRS};
 use crate::{Kind, Merged, Method, Options};
@@ -30,8 +30,8 @@ impl Syntax for Markdown {
         self.parsed.open(v)
     }
 
-    fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        self.parsed.key(side, item)
+    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        self.parsed.key(side, text, item)
     }
 
     fn record(&self, text: &[u8]) -> Value {
@@ -175,7 +175,9 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let mut syntax = Markdown::default();
     let docs = [BASE, OURS, THEIRS].map(|side| {
         let root = sections(bodies[side]);
-        index(&mut syntax, side, &root, 0, bodies[side].len())
+        let shape = index(&mut syntax, side, &root, 0, bodies[side].len());
+        syntax.parsed.seal(side);
+        shape
     });
     let src = bodies.map(str::as_bytes);
     let mut m = Merger::new(&syntax, src, options);
@@ -210,12 +212,91 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     }
     out.extend_from_slice(&m.out);
     records.extend(m.records);
+    let conflicted = conflicted || m.conflicted;
+    // A section kept because one side changed what the other deleted (a parent heading
+    // removed, a heading renamed) can stand twice where the line merge has it once.
+    let kept_deleted = records
+        .iter()
+        .any(|r| matches!(r.rule, Rule::ModifyBeatsDelete));
+    if !conflicted && kept_deleted {
+        if let Some(lines) = line_merge_instead([base, ours, theirs], &out, options) {
+            return Some(lines);
+        }
+    }
     Some(Merged {
         output: out,
-        conflicted: conflicted || m.conflicted,
+        conflicted,
         records,
         method: Method::Structural,
     })
+}
+
+/// The clean line merge, where the structural result doubles a heading or block that it
+/// holds once and keeps every block either side added exactly as often as that side has it
+/// (DESIGN §5: where a clean line merge is valid and means the same, its text is the
+/// result). Both directions must agree, so the choice does not depend on the side.
+fn line_merge_instead(
+    [base, ours, theirs]: [&[u8]; 3],
+    structural: &[u8],
+    options: &Options,
+) -> Option<Merged> {
+    let counts = |text: &[u8]| block_counts(strip_bom(text).1);
+    let (b, o, t) = (counts(base), counts(ours), counts(theirs));
+    let most = |block: &[u8]| {
+        let n = |c: &HashMap<Vec<u8>, usize>| c.get(block).copied().unwrap_or(0);
+        n(&o).max(n(&t))
+    };
+    let doubled = counts(structural).iter().any(|(block, &n)| n > most(block));
+    if !doubled {
+        return None;
+    }
+    let lines = crate::text::merge(base, ours, theirs, options.marker_size);
+    let swapped = crate::text::merge(base, theirs, ours, options.marker_size);
+    if lines.conflicted || swapped.conflicted || lines.output != swapped.output {
+        return None;
+    }
+    let l = counts(&lines.output);
+    let added = [&o, &t].into_iter().flat_map(|side| {
+        side.iter()
+            .filter(|(block, &n)| n > b.get(*block).copied().unwrap_or(0))
+            .map(|(block, _)| block)
+    });
+    let keeps_all = added
+        .clone()
+        .all(|block| l.get(block).copied().unwrap_or(0) == most(block));
+    let doubles = l.iter().any(|(block, &n)| n > most(block));
+    (keeps_all && !doubles).then(|| Merged {
+        output: lines.output,
+        conflicted: false,
+        records: Vec::new(),
+        method: Method::Lines,
+    })
+}
+
+/// How often each heading and block stands in a Markdown text (line endings and trailing
+/// white space aside).
+fn block_counts(text: &[u8]) -> HashMap<Vec<u8>, usize> {
+    let mut counts = HashMap::default();
+    let Ok(text) = std::str::from_utf8(text) else {
+        return counts;
+    };
+    let bytes = text.as_bytes();
+    let mut add = |range: &Range<usize>| {
+        let key: Vec<u8> = bytes[range.clone()]
+            .split(|&c| c == b'\n')
+            .flat_map(|line| line.trim_ascii_end().iter().copied().chain([b'\n']))
+            .collect();
+        *counts.entry(key).or_insert(0) += 1;
+    };
+    let mut stack = vec![sections(text)];
+    while let Some(section) = stack.pop() {
+        if let Some((heading, _)) = &section.heading {
+            add(heading);
+        }
+        section.blocks.iter().for_each(&mut add);
+        stack.extend(section.children);
+    }
+    counts
 }
 
 /// Whether a Markdown text holds conflict markers outside its fenced code blocks (a fence
@@ -449,6 +530,7 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
                 items: blocks,
                 close: body.end,
                 end: body.end,
+                flow: false,
             },
         );
         let item = Item {
@@ -499,6 +581,7 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
             items,
             close,
             end,
+            flow: false,
         },
     );
     Shape::Object

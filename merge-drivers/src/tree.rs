@@ -65,6 +65,9 @@ pub(crate) struct Container {
     pub items: Vec<Item>,
     pub close: usize,
     pub end: usize,
+    /// A flow collection inside a line format (YAML's `[a, b]`, `{x: 1}`): its items are
+    /// apart by commas and its leads are only layout, as in JSON.
+    pub flow: bool,
 }
 
 /// A value on one side.
@@ -87,14 +90,26 @@ impl Val {
     }
 }
 
+/// A container value's place: its start, its end, whether it is a mapping.
+type Span = (usize, usize, bool);
+
 /// The layout of a line-based format, parsed up front (YAML, Markdown): every container by
 /// its span, every member's key by where the member starts.
 #[derive(Default)]
 pub(crate) struct Parsed {
-    containers: [HashMap<(usize, usize, bool), Container>; 3],
+    /// By the value's span and whether it is a mapping; sorted by `seal`.
+    containers: [Vec<(Span, Container)>; 3],
     /// By the member's start, and whether it holds an array (a Markdown section's own text
-    /// starts where the next heading does when it is empty).
-    keys: [HashMap<(usize, bool), Vec<u8>>; 3],
+    /// starts where the next heading does when it is empty); sorted by `seal`. A store has a
+    /// key per value: a sorted list, mostly spans of the text, is a fraction of a map of
+    /// owned keys.
+    keys: [Vec<(usize, bool, Key)>; 3],
+}
+
+/// A member's key: its text where that is the key (a plain YAML key), else its own bytes.
+enum Key {
+    Span(usize, usize),
+    Owned(Box<[u8]>),
 }
 
 impl Parsed {
@@ -105,41 +120,77 @@ impl Parsed {
         object: bool,
         c: Container,
     ) {
-        self.containers[side].insert((value.start, value.end, object), c);
+        self.containers[side].push(((value.start, value.end, object), c));
     }
 
-    pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: Vec<u8>) {
-        self.keys[side].insert((item.start, item.shape == Shape::Array), key);
+    pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: impl Into<Box<[u8]>>) {
+        let array = item.shape == Shape::Array;
+        self.keys[side].push((item.start, array, Key::Owned(key.into())));
+    }
+
+    /// A key that is the text `range` of its side.
+    pub(crate) fn add_key_span(&mut self, side: usize, item: &Item, range: Range<usize>) {
+        let array = item.shape == Shape::Array;
+        self.keys[side].push((item.start, array, Key::Span(range.start, range.end)));
+    }
+
+    /// Ends a side's reading: its keys are looked up from here on.
+    pub(crate) fn seal(&mut self, side: usize) {
+        one_of_each(&mut self.keys[side], |&(start, array, _)| (start, array));
+        one_of_each(&mut self.containers[side], |&(span, _)| span);
+    }
+
+    /// Takes one side's layout, read apart from the others (on a thread of its own).
+    pub(crate) fn absorb(&mut self, side: usize, mut other: Parsed) {
+        self.containers[side] = std::mem::take(&mut other.containers[side]);
+        self.keys[side] = std::mem::take(&mut other.keys[side]);
+        self.seal(side);
     }
 
     pub(crate) fn containers(
         &self,
         side: usize,
     ) -> impl Iterator<Item = (&(usize, usize, bool), &Container)> {
-        self.containers[side].iter()
+        self.containers[side].iter().map(|(span, c)| (span, c))
     }
 
     /// The container at `v` (an empty one if `v` holds none).
     pub(crate) fn open(&self, v: Val) -> Container {
         let key = (v.start, v.end, v.shape == Shape::Object);
-        self.containers[v.side]
-            .get(&key)
-            .cloned()
+        let containers = &self.containers[v.side];
+        debug_assert!(containers.is_sorted_by_key(|&(span, _)| span));
+        containers
+            .binary_search_by_key(&key, |&(span, _)| span)
+            .ok()
+            .map(|i| containers[i].1.clone())
             .unwrap_or(Container {
                 open: v.start,
                 items: Vec::new(),
                 close: v.end,
                 end: v.end,
+                flow: false,
             })
     }
 
-    pub(crate) fn key(&self, side: usize, item: &Item) -> Cow<'_, [u8]> {
-        Cow::Borrowed(
-            self.keys[side]
-                .get(&(item.start, item.shape == Shape::Array))
-                .map_or(&[][..], Vec::as_slice),
-        )
+    pub(crate) fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        let keys = &self.keys[side];
+        debug_assert!(keys.is_sorted_by_key(|&(start, array, _)| (start, array)));
+        let at = (item.start, item.shape == Shape::Array);
+        let key = keys
+            .binary_search_by_key(&at, |&(start, array, _)| (start, array))
+            .ok()
+            .map(|i| match &keys[i].2 {
+                Key::Span(start, end) => text.get(*start..*end).unwrap_or_default(),
+                Key::Owned(key) => &key[..],
+            });
+        Cow::Borrowed(key.unwrap_or_default())
     }
+}
+
+/// Sorts `list` by `key` in place, keeping one entry per key (readers add each once).
+fn one_of_each<T, K: Ord>(list: &mut Vec<T>, key: impl Fn(&T) -> K) {
+    list.sort_unstable_by_key(&key);
+    list.dedup_by(|a, b| key(a) == key(b));
 }
 
 /// How a format lays out its containers.
@@ -166,6 +217,11 @@ pub(crate) trait Syntax {
     const FIRST_KEY: Option<&'static [u8]> = None;
     /// An item's head is whole lines: its value starts on a new line.
     const HEAD_IS_LINE: bool = false;
+    /// A value the format could not take apart (a YAML flow collection with comments in
+    /// it): changed differently on both sides, the whole file goes to the line merge.
+    fn opaque(&self, _v: Val) -> bool {
+        false
+    }
     /// A key as a person reads it, in journal locations.
     fn describe_key(&self, key: &[u8]) -> String {
         String::from_utf8_lossy(key).into_owned()
@@ -274,6 +330,14 @@ impl<'a, S: Syntax> Merger<'a, S> {
     /// `pick` for an item's lead. In line formats a lead holds comments: two different edits
     /// of one are merged line by line rather than one dropped.
     pub(crate) fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+        self.pick_lead_in(spans, false)
+    }
+
+    /// `pick_lead` inside a flow collection (`flow`): its leads are only layout.
+    fn pick_lead_in(&self, spans: [Option<(usize, Range<usize>)>; 3], flow: bool) -> Cow<'a, [u8]> {
+        if flow {
+            return self.pick(spans);
+        }
         if S::OWN_LEADS {
             // Comments: two different edits of one keep both sides' lines.
             let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
@@ -333,6 +397,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 self.put(ours);
                 return Ok(());
             }
+        }
+        if [base, Some(ours), Some(theirs)]
+            .into_iter()
+            .flatten()
+            .any(|v| self.syntax.opaque(v))
+        {
+            return Err(Fallback);
         }
         // A base of another shape holds nothing to merge against: both sides added.
         let same_shape = base.filter(|b| b.shape == ours.shape);
@@ -568,22 +639,19 @@ impl<'a, S: Syntax> Merger<'a, S> {
         {
             return None;
         }
-        let objects: [Vec<Container>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
-            Some(c) => c
-                .items
-                .iter()
-                .map(|i| self.open(Val::of(side, i)))
-                .collect(),
-            None => Vec::new(),
-        });
+        // Each element's container is opened, asked for its identity and dropped: a store's
+        // elements are not all held at once.
         'keys: for name in self.options.identity_keys() {
             let mut ids: [Vec<&'a [u8]>; 3] = Default::default();
             for side in [BASE, OURS, THEIRS] {
+                let Some(c) = &cs[side] else {
+                    continue;
+                };
                 let text = self.src[side];
-                let mut seen =
-                    HashSet::with_capacity_and_hasher(objects[side].len(), Default::default());
-                for object in &objects[side] {
-                    let Some(id) = self.member(side, object, name) else {
+                let mut seen = HashSet::with_capacity_and_hasher(c.items.len(), Default::default());
+                for item in &c.items {
+                    let object = self.open(Val::of(side, item));
+                    let Some(id) = self.member(side, &object, name) else {
                         continue 'keys;
                     };
                     if !matches!(id.shape, Shape::String | Shape::Scalar) {
@@ -888,6 +956,17 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 _ => None,
             })
         };
+        // A flow collection in a line format lays out like JSON.
+        let flow = cs.iter().flatten().any(|c| c.flow);
+        if cs.iter().flatten().any(|c| c.flow != flow) {
+            // One side rewrote `[a, b]` as a block list (or back): the line merge says it.
+            return Err(Fallback);
+        }
+        let (separator_text, own_leads) = if flow {
+            (&b","[..], false)
+        } else {
+            (S::SEPARATOR, S::OWN_LEADS)
+        };
         let opening = self.pick(both(&|v, c| v.start..c.open));
         let closing = self.pick(both(&|v, c| c.end..v.end));
         self.out.extend_from_slice(&opening);
@@ -909,7 +988,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 e.theirs.map(|i| (THEIRS, i)),
             ];
             if n > 0 {
-                self.out.extend_from_slice(S::SEPARATOR);
+                self.out.extend_from_slice(separator_text);
             }
             let own_lead = |first_too: bool| {
                 at.map(|x| {
@@ -927,7 +1006,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                         })
                 }))
             };
-            let lead = if S::OWN_LEADS {
+            let lead = if own_leads {
                 self.own_lead(cs, entries, n, own_lead(true), &separator(self))
             } else if n == 0 {
                 self.pick(
@@ -957,9 +1036,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     }
                 }
                 if following.iter().any(Option::is_some) {
-                    self.pick_lead(following)
+                    self.pick_lead_in(following, flow)
                 } else if own.iter().any(Option::is_some) {
-                    self.pick_lead(own)
+                    self.pick_lead_in(own, flow)
                 } else {
                     separator(self)
                 }
@@ -996,8 +1075,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
             self.pointer.pop();
             self.end_line_if_more(n + 1 < entries.len());
         }
-        let trail =
-            self.pick_lead([BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))));
+        let trail = self.pick_lead_in(
+            [BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))),
+            flow,
+        );
         self.out.extend_from_slice(&trail);
         self.out.extend_from_slice(&closing);
         Ok(())

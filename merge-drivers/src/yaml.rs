@@ -3,10 +3,15 @@
 //! kept: each entry is its key line(s) and value, and the comments and blank lines before it
 //! are its lead. Block scalars (`|`, `>`) merge line by line, keeping both sides' appends.
 //!
-//! saphyr-parser reads the structure; anchors, aliases, tags, several documents or a flow
-//! collection at the top fall back to the line merge (never a silent loss).
+//! saphyr-parser reads the structure; flow collections (`[a, b]`, `{x: 1}`) are taken apart
+//! like JSON's. Anchors, aliases, tags, several documents, a flow collection at the top or
+//! one changed on both sides that cannot be taken apart fall back to the line merge (never a
+//! silent loss).
 
 use std::borrow::Cow;
+use std::ops::Range;
+
+use foldhash::HashSet;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
@@ -19,6 +24,16 @@ use crate::{Merged, Method, Options};
 #[derive(Default)]
 struct Yaml {
     parsed: Parsed,
+    /// Where each side has a flow collection the merge cannot take apart (comments inside,
+    /// a `[k: v]` pair): changed differently on both sides, it goes to the line merge.
+    opaque: [HashSet<usize>; 3],
+}
+
+impl Yaml {
+    fn absorb(&mut self, side: usize, mut part: Yaml) {
+        self.parsed.absorb(side, part.parsed);
+        self.opaque[side] = std::mem::take(&mut part.opaque[side]);
+    }
 }
 
 impl Syntax for Yaml {
@@ -26,12 +41,16 @@ impl Syntax for Yaml {
         self.parsed.open(v)
     }
 
-    fn key<'t>(&'t self, side: usize, _text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        self.parsed.key(side, item)
+    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+        self.parsed.key(side, text, item)
     }
 
     fn record(&self, text: &[u8]) -> Value {
         Value::String(String::from_utf8_lossy(text).trim().to_string())
+    }
+
+    fn opaque(&self, v: Val) -> bool {
+        self.opaque[v.side].contains(&v.start)
     }
 
     const OWN_LEADS: bool = true;
@@ -63,21 +82,37 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         }
     };
     let heads = [0, head(o), head(t)];
-    let events = read_events(texts);
+    let read = |side: usize| -> Option<Option<(Yaml, Val)>> {
+        if side == BASE && empty_base {
+            return Some(None);
+        }
+        match texts[side] {
+            Some(text) => read_side(side, text, heads[side]).map(Some),
+            None => Some(None),
+        }
+    };
+    // Reading is most of a YAML merge's time (saphyr reads some 60 MB/s) and the sides are
+    // independent: past PARALLEL_READ bytes in all, ours and theirs are read on threads.
+    let total: usize = texts.iter().flatten().map(|t| t.len()).sum();
+    let sides = if total < PARALLEL_READ {
+        [read(BASE), read(OURS), read(THEIRS)]
+    } else {
+        std::thread::scope(|scope| {
+            let ours = scope.spawn(|| read(OURS));
+            let theirs = scope.spawn(|| read(THEIRS));
+            let base = read(BASE);
+            // A reader thread that panicked (it cannot: saphyr returns errors) gives the
+            // line merge.
+            let join = |h: std::thread::ScopedJoinHandle<'_, _>| h.join().unwrap_or(None);
+            [base, join(ours), join(theirs)]
+        })
+    };
     let mut syntax = Yaml::default();
     let mut roots = [None, None, None];
-    for (side, (text, events)) in texts.into_iter().zip(events).enumerate() {
-        if side == BASE && empty_base {
-            continue;
-        }
-        if let Some(text) = text {
-            roots[side] = Some(Reader::read(
-                &mut syntax,
-                side,
-                text,
-                events??,
-                heads[side],
-            )?);
+    for (side, read) in sides.into_iter().enumerate() {
+        if let Some((part, root)) = read? {
+            syntax.absorb(side, part);
+            roots[side] = Some(root);
         }
     }
     let [rb, Some(ro), Some(rt)] = roots else {
@@ -132,6 +167,8 @@ struct Node {
     /// For block collections: the items, not yet placed (their leads need the parent).
     items: Vec<Item>,
     block: bool,
+    /// For a flow collection taken apart: its container (placed with its entry's span).
+    flow: Option<Container>,
 }
 
 /// Reads one side's events into containers and keys.
@@ -140,7 +177,7 @@ struct Reader<'s> {
     side: usize,
     text: &'s [u8],
     depth: usize,
-    events: std::iter::Peekable<std::vec::IntoIter<(Ev, usize, usize)>>,
+    events: std::iter::Peekable<EventStream<'s>>,
 }
 
 /// What the reader needs of an event (saphyr's events carry the scalars' decoded text:
@@ -203,66 +240,98 @@ impl Chars<'_> {
     }
 }
 
-/// Past this many bytes in all, the sides are read on threads of their own: reading is
-/// most of a YAML merge's time (saphyr reads some 60 MB/s), and the sides are independent.
+/// Past this many bytes in all, ours and theirs are read on threads of their own.
 const PARALLEL_READ: usize = 256 * 1024;
 
-/// Each side's events (`None` for an absent side), read at once where it pays;
-/// `Some(None)`: a side the structural merge cannot take.
-fn read_events(texts: [Option<&str>; 3]) -> [Option<Events>; 3] {
-    let total: usize = texts.iter().flatten().map(|t| t.len()).sum();
-    if total < PARALLEL_READ {
-        return texts.map(|t| t.map(events));
-    }
-    std::thread::scope(|scope| {
-        let [base, ours, theirs] = texts;
-        let ours = ours.map(|t| scope.spawn(move || events(t)));
-        let theirs = theirs.map(|t| scope.spawn(move || events(t)));
-        let base = base.map(events);
-        // A reader thread that panicked (it cannot: saphyr returns errors) gives the line merge.
-        let join = |h: Option<std::thread::ScopedJoinHandle<'_, Events>>| {
-            h.map(|h| h.join().unwrap_or(None))
-        };
-        [base, join(ours), join(theirs)]
-    })
+/// One side's layout and root value, or `None` for a text the structural merge does not take
+/// (not YAML, not one document, anchors, aliases or tags, a top that is not a block).
+fn read_side(side: usize, text: &str, head: usize) -> Option<(Yaml, Val)> {
+    let mut syntax = Yaml::default();
+    let status = Status::default();
+    let root = Reader::read(
+        &mut syntax,
+        side,
+        text,
+        EventStream::new(text, &status),
+        head,
+    );
+    (!status.failed.get() && status.documents.get() == 1)
+        .then_some(root)
+        .flatten()
+        .map(|root| (syntax, root))
 }
 
-/// One side's events with byte spans, or `None` for a text the structural merge does not
-/// take (not YAML, not one document, anchors, aliases or tags).
-type Events = Option<Vec<(Ev, usize, usize)>>;
+/// What an event stream saw: an error or an event the merge cannot take, and documents.
+#[derive(Default)]
+struct Status {
+    failed: std::cell::Cell<bool>,
+    documents: std::cell::Cell<usize>,
+}
 
-fn events(text: &str) -> Events {
-    // saphyr counts characters; the spans are bytes.
-    let mut chars = Chars {
-        text,
-        ascii: text.is_ascii(),
-        chars: 0,
-        bytes: 0,
-    };
-    let mut events = Vec::with_capacity(text.len() / 16);
-    let mut documents = 0;
-    // Per open collection: `Some(next node is a key)` for a mapping, `None` for a sequence.
-    // Only keys keep their decoded text: a store's values are not held twice.
-    let mut open: Vec<Option<bool>> = Vec::new();
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event.ok()?;
-        match &event {
-            Event::DocumentStart(_) => documents += 1,
-            Event::Alias(_) => return None,
-            Event::Scalar(_, _, anchor, tag) if *anchor != 0 || tag.is_some() => return None,
-            Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag)
-                if *anchor != 0 || tag.is_some() =>
-            {
-                return None
+/// One side's events with byte spans, read as the reader asks for them (no side's events are
+/// held whole). Ends early, `failed` set, at an error, an anchor, an alias or a tag.
+struct EventStream<'t> {
+    parser: Parser<'t, saphyr_parser::StrInput<'t>>,
+    chars: Chars<'t>,
+    /// Per open collection: `Some(next node is a key)` for a mapping, `None` for a sequence.
+    /// Only keys keep their decoded text: a store's values are not held twice.
+    open: Vec<Option<bool>>,
+    status: &'t Status,
+}
+
+impl<'t> EventStream<'t> {
+    fn new(text: &'t str, status: &'t Status) -> Self {
+        EventStream {
+            parser: Parser::new_from_str(text),
+            // saphyr counts characters; the spans are bytes.
+            chars: Chars {
+                text,
+                ascii: text.is_ascii(),
+                chars: 0,
+                bytes: 0,
+            },
+            open: Vec::new(),
+            status,
+        }
+    }
+}
+
+impl Iterator for EventStream<'_> {
+    type Item = (Ev, usize, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.status.failed.get() {
+            return None;
+        }
+        let (event, span) = match self.parser.next()? {
+            Ok(next) => next,
+            Err(_) => {
+                self.status.failed.set(true);
+                return None;
             }
-            _ => {}
+        };
+        let refused = match &event {
+            Event::DocumentStart(_) => {
+                self.status.documents.set(self.status.documents.get() + 1);
+                false
+            }
+            Event::Alias(_) => true,
+            Event::Scalar(_, _, anchor, tag) => *anchor != 0 || tag.is_some(),
+            Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag) => {
+                *anchor != 0 || tag.is_some()
+            }
+            _ => false,
+        };
+        if refused {
+            self.status.failed.set(true);
+            return None;
         }
         let is_node = matches!(
             event,
             Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..)
         );
-        let is_key = is_node && open.last() == Some(&Some(true));
-        if let (true, Some(Some(key_next))) = (is_node, open.last_mut()) {
+        let is_key = is_node && self.open.last() == Some(&Some(true));
+        if let (true, Some(Some(key_next))) = (is_node, self.open.last_mut()) {
             // In a mapping, keys and values alternate.
             *key_next = !*key_next;
         }
@@ -272,28 +341,27 @@ fn events(text: &str) -> Events {
                 (is_key && value.len() <= 512).then(|| value.as_ref().into()),
             ),
             Event::MappingStart(..) => {
-                open.push(Some(true));
+                self.open.push(Some(true));
                 Ev::MappingStart
             }
             Event::SequenceStart(..) => {
-                open.push(None);
+                self.open.push(None);
                 Ev::SequenceStart
             }
             Event::MappingEnd => {
-                open.pop();
+                self.open.pop();
                 Ev::MappingEnd
             }
             Event::SequenceEnd => {
-                open.pop();
+                self.open.pop();
                 Ev::SequenceEnd
             }
             _ => Ev::Other,
         };
-        let start = chars.at(span.start.index());
-        let end = chars.at(span.end.index());
-        events.push((ev, start, end));
+        let start = self.chars.at(span.start.index());
+        let end = self.chars.at(span.end.index());
+        Some((ev, start, end))
     }
-    (documents == 1).then_some(events)
 }
 
 impl<'s> Reader<'s> {
@@ -302,7 +370,7 @@ impl<'s> Reader<'s> {
         syntax: &'s mut Yaml,
         side: usize,
         text: &'s str,
-        events: Vec<(Ev, usize, usize)>,
+        events: EventStream<'s>,
         head: usize,
     ) -> Option<Val> {
         let mut reader = Reader {
@@ -310,7 +378,7 @@ impl<'s> Reader<'s> {
             side,
             text: text.as_bytes(),
             depth: 0,
-            events: events.into_iter().peekable(),
+            events: events.peekable(),
         };
         // StreamStart, DocumentStart.
         reader.events.next()?;
@@ -328,6 +396,8 @@ impl<'s> Reader<'s> {
             0
         };
         let root = reader.place(root, head, end);
+        // The rest of the stream: errors and further documents show there.
+        reader.events.by_ref().for_each(drop);
         // Spans the merge can trust, or the line merge.
         let sound = reader
             .syntax
@@ -374,6 +444,7 @@ impl<'s> Reader<'s> {
                 items,
                 close: prev.max(start),
                 end,
+                flow: false,
             },
         );
         val
@@ -409,30 +480,59 @@ impl<'s> Reader<'s> {
                     shape,
                     items: Vec::new(),
                     block: false,
+                    flow: None,
                 })
             }
             Ev::MappingStart | Ev::SequenceStart => {
                 let object = matches!(event, Ev::MappingStart);
                 let flow = end > start; // a flow collection's start event spans its bracket
                 if flow {
-                    // Atomic: merged as one value.
+                    // Its events, to the matching end.
+                    let mut evs = vec![(event, start, end)];
                     let mut depth = 1;
-                    let mut last = end;
                     while depth > 0 {
-                        let (e, _, e_end) = self.events.next()?;
-                        match e {
+                        let e = self.events.next()?;
+                        match e.0 {
                             Ev::MappingStart | Ev::SequenceStart => depth += 1,
                             Ev::MappingEnd | Ev::SequenceEnd => depth -= 1,
                             _ => {}
                         }
-                        last = e_end;
+                        evs.push(e);
                     }
+                    let last = evs.last().map_or(end, |e| e.2);
+                    let mut flow = Flow {
+                        text: self.text,
+                        evs: &evs,
+                        at: 0,
+                        nested: Vec::new(),
+                        keys: Vec::new(),
+                    };
+                    if let Some((shape, span, c)) = flow.collection() {
+                        let (nested, keys) = (flow.nested, flow.keys);
+                        for (span, object, c) in nested {
+                            self.syntax.parsed.add_container(self.side, span, object, c);
+                        }
+                        for (item, key) in keys {
+                            self.syntax.parsed.add_key(self.side, &item, key);
+                        }
+                        return Some(Node {
+                            start,
+                            content_end: span.end,
+                            shape,
+                            items: Vec::new(),
+                            block: false,
+                            flow: Some(c),
+                        });
+                    }
+                    // Merged as one value.
+                    self.syntax.opaque[self.side].insert(start);
                     return Some(Node {
                         start,
                         content_end: last,
                         shape: Shape::Scalar,
                         items: Vec::new(),
                         block: false,
+                        flow: None,
                     });
                 }
                 if object {
@@ -465,9 +565,15 @@ impl<'s> Reader<'s> {
             let value = self.node()?;
             let item = self.entry(key_start, after, value)?;
             content_end = content_end.max(item.end);
-            self.syntax
-                .parsed
-                .add_key(self.side, &item, name.as_bytes().to_vec());
+            if self.text[key_start..key_end] == *name.as_bytes() {
+                self.syntax
+                    .parsed
+                    .add_key_span(self.side, &item, key_start..key_end);
+            } else {
+                self.syntax
+                    .parsed
+                    .add_key(self.side, &item, name.into_boxed_bytes());
+            }
             items.push(item);
         }
         Some(Node {
@@ -476,6 +582,7 @@ impl<'s> Reader<'s> {
             shape: Shape::Object,
             items,
             block: true,
+            flow: None,
         })
     }
 
@@ -523,6 +630,7 @@ impl<'s> Reader<'s> {
             shape: Shape::Array,
             items,
             block: true,
+            flow: None,
         })
     }
 
@@ -559,7 +667,15 @@ impl<'s> Reader<'s> {
             )
         };
         let shape = value.shape;
-        if value.block {
+        if let Some(c) = value.flow {
+            // The entry's value runs to its line's end (a comment after `]` closes it).
+            self.syntax.parsed.add_container(
+                self.side,
+                value_start..end,
+                shape == Shape::Object,
+                c,
+            );
+        } else if value.block {
             self.place(value, value_start, end);
         }
         Some(Item {
@@ -570,6 +686,133 @@ impl<'s> Reader<'s> {
             shape,
         })
     }
+}
+
+/// Takes a flow collection (`[a, b]`, `{x: 1, y: [2]}`) apart into containers, as JSON's
+/// are: items apart by commas, leads only white space. Anything else inside (a comment, a
+/// `[k: v]` pair, an empty entry) leaves it one value.
+struct Flow<'e> {
+    text: &'e [u8],
+    evs: &'e [(Ev, usize, usize)],
+    at: usize,
+    /// Collections inside it, by their exact spans.
+    nested: Vec<(Range<usize>, bool, Container)>,
+    keys: Vec<(Item, Vec<u8>)>,
+}
+
+impl Flow<'_> {
+    /// The collection at `at`: its shape, span (brackets included) and container.
+    fn collection(&mut self) -> Option<(Shape, Range<usize>, Container)> {
+        let text = self.text;
+        let (ev, start, _) = self.evs.get(self.at)?;
+        self.at += 1;
+        let (object, closer) = match ev {
+            Ev::MappingStart if text.get(*start) == Some(&b'{') => (true, b'}'),
+            Ev::SequenceStart if text.get(*start) == Some(&b'[') => (false, b']'),
+            _ => return None,
+        };
+        let open = start + 1;
+        let mut items = Vec::new();
+        let mut lead = open;
+        let bracket = loop {
+            let (ev, s, e) = self.evs.get(self.at)?;
+            let (s, e) = (*s, *e);
+            if matches!(ev, Ev::MappingEnd | Ev::SequenceEnd) {
+                self.at += 1;
+                if text.get(s) != Some(&closer) || !blank(&text[lead..s]) {
+                    return None;
+                }
+                break s;
+            }
+            if !blank(&text[lead..s]) {
+                return None;
+            }
+            let (item_start, key) = if object {
+                let Ev::Scalar(_, Some(name)) = ev else {
+                    return None;
+                };
+                let colon = skip_spaces(text, e);
+                if e <= s || text.get(colon) != Some(&b':') {
+                    return None;
+                }
+                self.at += 1;
+                (s, Some((name.as_bytes().to_vec(), colon + 1)))
+            } else {
+                (s, None)
+            };
+            let (shape, value) = self.value()?;
+            if let Some((_, after)) = &key {
+                if value.start < *after || !blank(&text[*after..value.start]) {
+                    return None;
+                }
+            }
+            let item = Item {
+                lead,
+                start: item_start,
+                value: value.start,
+                end: value.end,
+                shape,
+            };
+            if let Some((name, _)) = key {
+                self.keys.push((item, name));
+            }
+            items.push(item);
+            let next = skip_blank(text, value.end);
+            match text.get(next) {
+                Some(b',') => lead = next + 1,
+                Some(&c) if c == closer => lead = value.end,
+                _ => return None,
+            }
+        };
+        let close = items.last().map_or(open, |i: &Item| i.end);
+        let shape = if object { Shape::Object } else { Shape::Array };
+        let container = Container {
+            open,
+            items,
+            close,
+            end: bracket,
+            flow: true,
+        };
+        Some((shape, *start..bracket + 1, container))
+    }
+
+    /// An entry's value: a scalar, or a collection (placed among the nested ones).
+    fn value(&mut self) -> Option<(Shape, Range<usize>)> {
+        let (ev, s, e) = self.evs.get(self.at)?;
+        let (s, e) = (*s, *e);
+        match ev {
+            Ev::Scalar(style, _) => {
+                self.at += 1;
+                let shape = match style {
+                    ScalarStyle::Plain => Shape::Scalar,
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Shape::String,
+                    ScalarStyle::Literal | ScalarStyle::Folded => return None,
+                };
+                let mut end = e;
+                while end > s && self.text[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                (end > s).then_some((shape, s..end))
+            }
+            Ev::MappingStart | Ev::SequenceStart => {
+                let (shape, span, c) = self.collection()?;
+                self.nested.push((span.clone(), shape == Shape::Object, c));
+                Some((shape, span))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn blank(text: &[u8]) -> bool {
+    text.iter().all(u8::is_ascii_whitespace)
+}
+
+fn skip_blank(text: &[u8], mut pos: usize) -> usize {
+    while pos < text.len() && text[pos].is_ascii_whitespace() {
+        pos += 1;
+    }
+    pos
 }
 
 /// Whether `text` is one YAML document holding no data: nothing but comments, `---`, a
@@ -699,6 +942,65 @@ mod tests {
         }
         assert_eq!(chars.at(5), offsets[5]);
         assert_eq!(chars.at(offsets.len() + 10), text.len());
+    }
+
+    #[test]
+    fn flow_sequences_keep_both_sides_inserts() {
+        assert_eq!(
+            yaml(
+                "tags: [a, b]  # topics\nname: x\n",
+                "tags: [a, b, c]  # topics\nname: x\n",
+                "tags: [a, b, d]  # topics\nname: x\n"
+            ),
+            "tags: [a, b, c, d]  # topics\nname: x\n"
+        );
+        assert_eq!(
+            yaml(
+                "- [a, \"b\", {x: 1, z: 0}]\n",
+                "- [a, \"b\", {x: 2, z: 0}, c]\n",
+                "- [\"b\", {x: 1, z: 0, y: [3]}]\n"
+            ),
+            "- [\"b\", {x: 2, z: 0, y: [3]}, c]\n"
+        );
+    }
+
+    #[test]
+    fn flow_mappings_merge_key_by_key() {
+        assert_eq!(
+            yaml(
+                "limits: {cpu: 1, mem: 512}\n",
+                "limits: {cpu: 2, mem: 512}\n",
+                "limits: {cpu: 1, mem: 1024, disk: 9}\n"
+            ),
+            "limits: {cpu: 2, mem: 1024, disk: 9}\n"
+        );
+    }
+
+    #[test]
+    fn a_flow_collection_with_a_comment_inside_goes_to_the_line_merge() {
+        let base = "tags: [a, # first\n  b]\n";
+        let run = |o: &str, t: &str| {
+            merge(
+                base.as_bytes(),
+                o.as_bytes(),
+                t.as_bytes(),
+                &Options::default(),
+            )
+        };
+        assert!(run(
+            "tags: [a, # first\n  b, c]\n",
+            "tags: [a, # first\n  b, d]\n"
+        )
+        .is_none());
+        // Changed on one side only, it is that side's value.
+        let one = run(
+            "tags: [a, # first\n  b, c]\n",
+            "tags: [a, # first\n  b]\nk: 1\n",
+        );
+        assert_eq!(
+            one.map(|m| m.output),
+            Some(b"tags: [a, # first\n  b, c]\nk: 1\n".to_vec())
+        );
     }
 
     #[test]

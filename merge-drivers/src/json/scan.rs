@@ -137,6 +137,7 @@ pub(crate) fn container(text: &[u8], range: Range<usize>) -> Container {
         items,
         close,
         end,
+        flow: false,
     }
 }
 
