@@ -184,20 +184,7 @@ fn a_machine_joined_to_a_hub_is_healthy_through_and_through() {
     let hub = tmp.path().join("hub.git");
     common::init_bare(&hub);
     let dir = tmp.path().join("ai");
-    let out = aisync(
-        Path::new("/"),
-        &[
-            "init",
-            dir.to_str().unwrap(),
-            "--remote",
-            hub.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::init_joined(&dir, &hub);
     let (code, list) = doctor(&dir);
     assert_eq!(code, 0, "{list:#?}");
     for f in &list {

@@ -233,20 +233,7 @@ fn git(dir: &Path, args: &[&str]) -> std::process::Output {
 
 fn machine(root: &Path, hub: &Path, name: &str) -> PathBuf {
     let dir = root.join(name);
-    let out = aisync(
-        Path::new("/"),
-        &[
-            "init",
-            dir.to_str().unwrap(),
-            "--remote",
-            hub.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::init_joined(&dir, hub);
     dir
 }
 

@@ -995,20 +995,7 @@ fn a_machine_that_began_alone_because_its_hub_was_not_there_yet_merges_the_hubs_
 
     // Another machine makes the hub, with its own history.
     common::init_bare(&hub);
-    let out = aisync(
-        Path::new("/"),
-        &[
-            "init",
-            other.to_str().unwrap(),
-            "--remote",
-            hub.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::init_joined(&other, &hub);
     git_ok(&other, &["config", "aisync.machine", "other"]);
     write(
         &other,

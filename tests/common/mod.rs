@@ -153,6 +153,26 @@ pub fn init_bare(dir: &Path) {
     git_ok(dir, &["init", "-q", "--bare", "-b", "main"]);
 }
 
+/// Makes `dir` a machine that joined (or first filled) the hub at `hub` with
+/// `git aisync init DIR --remote HUB`.
+pub fn init_joined(dir: &Path, hub: &Path) {
+    let out = aisync(
+        Path::new("/"),
+        &[
+            "init",
+            dir.to_str().unwrap(),
+            "--remote",
+            hub.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "init {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Makes `dir` a machine that joined the hub at `url` with `git aisync init` over ssh.
 pub fn init_over_ssh(dir: &Path, ssh: &str, url: &str) {
     let out = aisync_ssh(
