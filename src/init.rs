@@ -126,7 +126,12 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
 
     let pushed = match (&remote, unreachable) {
         (None, _) => Pushed::NoRemote,
-        (Some(_), Some(why)) => Pushed::Offline(why),
+        (Some(_), Some(why)) => {
+            // The history begun here shares nothing with the hub's: the first cycle that
+            // reaches it merges the two (only then, only from origin; see sync.rs).
+            repo.config_set(crate::sync::PENDING_JOIN, "origin")?;
+            Pushed::Offline(why)
+        }
         (Some(_), None) => {
             let out = repo.git_remote(["push", "--quiet", "-u", "origin", &branch])?;
             if out.success {

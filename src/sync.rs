@@ -28,6 +28,11 @@ pub const IN_CYCLE: &str = "AISYNC_CYCLE";
 /// Set with [`IN_CYCLE`] when the cycle's git commands must run the hooks after all (LFS).
 pub const KEEP_HOOKS: &str = "AISYNC_CYCLE_KEEPS_HOOKS";
 
+/// Git config naming the remote whose unrelated history the next cycle merges: set by an
+/// `init` that could not reach its hub (it began a history of its own), cleared once merged.
+/// Any other unrelated history is refused: a wrong URL must not merge a stranger's repo.
+pub const PENDING_JOIN: &str = "aisync.pendingJoin";
+
 /// How long a queued request waits for the cycle that runs it.
 const QUEUE_WAIT: Duration = Duration::from_secs(15 * 60);
 
@@ -680,24 +685,32 @@ impl<'r> Cycle<'r> {
         fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
         checkpoint("merging");
         // Unrelated histories come from an `init` that could not reach its hub and began one
-        // of its own: merged like any other (every file then is an add/add with an empty
+        // of its own: merged when init said so (every file then is an add/add with an empty
         // base, which the drivers and the resolver handle, keeping both sides).
-        let out = repo.run_committing_unchecked(&[
-            "merge",
-            "--no-ff",
-            "--no-commit",
-            "--allow-unrelated-histories",
-            theirs,
-        ])?;
+        let joining = repo.setting(PENDING_JOIN) == Some(remote);
+        let mut args = vec!["merge", "--no-ff", "--no-commit"];
+        if joining {
+            args.push("--allow-unrelated-histories");
+        }
+        args.push(theirs);
+        let out = repo.run_committing_unchecked(&args)?;
         if !out.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists()
         {
             if held(&out, report) {
                 return Ok(false);
             }
             let _ = fs::remove_file(merging_marker(repo));
+            if out.stderr.contains("unrelated histories") {
+                anyhow::bail!(
+                    "{remote}/{branch} shares no history with this repository: check the remote's URL; to merge the two anyway, run `git config {PENDING_JOIN} {remote}` and sync again"
+                );
+            }
             anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
         }
         self.finish_merge(report, &format!("{remote}/{branch}"))?;
+        if joining {
+            let _ = repo.config_unset(PENDING_JOIN);
+        }
         report.merged.push(remote.to_string());
         Ok(true)
     }

@@ -1005,6 +1005,12 @@ fn a_machine_that_began_alone_because_its_hub_was_not_there_yet_merges_the_hubs_
     synced(&other);
 
     synced(&early);
+    // Joined once: the permission to merge an unrelated history is used up.
+    let pending = common::git_cmd(&early)
+        .args(["config", "--get", "aisync.pendingJoin"])
+        .output()
+        .unwrap();
+    assert!(!pending.status.success(), "aisync.pendingJoin is still set");
     synced(&other);
     assert_eq!(tree(&early), tree(&other));
     assert_eq!(
@@ -1014,6 +1020,48 @@ fn a_machine_that_began_alone_because_its_hub_was_not_there_yet_merges_the_hubs_
     assert_eq!(
         read(&early, "memory/other.md"),
         "- from the hub's first machine\n"
+    );
+}
+
+#[test]
+fn a_remote_pointing_at_a_strangers_repository_is_not_merged() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/mine.md", "- mine\n");
+    synced(&laptop);
+    let before = git_ok(&laptop, &["rev-parse", "HEAD"]);
+    // origin now leads somewhere else: a repository with a history of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let stranger = tmp.path().join("stranger");
+    std::fs::create_dir_all(&stranger).unwrap();
+    git_ok(&stranger, &["init", "-q", "-b", "main"]);
+    write(&stranger, "secret-project.txt", "not yours\n");
+    git_ok(&stranger, &["add", "-A"]);
+    git_ok(&stranger, &["commit", "-q", "-m", "theirs"]);
+    let bare = tmp.path().join("stranger.git");
+    git_ok(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            stranger.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    git_ok(
+        &laptop,
+        &["remote", "set-url", "origin", bare.to_str().unwrap()],
+    );
+    let out = sync(&laptop);
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shares no history"), "{err}");
+    assert_eq!(git_ok(&laptop, &["rev-parse", "HEAD"]), before);
+    assert!(!laptop.join("secret-project.txt").exists());
+    assert_eq!(
+        git_ok(&bare, &["ls-tree", "--name-only", "main"]),
+        "secret-project.txt\n"
     );
 }
 
