@@ -145,9 +145,13 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     ]);
     m.out.extend_from_slice(&trail);
     // Layout from three files can disagree (one side re-indented a block the other added
-    // to): a result that is not YAML goes to the line merge instead.
-    let valid = std::str::from_utf8(&m.out)
-        .is_ok_and(|text| Parser::new_from_str(text).all(|event| event.is_ok()));
+    // to): a result that is not YAML goes to the line merge instead. A result byte for byte
+    // one side's text (no BOM added) is that side, read whole above without an error: it
+    // needs no second reading.
+    let as_side = m.out == o || m.out == t;
+    let valid = as_side
+        || std::str::from_utf8(&m.out)
+            .is_ok_and(|text| Parser::new_from_str(text).all(|event| event.is_ok()));
     if !valid {
         return None;
     }
