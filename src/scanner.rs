@@ -299,6 +299,10 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
             }
         }
     }
+    // Checked once for the whole text: most is UTF-8, and then no line needs repairing.
+    let utf8 = std::str::from_utf8(text).is_ok();
+    // Likewise the inline marker: a text that never spells it needs no look on each line.
+    let any_allow = memchr::memmem::find(text, b"aisync:allow").is_some();
     let mut found = Vec::new();
     let (mut line_no, mut counted) = (1, 0);
     for (start, end, candidates) in lines {
@@ -306,9 +310,16 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
         counted = start;
         // Text that is not UTF-8 is read with its odd bytes replaced (U+FFFD), so a secret
         // around a stray byte is still one run of characters.
-        let line = String::from_utf8_lossy(&text[start..end]);
-        let line = line.as_bytes();
-        if memchr::memmem::find(line, b"aisync:allow").is_some() {
+        let line = if utf8 {
+            std::borrow::Cow::Borrowed(&text[start..end])
+        } else {
+            match String::from_utf8_lossy(&text[start..end]) {
+                std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+                std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+            }
+        };
+        let line: &[u8] = &line;
+        if any_allow && memchr::memmem::find(line, b"aisync:allow").is_some() {
             continue;
         }
         let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
@@ -320,6 +331,10 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
                 // The patterns are constants, checked by the tests below.
                 Regex::new(rule.pattern).expect("the rules compile")
             });
+            // Most candidate lines hold no match: say so without building captures.
+            if !regex.is_match(line) {
+                continue;
+            }
             for caps in regex.captures_iter(line) {
                 let Some(m) = caps.get(rule.group) else {
                     continue;
