@@ -60,6 +60,20 @@ pub fn merge(base: &[u8], ours: &[u8], theirs: &[u8], marker_size: usize) -> Lin
 /// one place, both runs are kept (the one whose lines sort first goes first; a line both
 /// inserted appears once). `None` when a stretch was changed differently on both sides.
 pub fn merge_union(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Vec<u8>> {
+    merge_lines(base, ours, theirs, false)
+}
+
+/// `merge_union`, except that a stretch changed differently on both sides keeps both
+/// versions (the one whose lines sort first goes first; lines both have stand once): for
+/// comments, where nothing may be lost and no value has to win.
+pub fn merge_keep_both(base: &[u8], ours: &[u8], theirs: &[u8]) -> Vec<u8> {
+    // Keeping both, no stretch makes the merge give up.
+    merge_lines(base, ours, theirs, true).unwrap_or_default()
+}
+
+/// The line merge of `merge_union` and `merge_keep_both`; `keep_both` says what a stretch
+/// changed differently on both sides becomes (both versions, or no merge).
+fn merge_lines(base: &[u8], ours: &[u8], theirs: &[u8], keep_both: bool) -> Option<Vec<u8>> {
     if ours == theirs || base == theirs {
         return Some(ours.to_vec());
     }
@@ -82,24 +96,8 @@ pub fn merge_union(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Vec<u8>> {
             Region::Same(_, o, _) | Region::Ours(_, o) => put(&mut out, &lo[o]),
             Region::Theirs(_, t) => put(&mut out, &lt[t]),
             Region::Both(_, o, t) if lo[o.clone()] == lt[t.clone()] => put(&mut out, &lo[o]),
-            Region::Both(b, o, t) if b.is_empty() => {
-                let (mut a, mut z) = (&lo[o], &lt[t]);
-                if z < a {
-                    std::mem::swap(&mut a, &mut z);
-                }
-                // A line both inserted stands once: the second run adds what the first lacks.
-                let mut left: std::collections::HashMap<&[u8], usize> = Default::default();
-                for l in a {
-                    *left.entry(l).or_default() += 1;
-                }
-                let mut run: Vec<&[u8]> = a.to_vec();
-                for l in z {
-                    match left.get_mut(l) {
-                        Some(n) if *n > 0 => *n -= 1,
-                        _ => run.push(l),
-                    }
-                }
-                put(&mut out, &run);
+            Region::Both(b, o, t) if b.is_empty() || keep_both => {
+                put(&mut out, &both_once(&lo[o], &lt[t]));
             }
             Region::Both(..) => return None,
         }
@@ -107,47 +105,26 @@ pub fn merge_union(base: &[u8], ours: &[u8], theirs: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `merge_union`, except that a stretch changed differently on both sides keeps both
-/// versions (the one whose lines sort first goes first; lines both have stand once): for
-/// comments, where nothing may be lost and no value has to win.
-pub fn merge_keep_both(base: &[u8], ours: &[u8], theirs: &[u8]) -> Vec<u8> {
-    if let Some(merged) = merge_union(base, ours, theirs) {
-        return merged;
-    }
-    let (lb, lo, lt) = (lines(base), lines(ours), lines(theirs));
-    let eol = Eol::choose(base, ours, theirs).unwrap_or(Eol::Lf).bytes();
-    let mut out = Vec::with_capacity(ours.len() + theirs.len());
-    let put = |out: &mut Vec<u8>, lines: &[&[u8]]| {
-        for l in lines {
-            end_line(out, eol);
-            out.extend_from_slice(l);
-        }
+/// Two runs of lines as one: the run that sorts first, then what the other adds to it (a
+/// line both have stands once), so the order never depends on which side is ours.
+fn both_once<'a>(ours: &[&'a [u8]], theirs: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    let (a, z) = if theirs < ours {
+        (theirs, ours)
+    } else {
+        (ours, theirs)
     };
-    for region in crate::sequence::regions(&lb, &lo, &lt, None) {
-        match region {
-            Region::Same(_, o, _) | Region::Ours(_, o) => put(&mut out, &lo[o]),
-            Region::Theirs(_, t) => put(&mut out, &lt[t]),
-            Region::Both(_, o, t) => {
-                let (mut a, mut z) = (&lo[o], &lt[t]);
-                if z < a {
-                    std::mem::swap(&mut a, &mut z);
-                }
-                let mut left: std::collections::HashMap<&[u8], usize> = Default::default();
-                for l in a {
-                    *left.entry(l).or_default() += 1;
-                }
-                let mut run: Vec<&[u8]> = a.to_vec();
-                for l in z {
-                    match left.get_mut(l) {
-                        Some(n) if *n > 0 => *n -= 1,
-                        _ => run.push(l),
-                    }
-                }
-                put(&mut out, &run);
-            }
+    let mut left: std::collections::HashMap<&[u8], usize> = Default::default();
+    for l in a {
+        *left.entry(l).or_default() += 1;
+    }
+    let mut run: Vec<&[u8]> = a.to_vec();
+    for l in z {
+        match left.get_mut(l) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => run.push(l),
         }
     }
-    out
+    run
 }
 
 fn lines(text: &[u8]) -> Vec<&[u8]> {
