@@ -9,12 +9,7 @@ use std::path::Path;
 fn synced_repo() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ai");
-    let out = aisync(Path::new("/"), &["init", dir.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::init_alone(&dir);
     (tmp, dir)
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::bin;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 struct Home {
@@ -20,12 +20,7 @@ impl Home {
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let repo = tmp.path().join("ai memory");
-        let out = common::aisync(Path::new("/"), &["init", repo.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::init_alone(&repo);
         Home {
             _tmp: tmp,
             home,

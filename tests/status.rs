@@ -3,18 +3,12 @@
 mod common;
 
 use common::{aisync, write};
-use std::path::Path;
 
 #[test]
 fn an_editors_swap_and_backup_files_are_not_changes_waiting_to_sync() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ai");
-    let out = aisync(Path::new("/"), &["init", dir.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::init_alone(&dir);
     // What vim, emacs and a tool's temp files leave beside a note, and one real change.
     for leftover in [
         ".notes.md.swp",

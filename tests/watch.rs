@@ -5,7 +5,6 @@ mod common;
 
 use common::watcher::{wait_until, Watcher};
 use common::{aisync, assert_exit, executable, git_cmd, git_ok, read_or_empty, write, Net};
-use std::path::Path;
 use std::time::Duration;
 
 #[test]
@@ -364,12 +363,7 @@ fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
     // refs/aisync/inbox/c in b.
     let tmp = tempfile::tempdir().unwrap();
     let (b, c) = (tmp.path().join("b"), tmp.path().join("c"));
-    let out = aisync(Path::new("/"), &["init", b.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::init_alone(&b);
     git_ok(&b, &["config", "aisync.machine", "b"]);
     git_ok(
         tmp.path(),

@@ -153,6 +153,17 @@ pub fn init_bare(dir: &Path) {
     git_ok(dir, &["init", "-q", "--bare", "-b", "main"]);
 }
 
+/// Makes `dir` a synced repository on its own (`git aisync init DIR`, no remote).
+pub fn init_alone(dir: &Path) {
+    let out = aisync(Path::new("/"), &["init", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "init {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Makes `dir` a machine that joined (or first filled) the hub at `hub` with
 /// `git aisync init DIR --remote HUB`.
 pub fn init_joined(dir: &Path, hub: &Path) {
