@@ -104,8 +104,12 @@ pub fn contents(work_tree: &Path, paths: &[&str], blobs: &[Vec<u8>]) -> Vec<Foun
 /// blob those commits bring, merge commits included, whatever `.gitattributes` says about
 /// diffing it (binary content is skipped by the scanner, as everywhere).
 pub fn commits(repo: &Repo, range: &[&str]) -> Result<Vec<Found>> {
+    added(repo, &repo.added_blobs(range)?)
+}
+
+/// Secrets in blobs that commits add: (path, blob id) each.
+pub fn added(repo: &Repo, added: &[(Vec<u8>, String)]) -> Result<Vec<Found>> {
     let allow = Allow::load(&repo.work_tree);
-    let added = repo.added_blobs(range)?;
     // One blob at several paths (a copy, a rename) is read and scanned once, and reported
     // at each path: quarantine must drop every one.
     let mut ids: Vec<&str> = added.iter().map(|(_, id)| id.as_str()).collect();
@@ -118,7 +122,7 @@ pub fn commits(repo: &Repo, range: &[&str]) -> Result<Vec<Found>> {
         }
     }
     let mut out = Vec::new();
-    for (path, id) in &added {
+    for (path, id) in added {
         let text = String::from_utf8_lossy(path);
         if allow.allows_path(&text) {
             continue;

@@ -21,6 +21,9 @@ pub struct Repo {
     pub git_dir: PathBuf,
     /// Every config value in force, read once on first use.
     settings: std::cell::OnceCell<Settings>,
+    /// The object database as gix reads it, opened once on first use (`None`: gix cannot
+    /// open the repository, and git answers instead).
+    objects: std::cell::OnceCell<Option<gix::Repository>>,
 }
 
 /// The config in force: the last value of each key (keys as [`config_key`] spells them) and
@@ -32,8 +35,14 @@ struct Settings {
     remotes: Vec<String>,
     /// Every URL of each remote, in order: git fetches from the first, pushes to all.
     urls: std::collections::HashMap<String, Vec<String>>,
+    /// Every `remote.<name>.pushurl` of each remote, in order.
+    pushurls: std::collections::HashMap<String, Vec<String>>,
     /// Every `url.<base>.insteadOf` value as (prefix, base): the key has several values.
     rewrites: Vec<(String, String)>,
+    /// Every `url.<base>.pushInsteadOf` value, the same way.
+    push_rewrites: Vec<(String, String)>,
+    /// Read by gix (which then sees the config git sees), not by `git config --list`.
+    in_process: bool,
 }
 
 impl Settings {
@@ -45,6 +54,23 @@ impl Settings {
             &value,
         ) {
             self.rewrites.push((prefix.clone(), base.to_string()));
+        }
+        if let (Some(base), Some(prefix)) = (
+            key.strip_prefix("url.")
+                .and_then(|k| k.strip_suffix(".pushinsteadof")),
+            &value,
+        ) {
+            self.push_rewrites.push((prefix.clone(), base.to_string()));
+        }
+        if let (Some(name), Some(url)) = (
+            key.strip_prefix("remote.")
+                .and_then(|r| r.strip_suffix(".pushurl")),
+            &value,
+        ) {
+            self.pushurls
+                .entry(name.to_string())
+                .or_default()
+                .push(url.clone());
         }
         if let Some(name) = key
             .strip_prefix("remote.")
@@ -66,45 +92,54 @@ impl Settings {
     /// Every URL of `remote`, `url.<base>.insteadOf` applied: the longest prefix wins, of
     /// equal ones the first in config order.
     fn remote_urls(&self, remote: &str) -> Vec<String> {
-        let urls = self.urls.get(remote).cloned().unwrap_or_default();
+        let urls = self.urls.get(remote).map(Vec::as_slice).unwrap_or_default();
         urls.iter()
-            .map(|url| {
-                let mut best: Option<&(String, String)> = None;
-                for r in self
-                    .rewrites
-                    .iter()
-                    .filter(|(p, _)| url.starts_with(p.as_str()))
-                {
-                    if best.is_none_or(|b| r.0.len() > b.0.len()) {
-                        best = Some(r);
-                    }
-                }
-                match best {
-                    Some((prefix, base)) => format!("{base}{}", &url[prefix.len()..]),
-                    None => url.clone(),
-                }
-            })
+            .map(|url| rewritten(url, &self.rewrites).unwrap_or_else(|| url.clone()))
             .collect()
+    }
+
+    /// Every URL git pushes to for `remote`, as git's remote.c resolves them: the
+    /// `pushurl`s (with `insteadOf` applied) when there are any; else each URL that a
+    /// `pushInsteadOf` rewrites, rewritten so; else the URLs as [`Settings::remote_urls`].
+    fn push_urls(&self, remote: &str) -> Vec<String> {
+        if let Some(push) = self.pushurls.get(remote).filter(|p| !p.is_empty()) {
+            return push
+                .iter()
+                .map(|url| rewritten(url, &self.rewrites).unwrap_or_else(|| url.clone()))
+                .collect();
+        }
+        let urls = self.urls.get(remote).map(Vec::as_slice).unwrap_or_default();
+        let pushed: Vec<String> = urls
+            .iter()
+            .filter_map(|url| rewritten(url, &self.push_rewrites))
+            .collect();
+        if pushed.is_empty() {
+            self.remote_urls(remote)
+        } else {
+            pushed
+        }
     }
 
     /// Read by gix from the same files git reads (system, global, repository, includes,
     /// `GIT_CONFIG_COUNT`), without a git process. `None` where git itself must answer: a
     /// repository gix cannot open, or `git -c` settings (`GIT_CONFIG_PARAMETERS`), which
     /// only git reads.
-    fn read_in_process(git_dir: &Path) -> Option<Settings> {
+    fn read_in_process(repo: Option<&gix::Repository>) -> Option<Settings> {
         if std::env::var_os("GIT_CONFIG_PARAMETERS").is_some()
             || std::env::var_os("GIT_CONFIG_SYSTEM").is_some()
             || !same_system_config()
         {
             return None;
         }
-        Settings::read_with_gix(git_dir)
+        Settings::read_with_gix(repo?)
     }
 
-    fn read_with_gix(git_dir: &Path) -> Option<Settings> {
-        let repo = gix::open(git_dir).ok()?;
+    fn read_with_gix(repo: &gix::Repository) -> Option<Settings> {
         let snapshot = repo.config_snapshot();
-        let mut settings = Settings::default();
+        let mut settings = Settings {
+            in_process: true,
+            ..Settings::default()
+        };
         for section in snapshot.plumbing().sections() {
             // gix's own bookkeeping of the environment, not the user's config.
             if section.meta().source == gix::config::Source::EnvOverride {
@@ -142,6 +177,18 @@ impl Settings {
         }
         Some(settings)
     }
+}
+
+/// `url` with the longest matching prefix of `rewrites` ((prefix, base), of equal ones the
+/// first in config order) replaced by its base; `None` when none matches.
+fn rewritten(url: &str, rewrites: &[(String, String)]) -> Option<String> {
+    let mut best: Option<&(String, String)> = None;
+    for r in rewrites.iter().filter(|(p, _)| url.starts_with(p.as_str())) {
+        if best.is_none_or(|b| r.0.len() > b.0.len()) {
+            best = Some(r);
+        }
+    }
+    best.map(|(prefix, base)| format!("{base}{}", &url[prefix.len()..]))
 }
 
 /// Whether gix reads the system config git reads: gix takes `/etc/gitconfig`, git its own
@@ -215,10 +262,12 @@ pub struct IndexChange {
     pub after: IndexEntry,
 }
 
-/// A scratch index of the cycle's own (see [`Repo::scratch_index`]); gone when dropped.
+/// A scratch index of the cycle's own (see [`Repo::scratch_index`]); gone when dropped,
+/// unless kept for the next cycle.
 pub struct Scratch<'r> {
     repo: &'r Repo,
     path: PathBuf,
+    kept: std::cell::Cell<bool>,
 }
 
 impl Scratch<'_> {
@@ -339,9 +388,19 @@ impl Scratch<'_> {
     }
 }
 
+impl Scratch<'_> {
+    /// Keeps this index for the next cycle, saying it holds `tree` (HEAD's tree now).
+    pub fn keep(&self, tree: &str) {
+        let holds = self.path.with_extension("cycle.tree");
+        self.kept.set(std::fs::write(holds, tree).is_ok());
+    }
+}
+
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if !self.kept.get() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -411,6 +470,7 @@ impl Repo {
             work_tree,
             git_dir,
             settings: std::cell::OnceCell::new(),
+            objects: std::cell::OnceCell::new(),
         }
     }
 
@@ -457,8 +517,7 @@ impl Repo {
     /// Every URL git pushes to for `remote`, as git itself resolves them: `pushurl` when set,
     /// else the URLs, with `url.<base>.pushInsteadOf` (and `insteadOf`) applied.
     pub fn push_urls(&self, remote: &str) -> Result<Vec<String>> {
-        let out = self.run(["remote", "get-url", "--push", "--all", "--", remote])?;
-        Ok(out.stdout.lines().map(str::to_string).collect())
+        Ok(self.settings().push_urls(remote))
     }
 
     /// The remotes (those with a URL), in config order.
@@ -466,9 +525,26 @@ impl Repo {
         Ok(self.settings().remotes.clone())
     }
 
+    /// The repository opened by gix, once: config and object reads without a git process.
+    fn objects(&self) -> Option<&gix::Repository> {
+        self.objects
+            .get_or_init(|| gix::open(&self.git_dir).ok())
+            .as_ref()
+    }
+
+    /// A commit read in process: (its tree, its parents). `None` when `rev` is not a full
+    /// object id or gix cannot read it (git is asked then).
+    fn commit_read(&self, rev: &str) -> Option<(String, Vec<String>)> {
+        let id = gix::ObjectId::from_hex(rev.as_bytes()).ok()?;
+        let commit = self.objects()?.find_commit(id).ok()?;
+        let tree = commit.tree_id().ok()?.to_string();
+        let parents = commit.parent_ids().map(|p| p.to_string()).collect();
+        Some((tree, parents))
+    }
+
     fn settings(&self) -> &Settings {
         self.settings.get_or_init(|| {
-            Settings::read_in_process(&self.git_dir).unwrap_or_else(|| self.settings_from_git())
+            Settings::read_in_process(self.objects()).unwrap_or_else(|| self.settings_from_git())
         })
     }
 
@@ -883,6 +959,9 @@ impl Repo {
 
     /// The tree of commit `commit`, if there is such a commit.
     pub fn tree_of(&self, commit: &str) -> Result<Option<String>> {
+        if let Some((tree, _)) = self.commit_read(commit) {
+            return Ok(Some(tree));
+        }
         let out = self.git([
             "rev-parse",
             "--verify",
@@ -894,6 +973,17 @@ impl Repo {
 
     /// Whether `a` is an ancestor of `b`.
     pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool> {
+        // The cycle's usual question, answered without a git process: is `b` our commit
+        // on `a`?
+        if a == b && self.commit_read(b).is_some() {
+            return Ok(true);
+        }
+        if self
+            .commit_read(b)
+            .is_some_and(|(_, parents)| parents.iter().any(|p| p == a))
+        {
+            return Ok(true);
+        }
         Ok(self.git(["merge-base", "--is-ancestor", a, b])?.success)
     }
 
@@ -941,15 +1031,32 @@ impl Repo {
 
     /// An index of the cycle's own (`GIT_INDEX_FILE`) holding `base`'s tree (nothing for an
     /// unborn branch): the cycle builds its commit there, so what a person staged is never
-    /// swept in, and what it scans is exactly what it commits.
+    /// swept in, and what it scans is exactly what it commits. The last cycle's index is
+    /// taken again when it holds `base`'s tree (it said so with [`Scratch::keep`]), its file
+    /// times included: `git add` then hashes only what changed.
     pub fn scratch_index(&self, base: Option<&str>) -> Result<Scratch<'_>> {
         let path = self.state_dir().join("index.cycle");
+        let holds = path.with_extension("cycle.tree");
         std::fs::create_dir_all(self.state_dir())
             .with_context(|| format!("cannot create {}", self.state_dir().display()))?;
-        // Left by a cycle that was killed: the repository lock says none runs now.
-        let _ = std::fs::remove_file(&path);
+        let kept = std::fs::read_to_string(&holds).ok();
+        // Gone before the index changes: a cycle killed now leaves no claim behind.
+        let _ = std::fs::remove_file(&holds);
         let _ = std::fs::remove_file(path.with_extension("cycle.lock"));
-        let scratch = Scratch { repo: self, path };
+        let scratch = Scratch {
+            repo: self,
+            path,
+            kept: std::cell::Cell::new(false),
+        };
+        let base_tree = match base {
+            Some(b) => self.tree_of(b)?,
+            None => None,
+        };
+        if kept.is_some() && kept.as_deref().map(str::trim) == base_tree.as_deref() {
+            return Ok(scratch);
+        }
+        // Left by a cycle that was killed, or made for another tree.
+        let _ = std::fs::remove_file(&scratch.path);
         match base {
             Some(base) => scratch.run(&["read-tree", base], None)?,
             None => scratch.run(&["read-tree", "--empty"], None)?,
@@ -980,19 +1087,13 @@ impl Repo {
         self.set_entries(None, entries)
     }
 
-    /// Puts `entries` in the repository's index (what the cycle committed, so that a
-    /// person's `git status` shows no change there), then refreshes its file times.
-    pub fn set_index_entries(&self, entries: &[IndexEntry]) -> Result<()> {
-        self.set_entries(None, entries)?;
-        // Exit 1 means "some files need updating": that is what status will show.
-        let _ = self.git(["update-index", "-q", "--refresh"]);
-        Ok(())
-    }
-
     /// A commit of `tree` on `parent` (none: the first commit), as this machine. Made with
     /// `commit-tree`, which never signs unless told: an unattended cycle must not wait on a
     /// signing prompt.
     pub fn commit_tree(&self, tree: &str, parent: Option<&str>, message: &str) -> Result<String> {
+        if let Some(id) = self.commit_in_process(tree, parent, message) {
+            return Ok(id);
+        }
         let mut args = self.identity_args()?;
         args.extend(["commit-tree".to_string(), tree.to_string()]);
         if let Some(p) = parent {
@@ -1000,6 +1101,53 @@ impl Repo {
         }
         args.extend(["-m".to_string(), message.to_string()]);
         Ok(self.run(&args)?.stdout.trim().to_string())
+    }
+
+    /// [`Repo::commit_tree`] written by gix, one git process less per cycle: where gix reads
+    /// the config git reads and finds the identity `git commit-tree` would take, unaltered
+    /// (no fallback identity, no name git would trim, no date or encoding to honour). `None`
+    /// where git must make it.
+    fn commit_in_process(&self, tree: &str, parent: Option<&str>, message: &str) -> Option<String> {
+        let dated = ["GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"];
+        if !self.settings().in_process
+            || dated.iter().any(|v| std::env::var_os(v).is_some())
+            || self.setting("i18n.commitEncoding").is_some()
+        {
+            return None;
+        }
+        let repo = self.objects()?;
+        let now = gix::date::Time::now_local_or_utc();
+        let plain = |s: &gix::bstr::BStr| {
+            let crud = |c: u8| c.is_ascii_whitespace() || b".,:;<>\"\\'".contains(&c);
+            !s.is_empty()
+                && !crud(s[0])
+                && !crud(s[s.len() - 1])
+                && !s.iter().any(|&c| c == b'<' || c == b'>' || c == b'\n')
+        };
+        let person = |who: gix::actor::SignatureRef<'_>| {
+            (plain(who.name) && plain(who.email)).then(|| gix::actor::Signature {
+                name: who.name.to_owned(),
+                email: who.email.to_owned(),
+                time: now,
+            })
+        };
+        let author = person(repo.author()?.ok()?)?;
+        let committer = person(repo.committer()?.ok()?)?;
+        let mut parents = Vec::new();
+        if let Some(p) = parent {
+            parents.push(gix::ObjectId::from_hex(p.as_bytes()).ok()?);
+        }
+        let commit = gix::objs::Commit {
+            tree: gix::ObjectId::from_hex(tree.as_bytes()).ok()?,
+            parents: parents.into(),
+            author,
+            committer,
+            encoding: None,
+            // As `commit-tree -m` writes it: the message, then a line end.
+            message: format!("{message}\n").into(),
+            extra_headers: Vec::new(),
+        };
+        repo.write_object(&commit).ok().map(|id| id.to_string())
     }
 
     /// Moves the branch HEAD names from `old` (none: it has no commit yet) to `new`; fails,
@@ -1121,6 +1269,18 @@ impl Repo {
         Ok(out)
     }
 
+    /// The blobs `ids` read by gix; `None` if any cannot be (git is asked then).
+    fn blobs_in_process(&self, ids: &[&str]) -> Option<Vec<Vec<u8>>> {
+        let repo = self.objects()?;
+        ids.iter()
+            .map(|id| {
+                let id = gix::ObjectId::from_hex(id.as_bytes()).ok()?;
+                let mut blob = repo.find_blob(id).ok()?;
+                Some(blob.take_data())
+            })
+            .collect()
+    }
+
     /// The index's merged entries: (mode, blob id, path).
     pub fn index(&self) -> Result<Vec<(String, String, GitPath)>> {
         let out = self.raw(None, &["ls-files", "-s", "-z"], None)?;
@@ -1164,10 +1324,14 @@ impl Repo {
         Ok(by_path)
     }
 
-    /// The contents of the blobs `ids`, in order, read by one `git cat-file --batch`.
+    /// The contents of the blobs `ids`, in order: read in process, else by one `git
+    /// cat-file --batch`.
     pub fn blobs(&self, ids: &[&str]) -> Result<Vec<Vec<u8>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(blobs) = self.blobs_in_process(ids) {
+            return Ok(blobs);
         }
         let mut input = String::new();
         for id in ids {
@@ -1536,7 +1700,8 @@ mod tests {
         std::fs::write(&config, text).unwrap();
         let repo = Repo::find(dir).unwrap();
         // Both readers, whichever this machine's `setting` uses.
-        let in_process = Settings::read_with_gix(&repo.git_dir).expect("gix reads it");
+        let in_process =
+            Settings::read_with_gix(repo.objects().expect("gix opens it")).expect("gix reads it");
         let via_git = repo.settings_from_git();
         for settings in [&in_process, &via_git] {
             let get = |key: &str| {
@@ -1585,5 +1750,91 @@ mod tests {
         assert_eq!(repo.flag("aisync.autopush"), Some(false));
         assert_eq!(repo.flag("aisync.machine"), None);
         assert_eq!(repo.remote_url("Zeta").as_deref(), Some("/srv/hubs/z"));
+    }
+
+    /// A cycle's commit written in process is the commit `git commit-tree` writes: the same
+    /// identity, time zone, message and line ends (only the second it was made may differ).
+    #[test]
+    fn commits_written_in_process_are_git_s() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert!(git(dir, ["init", "-q"]).unwrap().success);
+        for (k, v) in [
+            ("user.name", "Ann Example"),
+            ("user.email", "ann@example.invalid"),
+        ] {
+            assert!(git(dir, ["config", k, v]).unwrap().success);
+        }
+        let repo = Repo::find(dir).unwrap();
+        // Read as gix reads it, whichever reader this machine's git allows.
+        let read = Settings::read_with_gix(repo.objects().unwrap()).unwrap();
+        assert!(repo.settings.set(read).is_ok());
+        let tree = repo.run(["write-tree"]).unwrap().stdout.trim().to_string();
+        let ours = repo
+            .commit_in_process(&tree, None, "aisync(m): a.md")
+            .expect("written in process");
+        let theirs = repo
+            .run(["commit-tree", &tree, "-m", "aisync(m): a.md"])
+            .unwrap()
+            .stdout
+            .trim()
+            .to_string();
+        let parent = repo
+            .commit_in_process(&tree, Some(&ours), "second")
+            .unwrap();
+        let shown = |id: &str| {
+            let text = repo.run(["cat-file", "commit", id]).unwrap().stdout;
+            // "<name> <email> <seconds> <zone>": the seconds may differ.
+            text.lines()
+                .map(|l| match l.rsplitn(3, ' ').collect::<Vec<_>>()[..] {
+                    [zone, _, rest] if l.starts_with("author ") || l.starts_with("committer ") => {
+                        format!("{rest} <time> {zone}")
+                    }
+                    _ => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(shown(&ours), shown(&theirs));
+        assert!(shown(&parent).contains(&format!("parent {ours}")));
+        assert!(git(dir, ["fsck", "--strict", &parent]).unwrap().success);
+    }
+
+    /// Where a push goes (the insecure-transport gate reads it for every push), read in
+    /// process, against `git remote get-url --push --all` for each way of configuring it.
+    #[test]
+    fn push_urls_read_in_process_agree_with_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert!(git(dir, ["init", "-q"]).unwrap().success);
+        let config = dir.join(".git/config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(concat!(
+            "[url \"ssh://hub/\"]\n\tinsteadOf = hub:\n",
+            "[url \"git://plain/\"]\n\tpushInsteadOf = ssh://hub/\n\tpushInsteadOf = https://x/\n",
+            "[url \"ssh://longer/\"]\n\tpushInsteadOf = https://x/y/\n",
+            // Plain URLs only; one rewritten by insteadOf.
+            "[remote \"plain\"]\n\turl = /a\n\turl = hub:b\n",
+            // pushurls (insteadOf applies, pushInsteadOf does not).
+            "[remote \"pushurl\"]\n\turl = /a\n\tpushurl = hub:c\n\tpushurl = ssh://hub/d\n",
+            // pushInsteadOf on one URL of two: git pushes to that one only.
+            "[remote \"some\"]\n\turl = /a\n\turl = https://x/e\n",
+            // The longest pushInsteadOf prefix wins.
+            "[remote \"longest\"]\n\turl = https://x/y/f\n",
+        ));
+        std::fs::write(&config, text).unwrap();
+        let repo = Repo::find(dir).unwrap();
+        let in_process =
+            Settings::read_with_gix(repo.objects().expect("gix opens it")).expect("gix reads it");
+        let via_git = repo.settings_from_git();
+        for remote in ["plain", "pushurl", "some", "longest", "none"] {
+            let out = repo
+                .git(["remote", "get-url", "--push", "--all", "--", remote])
+                .unwrap();
+            let git_says: Vec<&str> = out.stdout.lines().collect();
+            assert_eq!(in_process.push_urls(remote), git_says, "{remote}");
+            assert_eq!(via_git.push_urls(remote), git_says, "{remote}");
+        }
+        assert_eq!(in_process.push_urls("some"), ["git://plain/e"]);
     }
 }

@@ -146,11 +146,26 @@ pub fn machine(repo: &Repo) -> String {
 struct Cycle<'r> {
     repo: &'r Repo,
     machine: &'r str,
+    /// The commit this cycle made, if it made one.
+    made: std::cell::RefCell<Option<Made>>,
+}
+
+/// A commit of the cycle's own and exactly what it adds to its parent, known from building
+/// it: the push scan reads those blobs again without asking git for the diff.
+struct Made {
+    commit: String,
+    parent: Option<String>,
+    /// (path, blob id) of every file the commit adds or changes.
+    added: Vec<(GitPath, String)>,
 }
 
 impl<'r> Cycle<'r> {
     fn new(repo: &'r Repo, machine: &'r str) -> Result<Cycle<'r>> {
-        Ok(Cycle { repo, machine })
+        Ok(Cycle {
+            repo,
+            machine,
+            made: std::cell::RefCell::new(None),
+        })
     }
 
     fn run(&self, only_remote: Option<&str>) -> Result<Report> {
@@ -386,10 +401,40 @@ impl<'r> Cycle<'r> {
         let journal_file = repo.work_tree.join(journal::SYNCED);
         journal::append(&journal_file, &removed)?;
         journal_changed |= !removed.is_empty();
-        if journal_changed && journal_file.exists() {
-            scratch.add(std::slice::from_ref(&synced))?;
+        // Where the commit puts the journal (its blob id is read back below).
+        let journal_entry = (journal_changed && journal_file.exists()).then(|| synced.clone());
+        if let Some(j) = &journal_entry {
+            scratch.add(std::slice::from_ref(j))?;
         }
         let tree = scratch.write_tree()?;
+        // The index entries of every path the cycle took: what `changes` says, and for the
+        // rest (the journal, a file whose content is HEAD's all along) the scratch index's.
+        let held: std::collections::HashSet<&[u8]> =
+            reverted.iter().map(|e| e.path.as_slice()).collect();
+        let mut taken: Vec<GitPath> = present
+            .into_iter()
+            .chain(gone)
+            .filter(|p| !held.contains(p.as_slice()))
+            .collect();
+        if journal_changed {
+            taken.push(synced);
+        }
+        let mut entries: Vec<IndexEntry> = changes.iter().map(|c| c.after.clone()).collect();
+        let unknown: Vec<GitPath> = taken
+            .iter()
+            .filter(|p| !entries.iter().any(|e| &e.path == *p))
+            .cloned()
+            .collect();
+        entries.extend(scratch.entries(&unknown)?);
+        for path in unknown {
+            if !entries.iter().any(|e| e.path == path) {
+                entries.push(IndexEntry {
+                    mode: "0".into(),
+                    oid: String::new(),
+                    path,
+                });
+            }
+        }
         let base_tree = match &base {
             Some(b) => repo.tree_of(b)?,
             None => None,
@@ -411,32 +456,31 @@ impl<'r> Cycle<'r> {
             let commit = repo.commit_tree(&tree, base.as_deref(), &message)?;
             repo.advance_head(&commit, base.as_deref(), &format!("commit: {message}"))?;
             checkpoint("committed");
+            let journal = journal_entry.as_ref();
+            let added = entries
+                .iter()
+                .filter(|e| {
+                    is_file(e)
+                        && (changes.iter().any(|c| c.after.path == e.path)
+                            || Some(&e.path) == journal)
+                })
+                .map(|e| (e.path.clone(), e.oid.clone()))
+                .collect();
+            *self.made.borrow_mut() = Some(Made {
+                commit: commit.clone(),
+                parent: base.clone(),
+                added,
+            });
             Some(commit)
         };
         // The repository's index follows for every path the cycle took, so a person's `git
         // status` shows nothing there (and a cycle killed after its commit is mended by the
         // next). A failure here loses nothing: the next cycle sees those paths and sets them.
-        let held: std::collections::HashSet<&[u8]> =
-            reverted.iter().map(|e| e.path.as_slice()).collect();
-        let mut taken: Vec<GitPath> = present
-            .into_iter()
-            .chain(gone)
-            .filter(|p| !held.contains(p.as_slice()))
-            .collect();
-        if journal_changed {
-            taken.push(synced);
-        }
-        let mut entries = scratch.entries(&taken)?;
-        for path in taken {
-            if !entries.iter().any(|e| e.path == path) {
-                entries.push(IndexEntry {
-                    mode: "0".into(),
-                    oid: String::new(),
-                    path,
-                });
-            }
-        }
-        let _ = repo.set_index_entries(&entries);
+        // Their file times are left for the next `git status` to record (it compares the
+        // content of an entry without them, as a refresh would): one git process less.
+        let _ = repo.stage_entries(&entries);
+        // HEAD's tree is the scratch index's now (committed, or the same as before).
+        scratch.keep(&tree);
         Ok(commit)
     }
 
@@ -729,14 +773,28 @@ impl<'r> Cycle<'r> {
         Ok(())
     }
 
-    /// Secrets in the commits about to be pushed (whatever the hooks did).
+    /// Secrets in the commits about to be pushed (whatever the hooks did). When that is
+    /// exactly the commit this cycle made on `theirs`, what it adds is known (no git
+    /// process lists it) and read again for the scan.
     fn secrets_in_push(&self, theirs: Option<&str>) -> Result<Option<String>> {
-        let range = match theirs {
-            Some(t) => vec![format!("{t}..HEAD")],
-            None => vec!["HEAD".to_string()],
+        let head = self.repo.read_ref("HEAD");
+        let found = match (&*self.made.borrow(), theirs) {
+            (Some(made), Some(theirs))
+                if head.as_deref() == Some(made.commit.as_str())
+                    && made.parent.as_deref() == Some(theirs) =>
+            {
+                gate::added(self.repo, &made.added)?
+            }
+            _ => {
+                let range = match theirs {
+                    Some(t) => vec![format!("{t}..HEAD")],
+                    None => vec!["HEAD".to_string()],
+                };
+                let range: Vec<&str> = range.iter().map(String::as_str).collect();
+                gate::commits(self.repo, &range)?
+            }
         };
-        let range: Vec<&str> = range.iter().map(String::as_str).collect();
-        Ok(gate::commits(self.repo, &range)?.first().map(|f| {
+        Ok(found.first().map(|f| {
             format!(
                 "a commit to push adds a secret ({}); nothing was pushed: `git aisync quarantine` drops it from the unpublished commits and keeps the file here",
                 f.line()

@@ -1208,3 +1208,69 @@ fn a_binary_file_whose_name_is_not_utf8_changed_on_both_machines_keeps_both_unde
     assert!(contents.contains(&&b"\x89PNG\x00server".to_vec()));
     assert_eq!(git_ok(&server, &["status", "--porcelain"]), "");
 }
+
+/// The cycle keeps its scratch index from one cycle to the next; a commit of a person's in
+/// between (here: a newer version of a file the last cycle committed) must be built on, never
+/// undone by a commit made from the older index.
+#[test]
+fn a_persons_commit_between_cycles_is_built_on_not_undone() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    write(&laptop, "memory/a.md", "- first\n");
+    synced(&laptop);
+    write(&laptop, "memory/a.md", "- first\n- the person's own\n");
+    git_ok(&laptop, &["commit", "-q", "-am", "by hand"]);
+    write(&laptop, "memory/b.md", "- new\n");
+    synced(&laptop);
+    for dir in [&laptop, &net.hub] {
+        let shown = |rev: &str| git_ok(dir, &["show", rev]);
+        assert_eq!(shown("main:memory/a.md"), "- first\n- the person's own\n");
+        assert_eq!(shown("main:memory/b.md"), "- new\n");
+    }
+    let log = git_ok(&laptop, &["log", "--format=%s", "-3"]);
+    assert!(
+        log.starts_with("aisync(laptop): memory/b.md\nby hand\n"),
+        "{log}"
+    );
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
+}
+
+/// Text a commit removes from a memory file goes into the synced journal: if that text holds
+/// a secret (one that reached the hub past the hooks), the journal would carry it again, and
+/// the push gate (which reads what the cycle's own commit adds) holds the commit back.
+#[test]
+fn a_secret_in_removed_text_keeps_the_journal_off_the_hub() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let key = format!("AKIA{}", "ZXCVBNMASDFGHJKL");
+    write(
+        &laptop,
+        "memory/notes.md",
+        &format!("# Notes\n\n- keep me\n- aws {key}\n"),
+    );
+    // Past every hook: committed and pushed by hand with the hooks off.
+    let no_hooks = ["-c", "core.hooksPath=/nonexistent"];
+    git_ok(&laptop, &[&no_hooks[..], &["add", "-A"]].concat());
+    git_ok(
+        &laptop,
+        &[&no_hooks[..], &["commit", "-q", "-m", "oops"]].concat(),
+    );
+    git_ok(
+        &laptop,
+        &[&no_hooks[..], &["push", "-q", "origin", "main"]].concat(),
+    );
+    let hub_tip = git_ok(&net.hub, &["rev-parse", "main"]);
+
+    write(&laptop, "memory/notes.md", "# Notes\n\n- keep me\n");
+    let out = sync(&laptop);
+    assert_exit(&out, 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a commit to push adds a secret") && !err.contains(&key),
+        "{err}"
+    );
+    assert_eq!(git_ok(&net.hub, &["rev-parse", "main"]), hub_tip);
+    // Committed here, with the removed line journaled: nothing is lost.
+    let journal = git_ok(&laptop, &["show", "HEAD:.aisync/conflicts.jsonl"]);
+    assert!(journal.contains(&key), "{journal}");
+}
