@@ -51,6 +51,17 @@ fn checkpoint(step: &str) {
 
 /// One full cycle (and once more for every request queued while it ran).
 pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
+    sync_knowing(repo, only_remote, &Known::new())
+}
+
+/// Remote tips a caller heard of moments ago (remote name → commit): the watcher's
+/// notify-wait sessions and checks. Where one is known the cycle asks no `git ls-remote`
+/// first: over SSH each question is a round trip. Wrong (the remote moved again) costs
+/// nothing: a push it rejects is retried after asking, a move not fetched is heard next.
+pub type Known = std::collections::HashMap<String, String>;
+
+/// [`sync`], first trusting `known` for where remotes stand.
+pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Report {
     // SAFETY (edition 2021 API): set before any thread of ours starts.
     std::env::set_var(IN_CYCLE, "1");
     // git-lfs uploads its objects from a pre-push hook: with LFS in use the cycle keeps the
@@ -86,8 +97,10 @@ pub fn sync(repo: &Repo, only_remote: Option<&str>) -> Report {
             Err(e) => return Report::new(Outcome::Error, format!("{e:#}")),
         }
     };
+    let mut known = known.clone();
     loop {
-        let report = match Cycle::new(repo, &machine).and_then(|c| c.run(only_remote)) {
+        let cycle = Cycle::new(repo, &machine, std::mem::take(&mut known));
+        let report = match cycle.and_then(|c| c.run(only_remote)) {
             Ok(r) => r,
             Err(e) => Report::new(Outcome::Error, format!("{e:#}")),
         };
@@ -148,6 +161,8 @@ struct Cycle<'r> {
     machine: &'r str,
     /// The commit this cycle made, if it made one.
     made: std::cell::RefCell<Option<Made>>,
+    /// Where remotes stood moments ago, as the caller heard ([`Known`]).
+    known: Known,
 }
 
 /// A commit of the cycle's own and exactly what it adds to its parent, known from building
@@ -160,11 +175,12 @@ struct Made {
 }
 
 impl<'r> Cycle<'r> {
-    fn new(repo: &'r Repo, machine: &'r str) -> Result<Cycle<'r>> {
+    fn new(repo: &'r Repo, machine: &'r str, known: Known) -> Result<Cycle<'r>> {
         Ok(Cycle {
             repo,
             machine,
             made: std::cell::RefCell::new(None),
+            known,
         })
     }
 
@@ -554,9 +570,12 @@ impl<'r> Cycle<'r> {
         let tracking = format!("refs/remotes/{remote}/{branch}");
         for attempt in 0..PUSH_TRIES {
             // Ask what the remote has first: fetch only when it moved. A hub on this
-            // machine answers from its ref files, anything else through `git ls-remote`.
+            // machine answers from its ref files; else what the caller heard moments ago
+            // (first try only: a rejected push means it moved since); else `git ls-remote`.
+            let heard = self.known.get(remote).filter(|_| attempt == 0);
             let remote_tip = match remote::tip_from_files(repo, remote, branch) {
                 Some(tip) => tip,
+                None if heard.is_some() => heard.cloned(),
                 None => {
                     let listed = repo.git_remote([
                         "ls-remote",

@@ -43,6 +43,9 @@ const PRECHECK_MAX: usize = 512;
 /// While a notify-wait session with an SSH hub is open, the hub is still asked this often
 /// (or every `poll`, if longer): a safety net for a session that died without a word.
 const SAFETY_POLL: Duration = Duration::from_secs(30);
+/// A remote's tip heard this recently (without a session open) is where it stands for a
+/// cycle: the cycle a check's answer starts asks no second time.
+const HEARD_FRESH: Duration = Duration::from_secs(1);
 /// How long one notify-wait waits on the hub before the session starts over.
 const SESSION_WAIT_SECS: u64 = 600;
 /// A session that ends sooner than this with no news counts as a failure (never a tight loop).
@@ -587,9 +590,24 @@ struct Remote {
     /// The notify-wait session with an SSH hub, while one is wanted.
     session: Option<Session>,
     notice: Notice,
+    /// The remote's tip as last heard (a session, a check, a cycle), and when.
+    heard: Option<(String, Instant)>,
 }
 
 impl Remote {
+    /// Where the remote stands, if heard recently enough for a cycle to take it without
+    /// asking again ([`sync::Known`]): a second ago, or while a notify-wait session is
+    /// open (it tells every move; the safety net asks every `SAFETY_POLL` all the same).
+    fn known_tip(&self, poll: Duration) -> Option<&str> {
+        let (tip, at) = self.heard.as_ref()?;
+        let fresh = if self.notice == Notice::Up {
+            2 * SAFETY_POLL.max(poll)
+        } else {
+            HEARD_FRESH
+        };
+        (at.elapsed() < fresh).then_some(tip.as_str())
+    }
+
     /// How long until the next `ls-remote` when nothing is wrong: `poll`, or the safety net's
     /// slower pace while a notify-wait session is open.
     fn every(&self, poll: Duration) -> Duration {
@@ -1627,6 +1645,7 @@ impl Watch<'_> {
                 acted_on: None,
                 session: None,
                 notice: Notice::Off,
+                heard: None,
             });
             self.remote_refs.watch(&mut remote, &self.branch);
             if remote.notice == Notice::Off {
@@ -1849,6 +1868,10 @@ impl Watch<'_> {
         let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) else {
             return;
         };
+        r.heard = match &answer {
+            Ok(Some(tip)) => Some((tip.clone(), now)),
+            _ => None,
+        };
         match answer {
             Err(why) => {
                 r.failures += 1;
@@ -1927,7 +1950,13 @@ impl Watch<'_> {
                 return;
             }
         };
-        let report = sync::sync(&repo, None);
+        let poll = self.poll();
+        let known: sync::Known = self
+            .remotes
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.known_tip(poll)?.to_string())))
+            .collect();
+        let report = sync::sync_knowing(&repo, None, &known);
         let ms = start.elapsed().as_millis();
         self.log.line(&format!(
             "cycle ({reason}): {}: {} ({ms} ms)",
@@ -2006,9 +2035,16 @@ impl Watch<'_> {
                 } else {
                     r.every(poll)
                 };
+            let tracking = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
+            // Where the cycle left the remote (fetched from it, or pushed to it) is the
+            // latest word on it; news since then is still in the loop's queue.
+            r.heard = match (&tracking, failed || !reached) {
+                (Some(tip), false) => Some((tip.clone(), now)),
+                _ => None,
+            };
             if let Some(s) = &r.session {
                 // The next session waits from the tip this cycle saw.
-                s.know(repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch)));
+                s.know(tracking);
             }
         }
         for line in said {

@@ -184,15 +184,15 @@ fn run_waits_for_the_cycle_the_peers_watcher_is_in_and_sees_what_was_delivered()
     let tmp = tempfile::tempdir().unwrap();
     let dirs = peers(tmp.path(), &["a", "b"]);
     let (a, b) = (&dirs[0], &dirs[1]);
-    // b's fetches from a take a while, and say when they start: b's watcher is caught in
+    // b's deliveries to a take a while, and say when they start: b's watcher is caught in
     // the middle of a cycle.
-    let fetching = tmp.path().join("b-is-fetching");
+    let fetching = tmp.path().join("b-is-delivering");
     git_ok(
         b,
         &[
             "config",
-            "remote.origin.uploadpack",
-            &format!("touch '{}'; sleep 3; git-upload-pack", fetching.display()),
+            "remote.origin.receivepack",
+            &format!("touch '{}'; sleep 3; git-receive-pack", fetching.display()),
         ],
     );
     let wb = Watcher::start(b, &[]);

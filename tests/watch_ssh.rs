@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::sshd::{start_sshd, Sshd};
+use common::sshd::{start_sshd_with, Sshd};
 use common::watcher::{wait_until, Watcher};
 use common::{git_ok, init_bare, init_over_ssh, read_or_empty};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,11 @@ struct Net {
 }
 
 fn net(root: &Path, with_aisync: bool) -> Option<Net> {
-    let sshd = start_sshd(&root.join("sshd"), with_aisync)?;
+    net_with(root, with_aisync, None)
+}
+
+fn net_with(root: &Path, with_aisync: bool, first_on_path: Option<&Path>) -> Option<Net> {
+    let sshd = start_sshd_with(&root.join("sshd"), with_aisync, first_on_path)?;
     let hub = root.join("hub.git");
     init_bare(&hub);
     let url = sshd.url(&hub);
@@ -137,6 +141,62 @@ fn a_write_reaches_the_other_machine_at_once_through_an_ssh_hub_with_notify_wait
         git_ok(&net.hub, &["rev-parse", "main"]),
         git_ok(a, &["rev-parse", "HEAD"])
     );
+    drop(net.sshd);
+}
+
+/// Over SSH every question to the hub is a round trip. With notify-wait sessions open, the
+/// watchers take what the sessions told them for where the hub stands: the writer pushes
+/// without asking first, the reader fetches without asking first. Counted on the hub, by a
+/// `git-upload-pack` (what both `ls-remote` and `fetch` run there) that logs each call.
+#[test]
+fn with_a_session_open_a_change_costs_the_reader_one_fetch_and_the_writer_no_question() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wrappers = tmp.path().join("wrappers");
+    let calls = tmp.path().join("upload-pack.log");
+    std::fs::create_dir_all(&wrappers).unwrap();
+    common::executable(
+        &wrappers.join("git-upload-pack"),
+        &format!(
+            "#!/bin/sh\necho call >> '{}'\nexec git upload-pack \"$@\"\n",
+            calls.display()
+        ),
+    );
+    let Some(net) = net_with(tmp.path(), true, Some(&wrappers)) else {
+        return;
+    };
+    let (a, b) = (&net.a, &net.b);
+    let (wa, wb) = net.watchers();
+    wb.wait_for("b's notify-wait session", || wb.session() == "open");
+    wa.wait_for("a's notify-wait session", || wa.session() == "open");
+    let count = || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // Each write: a's cycle pushes, b hears of it and fetches. (The safety net may ask the
+    // hub once in the meantime: one call of slack, never the two more of asking first.)
+    for i in 0..3 {
+        let rel = format!("memory/counted-{i}.md");
+        let text = format!("- {i}\n");
+        // Both watchers at rest: their start-up and earlier cycles are done.
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = count();
+        std::fs::write(a.join(&rel), &text).unwrap();
+        wait_until(&format!("{rel} on b"), &[&wa, &wb], || {
+            read_or_empty(b, &rel) == text
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let asked = count() - before;
+        assert!(
+            (1..=2).contains(&asked),
+            "the hub was asked {asked} times for one change\na:\n{}\nb:\n{}",
+            wa.log(),
+            wb.log()
+        );
+    }
+    assert_eq!(wa.stop().code(), Some(0));
+    assert_eq!(wb.stop().code(), Some(0));
     drop(net.sshd);
 }
 

@@ -42,6 +42,12 @@ pub fn keygen(path: &Path) {
 /// An sshd on 127.0.0.1 that lets this user in with a key made here; `None` without sshd.
 /// `with_aisync`: whether the sessions find git-aisync on their PATH (git they always find).
 pub fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
+    start_sshd_with(dir, with_aisync, None)
+}
+
+/// [`start_sshd`], the sessions finding the programs in `first` before any other (a wrapper
+/// that logs what the hub is asked, say).
+pub fn start_sshd_with(dir: &Path, with_aisync: bool, first: Option<&Path>) -> Option<Sshd> {
     let Some(sshd) = sshd_binary() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -74,6 +80,9 @@ pub fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
     if with_aisync {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"));
         path = format!("{}:{path}", bin.parent().unwrap().display());
+    }
+    if let Some(first) = first {
+        path = format!("{}:{path}", first.display());
     }
     // A home of its own for the sessions: the user's shell start-up files (a .bashrc that
     // sets up pyenv costs 300 ms a session, and may put an installed git-aisync on PATH)
