@@ -234,8 +234,9 @@ fn config_key(key: &str) -> String {
 /// A path as git stores it: bytes, never decoded (a name need not be UTF-8).
 pub type GitPath = Vec<u8>;
 
-/// A path for people to read (and for the policy's patterns); never handed back to git.
-pub fn shown(path: &[u8]) -> std::borrow::Cow<'_, str> {
+/// A path as text, for the policy's patterns and for records (invalid UTF-8 replaced);
+/// never handed back to git. Messages quote names with [`crate::gate::shown`].
+pub fn readable(path: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(path)
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
-use crate::repo::{os_path, shown, GitPath, IndexEntry, Repo};
+use crate::repo::{os_path, readable, GitPath, IndexEntry, Repo};
 
 /// How one path was resolved, for the journal (names as shown to people).
 pub struct Resolved {
@@ -22,8 +22,8 @@ pub struct Resolved {
 impl Resolved {
     fn new(path: &[u8], beside: Option<&[u8]>, rule: &'static str) -> Resolved {
         Resolved {
-            path: shown(path).into_owned(),
-            beside: beside.map(|b| shown(b).into_owned()),
+            path: readable(path).into_owned(),
+            beside: beside.map(|b| readable(b).into_owned()),
             rule,
         }
     }

@@ -15,7 +15,7 @@ use crate::lock::{self, Acquired, Lock, Wait};
 use crate::peer;
 use crate::policy::{Mode, Policy};
 use crate::remote;
-use crate::repo::{os_path, shown, GitPath, IndexChange, IndexEntry, Repo};
+use crate::repo::{os_path, readable, GitPath, IndexChange, IndexEntry, Repo};
 use crate::resolve;
 use crate::scanner;
 use crate::snapshot;
@@ -338,7 +338,7 @@ impl<'r> Cycle<'r> {
         let mut journal_changed = false;
         let mut seen = std::collections::HashSet::new();
         for (status, path) in repo.changes()? {
-            let name = shown(&path);
+            let name = readable(&path);
             if path == synced {
                 journal_changed = true;
                 continue;
@@ -393,7 +393,8 @@ impl<'r> Cycle<'r> {
             let Some(bytes) = blobs.get(&c.after.oid).filter(|_| is_file(&c.after)) else {
                 return true;
             };
-            let path = shown(&c.after.path).into_owned();
+            // Quoted where the name needs it (a line break in it, say): this is a message.
+            let path = gate::shown(&c.after.path);
             // As the file's driver sees it (a Markdown fence showing markers is content).
             let kind = crate::install::kind_of(&c.after.path);
             let reason = if merge_drivers::has_conflict_markers(kind, bytes, 7) {
@@ -460,7 +461,7 @@ impl<'r> Cycle<'r> {
         } else {
             let mut names: Vec<String> = changes
                 .iter()
-                .map(|c| shown(&c.after.path).into_owned())
+                .map(|c| readable(&c.after.path).into_owned())
                 .collect();
             names.sort_unstable();
             let listed = match names.len() {
@@ -534,7 +535,7 @@ impl<'r> Cycle<'r> {
             if removed.is_empty() {
                 continue;
             }
-            let path = shown(&c.before.path).into_owned();
+            let path = readable(&c.before.path).into_owned();
             let text = removed.join("\n");
             let mut m = serde_json::Map::new();
             m.insert(

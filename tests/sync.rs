@@ -1274,3 +1274,20 @@ fn a_secret_in_removed_text_keeps_the_journal_off_the_hub() {
     let journal = git_ok(&laptop, &["show", "HEAD:.aisync/conflicts.jsonl"]);
     assert!(journal.contains(&key), "{journal}");
 }
+
+/// A held-back file's name is quoted in the cycle's message when it needs to be (a line break
+/// in it): one line per file, as git quotes names.
+#[test]
+fn a_held_back_file_with_a_line_break_in_its_name_is_named_on_one_line() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let key = format!("AKIA{}", "POIUYTREWQLKJHGF");
+    write(&laptop, "memory/two\nlines.md", &format!("- {key}\n"));
+    let out = sync(&laptop);
+    assert_exit(&out, 4);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().any(|l| l.contains(r#""memory/two\nlines.md""#)),
+        "{err}"
+    );
+}

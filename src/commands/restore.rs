@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::journal;
 use crate::lock::{self, Acquired, Lock, Wait};
 use crate::policy::{Mode, Policy};
-use crate::repo::{shown, GitPath, Repo};
+use crate::repo::{readable, GitPath, Repo};
 use crate::snapshot;
 use crate::state;
 use crate::ui::Ui;
@@ -77,8 +77,10 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         .changed_between("HEAD", &target, &args.paths)?
         .into_iter()
         .filter(|p| {
-            let name = shown(p);
-            name != journal::SYNCED && policy.mode(&name) != Mode::Never && !held.contains(&*name)
+            let name = readable(p);
+            name != journal::SYNCED
+                && policy.mode(&name) != Mode::Never
+                && !held.contains(&crate::gate::shown(p))
         })
         .collect();
     if paths.is_empty() {
@@ -93,7 +95,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         if staged || wanted.contains(path.as_slice()) {
             bail!(
                 "{} has uncommitted changes: commit or stash them first, so nothing is lost; nothing was restored",
-                shown(&path)
+                crate::gate::shown(&path)
             );
         }
     }

@@ -30,7 +30,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let mut pending = json!({ "realtime": [], "versioned": [], "never": [] });
     if let Ok(policy) = &policy {
         for (status, path) in repo.changes()? {
-            let path = crate::repo::shown(&path).into_owned();
+            let path = crate::repo::readable(&path).into_owned();
             // What the cycle leaves alone (an editor's swap file, the policy's ignores) is
             // no change waiting for it.
             if status == "!!" || policy.is_ignored(&path) {
