@@ -240,7 +240,8 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
             "--quiet",
             "--no-ff",
             "--no-commit",
-            "--autostash",
+            // No --autostash: a stash that does not apply cleanly on the joined files (git
+            // uses no driver there) would leave markers in a memory file.
             "--allow-unrelated-histories",
             &theirs,
         ]
@@ -252,6 +253,16 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
     let merged = merged?;
     restored?;
     if !merged.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists() {
+        let blocked = crate::sync::in_the_way(&merged.stderr);
+        if let Some((first, _)) = blocked.first() {
+            let more = match blocked.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            bail!(
+                "the hub also has {first}{more}, which has uncommitted changes here: commit them (or move them away), then run git aisync init again; nothing was merged"
+            );
+        }
         bail!(
             "cannot merge the hub's {branch} here: {}; nothing was merged",
             one_line(&merged.stderr)

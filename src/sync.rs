@@ -891,8 +891,28 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
 /// files (it changed nothing then), each such path is reported as held back, with what to
 /// do; true if so.
 fn hold_back(stderr: &str, report: &mut Report) -> bool {
+    let blocked = in_the_way(stderr);
+    for (path, untracked) in &blocked {
+        let reason = if *untracked {
+            format!("an incoming change needs the path of the untracked {path}: move it away or commit it; the incoming change waits")
+        } else {
+            format!("an incoming change touches {path}, which has uncommitted edits here: commit or stash your edits to {path}; the incoming change waits")
+        };
+        if !report.held_back.iter().any(|h| &h.path == path) {
+            report.held_back.push(HeldBack {
+                path: path.clone(),
+                reason,
+            });
+        }
+    }
+    !blocked.is_empty()
+}
+
+/// The paths git named when it refused a merge that would overwrite them (as git quotes
+/// them), each with whether it is untracked (else: it has uncommitted edits).
+pub fn in_the_way(stderr: &str) -> Vec<(String, bool)> {
     let mut untracked = None;
-    let mut found = false;
+    let mut found = Vec::new();
     for line in stderr.lines() {
         if line.contains("would be overwritten by merge")
             || line.contains("would be removed by merge")
@@ -900,22 +920,9 @@ fn hold_back(stderr: &str, report: &mut Report) -> bool {
             untracked = Some(line.contains("untracked"));
             continue;
         }
-        let Some(untracked) = untracked else {
-            continue;
-        };
-        if !line.starts_with([' ', '\t']) {
-            continue;
+        if let (Some(untracked), true) = (untracked, line.starts_with([' ', '\t'])) {
+            found.push((line.trim().to_string(), untracked));
         }
-        let path = line.trim().to_string();
-        let reason = if untracked {
-            format!("an incoming change needs the path of the untracked {path}: move it away or commit it; the incoming change waits")
-        } else {
-            format!("an incoming change touches {path}, which has uncommitted edits here: commit or stash your edits to {path}; the incoming change waits")
-        };
-        if !report.held_back.iter().any(|h| h.path == path) {
-            report.held_back.push(HeldBack { path, reason });
-        }
-        found = true;
     }
     found
 }

@@ -401,3 +401,49 @@ fn an_unreachable_hub_leaves_a_repo_that_works_locally_and_pushes_later() {
     assert_eq!(git_ok(&dir, &["rev-list", "--count", "HEAD"]).trim(), "1");
     assert!(dir.join("memory/README.md").exists());
 }
+
+/// A repository joining a hub while a person has uncommitted edits to a file the hub also
+/// has: the edit is never stashed away nor mixed with conflict markers (git merges a stash
+/// without the drivers). Init stops, the file as it was, and says what to do; after a
+/// commit, the join keeps both sides.
+#[test]
+fn uncommitted_edits_to_a_file_the_hub_has_stop_the_join_until_committed() {
+    let (hub, _first) = hub_with(&[("memory/notes.md", "# Notes\n\n- hub note\n")]);
+    let repo = Repo::new();
+    repo.write("memory/notes.md", b"# Notes\n\n- my note\n");
+    repo.commit_all("mine");
+    let edit = b"# Notes\n\n- my note (edited)\n- being written\n";
+    repo.write("memory/notes.md", edit);
+
+    let args = [
+        "init",
+        repo.path().to_str().unwrap(),
+        "--remote",
+        hub.path().to_str().unwrap(),
+    ];
+    let out = aisync(Path::new("/"), &args);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("memory/notes.md")
+            && err.contains("commit")
+            && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(repo.read("memory/notes.md"), edit);
+    assert_eq!(repo.git(&["stash", "list"]), "");
+    assert!(!repo.path().join(".git/MERGE_HEAD").exists());
+
+    repo.commit_all("my edit");
+    init(repo.path(), Some(hub.path()));
+    assert_settled(repo.path());
+    let notes = String::from_utf8(repo.read("memory/notes.md")).unwrap();
+    assert!(
+        notes.contains("- hub note\n") && notes.contains("- my note (edited)\n- being written\n"),
+        "{notes}"
+    );
+    assert_eq!(
+        git_ok(hub.path(), &["rev-parse", "main"]),
+        repo.git(&["rev-parse", "HEAD"])
+    );
+}
