@@ -1106,13 +1106,16 @@ impl Repo {
 
     /// [`Repo::commit_tree`] written by gix, one git process less per cycle: where gix reads
     /// the config git reads and finds the identity `git commit-tree` would take, unaltered
-    /// (no fallback identity, no name git would trim, no date or encoding to honour). `None`
+    /// (no fallback identity, no name git would trim, no date, encoding or shared-repository
+    /// permissions to honour). `None`
     /// where git must make it.
     fn commit_in_process(&self, tree: &str, parent: Option<&str>, message: &str) -> Option<String> {
         let dated = ["GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"];
         if !self.settings().in_process
             || dated.iter().any(|v| std::env::var_os(v).is_some())
             || self.setting("i18n.commitEncoding").is_some()
+            // git makes its objects group-writable there; gix would not.
+            || self.setting("core.sharedRepository").is_some()
         {
             return None;
         }
