@@ -1677,6 +1677,21 @@ mod tests {
 
     /// The in-process read agrees with `git config` on what git-aisync reads: case rules,
     /// includes, last-value-wins, keys without a value, remotes in config order.
+    /// A new repository in `dir` with `extra` added to its config, and its settings as
+    /// read in process and by `git config --list` (both, whichever this machine uses).
+    fn configured(dir: &Path, extra: &str) -> (Repo, Settings, Settings) {
+        assert!(git(dir, ["init", "-q"]).unwrap().success);
+        let config = dir.join(".git/config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(extra);
+        std::fs::write(&config, text).unwrap();
+        let repo = Repo::find(dir).unwrap();
+        let in_process =
+            Settings::read_with_gix(repo.objects().expect("gix opens it")).expect("gix reads it");
+        let via_git = repo.settings_from_git();
+        (repo, in_process, via_git)
+    }
+
     #[test]
     fn settings_read_in_process_agree_with_git() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1687,26 +1702,21 @@ mod tests {
             "[aisync]\n\tmachine = from-include\n",
         )
         .unwrap();
-        let config = dir.join(".git/config");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(concat!(
-            "[aisync]\n\tmachine = first\n\tflag\n\tempty =\n",
-            "[remote \"Zeta\"]\n\turl = /z\n",
-            "[include]\n\tpath = ../extra.cfg\n",
-            "[AiSync]\n\tAutoPush = Off\n",
-            "[remote \"alpha\"]\n\turl = /a1\n\turl = /a2\n",
-            "[url \"/srv/hubs/\"]\n\tinsteadOf = /\n\tinsteadOf = /nothing/\n",
-            "[url \"/srv/\"]\n\tinsteadOf = /y\n",
-            "[url \"/other/\"]\n\tinsteadOf = /y\n",
-            "[remote \"why\"]\n\turl = /yz\n",
-            "[remote.Legacy]\n\turl = /l\n",
-        ));
-        std::fs::write(&config, text).unwrap();
-        let repo = Repo::find(dir).unwrap();
-        // Both readers, whichever this machine's `setting` uses.
-        let in_process =
-            Settings::read_with_gix(repo.objects().expect("gix opens it")).expect("gix reads it");
-        let via_git = repo.settings_from_git();
+        let (repo, in_process, via_git) = configured(
+            dir,
+            concat!(
+                "[aisync]\n\tmachine = first\n\tflag\n\tempty =\n",
+                "[remote \"Zeta\"]\n\turl = /z\n",
+                "[include]\n\tpath = ../extra.cfg\n",
+                "[AiSync]\n\tAutoPush = Off\n",
+                "[remote \"alpha\"]\n\turl = /a1\n\turl = /a2\n",
+                "[url \"/srv/hubs/\"]\n\tinsteadOf = /\n\tinsteadOf = /nothing/\n",
+                "[url \"/srv/\"]\n\tinsteadOf = /y\n",
+                "[url \"/other/\"]\n\tinsteadOf = /y\n",
+                "[remote \"why\"]\n\turl = /yz\n",
+                "[remote.Legacy]\n\turl = /l\n",
+            ),
+        );
         for settings in [&in_process, &via_git] {
             let get = |key: &str| {
                 settings
@@ -1809,11 +1819,9 @@ mod tests {
     #[test]
     fn push_urls_read_in_process_agree_with_git() {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path();
-        assert!(git(dir, ["init", "-q"]).unwrap().success);
-        let config = dir.join(".git/config");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(concat!(
+        let (repo, in_process, via_git) = configured(
+            tmp.path(),
+            concat!(
             "[url \"ssh://hub/\"]\n\tinsteadOf = hub:\n",
             "[url \"git://plain/\"]\n\tpushInsteadOf = ssh://hub/\n\tpushInsteadOf = https://x/\n",
             "[url \"ssh://longer/\"]\n\tpushInsteadOf = https://x/y/\n",
@@ -1825,12 +1833,8 @@ mod tests {
             "[remote \"some\"]\n\turl = /a\n\turl = https://x/e\n",
             // The longest pushInsteadOf prefix wins.
             "[remote \"longest\"]\n\turl = https://x/y/f\n",
-        ));
-        std::fs::write(&config, text).unwrap();
-        let repo = Repo::find(dir).unwrap();
-        let in_process =
-            Settings::read_with_gix(repo.objects().expect("gix opens it")).expect("gix reads it");
-        let via_git = repo.settings_from_git();
+            ),
+        );
         for remote in ["plain", "pushurl", "some", "longest", "none"] {
             let out = repo
                 .git(["remote", "get-url", "--push", "--all", "--", remote])
