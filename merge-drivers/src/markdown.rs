@@ -173,9 +173,33 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     });
 
     let mut syntax = Markdown::default();
+    let roots = bodies.map(sections);
+    let renamed = [OURS, THEIRS].map(|side| {
+        let mut found = HashMap::default();
+        let other = if side == OURS { THEIRS } else { OURS };
+        let texts = [bodies[BASE], bodies[side], bodies[other]].map(str::as_bytes);
+        renames(
+            [&roots[BASE], &roots[side], &roots[other]],
+            texts,
+            &mut found,
+        );
+        found
+    });
     let docs = [BASE, OURS, THEIRS].map(|side| {
-        let root = sections(bodies[side]);
-        let shape = index(&mut syntax, side, &root, 0, bodies[side].len());
+        let none = HashMap::default();
+        let aliases = match side {
+            OURS => &renamed[0],
+            THEIRS => &renamed[1],
+            _ => &none,
+        };
+        let shape = index(
+            &mut syntax,
+            side,
+            &roots[side],
+            0,
+            bodies[side].len(),
+            aliases,
+        );
         syntax.parsed.seal(side);
         shape
     });
@@ -499,7 +523,75 @@ fn heading_text(line: &[u8], level: u8) -> Vec<u8> {
 
 /// Records a section's containers and keys for one side; returns the shape of its content.
 /// `content` is the span after the heading up to the section's end.
-fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usize) -> Shape {
+/// Sections one side renamed (`sides`: base, that side, the other): a section of that
+/// side's that is new, at the level and under the parent of one of base's that it no longer
+/// has, and holds exactly what that one held, is that section under a new heading. Found,
+/// it is matched by base's key (`found`: its heading's offset → the key), so the other
+/// side's changes under the old name merge into it instead of keeping the old section too.
+/// Not where the other side has a section of the new name too (the two then match by name),
+/// nor where it no longer has the old one.
+fn renames(sides: [&Section; 3], texts: [&[u8]; 3], found: &mut HashMap<usize, Vec<u8>>) {
+    let keys = sides.map(child_keys);
+    let has = |k: usize, key: &[u8]| keys[k].iter().any(|(x, _)| x.as_slice() == key);
+    let body = |k: usize, c: &Section| {
+        let heading = c.heading.as_ref().map_or(0, |(h, _)| h.end);
+        &texts[k][heading..section_end(c, heading).max(heading)]
+    };
+    let mut taken = Vec::new();
+    for (key, child) in &keys[1] {
+        if let Some((_, base_child)) = keys[0].iter().find(|(k, _)| k == key) {
+            // The same section on both: renames further down.
+            if let Some((_, other_child)) = keys[2].iter().find(|(k, _)| k == key) {
+                renames([base_child, child, other_child], texts, found);
+            }
+            continue;
+        }
+        if has(2, key) || body(1, child).trim_ascii().is_empty() {
+            continue;
+        }
+        // (Still there on the other side: renamed there too, or deleted, it is no rename to
+        // merge into.)
+        let mut was = keys[0].iter().filter(|(k, b)| {
+            !has(1, k) && has(2, k) && b.level == child.level && body(0, b) == body(1, child)
+        });
+        if let (Some((old, _)), None) = (was.next(), was.next()) {
+            if !taken.contains(old) {
+                taken.push(old.clone());
+                if let Some((h, _)) = &child.heading {
+                    found.insert(h.start, old.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A section's subsections with their keys: the heading's text, then which occurrence of it
+/// among its siblings (the first `Notes` and the second are two sections).
+fn child_keys(s: &Section) -> Vec<(Vec<u8>, &Section)> {
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::default();
+    s.children
+        .iter()
+        .filter_map(|child| {
+            let (_, name) = child.heading.as_ref()?;
+            let n = seen.entry(name.clone()).or_insert(0);
+            *n += 1;
+            let mut key = name.clone();
+            key.extend_from_slice(format!("\0{n}").as_bytes());
+            Some((key, child))
+        })
+        .collect()
+}
+
+/// `aliases`: the keys of sections this side renamed ([`renames`]), by their heading's
+/// offset.
+fn index(
+    syntax: &mut Markdown,
+    side: usize,
+    s: &Section,
+    start: usize,
+    end: usize,
+    aliases: &HashMap<usize, Vec<u8>>,
+) -> Shape {
     let mut items = Vec::new();
     let mut prev = start;
     // Every section has its own text, maybe empty: one side clearing it is a sequence of
@@ -544,22 +636,18 @@ fn index(syntax: &mut Markdown, side: usize, s: &Section, start: usize, end: usi
         items.push(item);
         prev = body.end;
     }
-    let mut seen: HashMap<Vec<u8>, usize> = HashMap::default();
-    for (i, child) in s.children.iter().enumerate() {
-        let Some((heading, name)) = &child.heading else {
+    let keyed = child_keys(s);
+    for (i, (key, child)) in keyed.iter().enumerate() {
+        let Some((heading, _)) = &child.heading else {
             continue;
         };
-        let child_end = s
-            .children
+        let child_end = keyed
             .get(i + 1)
-            .and_then(|c| c.heading.as_ref())
+            .and_then(|(_, c)| c.heading.as_ref())
             .map_or(end, |(h, _)| h.start);
         let child_end = section_end(child, heading.end).min(child_end);
-        let n = seen.entry(name.clone()).or_insert(0);
-        *n += 1;
-        let mut key = name.clone();
-        key.extend_from_slice(format!("\0{n}").as_bytes());
-        let shape = index(syntax, side, child, heading.end, child_end);
+        let key = aliases.get(&heading.start).unwrap_or(key).clone();
+        let shape = index(syntax, side, child, heading.end, child_end, aliases);
         let item = Item {
             lead: prev,
             start: heading.start,
@@ -688,6 +776,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.records[0].location, "/# Notes/## Todo/(text)/0");
+    }
+
+    #[test]
+    fn a_renamed_section_takes_what_the_other_side_added_under_the_old_name() {
+        let base = "# Notes\n\n## Todo\n- write tests\n\n### Later\n- docs\n\n## Done\n- setup\n";
+        let ours = "# Notes\n\n## Tasks\n- write tests\n\n### Later\n- docs\n\n## Done\n- setup\n";
+        let theirs = "# Notes\n\n## Todo\n- fix bug\n- write tests\n\n### Later\n- docs\n- release\n\n## Done\n- setup\n";
+        let want = "# Notes\n\n## Tasks\n- fix bug\n- write tests\n\n### Later\n- docs\n- release\n\n## Done\n- setup\n";
+        assert_eq!(md(base, ours, theirs), (want.to_string(), false));
+        assert_eq!(md(base, theirs, ours), (want.to_string(), false));
+    }
+
+    #[test]
+    fn sections_renamed_apart_on_both_sides_keep_both_names() {
+        let base = "## Todo\n- a\n";
+        let ours = "## Tasks\n- a\n";
+        let theirs = "## Jobs\n- a\n";
+        for (o, t) in [(ours, theirs), (theirs, ours)] {
+            let (out, _) = md(base, o, t);
+            assert!(out.contains("## Tasks") && out.contains("## Jobs"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_new_section_like_a_deleted_one_is_no_rename_when_the_other_side_deleted_it_too() {
+        // Both sides dropped Todo; ours also has a new Tasks with Todo's bullet: kept as new.
+        let base = "## Todo\n- a\n\n## Done\n- b\n";
+        let ours = "## Done\n- b\n\n## Tasks\n- a\n";
+        let theirs = "## Done\n- b\n- c\n";
+        let want = "## Done\n- b\n- c\n\n## Tasks\n- a\n";
+        assert_eq!(md(base, ours, theirs), (want.to_string(), false));
+        assert_eq!(md(base, theirs, ours), (want.to_string(), false));
     }
 
     #[test]
