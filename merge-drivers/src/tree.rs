@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashSet};
 use serde_json::Value;
@@ -104,9 +105,12 @@ pub(crate) struct Parsed {
     /// key per value: a sorted list, mostly spans of the text, is a fraction of a map of
     /// owned keys.
     keys: [Vec<(usize, bool, Key)>; 3],
+    /// Parts read apart (see [`Layout`]): where each starts and ends, sorted by `seal`.
+    placed: [Vec<(usize, usize, Arc<Layout>)>; 3],
 }
 
 /// A member's key: its text where that is the key (a plain YAML key), else its own bytes.
+#[derive(Debug)]
 enum Key {
     Span(usize, usize),
     Owned(Box<[u8]>),
@@ -138,12 +142,14 @@ impl Parsed {
     pub(crate) fn seal(&mut self, side: usize) {
         one_of_each(&mut self.keys[side], |&(start, array, _)| (start, array));
         one_of_each(&mut self.containers[side], |&(span, _)| span);
+        self.placed[side].sort_unstable_by_key(|&(at, _, _)| at);
     }
 
     /// Takes one side's layout, read apart from the others (on a thread of its own).
     pub(crate) fn absorb(&mut self, side: usize, mut other: Parsed) {
         self.containers[side] = std::mem::take(&mut other.containers[side]);
         self.keys[side] = std::mem::take(&mut other.keys[side]);
+        self.placed[side] = std::mem::take(&mut other.placed[side]);
         self.seal(side);
     }
 
@@ -156,13 +162,35 @@ impl Parsed {
 
     /// The container at `v` (an empty one if `v` holds none).
     pub(crate) fn open(&self, v: Val) -> Container {
-        let key = (v.start, v.end, v.shape == Shape::Object);
-        let containers = &self.containers[v.side];
-        debug_assert!(containers.is_sorted_by_key(|&(span, _)| span));
-        containers
-            .binary_search_by_key(&key, |&(span, _)| span)
-            .ok()
-            .map(|i| containers[i].1.clone())
+        let object = v.shape == Shape::Object;
+        fn find(containers: &[(Span, Container)], key: Span) -> Option<&Container> {
+            debug_assert!(containers.is_sorted_by_key(|&(span, _)| span));
+            containers
+                .binary_search_by_key(&key, |&(span, _)| span)
+                .ok()
+                .map(|i| &containers[i].1)
+        }
+        let placed = || {
+            let (at, layout) = self.placed_at(v.side, v.start)?;
+            let c = find(&layout.containers, (v.start - at, v.end - at, object))?;
+            let item = |i: &Item| Item {
+                lead: i.lead + at,
+                start: i.start + at,
+                value: i.value + at,
+                end: i.end + at,
+                shape: i.shape,
+            };
+            Some(Container {
+                open: c.open + at,
+                items: c.items.iter().map(item).collect(),
+                close: c.close + at,
+                end: c.end + at,
+                flow: c.flow,
+            })
+        };
+        find(&self.containers[v.side], (v.start, v.end, object))
+            .cloned()
+            .or_else(placed)
             .unwrap_or(Container {
                 open: v.start,
                 items: Vec::new(),
@@ -173,17 +201,100 @@ impl Parsed {
     }
 
     pub(crate) fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-        let keys = &self.keys[side];
-        debug_assert!(keys.is_sorted_by_key(|&(start, array, _)| (start, array)));
-        let at = (item.start, item.shape == Shape::Array);
-        let key = keys
-            .binary_search_by_key(&at, |&(start, array, _)| (start, array))
-            .ok()
-            .map(|i| match &keys[i].2 {
-                Key::Span(start, end) => text.get(*start..*end).unwrap_or_default(),
-                Key::Owned(key) => &key[..],
-            });
+        let array = item.shape == Shape::Array;
+        let find = |keys: &'t [(usize, bool, Key)], start: usize, at: usize| {
+            debug_assert!(keys.is_sorted_by_key(|&(start, array, _)| (start, array)));
+            keys.binary_search_by_key(&(start, array), |&(start, array, _)| (start, array))
+                .ok()
+                .map(|i| match &keys[i].2 {
+                    Key::Span(start, end) => text.get(start + at..end + at).unwrap_or_default(),
+                    Key::Owned(key) => &key[..],
+                })
+        };
+        let key = find(&self.keys[side], item.start, 0).or_else(|| {
+            let (at, layout) = self.placed_at(side, item.start)?;
+            find(&layout.keys, item.start - at, at)
+        });
         Cow::Borrowed(key.unwrap_or_default())
+    }
+}
+
+/// The layout of a part of a side read apart (a YAML entry read alone), offsets from the
+/// part's start: placed where the part is with [`Parsed::place`], by reference (a store's
+/// entries are the same text on all three sides, and their layout is kept once).
+#[derive(Debug, Default)]
+pub(crate) struct Layout {
+    containers: Vec<(Span, Container)>,
+    keys: Vec<(usize, bool, Key)>,
+}
+
+impl Layout {
+    /// The containers, by span.
+    pub(crate) fn containers(&self) -> impl Iterator<Item = (&Span, &Container)> {
+        self.containers.iter().map(|(span, c)| (span, c))
+    }
+}
+
+impl Parsed {
+    /// Takes what `side` holds as a layout of its own.
+    pub(crate) fn take_layout(&mut self, side: usize) -> Layout {
+        let mut layout = Layout {
+            containers: std::mem::take(&mut self.containers[side]),
+            keys: std::mem::take(&mut self.keys[side]),
+        };
+        one_of_each(&mut layout.keys, |&(start, array, _)| (start, array));
+        one_of_each(&mut layout.containers, |&(span, _)| span);
+        layout
+    }
+
+    /// Places `layout`, read apart, for the part of `side` at `at..end`.
+    pub(crate) fn place(&mut self, side: usize, at: usize, end: usize, layout: Arc<Layout>) {
+        self.placed[side].push((at, end, layout));
+    }
+
+    /// The layout placed where `pos` is, and where it is placed.
+    fn placed_at(&self, side: usize, pos: usize) -> Option<(usize, &Layout)> {
+        let placed = &self.placed[side];
+        let i = placed
+            .partition_point(|&(at, _, _)| at <= pos)
+            .checked_sub(1)?;
+        let (at, end, layout) = &placed[i];
+        (pos < *end).then_some((*at, &**layout))
+    }
+}
+
+#[cfg(test)]
+impl Parsed {
+    /// Every container and key of `side` as the merge looks them up (placed layouts where
+    /// they are placed), in order: for comparing two readings.
+    pub(crate) fn flattened(&self, side: usize, text: &[u8]) -> String {
+        let mut containers: Vec<(Span, Container)> = self.containers[side].clone();
+        let mut keys: Vec<(usize, bool, Vec<u8>)> = Vec::new();
+        let mut add_keys = |list: &[(usize, bool, Key)], at: usize| {
+            keys.extend(list.iter().map(|(start, array, key)| {
+                let bytes = match key {
+                    Key::Span(s, e) => text.get(s + at..e + at).unwrap_or_default().to_vec(),
+                    Key::Owned(key) => key.to_vec(),
+                };
+                (start + at, *array, bytes)
+            }));
+        };
+        add_keys(&self.keys[side], 0);
+        for (at, _, layout) in &self.placed[side] {
+            for ((start, end, object), _) in &layout.containers {
+                let v = Val {
+                    side,
+                    start: start + at,
+                    end: end + at,
+                    shape: if *object { Shape::Object } else { Shape::Array },
+                };
+                containers.push(((v.start, v.end, *object), self.open(v)));
+            }
+            add_keys(&layout.keys, *at);
+        }
+        containers.sort_by_key(|&(span, _)| span);
+        keys.sort_by_key(|&(start, array, _)| (start, array));
+        format!("{containers:?}\n{keys:?}")
     }
 }
 
