@@ -105,9 +105,13 @@ pub(crate) struct Parsed {
     /// key per value: a sorted list, mostly spans of the text, is a fraction of a map of
     /// owned keys.
     keys: [Vec<(usize, bool, Key)>; 3],
-    /// Parts read apart (see [`Layout`]): where each starts and ends, sorted by `seal`.
-    placed: [Vec<(usize, usize, Arc<Layout>)>; 3],
+    /// Parts read apart (see [`Layout`]): where each starts and ends, and its layout and
+    /// part there; sorted by `seal`.
+    placed: [Vec<Placed>; 3],
 }
+
+/// A part read apart, placed: where it starts and ends, its layout and its part there.
+type Placed = (usize, usize, Arc<Layout>, usize);
 
 /// A member's key: its text where that is the key (a plain YAML key), else its own bytes.
 #[derive(Debug)]
@@ -142,7 +146,7 @@ impl Parsed {
     pub(crate) fn seal(&mut self, side: usize) {
         one_of_each(&mut self.keys[side], |&(start, array, _)| (start, array));
         one_of_each(&mut self.containers[side], |&(span, _)| span);
-        self.placed[side].sort_unstable_by_key(|&(at, _, _)| at);
+        self.placed[side].sort_unstable_by_key(|&(at, ..)| at);
     }
 
     /// Takes one side's layout, read apart from the others (on a thread of its own).
@@ -171,8 +175,10 @@ impl Parsed {
                 .map(|i| &containers[i].1)
         }
         let placed = || {
-            let (at, layout) = self.placed_at(v.side, v.start)?;
-            let c = find(&layout.containers, (v.start - at, v.end - at, object))?;
+            let (at, layout, part) = self.placed_at(v.side, v.start)?;
+            let heads = &layout.containers[layout.parts[part].0.clone()];
+            let key = (v.start - at, v.end - at, object);
+            let c = &heads[heads.binary_search_by_key(&key, |&(span, _)| span).ok()?].1;
             let item = |i: &Item| Item {
                 lead: i.lead + at,
                 start: i.start + at,
@@ -182,7 +188,7 @@ impl Parsed {
             };
             Some(Container {
                 open: c.open + at,
-                items: c.items.iter().map(item).collect(),
+                items: layout.items[c.items.clone()].iter().map(item).collect(),
                 close: c.close + at,
                 end: c.end + at,
                 flow: c.flow,
@@ -212,54 +218,124 @@ impl Parsed {
                 })
         };
         let key = find(&self.keys[side], item.start, 0).or_else(|| {
-            let (at, layout) = self.placed_at(side, item.start)?;
-            find(&layout.keys, item.start - at, at)
+            let (at, layout, part) = self.placed_at(side, item.start)?;
+            find(
+                &layout.keys[layout.parts[part].1.clone()],
+                item.start - at,
+                at,
+            )
         });
         Cow::Borrowed(key.unwrap_or_default())
     }
 }
 
-/// The layout of a part of a side read apart (a YAML entry read alone), offsets from the
-/// part's start: placed where the part is with [`Parsed::place`], by reference (a store's
-/// entries are the same text on all three sides, and their layout is kept once).
+/// The layouts of parts of sides read apart (YAML entries read alone), offsets from each
+/// part's start, kept together: placed where a part is with [`Parsed::place`], by
+/// reference (a store's entries are the same text on all three sides: their layout is kept
+/// once, and in one place rather than in small allocations of its own).
 #[derive(Debug, Default)]
 pub(crate) struct Layout {
-    containers: Vec<(Span, Container)>,
+    /// Per part: its containers and its keys, ranges of the lists below.
+    parts: Vec<(Range<usize>, Range<usize>)>,
+    /// Containers by span (sorted in each part), their items a range of `items`.
+    containers: Vec<(Span, Head)>,
+    items: Vec<Item>,
     keys: Vec<(usize, bool, Key)>,
 }
 
+/// A container kept in a layout: its items are a range of the layout's.
+#[derive(Debug)]
+struct Head {
+    open: usize,
+    items: Range<usize>,
+    close: usize,
+    end: usize,
+    flow: bool,
+}
+
 impl Layout {
-    /// The containers, by span.
-    pub(crate) fn containers(&self) -> impl Iterator<Item = (&Span, &Container)> {
-        self.containers.iter().map(|(span, c)| (span, c))
+    /// Takes what `side` of `parsed` holds (read apart, alone) as a new part; returns its
+    /// index. `parsed` keeps its lists' room for the next part.
+    pub(crate) fn add(&mut self, parsed: &mut Parsed, side: usize) -> usize {
+        let (containers, keys) = (&mut parsed.containers[side], &mut parsed.keys[side]);
+        one_of_each(keys, |&(start, array, _)| (start, array));
+        one_of_each(containers, |&(span, _)| span);
+        let heads = self.containers.len()..self.containers.len() + containers.len();
+        for (span, c) in containers.drain(..) {
+            let items = self.items.len()..self.items.len() + c.items.len();
+            self.items.extend_from_slice(&c.items);
+            let head = Head {
+                open: c.open,
+                items,
+                close: c.close,
+                end: c.end,
+                flow: c.flow,
+            };
+            self.containers.push((span, head));
+        }
+        let key_range = self.keys.len()..self.keys.len() + keys.len();
+        self.keys.append(keys);
+        self.parts.push((heads, key_range));
+        self.parts.len() - 1
+    }
+}
+
+impl Layout {
+    /// Room for `parts` parts over `lines` lines of text (a key and an item a line).
+    pub(crate) fn reserve(&mut self, parts: usize, lines: usize) {
+        self.parts.reserve(parts);
+        self.containers.reserve(parts + lines / 4);
+        self.items.reserve(lines);
+        self.keys.reserve(lines);
+    }
+
+    /// How much it holds, to go back to with `truncate`.
+    pub(crate) fn len(&self) -> [usize; 4] {
+        [
+            self.parts.len(),
+            self.containers.len(),
+            self.items.len(),
+            self.keys.len(),
+        ]
+    }
+
+    /// Drops the parts added since it held `len`.
+    pub(crate) fn truncate(&mut self, len: [usize; 4]) {
+        self.parts.truncate(len[0]);
+        self.containers.truncate(len[1]);
+        self.items.truncate(len[2]);
+        self.keys.truncate(len[3]);
     }
 }
 
 impl Parsed {
-    /// Takes what `side` holds as a layout of its own.
-    pub(crate) fn take_layout(&mut self, side: usize) -> Layout {
-        let mut layout = Layout {
-            containers: std::mem::take(&mut self.containers[side]),
-            keys: std::mem::take(&mut self.keys[side]),
-        };
-        one_of_each(&mut layout.keys, |&(start, array, _)| (start, array));
-        one_of_each(&mut layout.containers, |&(span, _)| span);
-        layout
+    /// Forgets what `side` holds.
+    pub(crate) fn clear(&mut self, side: usize) {
+        self.containers[side].clear();
+        self.keys[side].clear();
+        self.placed[side].clear();
     }
 
-    /// Places `layout`, read apart, for the part of `side` at `at..end`.
-    pub(crate) fn place(&mut self, side: usize, at: usize, end: usize, layout: Arc<Layout>) {
-        self.placed[side].push((at, end, layout));
+    /// Places `part` of `layout`, read apart, for the part of `side` at `at..end`.
+    pub(crate) fn place(
+        &mut self,
+        side: usize,
+        at: usize,
+        end: usize,
+        layout: Arc<Layout>,
+        part: usize,
+    ) {
+        self.placed[side].push((at, end, layout, part));
     }
 
-    /// The layout placed where `pos` is, and where it is placed.
-    fn placed_at(&self, side: usize, pos: usize) -> Option<(usize, &Layout)> {
+    /// The part placed where `pos` is: where it is placed, its layout and part there.
+    fn placed_at(&self, side: usize, pos: usize) -> Option<(usize, &Layout, usize)> {
         let placed = &self.placed[side];
         let i = placed
-            .partition_point(|&(at, _, _)| at <= pos)
+            .partition_point(|&(at, ..)| at <= pos)
             .checked_sub(1)?;
-        let (at, end, layout) = &placed[i];
-        (pos < *end).then_some((*at, &**layout))
+        let (at, end, layout, part) = &placed[i];
+        (pos < *end).then_some((*at, &**layout, *part))
     }
 }
 
@@ -280,8 +356,9 @@ impl Parsed {
             }));
         };
         add_keys(&self.keys[side], 0);
-        for (at, _, layout) in &self.placed[side] {
-            for ((start, end, object), _) in &layout.containers {
+        for (at, _, layout, part) in &self.placed[side] {
+            let (heads, key_range) = layout.parts[*part].clone();
+            for ((start, end, object), _) in &layout.containers[heads] {
                 let v = Val {
                     side,
                     start: start + at,
@@ -290,7 +367,7 @@ impl Parsed {
                 };
                 containers.push(((v.start, v.end, *object), self.open(v)));
             }
-            add_keys(&layout.keys, *at);
+            add_keys(&layout.keys[key_range], *at);
         }
         containers.sort_by_key(|&(span, _)| span);
         keys.sort_by_key(|&(start, array, _)| (start, array));

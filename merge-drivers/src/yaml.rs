@@ -227,8 +227,9 @@ struct Reader<'s, I: Iterator<Item = Spanned>> {
     /// The deepest `depth` yet.
     deepest: usize,
     events: std::iter::Peekable<I>,
-    /// The entries read alone, for the events `Ev::Entry`, in order.
-    fragments: std::vec::IntoIter<&'s Fragment>,
+    /// The entries read alone, for the events `Ev::Entries`, in order: each one's span and
+    /// layout.
+    fragments: std::vec::IntoIter<(Range<usize>, &'s Fragment)>,
 }
 
 /// An event and its byte span.
@@ -244,8 +245,9 @@ enum Ev {
     MappingEnd,
     SequenceEnd,
     Other,
-    /// An entry of a block sequence read alone (see [`Entries`]), spanning its lines.
-    Entry,
+    /// Entries of a block sequence read alone (see [`Entries`]), this many, spanning their
+    /// lines.
+    Entries(usize),
 }
 
 /// A scalar's decoded text where it can be a key: mostly its own span (a plain key), so
@@ -281,6 +283,17 @@ impl Chars<'_> {
             return target.min(self.text.len());
         }
         let bytes = self.text.as_bytes();
+        // Up to the target, ASCII (as most of a text is): as many bytes as characters.
+        if let Some(step) = target.checked_sub(self.chars) {
+            if bytes
+                .get(self.bytes..self.bytes + step)
+                .is_some_and(|s| s.is_ascii())
+            {
+                self.bytes += step;
+                self.chars = target;
+                return self.bytes;
+            }
+        }
         // Whole 32-byte chunks first (counting first bytes vectorizes), then byte by byte.
         while self.chars < target {
             let Some(chunk) = bytes.get(self.bytes..self.bytes + 32) else {
@@ -497,6 +510,10 @@ struct Entries<'t> {
     read: HashMap<&'t str, Alone>,
 }
 
+/// A side's skeleton events, and the entries its `Ev::Entries` stand for: their spans and
+/// what the reader made of them.
+type Skeleton<'f> = (Vec<Spanned>, Vec<(Range<usize>, &'f Fragment)>);
+
 /// An entry read alone.
 enum Alone {
     /// Not one entry of a block sequence without error or refused event.
@@ -510,11 +527,60 @@ enum Alone {
 #[derive(Debug)]
 struct Fragment {
     item: Item,
+    /// Its containers and keys: `part` of `layout` (kept with the others read with it).
     layout: Arc<Layout>,
+    part: usize,
     /// Its flow collections the merge cannot take apart.
     opaque: Vec<usize>,
     /// How deep its nodes go (its value is 1).
     depth: usize,
+}
+
+/// An entry read alone whose layout is still being kept (see [`Reading`]).
+enum Pending {
+    Unread,
+    Refused,
+    Read {
+        item: Item,
+        part: usize,
+        opaque: Vec<usize>,
+        depth: usize,
+    },
+}
+
+/// Entries being read alone, their layouts kept together in one `Layout`, the reader's
+/// lists reused from one to the next.
+#[derive(Default)]
+struct Reading {
+    layout: Layout,
+    scratch: Yaml,
+    read: Vec<Pending>,
+}
+
+impl Reading {
+    /// The entries read, in order.
+    fn finish(self) -> Vec<Alone> {
+        let layout = Arc::new(self.layout);
+        self.read
+            .into_iter()
+            .map(|pending| match pending {
+                Pending::Unread => Alone::Unread,
+                Pending::Refused => Alone::Refused,
+                Pending::Read {
+                    item,
+                    part,
+                    opaque,
+                    depth,
+                } => Alone::Read(Fragment {
+                    item,
+                    layout: Arc::clone(&layout),
+                    part,
+                    opaque,
+                    depth,
+                }),
+            })
+            .collect()
+    }
 }
 
 impl<'t> Entries<'t> {
@@ -527,27 +593,45 @@ impl<'t> Entries<'t> {
         }
         let indent = entry_indent(texts[OURS]?, min)?;
         let cuts = texts.map(|t| t.map_or_else(Vec::new, |t| cut(t, indent)));
-        let mut read = HashMap::default();
-        let mut distinct = Vec::new();
-        for (text, cuts) in texts.iter().zip(&cuts) {
+        // Mostly the same entries on every side: room for the most a side has, and some.
+        let most = cuts.iter().map(Vec::len).max().unwrap_or(0);
+        let mut read = HashMap::with_capacity_and_hasher(most + most / 8, Default::default());
+        // Each distinct entry: its side and span there.
+        let mut distinct = Vec::with_capacity(most);
+        for (side, (text, cuts)) in texts.iter().zip(&cuts).enumerate() {
             let Some(text) = text else { continue };
             for r in cuts {
-                let entry = &text[r.clone()];
-                read.entry(entry).or_insert_with(|| {
-                    distinct.push(entry);
+                read.entry(&text[r.clone()]).or_insert_with(|| {
+                    distinct.push((side, r.clone()));
                     Alone::Unread
                 });
             }
         }
-        let read_all = |entries: &[&str]| read_entries(entries, indent);
+        // Entries that follow each other in a side are read as its text.
+        let read_all = |entries: &[(usize, Range<usize>)]| -> Vec<Alone> {
+            let mut reading = Reading::default();
+            reading.read.reserve(entries.len());
+            // Room for their layouts, not grown (and copied) as they come: about a key and
+            // an item per line.
+            let lines = entries.iter().map(|(side, r)| {
+                let text = texts[*side].unwrap_or_default().as_bytes();
+                memchr::memchr_iter(b'\n', &text[r.clone()]).count()
+            });
+            reading.layout.reserve(entries.len(), lines.sum());
+            for run in entries.chunk_by(|a, b| a.0 == b.0 && a.1.end == b.1.start) {
+                let text = texts[run[0].0].unwrap_or_default();
+                read_entries(text, run, indent, &mut reading);
+            }
+            reading.finish()
+        };
         let alone = if parallel && distinct.len() > 1 {
             // Two halves of about the same size.
-            let total: usize = distinct.iter().map(|e| e.len()).sum();
+            let total: usize = distinct.iter().map(|(_, r)| r.len()).sum();
             let mut size = 0;
             let half = distinct
                 .iter()
-                .position(|e| {
-                    size += e.len();
+                .position(|(_, r)| {
+                    size += r.len();
                     size * 2 >= total
                 })
                 .map_or(distinct.len(), |i| i + 1);
@@ -562,20 +646,22 @@ impl<'t> Entries<'t> {
         } else {
             read_all(&distinct)
         };
-        for (entry, alone) in distinct.into_iter().zip(alone) {
-            read.insert(entry, alone);
+        for ((side, r), alone) in distinct.into_iter().zip(alone) {
+            if let Some(text) = texts[side] {
+                read.insert(&text[r], alone);
+            }
         }
         Some(Entries { indent, cuts, read })
     }
 
-    /// One side's skeleton events, and the fragments of its `Ev::Entry` events in order; or
-    /// `None`: read the side whole.
-    fn events(&self, side: usize, text: &str) -> Option<(Vec<Spanned>, Vec<&Fragment>)> {
+    /// One side's skeleton events, and the entries of its `Ev::Entries` events in order
+    /// (their spans and layouts); or `None`: read the side whole.
+    fn events(&self, side: usize, text: &str) -> Option<Skeleton<'_>> {
         let entries =
             self.cuts[side]
                 .iter()
                 .filter_map(|r| match self.read.get(&text[r.clone()])? {
-                    Alone::Read(fragment) => Some((r.clone(), fragment)),
+                    Alone::Read(fragment) => Some((r.clone(), (r.clone(), fragment))),
                     _ => None,
                 });
         splice(text, self.indent, entries)
@@ -617,8 +703,12 @@ fn lone_cr(text: &str) -> bool {
 
 /// The indent of the lines `- …` most common in `text`, if there are at least `min` of them.
 fn entry_indent(text: &str, min: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
     let mut counts = [0usize; 64];
-    for line in text.as_bytes().split(|&b| b == b'\n') {
+    let lines = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+    for start in lines {
+        // (From the line's start on: only its first characters are looked at.)
+        let line = &bytes[start..];
         let indent = line.iter().take_while(|&&b| b == b' ').count();
         if indent < counts.len() && is_dash(&line[indent..]) {
             counts[indent] += 1;
@@ -647,28 +737,32 @@ fn cut(text: &str, indent: usize) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let mut cuts = Vec::new();
     let mut open: Option<usize> = None;
-    let mut at = 0;
-    while at < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i + 1);
-        let line = &bytes[at..end];
-        let spaces = line.iter().take_while(|&&b| b == b' ').count();
-        let rest = &line[spaces..];
-        let blank = rest
-            .iter()
-            .all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
-        if spaces <= indent && !blank && rest[0] != b'#' {
-            // A line that ends the entry before it.
-            if let Some(start) = open.take() {
-                // After a tab, where the line's first token is is not plain.
-                if rest[0] != b'\t' {
-                    cuts.push(start..at);
-                }
-            }
-            if spaces == indent && is_dash(rest) {
-                open = Some(at);
+    let lines = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+    for at in lines.filter(|&at| at < bytes.len()) {
+        // A line indented past the dash is inside whatever is open (most lines).
+        if bytes
+            .get(at..=at + indent)
+            .is_some_and(|s| s.iter().all(|&b| b == b' '))
+        {
+            continue;
+        }
+        let spaces = bytes[at..].iter().take_while(|&&b| b == b' ').count();
+        let rest = &bytes[at + spaces..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+        let blank = line.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r'));
+        if blank || line[0] == b'#' {
+            continue;
+        }
+        // A line that ends the entry before it.
+        if let Some(start) = open.take() {
+            // After a tab, where the line's first token is is not plain.
+            if line[0] != b'\t' {
+                cuts.push(start..at);
             }
         }
-        at = end;
+        if spaces == indent && is_dash(rest) {
+            open = Some(at);
+        }
     }
     if let Some(start) = open {
         cuts.push(start..bytes.len());
@@ -676,47 +770,57 @@ fn cut(text: &str, indent: usize) -> Vec<Range<usize>> {
     cuts
 }
 
-/// Entries (at `indent`), each read alone (see [`Entries`]).
+/// Entries (at `indent`) that follow each other in `text` (`run`: their spans), each read
+/// alone (see [`Entries`]).
 ///
-/// Read one after the other as one text, each is read as alone: the text is a sequence of
-/// them, each starting where one ends, and every entry is followed by the dash of the next
-/// (or the end). If that reading has an error or a refused event, or if its items are not
-/// the entries, one for one, each entry is read by itself.
-fn read_entries(entries: &[&str], indent: usize) -> Vec<Alone> {
-    if let Some((events, items)) = read_together(entries, indent) {
-        return entries
-            .iter()
-            .zip(items)
-            .map(|(entry, item)| fragment(entry, events[item].iter().cloned()))
-            .collect();
+/// Read together, as their text, each is read as alone: the text is a sequence of them,
+/// each starting where one ends, and every entry is followed by the dash of the next (or the
+/// end). If that reading has an error or a refused event, or if its items are not the
+/// entries, one for one, inside them, each entry is read by itself.
+fn read_entries(text: &str, run: &[(usize, Range<usize>)], indent: usize, reading: &mut Reading) {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return;
+    };
+    let at = first.1.start;
+    let starts = run.iter().map(|(_, r)| r.start - at);
+    let read = reading.read.len();
+    let kept = reading.layout.len();
+    if read_together(&text[at..last.1.end], starts, indent, reading).is_some() {
+        return;
     }
-    entries
-        .iter()
-        .map(|entry| match entry_events(entry, indent) {
-            Some(events) => fragment(entry, events.into_iter()),
-            None => Alone::Unread,
-        })
-        .collect()
+    // What was read together before it failed is read again, by itself.
+    reading.read.truncate(read);
+    reading.layout.truncate(kept);
+    for (_, r) in run {
+        let entry = &text[r.clone()];
+        let pending = match entry_events(entry, indent) {
+            Some(events) => fragment(entry, events.into_iter(), reading),
+            None => Pending::Unread,
+        };
+        reading.read.push(pending);
+    }
 }
 
-/// The events of entries read as one text (see [`read_entries`]), offsets from each one's
-/// start, and each one's events; `None` if that reading says nothing of them alone.
-fn read_together(entries: &[&str], indent: usize) -> Option<(Vec<Spanned>, Vec<Range<usize>>)> {
+/// Entries read together (see [`read_entries`]): `text` holds them, each starting at one of
+/// `starts`; `None` if that reading says nothing of them alone.
+fn read_together(
+    text: &str,
+    starts: impl Iterator<Item = usize>,
+    indent: usize,
+    reading: &mut Reading,
+) -> Option<()> {
+    let bytes = text.as_bytes();
+    let starts: Vec<usize> = starts.chain([text.len()]).collect();
     // Each entry but the last is followed by the next on a line of its own.
-    let (last, others) = entries.split_last()?;
-    if others.iter().any(|e| !e.ends_with('\n')) {
+    let ends = &starts[1..starts.len() - 1];
+    if ends
+        .iter()
+        .any(|&end| bytes.get(end.wrapping_sub(1)) != Some(&b'\n'))
+    {
         return None;
     }
-    let mut text =
-        String::with_capacity(others.iter().map(|e| e.len()).sum::<usize>() + last.len());
-    let mut starts = Vec::with_capacity(entries.len() + 1);
-    for entry in entries {
-        starts.push(text.len());
-        text.push_str(entry);
-    }
-    starts.push(text.len());
     let status = Status::default();
-    let mut stream = EventStream::new(&text, &status);
+    let mut stream = EventStream::new(text, &status);
     // The stream's and the document's starts, and the sequence's at the first dash.
     let (Ev::Other, ..) = stream.next()? else {
         return None;
@@ -731,26 +835,32 @@ fn read_together(entries: &[&str], indent: usize) -> Option<(Vec<Spanned>, Vec<R
         return None;
     }
     let mut events = Vec::new();
-    let mut items = Vec::with_capacity(entries.len());
     for bounds in starts.windows(2) {
         let (at, next) = (bounds[0], bounds[1]);
-        let first = events.len();
+        let len = next - at;
         let mut depth = 0usize;
         loop {
             let (ev, start, end) = stream.next()?;
-            // Each event inside its entry, but the ends of its blocks (at the next token).
-            let block_end = matches!(ev, Ev::MappingEnd | Ev::SequenceEnd);
-            if start < at || (start >= next && !block_end) {
+            // Each event inside its entry; but the ends of its blocks are at the next token,
+            // and a block scalar ends past the next line's indent.
+            let past = || bytes[next..end.max(next)].iter().all(|&b| b == b' ');
+            let inside = match &ev {
+                Ev::MappingEnd | Ev::SequenceEnd => at <= start,
+                Ev::Scalar(ScalarStyle::Literal | ScalarStyle::Folded, _) => {
+                    at <= start && start < next && past()
+                }
+                _ => at <= start && start < next && end <= next,
+            };
+            if !inside {
                 return None;
             }
             match ev {
                 Ev::MappingStart | Ev::SequenceStart => depth += 1,
                 Ev::MappingEnd | Ev::SequenceEnd => depth = depth.checked_sub(1)?,
-                Ev::Other | Ev::Entry => return None,
+                Ev::Other | Ev::Entries(_) => return None,
                 Ev::Scalar(..) => {}
             }
             // Read alone, what runs past the entry ends where it does.
-            let len = next - at;
             let event = (ev, (start - at).min(len), (end.max(start) - at).min(len));
             if empty_block_at_end(&event, &text[at..next]) {
                 return None;
@@ -760,7 +870,8 @@ fn read_together(entries: &[&str], indent: usize) -> Option<(Vec<Spanned>, Vec<R
                 break;
             }
         }
-        items.push(first..events.len());
+        let pending = fragment(&text[at..next], events.drain(..), reading);
+        reading.read.push(pending);
     }
     // The sequence's end, the document's and the stream's.
     let (Ev::SequenceEnd, ..) = stream.next()? else {
@@ -772,8 +883,7 @@ fn read_together(entries: &[&str], indent: usize) -> Option<(Vec<Spanned>, Vec<R
     let (Ev::Other, ..) = stream.next()? else {
         return None;
     };
-    (stream.next().is_none() && !status.failed.get() && status.documents.get() == 1)
-        .then_some((events, items))
+    (stream.next().is_none() && !status.failed.get() && status.documents.get() == 1).then_some(())
 }
 
 /// Whether `event`, of an entry `text` read alone, is a block scalar with no content at its
@@ -789,10 +899,10 @@ fn empty_block_at_end(event: &Spanned, text: &str) -> bool {
 }
 
 /// What the reader makes of an entry, `text`, from its `events` read alone.
-fn fragment(text: &str, events: impl Iterator<Item = Spanned>) -> Alone {
-    let mut syntax = Yaml::default();
+fn fragment(text: &str, events: impl Iterator<Item = Spanned>, reading: &mut Reading) -> Pending {
+    let scratch = &mut reading.scratch;
     let mut reader = Reader {
-        syntax: &mut syntax,
+        syntax: scratch,
         side: BASE,
         text: text.as_bytes(),
         depth: 0,
@@ -800,23 +910,20 @@ fn fragment(text: &str, events: impl Iterator<Item = Spanned>) -> Alone {
         events: events.peekable(),
         fragments: Vec::new().into_iter(),
     };
-    let Some(item) = reader.item() else {
-        return Alone::Refused;
+    let item = reader.item();
+    let (depth, rest) = (reader.deepest, reader.events.next().is_some());
+    let item = item.filter(|_| !rest && sound(scratch.parsed.containers(BASE), text.len()));
+    let Some(item) = item else {
+        scratch.parsed.clear(BASE);
+        scratch.opaque[BASE].clear();
+        return Pending::Refused;
     };
-    let depth = reader.deepest;
-    if reader.events.next().is_some() {
-        return Alone::Refused;
-    }
-    let layout = syntax.parsed.take_layout(BASE);
-    if !sound(layout.containers(), text.len()) {
-        return Alone::Refused;
-    }
-    Alone::Read(Fragment {
+    Pending::Read {
         item,
-        layout: Arc::new(layout),
-        opaque: syntax.opaque[BASE].drain().collect(),
+        part: reading.layout.add(&mut scratch.parsed, BASE),
+        opaque: scratch.opaque[BASE].drain().collect(),
         depth,
-    })
+    }
 }
 
 /// The events of an entry read alone, offsets from its start: `None` unless the text is one
@@ -848,7 +955,7 @@ fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
         match event.0 {
             Ev::MappingStart | Ev::SequenceStart => depth += 1,
             Ev::MappingEnd | Ev::SequenceEnd => depth = depth.checked_sub(1)?,
-            Ev::Other | Ev::Entry => return None,
+            Ev::Other | Ev::Entries(_) => return None,
             Ev::Scalar(..) => {}
         }
         events.push(event);
@@ -870,43 +977,57 @@ fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
         .then_some(events)
 }
 
-/// A text's events read as its skeleton: the text with each of `entries` replaced by a
-/// placeholder entry, whose scalar's event becomes an `Ev::Entry` spanning the entry; and
-/// each entry's `T`, in order. `None` if there are no entries, if the skeleton has an error
-/// or a refused event, or if a placeholder is not read as a scalar item of a block sequence
-/// where it stands.
+/// A text's events read as its skeleton: the text with each run of `entries` that follow
+/// each other replaced by one placeholder entry, whose scalar's event becomes an
+/// `Ev::Entries` spanning the run; and each entry's `T`, in order. `None` if there are no
+/// entries, if the skeleton has an error or a refused event, or if a placeholder is not read
+/// as a scalar item of a block sequence where it stands.
+///
+/// (One placeholder stands for a run as it does for one entry: after an entry, as after a
+/// placeholder, the parser is where it is after any item of the sequence, before the next.)
 fn splice<T>(
     text: &str,
     indent: usize,
     entries: impl Iterator<Item = (Range<usize>, T)>,
 ) -> Option<(Vec<Spanned>, Vec<T>)> {
     let placeholder = format!("{}- 0\n", " ".repeat(indent));
-    let mut skeleton = String::new();
-    // Per placeholder: where it starts in the skeleton, and its entry's span.
-    let mut places: Vec<(usize, Range<usize>)> = Vec::new();
+    // The runs: each one's span and how many entries it holds.
+    let mut runs: Vec<(Range<usize>, usize)> = Vec::new();
     let mut values = Vec::new();
-    let mut at = 0;
     for (entry, value) in entries {
-        skeleton.push_str(&text[at..entry.start]);
-        places.push((skeleton.len(), entry.clone()));
+        match runs.last_mut() {
+            Some((run, count)) if run.end == entry.start => {
+                run.end = entry.end;
+                *count += 1;
+            }
+            _ => runs.push((entry, 1)),
+        }
         values.push(value);
-        skeleton.push_str(&placeholder);
-        at = entry.end;
     }
-    if places.is_empty() {
+    if runs.is_empty() {
         return None;
     }
+    // Per placeholder: where it starts in the skeleton.
+    let mut places = Vec::with_capacity(runs.len());
+    let mut skeleton = String::new();
+    let mut at = 0;
+    for (run, _) in &runs {
+        skeleton.push_str(&text[at..run.start]);
+        places.push(skeleton.len());
+        skeleton.push_str(&placeholder);
+        at = run.end;
+    }
     skeleton.push_str(&text[at..]);
-    // A skeleton offset in the text: the placeholder's indent and dash are its entry's.
+    // A skeleton offset in the text: the placeholder's indent and dash are its run's.
     let map = |x: usize| -> Option<usize> {
-        let i = places.partition_point(|(p, _)| *p <= x);
-        let Some((p, entry)) = i.checked_sub(1).map(|i| &places[i]) else {
+        let i = places.partition_point(|&p| p <= x).checked_sub(1);
+        let Some((p, (run, _))) = i.map(|i| (places[i], &runs[i])) else {
             return Some(x);
         };
         if x <= p + indent {
-            Some(entry.start + x - p)
+            Some(run.start + x - p)
         } else if x >= p + placeholder.len() {
-            Some(entry.end + x - p - placeholder.len())
+            Some(run.end + x - p - placeholder.len())
         } else {
             None
         }
@@ -917,13 +1038,13 @@ fn splice<T>(
     let mut open = Vec::new();
     let mut next = 0;
     for (ev, start, end) in EventStream::new(&skeleton, &status) {
-        if let Some((p, entry)) = places.get(next) {
+        if let (Some(p), Some((run, count))) = (places.get(next), runs.get(next)) {
             let zero = p + indent + 2;
             if start == zero && ev == Ev::SequenceStart && end == start {
                 // A block sequence at the indent of its key starts where its first entry's
                 // content does: after the dash, white space and a comment.
                 let bytes = text.as_bytes();
-                let mut at = skip_spaces(bytes, entry.start + indent + 1);
+                let mut at = skip_spaces(bytes, run.start + indent + 1);
                 if bytes.get(at) == Some(&b'#') {
                     at += memchr::memchr2(b'\n', b'\r', &bytes[at..]).unwrap_or(bytes.len() - at);
                 }
@@ -939,7 +1060,7 @@ fn splice<T>(
                 {
                     return None;
                 }
-                events.push((Ev::Entry, entry.start, entry.end));
+                events.push((Ev::Entries(*count), run.start, run.end));
                 next += 1;
                 continue;
             }
@@ -965,7 +1086,7 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
         side: usize,
         text: &'s str,
         events: I,
-        fragments: Vec<&'s Fragment>,
+        fragments: Vec<(Range<usize>, &'s Fragment)>,
         head: usize,
     ) -> Option<Val> {
         let mut reader = Reader {
@@ -1181,9 +1302,15 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
                     self.events.next();
                     break;
                 }
-                Some((Ev::Entry, ..)) => {
-                    let (_, at, end) = self.events.next()?;
-                    self.place_entry(at, end)?
+                Some(&(Ev::Entries(count), ..)) => {
+                    self.events.next();
+                    for _ in 0..count {
+                        let (span, fragment) = self.fragments.next()?;
+                        let item = self.place_entry(span, fragment)?;
+                        content_end = content_end.max(item.end);
+                        items.push(item);
+                    }
+                    continue;
                 }
                 _ => self.item()?,
             };
@@ -1200,16 +1327,20 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
         })
     }
 
-    /// An entry read alone (the next fragment), for its text at `at..end`: as if read here.
-    fn place_entry(&mut self, at: usize, end: usize) -> Option<Item> {
-        let fragment = self.fragments.next()?;
+    /// An entry read alone, for its text at `span`: as if read here.
+    fn place_entry(&mut self, span: Range<usize>, fragment: &Fragment) -> Option<Item> {
+        let (at, end) = (span.start, span.end);
         if self.depth + fragment.depth > MAX_DEPTH {
             return None;
         }
         self.deepest = self.deepest.max(self.depth + fragment.depth);
-        self.syntax
-            .parsed
-            .place(self.side, at, end, Arc::clone(&fragment.layout));
+        self.syntax.parsed.place(
+            self.side,
+            at,
+            end,
+            Arc::clone(&fragment.layout),
+            fragment.part,
+        );
         self.syntax.opaque[self.side].extend(fragment.opaque.iter().map(|o| o + at));
         let i = fragment.item;
         Some(Item {
