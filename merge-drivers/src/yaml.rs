@@ -477,10 +477,10 @@ const MAX_DEPTH: usize = 200;
 /// entries in the same words. Each side is cut into entries: a line `- …` at the indent most
 /// such lines have, with the lines after it down to the next line that is not blank, not a
 /// comment and indented no further than its dash. Each distinct entry text is read once,
-/// alone, as a document holding a sequence of that one entry, and its layout is kept. A
-/// side is then read as its skeleton, its text with each such entry replaced by a
-/// placeholder entry `- 0`, and each entry's layout is placed where the placeholder's scalar
-/// is read.
+/// as if alone, as a document holding a sequence of that one entry (see [`read_entries`]),
+/// and what the reader makes of it is kept. A side is then read as its skeleton, its text
+/// with each run of such entries replaced by a placeholder entry `- 0` (see [`splice`]),
+/// and each entry's layout is placed where the placeholder's scalar is read.
 ///
 /// That is what reading the side whole gives. What a parser makes of an entry depends on
 /// its text and on the parser's state where it starts: a line start, its dash read as an
