@@ -278,9 +278,7 @@ impl Layout {
         self.parts.push((heads, key_range));
         self.parts.len() - 1
     }
-}
 
-impl Layout {
     /// Room for `parts` parts over `lines` lines of text (a key and an item a line).
     pub(crate) fn reserve(&mut self, parts: usize, lines: usize) {
         self.parts.reserve(parts);

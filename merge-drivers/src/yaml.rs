@@ -1297,25 +1297,28 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
         let mut items = Vec::new();
         let mut content_end = start;
         loop {
-            let item = match self.events.peek() {
+            let new = items.len();
+            match self.events.peek() {
                 Some((Ev::SequenceEnd, ..)) => {
                     self.events.next();
                     break;
                 }
                 Some(&(Ev::Entries(count), ..)) => {
+                    // Entries read alone, placed here.
                     self.events.next();
                     for _ in 0..count {
                         let (span, fragment) = self.fragments.next()?;
-                        let item = self.place_entry(span, fragment)?;
-                        content_end = content_end.max(item.end);
-                        items.push(item);
+                        items.push(self.place_entry(span, fragment)?);
                     }
-                    continue;
                 }
-                _ => self.item()?,
-            };
-            content_end = content_end.max(item.end);
-            items.push(item);
+                _ => {
+                    let item = self.item()?;
+                    items.push(item);
+                }
+            }
+            for item in &items[new..] {
+                content_end = content_end.max(item.end);
+            }
         }
         Some(Node {
             start,
@@ -1329,7 +1332,7 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
 
     /// An entry read alone, for its text at `span`: as if read here.
     fn place_entry(&mut self, span: Range<usize>, fragment: &Fragment) -> Option<Item> {
-        let (at, end) = (span.start, span.end);
+        let at = span.start;
         if self.depth + fragment.depth > MAX_DEPTH {
             return None;
         }
@@ -1337,7 +1340,7 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
         self.syntax.parsed.place(
             self.side,
             at,
-            end,
+            span.end,
             Arc::clone(&fragment.layout),
             fragment.part,
         );
@@ -1354,35 +1357,33 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
 
     /// The next item of a block sequence: its value, the dash before it.
     fn item(&mut self) -> Option<Item> {
-        {
-            let value = self.node()?;
-            // The dash before the value, on its line (a block scalar's, before its indicator:
-            // its span may start at its content, lines below).
-            let mut dash = value.start;
-            if value.shape == Shape::Text {
-                let mut end = dash;
-                while end > 0 && self.text[end - 1].is_ascii_whitespace() {
-                    end -= 1;
-                }
-                let line = self.text[..end]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                if let Some(at) = self.text[line..end]
-                    .iter()
-                    .position(|&b| b == b'|' || b == b'>')
-                {
-                    dash = line + at;
-                }
+        let value = self.node()?;
+        // The dash before the value, on its line (a block scalar's, before its indicator:
+        // its span may start at its content, lines below).
+        let mut dash = value.start;
+        if value.shape == Shape::Text {
+            let mut end = dash;
+            while end > 0 && self.text[end - 1].is_ascii_whitespace() {
+                end -= 1;
             }
-            while dash > 0 && matches!(self.text[dash - 1], b' ' | b'\t') {
-                dash -= 1;
+            let line = self.text[..end]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            if let Some(at) = self.text[line..end]
+                .iter()
+                .position(|&b| b == b'|' || b == b'>')
+            {
+                dash = line + at;
             }
-            if dash == 0 || self.text[dash - 1] != b'-' {
-                return None;
-            }
-            self.entry(dash - 1, dash, value)
         }
+        while dash > 0 && matches!(self.text[dash - 1], b' ' | b'\t') {
+            dash -= 1;
+        }
+        if dash == 0 || self.text[dash - 1] != b'-' {
+            return None;
+        }
+        self.entry(dash - 1, dash, value)
     }
 
     /// An entry whose head (`key:` or `-`) runs from `start` to `after`, holding `value`.
