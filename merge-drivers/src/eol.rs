@@ -24,6 +24,10 @@ impl Eol {
 
     /// Whether `text` ends lines both ways (`\r\n` and a bare `\n`).
     pub(crate) fn mixed(text: &[u8]) -> bool {
+        // No `\r` at all (as in most texts): found at once, without looking at every line.
+        if memchr::memchr(b'\r', text).is_none() {
+            return false;
+        }
         let (mut crlf, mut lf) = (false, false);
         for nl in memchr::memchr_iter(b'\n', text) {
             if nl > 0 && text[nl - 1] == b'\r' {

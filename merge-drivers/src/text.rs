@@ -210,7 +210,20 @@ fn marker(out: &mut Vec<u8>, c: u8, size: usize, label: &str, eol: &[u8]) {
 /// Whether `text` holds conflict markers: an opening and a closing marker line of exactly
 /// `size` characters (in any order: a structural merge may have moved lines apart).
 pub fn has_conflict_markers(text: &[u8], size: usize) -> bool {
-    markers_in(text.split(|&b| b == b'\n'), size)
+    if size == 0 {
+        return markers_in(text.split(|&b| b == b'\n'), size);
+    }
+    // Only a line that starts with `<` or `>` can be a marker: those lines alone, found by
+    // their first character rather than by reading every line.
+    let starting = |c: u8| {
+        memchr::memchr_iter(c, text)
+            .filter(move |&i| i == 0 || text[i - 1] == b'\n')
+            .map(move |i| {
+                let end = memchr::memchr(b'\n', &text[i..]).map_or(text.len(), |n| i + n);
+                &text[i..end]
+            })
+    };
+    markers_in(starting(b'<').chain(starting(b'>')), size)
 }
 
 /// `has_conflict_markers` over some lines of a text.
@@ -280,5 +293,40 @@ mod tests {
         ));
         assert!(!has_conflict_markers(b"Title\n=======\n", 7));
         assert!(!has_conflict_markers(b"<<<<<<<< a\n>>>>>>>> b\n", 7));
+    }
+
+    #[test]
+    fn markers_are_found_as_reading_every_line_finds_them() {
+        let every_line = |text: &[u8], size| markers_in(text.split(|&b| b == b'\n'), size);
+        let lines = [
+            "<<<<<<< ours",
+            ">>>>>>> theirs",
+            "<<<<<<<",
+            ">>>>>>>\r",
+            "<<<<<<<< x",
+            "x <<<<<<<",
+            " >>>>>>>",
+            "=======",
+            "<",
+            ">",
+            "",
+            "a<b>c",
+            "<<<<<<<\t",
+            ">>>>>>>>",
+        ];
+        for a in lines {
+            for b in lines {
+                for c in ["", "\n", "x\n"] {
+                    let text = format!("{c}{a}\n{b}");
+                    for size in [0, 1, 7, 8] {
+                        assert_eq!(
+                            has_conflict_markers(text.as_bytes(), size),
+                            every_line(text.as_bytes(), size),
+                            "{text:?} {size}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
