@@ -821,19 +821,7 @@ fn read_together(
     }
     let status = Status::default();
     let mut stream = EventStream::new(text, &status);
-    // The stream's and the document's starts, and the sequence's at the first dash.
-    let (Ev::Other, ..) = stream.next()? else {
-        return None;
-    };
-    let (Ev::Other, ..) = stream.next()? else {
-        return None;
-    };
-    let (Ev::SequenceStart, start, end) = stream.next()? else {
-        return None;
-    };
-    if start != indent || end != indent {
-        return None;
-    }
+    sequence_at(&mut stream, indent)?;
     let mut events = Vec::new();
     for bounds in starts.windows(2) {
         let (at, next) = (bounds[0], bounds[1]);
@@ -926,12 +914,9 @@ fn fragment(text: &str, events: impl Iterator<Item = Spanned>, reading: &mut Rea
     }
 }
 
-/// The events of an entry read alone, offsets from its start: `None` unless the text is one
-/// block sequence, its dash at `indent`, holding one item, with no error and no refused event.
-fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
-    let status = Status::default();
-    let mut stream = EventStream::new(text, &status);
-    // The stream's and the document's starts, and the sequence's at the dash.
+/// Reads the stream's and the document's starts, then the start of a block sequence whose
+/// first dash is at `indent`; `None` if the text does not begin so.
+fn sequence_at(stream: &mut EventStream<'_>, indent: usize) -> Option<()> {
     let (Ev::Other, ..) = stream.next()? else {
         return None;
     };
@@ -941,9 +926,15 @@ fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
     let (Ev::SequenceStart, start, end) = stream.next()? else {
         return None;
     };
-    if start != indent || end != indent {
-        return None;
-    }
+    (start == indent && end == indent).then_some(())
+}
+
+/// The events of an entry read alone, offsets from its start: `None` unless the text is one
+/// block sequence, its dash at `indent`, holding one item, with no error and no refused event.
+fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
+    let status = Status::default();
+    let mut stream = EventStream::new(text, &status);
+    sequence_at(&mut stream, indent)?;
     // The one item.
     let mut events = Vec::new();
     let mut depth = 0usize;
