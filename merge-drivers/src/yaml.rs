@@ -861,17 +861,7 @@ fn read_together(
         let pending = fragment(&text[at..next], events.drain(..), reading);
         reading.read.push(pending);
     }
-    // The sequence's end, the document's and the stream's.
-    let (Ev::SequenceEnd, ..) = stream.next()? else {
-        return None;
-    };
-    let (Ev::Other, ..) = stream.next()? else {
-        return None;
-    };
-    let (Ev::Other, ..) = stream.next()? else {
-        return None;
-    };
-    (stream.next().is_none() && !status.failed.get() && status.documents.get() == 1).then_some(())
+    sequence_closed(&mut stream, &status)
 }
 
 /// Whether `event`, of an entry `text` read alone, is a block scalar with no content at its
@@ -929,6 +919,21 @@ fn sequence_at(stream: &mut EventStream<'_>, indent: usize) -> Option<()> {
     (start == indent && end == indent).then_some(())
 }
 
+/// Reads the ends of the sequence, the document and the stream, and nothing after them:
+/// `None` unless the text was that one document, read without an error.
+fn sequence_closed(stream: &mut EventStream<'_>, status: &Status) -> Option<()> {
+    let (Ev::SequenceEnd, ..) = stream.next()? else {
+        return None;
+    };
+    let (Ev::Other, ..) = stream.next()? else {
+        return None;
+    };
+    let (Ev::Other, ..) = stream.next()? else {
+        return None;
+    };
+    (stream.next().is_none() && !status.failed.get() && status.documents.get() == 1).then_some(())
+}
+
 /// The events of an entry read alone, offsets from its start: `None` unless the text is one
 /// block sequence, its dash at `indent`, holding one item, with no error and no refused event.
 fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
@@ -954,18 +959,8 @@ fn entry_events(text: &str, indent: usize) -> Option<Vec<Spanned>> {
             break;
         }
     }
-    // The sequence's end, the document's and the stream's.
-    let (Ev::SequenceEnd, ..) = stream.next()? else {
-        return None;
-    };
-    let (Ev::Other, ..) = stream.next()? else {
-        return None;
-    };
-    let (Ev::Other, ..) = stream.next()? else {
-        return None;
-    };
-    (stream.next().is_none() && !status.failed.get() && status.documents.get() == 1)
-        .then_some(events)
+    sequence_closed(&mut stream, &status)?;
+    Some(events)
 }
 
 /// A text's events read as its skeleton: the text with each run of `entries` that follow
