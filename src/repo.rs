@@ -269,6 +269,8 @@ pub struct Scratch<'r> {
     repo: &'r Repo,
     path: PathBuf,
     kept: std::cell::Cell<bool>,
+    /// The tree of the commit it was made on.
+    pub base_tree: Option<String>,
 }
 
 impl Scratch<'_> {
@@ -976,14 +978,10 @@ impl Repo {
     pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool> {
         // The cycle's usual question, answered without a git process: is `b` our commit
         // on `a`?
-        if a == b && self.commit_read(b).is_some() {
-            return Ok(true);
-        }
-        if self
-            .commit_read(b)
-            .is_some_and(|(_, parents)| parents.iter().any(|p| p == a))
-        {
-            return Ok(true);
+        if let Some((_, parents)) = self.commit_read(b) {
+            if a == b || parents.iter().any(|p| p == a) {
+                return Ok(true);
+            }
         }
         Ok(self.git(["merge-base", "--is-ancestor", a, b])?.success)
     }
@@ -1044,16 +1042,17 @@ impl Repo {
         // Gone before the index changes: a cycle killed now leaves no claim behind.
         let _ = std::fs::remove_file(&holds);
         let _ = std::fs::remove_file(path.with_extension("cycle.lock"));
-        let scratch = Scratch {
-            repo: self,
-            path,
-            kept: std::cell::Cell::new(false),
-        };
         let base_tree = match base {
             Some(b) => self.tree_of(b)?,
             None => None,
         };
-        if kept.is_some() && kept.as_deref().map(str::trim) == base_tree.as_deref() {
+        let scratch = Scratch {
+            repo: self,
+            path,
+            kept: std::cell::Cell::new(false),
+            base_tree,
+        };
+        if kept.is_some() && kept.as_deref().map(str::trim) == scratch.base_tree.as_deref() {
             return Ok(scratch);
         }
         // Left by a cycle that was killed, or made for another tree.

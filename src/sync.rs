@@ -452,11 +452,7 @@ impl<'r> Cycle<'r> {
                 });
             }
         }
-        let base_tree = match &base {
-            Some(b) => repo.tree_of(b)?,
-            None => None,
-        };
-        let commit = if base_tree.as_deref() == Some(tree.as_str()) {
+        let commit = if scratch.base_tree.as_deref() == Some(tree.as_str()) {
             None
         } else {
             let mut names: Vec<String> = changes
