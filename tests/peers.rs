@@ -319,14 +319,12 @@ fn two_clones_with_one_machine_name_are_told_to_name_themselves_before_peering()
     assert_eq!(ok(&b, &["peer", "list"]).lines().count(), 1);
 }
 
-#[test]
-fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
+/// a (named), and b and c: two clones of a on this host, neither named (both default to the
+/// host name, so one inbox ref in a for both). b has delivered a change; c has one to deliver.
+fn unnamed_clones(root: &Path) -> (PathBuf, PathBuf) {
     let a = root.join("a");
     ok(Path::new("/"), &["init", a.to_str().unwrap()]);
     git_ok(&a, &["config", "aisync.machine", "a"]);
-    // b and c: two clones of a on this host, neither named (both default to the host name).
     let clone = |name: &str| {
         let dir = root.join(name);
         git_ok(
@@ -340,6 +338,13 @@ fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
     std::fs::write(b.join("memory/b.md"), "- b\n").unwrap();
     let _ = aisync(&b, &["sync"]);
     std::fs::write(c.join("memory/c.md"), "- c\n").unwrap();
+    (b, c)
+}
+
+#[test]
+fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, c) = unnamed_clones(tmp.path());
     // c's delivery lands on the inbox ref b's filled: rejected.
     let _ = aisync(&c, &["sync"]);
 
@@ -380,24 +385,7 @@ fn doctor_says_when_another_machine_of_our_name_fills_a_peers_inbox() {
 #[test]
 fn a_watcher_whose_deliveries_land_in_another_machines_inbox_says_why_in_its_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let a = root.join("a");
-    ok(Path::new("/"), &["init", a.to_str().unwrap()]);
-    git_ok(&a, &["config", "aisync.machine", "a"]);
-    let clone = |name: &str| {
-        let dir = root.join(name);
-        git_ok(
-            root,
-            &["clone", "-q", a.to_str().unwrap(), dir.to_str().unwrap()],
-        );
-        ok(&dir, &["install"]);
-        dir
-    };
-    // Two clones on this host, neither named: one inbox ref in a for both.
-    let (b, c) = (clone("b"), clone("c"));
-    std::fs::write(b.join("memory/b.md"), "- b\n").unwrap();
-    let _ = aisync(&b, &["sync"]);
-    std::fs::write(c.join("memory/c.md"), "- c\n").unwrap();
+    let (_b, c) = unnamed_clones(tmp.path());
 
     let wc = Watcher::start(&c, &[]);
     wc.wait_for("the reason in c's log", || {
