@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::git::Repo;
 use crate::install;
 use crate::policy::{Mode, Policy};
-use crate::repo::Repo;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
@@ -113,7 +113,7 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
 }
 
 fn git_version(cwd: &Path) -> Finding {
-    match crate::repo::git(cwd, ["--version"]) {
+    match crate::git::git_in(cwd, ["--version"]).output() {
         Ok(o) if o.success => {
             let v = o
                 .stdout
@@ -294,7 +294,11 @@ fn attributes(repo: &Repo) -> Finding {
 }
 
 fn remotes(repo: &Repo) -> Vec<Finding> {
-    let names = repo.git(["remote"]).map(|o| o.stdout).unwrap_or_default();
+    let names = repo
+        .git(["remote"])
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
     if names.is_empty() {
         return vec![Finding::new(
@@ -347,6 +351,7 @@ fn machine_name(repo: &Repo) -> Vec<Finding> {
 fn credentials(repo: &Repo) -> Finding {
     let ignored = repo
         .git(["check-ignore", "-q", "--no-index", ".credentials/probe"])
+        .output()
         .is_ok_and(|o| o.success);
     if ignored {
         Finding::new("secrets", Status::Ok, ".credentials/ is ignored", "")

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::git::Repo;
 use crate::policy::{Mode, Policy};
-use crate::repo::Repo;
 use crate::scanner::{self, Allow, Finding};
 
 /// How many blobs one `git cat-file --batch` reads: a push of a long history is read in
@@ -84,8 +84,8 @@ pub fn shown(path: &[u8]) -> String {
 /// Secrets in what is staged for the next commit.
 pub fn staged(repo: &Repo) -> Result<Vec<Found>> {
     let staged = repo.staged()?;
-    let names: Vec<&str> = staged.iter().map(|(p, _)| p.as_str()).collect();
-    let ids: Vec<&str> = staged.iter().map(|(_, id)| id.as_str()).collect();
+    let names: Vec<&str> = staged.iter().map(|s| s.path.as_str()).collect();
+    let ids: Vec<&str> = staged.iter().map(|s| s.oid.as_str()).collect();
     let blobs = repo.blobs(&ids)?;
     Ok(contents(&repo.work_tree, &names, &blobs))
 }

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use crate::git::{GitError, MergeHow, Repo};
 use crate::install;
 use crate::policy::{self, Policy};
-use crate::repo::{self, Repo};
 use crate::snapshot;
 
 /// The folders `init` makes, each with a README saying what belongs there.
@@ -55,7 +55,7 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot read {}", dir.display()))?;
-    let top = repo::git(&dir, ["rev-parse", "--show-toplevel"])?;
+    let top = crate::git::git_in(&dir, ["rev-parse", "--show-toplevel"]).output()?;
     let fresh = !top.success;
     if top.success && Path::new(top.stdout.trim_end_matches('\n')) != dir {
         bail!(
@@ -65,7 +65,7 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
         );
     }
     if fresh {
-        let out = repo::git(&dir, ["init", "-q", "-b", "main"])?;
+        let out = crate::git::git_in(&dir, ["init", "-q", "-b", "main"]).output()?;
         if !out.success {
             bail!(
                 "git init failed in {}: {}",
@@ -86,7 +86,7 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
             ),
             Some(_) => false,
             None => {
-                repo.run(["remote", "add", "origin", url])?;
+                repo.git(["remote", "add", "origin", url]).run()?;
                 true
             }
         };
@@ -97,7 +97,7 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
             Err(e) => {
                 // A retry with another URL must not meet this one.
                 if added {
-                    let _ = repo.git(["remote", "remove", "origin"]);
+                    let _ = repo.git(["remote", "remove", "origin"]).output();
                 }
                 return Err(e);
             }
@@ -113,10 +113,14 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
     repo.add_paths(&paths)?;
     let mut diff = vec!["diff", "--cached", "--quiet", "--"];
     diff.extend(paths.iter().map(String::as_str));
-    let changed = !repo.has_commits()? || !repo.git(&diff)?.success;
+    let changed = !repo.has_commits()? || !repo.git(&diff).output()?.success;
     let machine = repo.config_get("aisync.machine")?.unwrap_or_default();
-    let committed =
-        changed && repo.commit_paths(&format!("git-aisync: set up on {machine}"), &paths)?;
+    let committed = changed
+        && match repo.commit_paths(&format!("git-aisync: set up on {machine}"), &paths) {
+            Ok(()) => true,
+            Err(GitError::NothingToCommit) => false,
+            Err(e) => return Err(e.into()),
+        };
     let branch = repo
         .current_branch()?
         .context("HEAD is detached; check out a branch and run init again")?;
@@ -133,7 +137,9 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
             Pushed::Offline(why)
         }
         (Some(_), None) => {
-            let out = repo.git_remote(["push", "--quiet", "-u", "origin", &branch])?;
+            let out = repo
+                .git_remote(["push", "--quiet", "-u", "origin", &branch])
+                .output()?;
             if out.success {
                 Pushed::Yes(branch.clone())
             } else {
@@ -168,14 +174,16 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
         Ok(None) => return Ok(Joined::EmptyHub),
         Err(why) => return Ok(Joined::Unreachable(why)),
     };
-    let fetched = repo.git_remote(["fetch", "--quiet", "origin", &branch])?;
+    let fetched = repo
+        .git_remote(["fetch", "--quiet", "origin", &branch])
+        .output()?;
     if !fetched.success {
         return Ok(Joined::Unreachable(one_line(&fetched.stderr)));
     }
     let theirs = format!("refs/remotes/origin/{branch}");
     if repo.rev(&theirs)?.is_none() {
         // A remote without the usual fetch refspec: keep what was fetched ourselves.
-        repo.run(["update-ref", &theirs, "FETCH_HEAD"])?;
+        repo.git(["update-ref", &theirs, "FETCH_HEAD"]).run()?;
     }
 
     // The hub's branch is the synced one: a repository on another branch name moves to it
@@ -183,7 +191,8 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
     match repo.current_branch()? {
         Some(current) if current == branch => {}
         _ if !repo.has_commits()? => {
-            repo.run(["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])?;
+            repo.git(["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")])
+                .run()?;
         }
         current => {
             if repo.rev(&format!("refs/heads/{branch}"))?.is_some() {
@@ -192,14 +201,16 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
                     current.as_deref().unwrap_or("a detached HEAD")
                 );
             }
-            repo.run(["checkout", "-q", "-b", &branch])?;
+            repo.git(["checkout", "-q", "-b", &branch]).run()?;
         }
     }
 
     // Files here that the hub also has, and git does not track yet, would be overwritten:
     // they are committed first, so the merge keeps both sides.
-    let hub_files = repo.run(["ls-tree", "-r", "-z", "--name-only", &theirs])?;
-    let tracked = repo.run(["ls-files", "-z"])?;
+    let hub_files = repo
+        .git(["ls-tree", "-r", "-z", "--name-only", &theirs])
+        .run()?;
+    let tracked = repo.git(["ls-files", "-z"]).run()?;
     let tracked: std::collections::HashSet<&str> = tracked.stdout.split('\0').collect();
     let mine: Vec<String> = hub_files
         .stdout
@@ -211,16 +222,19 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
     if !mine.is_empty() {
         let mut add = vec!["add".to_string(), "-f".to_string(), "--".to_string()];
         add.extend(mine.iter().map(|p| format!(":(literal){p}")));
-        repo.run(&add)?;
+        repo.git(&add).run()?;
         let machine = crate::sync::machine(repo);
-        repo.commit_paths(
+        match repo.commit_paths(
             &format!("git-aisync: {machine}'s copies of files the hub also has"),
             &mine,
-        )?;
+        ) {
+            Ok(()) | Err(GitError::NothingToCommit) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 
     if !repo.has_commits()? {
-        repo.run(["checkout", "-q", "-B", &branch, &theirs])?;
+        repo.git(["checkout", "-q", "-B", &branch, &theirs]).run()?;
         return Ok(Joined::Yes);
     }
     let head = repo.head()?.unwrap_or_default();
@@ -230,32 +244,22 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
     }
     snapshot::save(repo, &format!("aisync: before joining {url}"))?;
     let attributes = HubAttributes::put(repo, &theirs)?;
-    let mut args: Vec<String> = Vec::new();
-    for (key, value) in install::driver_settings(exe) {
-        args.extend(["-c".to_string(), format!("{key}={value}")]);
-    }
-    args.extend(
-        [
-            "merge",
-            "--quiet",
-            "--no-ff",
-            "--no-commit",
-            // No --autostash: a stash that does not apply cleanly on the joined files (git
-            // uses no driver there) would leave markers in a memory file.
-            "--allow-unrelated-histories",
-            &theirs,
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let merged = repo.run_committing_unchecked(&args);
+    // No --autostash: a stash that does not apply cleanly on the joined files (git uses no
+    // driver there) would leave markers in a memory file.
+    let how = MergeHow::NoCommit {
+        allow_unrelated: true,
+    };
+    let merged = repo.merge(&theirs, how, &install::driver_settings(exe));
     let restored = attributes.restore();
-    let merged = merged?;
-    restored?;
-    if !merged.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists() {
-        let blocked = crate::sync::in_the_way(&merged.stderr);
-        if let Some((first, _)) = blocked.first() {
-            let more = match blocked.len() {
+    match merged {
+        Ok(_) => restored?,
+        Err(GitError::MergeBlocked { paths }) => {
+            restored?;
+            let first = paths
+                .first()
+                .map(|b| crate::gate::shown(&b.path))
+                .unwrap_or_default();
+            let more = match paths.len() {
                 1 => String::new(),
                 n => format!(" (and {} more)", n - 1),
             };
@@ -263,10 +267,10 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
                 "the hub also has {first}{more}, which has uncommitted changes here: commit them (or move them away), then run git aisync init again; nothing was merged"
             );
         }
-        bail!(
-            "cannot merge the hub's {branch} here: {}; nothing was merged",
-            one_line(&merged.stderr)
-        );
+        Err(e) => {
+            restored?;
+            bail!("cannot merge the hub's {branch} here: {e}; nothing was merged");
+        }
     }
     finish_join(repo, &branch)?;
     Ok(Joined::Yes)
@@ -300,6 +304,7 @@ impl HubAttributes {
         };
         let file = |name: &str| {
             repo.git(["cat-file", "blob", &format!("{theirs}:{name}")])
+                .output()
                 .ok()
                 .filter(|o| o.success)
                 .map(|o| o.stdout)
@@ -341,7 +346,9 @@ impl HubAttributes {
 
 /// The remote's default branch (`None`: it has no commits yet), or why it cannot be reached.
 fn remote_branch(repo: &Repo) -> Result<std::result::Result<Option<String>, String>> {
-    let out = repo.git_remote(["ls-remote", "--symref", "origin", "HEAD"])?;
+    let out = repo
+        .git_remote(["ls-remote", "--symref", "origin", "HEAD"])
+        .output()?;
     if !out.success {
         let why = one_line(&out.stderr);
         // A hub that answered but will not let us in needs a person, not a later retry.
@@ -359,7 +366,9 @@ fn remote_branch(repo: &Repo) -> Result<std::result::Result<Option<String>, Stri
         return Ok(Ok(head));
     }
     // A bare hub whose HEAD names an unborn branch: use the first branch it has.
-    let heads = repo.git_remote(["ls-remote", "--heads", "origin"])?;
+    let heads = repo
+        .git_remote(["ls-remote", "--heads", "origin"])
+        .output()?;
     Ok(Ok(heads.stdout.lines().find_map(|l| {
         l.split('\t')
             .nth(1)?
@@ -406,10 +415,11 @@ fn absolute_remote(url: &str) -> Result<String> {
 
 /// init makes a working tree: not in a bare repository, nor inside a `.git`.
 fn refuse_git_dir(dir: &Path) -> Result<()> {
-    let out = repo::git(
+    let out = crate::git::git_in(
         dir,
         ["rev-parse", "--is-bare-repository", "--is-inside-git-dir"],
-    )?;
+    )
+    .output()?;
     let mut answers = out.stdout.lines();
     if out.success && answers.next() == Some("true") {
         bail!(

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use merge_drivers::Kind;
 use serde_json::{json, Map, Value};
 
+use crate::git::Repo;
 use crate::policy::Policy;
-use crate::repo::Repo;
 
 const BEGIN: &str =
     "# >>> git-aisync: managed by `git aisync install`; `git aisync uninstall` removes it";
@@ -45,11 +45,6 @@ fn driver_section(kind: Kind) -> String {
 
 fn inner_section(kind: Kind) -> String {
     format!("merge.aisync-{kind}-inner")
-}
-
-/// `'path'` for a POSIX shell, whatever the path holds.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// File extensions the drivers know.
@@ -144,7 +139,7 @@ pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
             fs::write(&attributes, new)
                 .with_context(|| format!("cannot write {}", attributes.display()))?;
         }
-        install_hooks(&hooks, &shell_quote(&exe.to_string_lossy()))
+        install_hooks(&hooks, &crate::shell::quote(&exe.to_string_lossy()))
     })();
     if let Err(e) = done {
         if first {
@@ -162,7 +157,9 @@ pub fn install(repo: &Repo, exe: &Path, policy: &Policy) -> Result<Installed> {
 /// Hooks in a folder every repository shares (`core.hooksPath` in the global or system
 /// config) would run git-aisync in all of them, and push their commits.
 fn refuse_shared_hooks(repo: &Repo) -> Result<()> {
-    let out = repo.git(["config", "--show-scope", "--get", "core.hooksPath"])?;
+    let out = repo
+        .git(["config", "--show-scope", "--get", "core.hooksPath"])
+        .output()?;
     let Some((scope, path)) = out.stdout.trim_end_matches('\n').split_once('\t') else {
         return Ok(());
     };
@@ -209,7 +206,11 @@ pub fn register_drivers(repo: &Repo, exe: &Path) -> Result<()> {
         }
     }
     // A name set for every repository (`git config --global aisync.machine`) is not shadowed.
-    if !repo.git(["config", "--get", "aisync.machine"])?.success {
+    if !repo
+        .git(["config", "--get", "aisync.machine"])
+        .output()?
+        .success
+    {
         repo.config_set("aisync.machine", &host_name())?;
     }
     Ok(())
@@ -217,7 +218,7 @@ pub fn register_drivers(repo: &Repo, exe: &Path) -> Result<()> {
 
 /// The config keys and values that register the merge drivers running `exe`.
 pub fn driver_settings(exe: &Path) -> Vec<(String, String)> {
-    let exe = shell_quote(&exe.to_string_lossy());
+    let exe = crate::shell::quote(&exe.to_string_lossy());
     let mut settings = Vec::new();
     for kind in Kind::ALL {
         let (outer, inner) = (driver_section(kind), inner_section(kind));
@@ -261,7 +262,9 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
     };
     for kind in Kind::ALL {
         for section in [driver_section(kind), inner_section(kind)] {
-            let _ = repo.git(["config", "--local", "--remove-section", &section])?;
+            let _ = repo
+                .git(["config", "--local", "--remove-section", &section])
+                .output()?;
         }
     }
     let before = record.get("config").and_then(Value::as_object);
@@ -326,7 +329,7 @@ pub fn uninstall(repo: &Repo) -> Result<()> {
 
 /// The hooks directory git uses for this repository (`core.hooksPath` honoured).
 pub fn hooks_dir(repo: &Repo) -> Result<PathBuf> {
-    let out = repo.git(["rev-parse", "--git-path", "hooks"])?;
+    let out = repo.git(["rev-parse", "--git-path", "hooks"]).output()?;
     if !out.success {
         anyhow::bail!("cannot find the hooks directory: {}", out.stderr.trim());
     }

@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use merge_drivers::Record;
 use serde_json::{Map, Value};
 
-use crate::git_dir::Repo;
-
 /// The synced journal, relative to the top of the working tree.
 pub const SYNCED: &str = ".aisync/conflicts.jsonl";
 
-pub fn pending_path(repo: &Repo) -> PathBuf {
-    repo.state_dir().join("pending-conflicts.jsonl")
+/// The drivers' records waiting to be folded, in a repository's state dir.
+pub fn pending_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("pending-conflicts.jsonl")
 }
 
 /// One journal line: the record, the merge kind and when it was made.
@@ -86,8 +85,8 @@ pub fn now() -> String {
 
 /// Moves this machine's pending records into the synced journal (each id once), so they
 /// travel with the next commit. Returns how many were added.
-pub fn fold(repo: &Repo, work_tree: &Path) -> io::Result<usize> {
-    let pending = pending_path(repo);
+pub fn fold(state_dir: &Path, work_tree: &Path) -> io::Result<usize> {
+    let pending = pending_path(state_dir);
     let (entries, _) = read(&pending)?;
     if entries.is_empty() {
         return Ok(0);

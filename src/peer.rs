@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::repo::Repo;
+use crate::git::Repo;
 
 /// Where peers deliver their commits, one ref per sending machine.
 pub const INBOX: &str = "refs/aisync/inbox/";
@@ -64,7 +64,7 @@ pub fn add(repo: &Repo, name: &str, url: &str, cwd: &Path) -> Result<Added> {
     if repo.setting(&format!("remote.{name}.url")).is_some() {
         bail!("a remote named {name} already points elsewhere: choose another name, or `git remote set-url {name} {url}`");
     }
-    repo.run(["remote", "add", name, url])?;
+    repo.git(["remote", "add", name, url]).run()?;
     mark(repo, name)?;
     repo.config_set(&format!("remote.{name}.aisyncpeeradded"), "true")?;
     Ok(Added::New)
@@ -152,7 +152,7 @@ pub fn remove(repo: &Repo, name: &str) -> Result<()> {
         bail!("{name} is not a peer (git aisync peer list shows them)");
     }
     if repo.flag(&format!("remote.{name}.aisyncpeeradded")) == Some(true) {
-        repo.run(["remote", "remove", name])?;
+        repo.git(["remote", "remove", name]).run()?;
     } else {
         repo.config_unset(&format!("remote.{name}.aisyncpeer"))?;
     }
@@ -259,15 +259,11 @@ pub fn ssh_destination(url: &str) -> Option<String> {
     }
 }
 
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// Shell words that go to `path` from the login directory, as git reads a path in an SSH
 /// URL: `~` and `~/x` from the home directory, `~user/x` from that user's.
 fn cd_to(path: &str) -> String {
     let Some(rest) = path.strip_prefix('~') else {
-        return format!("cd -- {}", shell_quote(path));
+        return format!("cd -- {}", crate::shell::quote(path));
     };
     let (user, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let valid_user = user
@@ -275,7 +271,7 @@ fn cd_to(path: &str) -> String {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && !user.starts_with('-');
     if !valid_user {
-        return format!("cd -- {}", shell_quote(path));
+        return format!("cd -- {}", crate::shell::quote(path));
     }
     // An unquoted `~user` is expanded by the shell; the rest stays quoted.
     let home = if user.is_empty() {
@@ -287,7 +283,7 @@ fn cd_to(path: &str) -> String {
     if tail.is_empty() {
         home
     } else {
-        format!("{home} && cd -- {}", shell_quote(tail))
+        format!("{home} && cd -- {}", crate::shell::quote(tail))
     }
 }
 
@@ -296,7 +292,7 @@ fn cd_to(path: &str) -> String {
 /// runs it the same. kick, run and the watcher's notify-wait sessions all go through here.
 pub fn remote_script(path: &str, script: &str) -> String {
     let script = format!("{} || exit 1\n{script}", cd_to(path));
-    format!("sh -c {}", shell_quote(&script))
+    format!("sh -c {}", crate::shell::quote(&script))
 }
 
 /// `ssh [-p PORT] HOST SCRIPT` with the user's own SSH command in batch mode (the cycle's:
@@ -354,7 +350,7 @@ pub fn remote_command(
         }
         Location::Ssh { host, port, path } => {
             let quoted = |words: &mut dyn Iterator<Item = &str>| {
-                words.map(shell_quote).collect::<Vec<_>>().join(" ")
+                words.map(crate::shell::quote).collect::<Vec<_>>().join(" ")
             };
             let mut script = format!("git aisync {}", quoted(&mut aisync.iter().copied()));
             if let Some(cmd) = then {

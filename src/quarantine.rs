@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::{bail, Context, Result};
 
 use crate::gate;
-use crate::repo::Repo;
+use crate::git::Repo;
 use crate::snapshot;
 
 pub struct Quarantined {
@@ -22,14 +22,16 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
         .head_branch()
         .context("HEAD is detached: check out your branch first")?;
     // Unpublished: on HEAD but on no remote-tracking ref. Oldest first, parents before children.
-    let out = repo.run([
-        "rev-list",
-        "--topo-order",
-        "--reverse",
-        "HEAD",
-        "--not",
-        "--remotes",
-    ])?;
+    let out = repo
+        .git([
+            "rev-list",
+            "--topo-order",
+            "--reverse",
+            "HEAD",
+            "--not",
+            "--remotes",
+        ])
+        .run()?;
     let commits: Vec<String> = out.stdout.lines().map(str::to_string).collect();
     if commits.is_empty() {
         bail!("every commit is already on a remote: nothing unpublished to rewrite");
@@ -67,28 +69,26 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
     let index = repo.state_dir().join("quarantine.index");
     let mut mapped: HashMap<String, String> = HashMap::new();
     for commit in &commits {
-        let env_index = index.to_string_lossy().into_owned();
-        repo.run_env(
-            &[("GIT_INDEX_FILE", env_index.as_str())],
-            &["read-tree", commit],
-        )?;
-        repo.run_env_input(
-            &[("GIT_INDEX_FILE", env_index.as_str())],
-            &["update-index", "-z", "--index-info"],
-            index_info.clone(),
-        )?;
+        repo.git(["read-tree", commit]).index(&index).run()?;
+        repo.git(["update-index", "-z", "--index-info"])
+            .index(&index)
+            .stdin(index_info.clone())
+            .run()?;
         let tree = repo
-            .run_env(&[("GIT_INDEX_FILE", env_index.as_str())], &["write-tree"])?
+            .git(["write-tree"])
+            .index(&index)
+            .run()?
             .stdout
             .trim()
             .to_string();
         let meta = repo
-            .run([
+            .git([
                 "log",
                 "-1",
                 "--format=%an%n%ae%n%aI%n%cn%n%ce%n%cI%n%P%n%B",
                 commit,
-            ])?
+            ])
+            .run()?
             .stdout;
         let mut lines = meta.splitn(8, '\n');
         let mut next = || lines.next().unwrap_or_default().to_string();
@@ -116,8 +116,11 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
             ("GIT_COMMITTER_EMAIL", ce.as_str()),
             ("GIT_COMMITTER_DATE", cd.as_str()),
         ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let new = repo.run_env(&env, &args)?.stdout.trim().to_string();
+        let mut git = repo.git(&args);
+        for (key, value) in env {
+            git = git.env(key, value);
+        }
+        let new = git.run()?.stdout.trim().to_string();
         mapped.insert(commit.clone(), new);
     }
     let _ = std::fs::remove_file(&index);
@@ -126,16 +129,17 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
         .get(&old_tip)
         .cloned()
         .context("the rewrite made no new tip")?;
-    repo.run([
+    repo.git([
         "update-ref",
         "-m",
         "aisync: quarantine",
         &format!("refs/heads/{branch}"),
         &new_tip,
         &old_tip,
-    ])?;
+    ])
+    .run()?;
     // The index follows the new tip; the working tree keeps every file as it is.
-    repo.run(["reset", "--quiet", "--mixed"])?;
+    repo.git(["reset", "--quiet", "--mixed"]).run()?;
     Ok(Quarantined {
         paths,
         rewritten: commits.len(),

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::repo::Repo;
+use crate::git::Repo;
 
 /// The tip of `branch` on `remote` read from the remote's own ref files, when the remote is
 /// a repository on this machine (`Some(None)`: it has no such branch yet). `None` when git
@@ -151,7 +151,10 @@ mod tests {
     fn a_hub_on_this_machine_answers_from_its_files_unless_config_redirects_it() {
         let tmp = tempfile::tempdir().unwrap();
         let run = |dir: &Path, args: &[&str]| {
-            assert!(crate::repo::git(dir, args).unwrap().success, "git {args:?}");
+            assert!(
+                crate::git::git_in(dir, args).succeeds().unwrap(),
+                "git {args:?}"
+            );
         };
         let (hub, work) = (tmp.path().join("hub.git"), tmp.path().join("work"));
         run(tmp.path(), &["init", "-q", "--bare", "hub.git"]);

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
-use crate::repo::{os_path, readable, GitPath, IndexEntry, Repo};
+use crate::git::{os_path, readable, GitPath, IndexEntry, Repo, Stage};
 
 /// How one path was resolved, for the journal (names as shown to people).
 pub struct Resolved {
@@ -34,12 +34,7 @@ impl Resolved {
 pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
     let mut done = Vec::new();
     for (path, stages) in repo.unmerged()? {
-        let stage = |n: u8| {
-            stages
-                .iter()
-                .find(|s| s.0 == n)
-                .map(|s| (s.1.clone(), s.2.clone()))
-        };
+        let stage = |n: u8| stages.iter().find(|s| s.number == n);
         let (ours, theirs) = (stage(2), stage(3));
         if let Some(folder) =
             moved_aside_for_folder(repo, &path, ours.is_some() != theirs.is_some())
@@ -50,28 +45,28 @@ pub fn resolve_all(repo: &Repo) -> Result<Vec<Resolved>> {
             let Some(file) = ours.or(theirs) else {
                 continue;
             };
-            let beside = beside_name(&folder, &file.1);
-            place(repo, &beside, &file)?;
+            let beside = beside_name(&folder, &file.oid);
+            place(repo, &beside, file)?;
             unstage(repo, &path)?;
             let _ = fs::remove_file(repo.work_tree.join(os_path(&path)));
             done.push(Resolved::new(&folder, Some(&beside), "file-vs-folder"));
             continue;
         }
         let resolved = match (ours, theirs) {
-            (Some(o), Some(t)) if o.1 == t.1 => {
-                place(repo, &path, &o)?;
+            (Some(o), Some(t)) if o.oid == t.oid => {
+                place(repo, &path, o)?;
                 Resolved::new(&path, None, "same-content")
             }
             (Some(o), Some(t)) => {
-                let (keep, other) = if o.1 > t.1 { (o, t) } else { (t, o) };
-                let beside = beside_name(&path, &other.1);
-                place(repo, &path, &keep)?;
-                place(repo, &beside, &other)?;
+                let (keep, other) = if o.oid > t.oid { (o, t) } else { (t, o) };
+                let beside = beside_name(&path, &other.oid);
+                place(repo, &path, keep)?;
+                place(repo, &beside, other)?;
                 Resolved::new(&path, Some(&beside), "kept-both-files")
             }
             (Some(kept), None) | (None, Some(kept)) => {
                 // One side deleted what the other changed: the change stays.
-                place(repo, &path, &kept)?;
+                place(repo, &path, kept)?;
                 Resolved::new(&path, None, "modify-beats-delete")
             }
             (None, None) => {
@@ -113,42 +108,39 @@ fn folded(path: &[u8]) -> Vec<u8> {
 pub fn case_clashes(repo: &Repo) -> Result<Vec<Resolved>> {
     let in_head: std::collections::HashSet<GitPath> =
         repo.tree_paths("HEAD")?.into_iter().collect();
-    let mut groups: std::collections::BTreeMap<GitPath, Vec<(String, String, GitPath)>> =
+    let mut groups: std::collections::BTreeMap<GitPath, Vec<IndexEntry>> =
         std::collections::BTreeMap::new();
-    for (mode, oid, path) in repo.index()? {
-        groups
-            .entry(folded(&path))
-            .or_default()
-            .push((mode, oid, path));
+    for entry in repo.index()? {
+        groups.entry(folded(&entry.path)).or_default().push(entry);
     }
     let mut done = Vec::new();
     for (_, mut group) in groups {
-        if group.len() < 2 || group.iter().all(|(_, _, p)| in_head.contains(p)) {
+        if group.len() < 2 || group.iter().all(|e| in_head.contains(&e.path)) {
             continue;
         }
         // Greater blob id first (then the greater name): the same choice everywhere.
-        group.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+        group.sort_by(|a, b| b.oid.cmp(&a.oid).then(b.path.cmp(&a.path)));
         let Some((keep, others)) = group.split_first() else {
             continue;
         };
-        for (mode, oid, path) in others {
-            unstage(repo, path)?;
-            let _ = fs::remove_file(repo.work_tree.join(os_path(path)));
-            if *oid == keep.1 {
+        for other in others {
+            unstage(repo, &other.path)?;
+            let _ = fs::remove_file(repo.work_tree.join(os_path(&other.path)));
+            if other.oid == keep.oid {
                 done.push(Resolved::new(
-                    path,
-                    Some(&keep.2),
+                    &other.path,
+                    Some(&keep.path),
                     "case-clash-same-content",
                 ));
                 continue;
             }
-            let beside = beside_name(path, oid);
-            place(repo, &beside, &(mode.clone(), oid.clone()))?;
-            done.push(Resolved::new(&keep.2, Some(&beside), "case-clash"));
+            let beside = beside_name(&other.path, &other.oid);
+            place(repo, &beside, other)?;
+            done.push(Resolved::new(&keep.path, Some(&beside), "case-clash"));
         }
         // Written again: on a file system that ignores case, removing the other name
         // removed this one.
-        place(repo, &keep.2, &(keep.0.clone(), keep.1.clone()))?;
+        place(repo, &keep.path, keep)?;
     }
     Ok(done)
 }
@@ -185,7 +177,9 @@ pub fn beside_name(path: &[u8], oid: &str) -> GitPath {
 
 /// Puts blob `oid` (with `mode`) at `path` in the index (replacing its conflict stages)
 /// and the working tree.
-fn place(repo: &Repo, path: &[u8], (mode, oid): &(String, String)) -> Result<()> {
+/// Writes the blob `what` names at `path` (executable if its mode says so) and stages it.
+fn place(repo: &Repo, path: &[u8], what: &impl Blob) -> Result<()> {
+    let (mode, oid) = (what.mode(), what.oid());
     let file = repo.work_tree.join(os_path(path));
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -193,10 +187,34 @@ fn place(repo: &Repo, path: &[u8], (mode, oid): &(String, String)) -> Result<()>
     let bytes = repo.blob(oid)?;
     write_file(&file, &bytes, mode == "100755")?;
     repo.stage_entries(&[IndexEntry {
-        mode: mode.clone(),
-        oid: oid.clone(),
+        mode: mode.to_string(),
+        oid: oid.to_string(),
         path: path.to_vec(),
     }])
+}
+
+/// A blob with its mode: a conflict stage or an index entry.
+trait Blob {
+    fn mode(&self) -> &str;
+    fn oid(&self) -> &str;
+}
+
+impl Blob for Stage {
+    fn mode(&self) -> &str {
+        &self.mode
+    }
+    fn oid(&self) -> &str {
+        &self.oid
+    }
+}
+
+impl Blob for IndexEntry {
+    fn mode(&self) -> &str {
+        &self.mode
+    }
+    fn oid(&self) -> &str {
+        &self.oid
+    }
 }
 
 fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<()> {

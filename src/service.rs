@@ -194,13 +194,13 @@ impl Service {
         };
         let path = self
             .cron_path()
-            .map(|p| format!("PATH={} ", sh(&p)))
+            .map(|p| format!("PATH={} ", crate::shell::quote(&p)))
             .unwrap_or_default();
         // cron turns an unescaped % into a line break.
         let command = format!(
             "cd {} && {path}{} sync --quiet",
-            sh(self.tree()),
-            sh(self.bin())
+            crate::shell::quote(self.tree()),
+            crate::shell::quote(self.bin())
         )
         .replace('%', "\\%");
         let line = format!("{when} {command} {}", self.cron_marker());
@@ -292,11 +292,6 @@ fn systemd_quoted(s: &str) -> String {
             .replace('\\', "\\\\")
             .replace('"', "\\\"")
     )
-}
-
-/// A single-quoted POSIX shell word.
-fn sh(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 fn xml(s: &str) -> String {
@@ -395,7 +390,7 @@ pub fn install(s: &Service, manager: Manager, start: bool, every: u32) -> Result
             let target = format!("gui/{}", uid());
             let by_hand = format!(
                 "launchctl bootstrap {target} {}",
-                sh(&path.to_string_lossy())
+                crate::shell::quote(&path.to_string_lossy())
             );
             let started = if start {
                 // A previous version of the agent goes first, so the new file is read.

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::repo::Repo;
+use crate::git::Repo;
 
 pub const PREFIX: &str = "refs/aisync/backup/";
 /// Snapshots older than this go, but the newest few always stay.
@@ -32,24 +32,26 @@ pub fn save(repo: &Repo, reason: &str) -> Result<Option<String>> {
         now.as_millis(),
         &head[..12.min(head.len())]
     );
-    repo.run(["update-ref", "-m", reason, &name, &head])?;
+    repo.git(["update-ref", "-m", reason, &name, &head]).run()?;
     Ok(Some(name))
 }
 
 /// Drops the snapshot `name` saved for a merge that did not happen (HEAD never moved).
 pub fn discard(repo: &Repo, name: &str) -> Result<()> {
-    repo.run(["update-ref", "-d", name])?;
+    repo.git(["update-ref", "-d", name]).run()?;
     Ok(())
 }
 
 /// Every snapshot, newest first.
 pub fn list(repo: &Repo) -> Result<Vec<Snapshot>> {
-    let out = repo.run([
-        "for-each-ref",
-        "--sort=-refname",
-        "--format=%(refname)%09%(objectname)%09%(subject)",
-        PREFIX,
-    ])?;
+    let out = repo
+        .git([
+            "for-each-ref",
+            "--sort=-refname",
+            "--format=%(refname)%09%(objectname)%09%(subject)",
+            PREFIX,
+        ])
+        .run()?;
     let mut list: Vec<Snapshot> = out
         .stdout
         .lines()
@@ -79,7 +81,7 @@ pub fn prune(repo: &Repo) -> Result<()> {
         .as_secs();
     for s in list(repo)?.into_iter().skip(KEEP_AT_LEAST) {
         if now.saturating_sub(s.time) > KEEP_FOR.as_secs() {
-            repo.run(["update-ref", "-d", &s.name])?;
+            repo.git(["update-ref", "-d", &s.name]).run()?;
         }
     }
     Ok(())

@@ -10,23 +10,18 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::gate;
+use crate::git::{
+    os_path, readable, Blocked, GitError, GitPath, IndexChange, IndexEntry, MergeHow, Repo,
+};
 use crate::journal;
 use crate::lock::{self, Acquired, Lock, Wait};
 use crate::peer;
 use crate::policy::{Mode, Policy};
 use crate::remote;
-use crate::repo::{os_path, readable, GitPath, IndexChange, IndexEntry, Repo};
 use crate::resolve;
 use crate::scanner;
 use crate::snapshot;
 use crate::state::{self, HeldBack, Outcome, Report};
-
-/// Set in the environment of every git command a cycle runs: the hooks see it and start no
-/// other cycle (no loops, no storms).
-pub const IN_CYCLE: &str = "AISYNC_CYCLE";
-
-/// Set with [`IN_CYCLE`] when the cycle's git commands must run the hooks after all (LFS).
-pub const KEEP_HOOKS: &str = "AISYNC_CYCLE_KEEPS_HOOKS";
 
 /// Git config naming the remote whose unrelated history the next cycle merges: set by an
 /// `init` that could not reach its hub (it began a history of its own), cleared once merged.
@@ -62,16 +57,10 @@ pub type Known = std::collections::HashMap<String, String>;
 
 /// [`sync`], first trusting `known` for where remotes stand.
 pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Report {
-    // SAFETY (edition 2021 API): set before any thread of ours starts.
-    std::env::set_var(IN_CYCLE, "1");
     // git-lfs uploads its objects from a pre-push hook: with LFS in use the cycle keeps the
     // hooks (ours see the cycle and stand aside), or other machines would get pointers to
     // objects that exist nowhere else.
-    if repo.any_setting(|key| key.starts_with("filter.lfs.")) {
-        std::env::set_var(KEEP_HOOKS, "1");
-    } else {
-        std::env::remove_var(KEEP_HOOKS);
-    }
+    let _cycle = repo.enter_cycle(repo.any_setting(|key| key.starts_with("filter.lfs.")));
     let machine = machine(repo);
     let lock = loop {
         match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
@@ -337,13 +326,14 @@ impl<'r> Cycle<'r> {
         let (mut present, mut gone) = (Vec::new(), Vec::new());
         let mut journal_changed = false;
         let mut seen = std::collections::HashSet::new();
-        for (status, path) in repo.changes()? {
+        for change in repo.changes()? {
+            let path = change.path;
             let name = readable(&path);
             if path == synced {
                 journal_changed = true;
                 continue;
             }
-            if status == "!!"
+            if change.status == *b"!!"
                 || policy.mode(&name) != Mode::Realtime
                 || policy.is_ignored(&name)
                 || name.starts_with(".credentials/")
@@ -360,7 +350,7 @@ impl<'r> Cycle<'r> {
         }
         // Records from a person's `git pull --rebase`, cherry-pick or stash pop (no
         // post-merge ran): folded whenever there are any, not only when the cycle merges.
-        let folded = journal::fold(&self.state_repo(), &repo.work_tree)?;
+        let folded = journal::fold(&repo.state_dir(), &repo.work_tree)?;
         report.conflicts += folded;
         journal_changed |= folded > 0;
         if present.is_empty() && gone.is_empty() && !journal_changed {
@@ -498,13 +488,6 @@ impl<'r> Cycle<'r> {
     }
 
     /// This repository as the journal module knows it.
-    fn state_repo(&self) -> crate::git_dir::Repo {
-        crate::git_dir::Repo {
-            git_dir: self.repo.git_dir.clone(),
-            work_tree: Some(self.repo.work_tree.clone()),
-        }
-    }
-
     /// Records and blocks an automatic commit removes from memory files, journaled with the
     /// machine that removed them (an assistant rewriting a file from a stale copy must not
     /// silently delete what other machines added).
@@ -574,12 +557,14 @@ impl<'r> Cycle<'r> {
                 Some(tip) => tip,
                 None if heard.is_some() => heard.cloned(),
                 None => {
-                    let listed = repo.git_remote([
-                        "ls-remote",
-                        "--heads",
-                        remote,
-                        &format!("refs/heads/{branch}"),
-                    ])?;
+                    let listed = repo
+                        .git_remote([
+                            "ls-remote",
+                            "--heads",
+                            remote,
+                            &format!("refs/heads/{branch}"),
+                        ])
+                        .output()?;
                     if !listed.success {
                         if let Some(fix) = needs_a_person(&listed.stderr, &url) {
                             anyhow::bail!("{remote}: {fix}");
@@ -591,13 +576,15 @@ impl<'r> Cycle<'r> {
                 }
             };
             if remote_tip.is_some() && remote_tip != repo.read_ref(&tracking) {
-                let fetched = repo.git_remote([
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    remote,
-                    &format!("+refs/heads/{branch}:{tracking}"),
-                ])?;
+                let fetched = repo
+                    .git_remote([
+                        "fetch",
+                        "--quiet",
+                        "--no-tags",
+                        remote,
+                        &format!("+refs/heads/{branch}:{tracking}"),
+                    ])
+                    .output()?;
                 if !fetched.success {
                     report.offline.push(remote.to_string());
                     return Ok(());
@@ -641,42 +628,36 @@ impl<'r> Cycle<'r> {
             } else {
                 format!("refs/heads/{branch}")
             };
-            let pushed =
-                repo.git_remote(["push", "--porcelain", remote, &format!("HEAD:{target}")])?;
+            let pushed = repo.push(remote, &format!("HEAD:{target}"));
             checkpoint("pushed");
-            if pushed.success {
+            if pushed.is_ok() {
                 // Keep the tracking ref in step even when the remote has no fetch refspec.
                 if let Some(h) = head
                     .as_ref()
                     .filter(|h| !peer && repo.read_ref(&tracking).as_ref() != Some(*h))
                 {
-                    let _ = repo.git(["update-ref", &tracking, h]);
+                    let _ = repo.git(["update-ref", &tracking, h]).output();
                 }
                 report.pushed.push(remote.to_string());
                 return Ok(());
             }
-            let text = format!("{}{}", pushed.stdout, pushed.stderr);
-            if !peer && (text.contains("checked out") || text.contains("denyCurrentBranch")) {
-                // A non-bare origin: a machine cloned straight from another machine's repo.
-                peer::mark(repo, remote)?;
-                let peer_target = format!("HEAD:{}{}", peer::INBOX, self.machine);
-                if repo
-                    .git_remote(["push", "--porcelain", remote, &peer_target])?
-                    .success
-                {
-                    report.pushed.push(remote.to_string());
-                    return Ok(());
+            let raced = match pushed {
+                Err(GitError::PushRejected { raced, reason }) => {
+                    // A non-bare origin: a machine cloned straight from another machine's
+                    // repo refuses a push to the branch it has checked out.
+                    if !peer && reason.contains("checked out") {
+                        peer::mark(repo, remote)?;
+                        let peer_target = format!("HEAD:{}{}", peer::INBOX, self.machine);
+                        if repo.push(remote, &peer_target).is_ok() {
+                            report.pushed.push(remote.to_string());
+                            return Ok(());
+                        }
+                    }
+                    raced
                 }
-            }
-            let raced = [
-                "[rejected]",
-                "non-fast-forward",
-                "fetch first",
-                "stale info",
-                "cannot lock ref",
-            ]
-            .iter()
-            .any(|s| text.contains(s));
+                Err(GitError::Spawn(e)) => return Err(e.into()),
+                _ => false,
+            };
             if !raced {
                 report.offline.push(remote.to_string());
                 return Ok(());
@@ -694,16 +675,19 @@ impl<'r> Cycle<'r> {
     /// (reported as held back; nothing changed).
     fn merge(&self, remote: &str, branch: &str, theirs: &str, report: &mut Report) -> Result<bool> {
         let repo = self.repo;
+        let what = format!("{remote}/{branch}");
         let Some(head) = repo.read_ref("HEAD") else {
-            let out = repo.git(["merge", "--quiet", "--ff-only", theirs])?;
-            if !out.success {
-                if hold_back(&out.stderr, report) {
-                    return Ok(false);
+            return match repo.merge(theirs, MergeHow::FastForwardOnly, &[]) {
+                Ok(_) => {
+                    report.merged.push(remote.to_string());
+                    Ok(true)
                 }
-                anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
-            }
-            report.merged.push(remote.to_string());
-            return Ok(true);
+                Err(GitError::MergeBlocked { paths }) => {
+                    hold_back(&paths, report);
+                    Ok(false)
+                }
+                Err(e) => Err(anyhow::anyhow!("cannot merge {what}: {e}")),
+            };
         };
         if head == theirs || repo.is_ancestor(theirs, &head)? {
             return Ok(true);
@@ -717,59 +701,47 @@ impl<'r> Cycle<'r> {
         if !fast_forward && from_peer && self.same_tree(&head, theirs)? {
             return Ok(true);
         }
-        let snapshot = snapshot::save(repo, &format!("aisync: before merging {remote}/{branch}"))?;
-        // No --autostash: a stash that does not pop cleanly leaves the person's edit in a
-        // stash and the repository mid-conflict. git refuses, changing nothing, a merge that
-        // would overwrite uncommitted edits or untracked files; the merge then waits.
-        let held = |out: &crate::repo::Output, report: &mut Report| {
-            let waits = hold_back(&out.stderr, report);
-            if waits {
-                let _ = fs::remove_file(merging_marker(repo));
-                if let Some(name) = &snapshot {
-                    let _ = snapshot::discard(repo, name);
-                }
-            }
-            waits
-        };
-        if fast_forward {
-            let out = repo.git(["merge", "--quiet", "--ff-only", theirs])?;
-            if !out.success {
-                if held(&out, report) {
-                    return Ok(false);
-                }
-                anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
-            }
-            report.merged.push(remote.to_string());
-            return Ok(true);
-        }
-        fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
-        checkpoint("merging");
+        let snapshot = snapshot::save(repo, &format!("aisync: before merging {what}"))?;
         // Unrelated histories come from an `init` that could not reach its hub and began one
         // of its own: merged when init said so (every file then is an add/add with an empty
         // base, which the drivers and the resolver handle, keeping both sides).
         let joining = repo.setting(PENDING_JOIN) == Some(remote);
-        let mut args = vec!["merge", "--no-ff", "--no-commit"];
-        if joining {
-            args.push("--allow-unrelated-histories");
-        }
-        args.push(theirs);
-        let out = repo.run_committing_unchecked(&args)?;
-        if !out.success && repo.unmerged()?.is_empty() && !repo.git_dir.join("MERGE_HEAD").exists()
-        {
-            if held(&out, report) {
-                return Ok(false);
+        let how = if fast_forward {
+            MergeHow::FastForwardOnly
+        } else {
+            fs::write(merging_marker(repo), theirs).context("cannot mark the merge in progress")?;
+            checkpoint("merging");
+            MergeHow::NoCommit {
+                allow_unrelated: joining,
             }
-            let _ = fs::remove_file(merging_marker(repo));
-            if out.stderr.contains("unrelated histories") {
-                anyhow::bail!(
-                    "{remote}/{branch} shares no history with this repository: check the remote's URL; to merge the two anyway, run `git config {PENDING_JOIN} {remote}` and sync again"
-                );
+        };
+        // No --autostash: a stash that does not pop cleanly leaves the person's edit in a
+        // stash and the repository mid-conflict. git refuses, changing nothing, a merge that
+        // would overwrite uncommitted edits or untracked files; the merge then waits.
+        match repo.merge(theirs, how, &[]) {
+            Ok(_) => {}
+            Err(e) => {
+                let _ = fs::remove_file(merging_marker(repo));
+                return match e {
+                    GitError::MergeBlocked { paths } => {
+                        hold_back(&paths, report);
+                        if let Some(name) = &snapshot {
+                            let _ = snapshot::discard(repo, name);
+                        }
+                        Ok(false)
+                    }
+                    GitError::UnrelatedHistories => Err(anyhow::anyhow!(
+                        "{what} shares no history with this repository: check the remote's URL; to merge the two anyway, run `git config {PENDING_JOIN} {remote}` and sync again"
+                    )),
+                    e => Err(anyhow::anyhow!("cannot merge {what}: {e}")),
+                };
             }
-            anyhow::bail!("cannot merge {remote}/{branch}: {}", out.stderr.trim());
         }
-        self.finish_merge(report, &format!("{remote}/{branch}"))?;
-        if joining {
-            let _ = repo.config_unset(PENDING_JOIN);
+        if !fast_forward {
+            self.finish_merge(report, &what)?;
+            if joining {
+                let _ = repo.config_unset(PENDING_JOIN);
+            }
         }
         report.merged.push(remote.to_string());
         Ok(true)
@@ -834,24 +806,21 @@ pub fn conclude_merge(repo: &Repo, machine: &str, message: &str) -> Result<usize
         .collect();
     let synced = repo.work_tree.join(journal::SYNCED);
     journal::append(&synced, &entries).context("cannot write the conflict journal")?;
-    let state = crate::git_dir::Repo {
-        git_dir: repo.git_dir.clone(),
-        work_tree: Some(repo.work_tree.clone()),
-    };
-    let folded =
-        journal::fold(&state, &repo.work_tree).context("cannot fold the merge's records")?;
+    let folded = journal::fold(&repo.state_dir(), &repo.work_tree)
+        .context("cannot fold the merge's records")?;
     if synced.exists() {
         repo.add_paths(&[journal::SYNCED.to_string()])?;
     }
     checkpoint("merged");
-    repo.run_committing(&[
+    repo.git_committing([
         "commit",
         "--quiet",
         "--no-verify",
         "--no-edit",
         "-m",
         message,
-    ])?;
+    ])
+    .run()?;
     Ok(folded + entries.len())
 }
 
@@ -883,44 +852,20 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
     None
 }
 
-/// When git refused a merge because it would overwrite uncommitted edits or untracked
-/// files (it changed nothing then), each such path is reported as held back, with what to
-/// do; true if so.
-fn hold_back(stderr: &str, report: &mut Report) -> bool {
-    let blocked = in_the_way(stderr);
-    for (path, untracked) in &blocked {
-        let reason = if *untracked {
+/// A merge git refused because it would overwrite uncommitted edits or untracked files (it
+/// changed nothing then): each such path is reported as held back, with what to do.
+fn hold_back(blocked: &[Blocked], report: &mut Report) {
+    for b in blocked {
+        let path = gate::shown(&b.path);
+        let reason = if b.untracked {
             format!("an incoming change needs the path of the untracked {path}: move it away or commit it; the incoming change waits")
         } else {
             format!("an incoming change touches {path}, which has uncommitted edits here: commit or stash your edits to {path}; the incoming change waits")
         };
-        if !report.held_back.iter().any(|h| &h.path == path) {
-            report.held_back.push(HeldBack {
-                path: path.clone(),
-                reason,
-            });
+        if !report.held_back.iter().any(|h| h.path == path) {
+            report.held_back.push(HeldBack { path, reason });
         }
     }
-    !blocked.is_empty()
-}
-
-/// The paths git named when it refused a merge that would overwrite them (as git quotes
-/// them), each with whether it is untracked (else: it has uncommitted edits).
-pub fn in_the_way(stderr: &str) -> Vec<(String, bool)> {
-    let mut untracked = None;
-    let mut found = Vec::new();
-    for line in stderr.lines() {
-        if line.contains("would be overwritten by merge")
-            || line.contains("would be removed by merge")
-        {
-            untracked = Some(line.contains("untracked"));
-            continue;
-        }
-        if let (Some(untracked), true) = (untracked, line.starts_with([' ', '\t'])) {
-            found.push((line.trim().to_string(), untracked));
-        }
-    }
-    found
 }
 
 /// Memory files: what an automatic commit removes from these is journaled.

@@ -21,9 +21,9 @@ use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::{json, Value};
 
+use crate::git::Repo;
 use crate::policy::{self, Mode, Policy};
 use crate::remote::{local_path, read_tip, remote_git_dir, uses_reftable};
-use crate::repo::Repo;
 use crate::state::{Outcome, Report};
 use crate::sync;
 use crate::ui::Ui;
@@ -755,8 +755,8 @@ fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
          s=$?\n\
          kill $g 2>/dev/null\n\
          exit $s\n",
-        branch = crate::peer::shell_quote(branch),
-        since = crate::peer::shell_quote(since),
+        branch = crate::shell::quote(branch),
+        since = crate::shell::quote(since),
     );
     crate::peer::remote_script(&hub.path, &script)
 }
@@ -1175,8 +1175,8 @@ impl Inbox {
 pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<()> {
     let state_dir = repo.state_dir();
     let _lock = WatchLock::acquire(&state_dir)?;
-    // Before any thread of ours starts: the hooks of the cycle's commits start no cycle.
-    std::env::set_var(sync::IN_CYCLE, "1");
+    // The watcher's own git children, like its cycles', start no cycle from their hooks.
+    let _cycle = repo.enter_cycle(false);
     let (tx, rx) = mpsc::channel();
     signals.forward(tx.clone());
     let log = Log {
@@ -1562,7 +1562,7 @@ impl Watch<'_> {
             literal.push(p.as_os_str());
             args.push(literal);
         }
-        let out = Repo::find(&self.work_tree).and_then(|repo| repo.git(&args));
+        let out = Repo::find(&self.work_tree).and_then(|repo| Ok(repo.git(&args).output()?));
         let out = match out {
             Ok(o) if o.success => o,
             // Git could not tell: let the cycle look.
@@ -2074,6 +2074,7 @@ fn ls_remote(
             remote,
             &format!("refs/heads/{branch}"),
         ])
+        .output()
         .map_err(|e| format!("{e:#}"))?;
     if !out.success {
         return Err(why_not(&out.stderr));

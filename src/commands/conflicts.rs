@@ -18,10 +18,10 @@ pub struct Args {
 
 pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let Some(repo) = crate::git_dir::find(&cwd) else {
+    let Some(repo) = crate::git::Location::find(&cwd) else {
         bail!("not inside a git repository: run this in a synced repo");
     };
-    let mut files = vec![journal::pending_path(&repo)];
+    let mut files = vec![journal::pending_path(&repo.state_dir())];
     if let Some(top) = &repo.work_tree {
         files.push(top.join(journal::SYNCED));
     }

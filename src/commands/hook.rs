@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::gate;
+use crate::git::Repo;
 use crate::journal;
 use crate::policy::{Mode, Policy};
-use crate::repo::Repo;
 use crate::ui::Ui;
 
 #[derive(clap::Args)]
@@ -59,7 +59,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         }
     };
     let staged = repo.staged()?;
-    let names: Vec<&str> = staged.iter().map(|(p, _)| p.as_str()).collect();
+    let names: Vec<&str> = staged.iter().map(|s| s.path.as_str()).collect();
     let refused: Vec<&str> = names
         .iter()
         .copied()
@@ -71,7 +71,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
                 // A line break would split the command over lines: let git find it.
                 "git restore --staged (the name holds a control character)".to_string()
             } else {
-                format!("git rm --cached -- {}", shell_word(p))
+                format!("git rm --cached -- {}", crate::shell::word(p))
             };
             ui.error(&format!(
                 "{} is never committed (policy: never); unstage it with: {unstage}",
@@ -81,7 +81,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     // One read of the staged contents serves the secret scan and the syntax check.
-    let ids: Vec<&str> = staged.iter().map(|(_, id)| id.as_str()).collect();
+    let ids: Vec<&str> = staged.iter().map(|s| s.oid.as_str()).collect();
     let blobs = repo.blobs(&ids)?;
     let secrets = gate::contents(&repo.work_tree, &names, &blobs);
     if !secrets.is_empty() {
@@ -144,7 +144,7 @@ fn syntax_problem(kind: &str, bytes: &[u8]) -> Option<String> {
 /// Scans the commits being pushed (a `--no-verify` commit is still caught here) and refuses
 /// an unencrypted transport. git passes the remote's name and URL, and the refs on stdin.
 fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
-    if std::env::var_os(crate::sync::IN_CYCLE).is_some() {
+    if std::env::var_os(crate::git::IN_CYCLE).is_some() {
         return Ok(ExitCode::SUCCESS); // the cycle scanned its push itself
     }
     let remote = args.first().map(String::as_str).unwrap_or_default();
@@ -189,11 +189,7 @@ fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
 }
 
 fn post_merge(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
-    let state = crate::git_dir::Repo {
-        git_dir: repo.git_dir.clone(),
-        work_tree: Some(repo.work_tree.clone()),
-    };
-    let n = journal::fold(&state, &repo.work_tree)
+    let n = journal::fold(&repo.state_dir(), &repo.work_tree)
         .context("cannot fold the merge's records into the journal")?;
     if n > 0 {
         ui.status(&format!(
@@ -214,7 +210,7 @@ fn autopush_env_off() -> bool {
 /// person's git command returns at once. Nothing when autopush is off (`aisync.autopush`,
 /// read in-process, or `AISYNC_AUTOPUSH=0`); a cycle's own commits and merges start none.
 fn background_sync(repo: &Repo) {
-    if std::env::var_os(crate::sync::IN_CYCLE).is_some()
+    if std::env::var_os(crate::git::IN_CYCLE).is_some()
         || autopush_env_off()
         || repo.flag("aisync.autopush") == Some(false)
     {
@@ -240,16 +236,4 @@ fn background_sync(repo: &Repo) {
     }
     // The child outlives us; its outcome goes to state.json (git aisync status).
     let _ = cmd.spawn();
-}
-
-/// `p` quoted for a POSIX shell, for the commands we suggest.
-fn shell_word(p: &str) -> String {
-    if p.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
-        && !p.starts_with('-')
-    {
-        p.to_string()
-    } else {
-        format!("'{}'", p.replace('\'', "'\\''"))
-    }
 }

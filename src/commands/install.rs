@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::git::Repo;
 use crate::install;
 use crate::policy::Policy;
-use crate::repo::Repo;
 use crate::ui::Ui;
 
 #[derive(clap::Args)]

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::git::Repo;
 use crate::peer;
-use crate::repo::Repo;
 use crate::ui::Ui;
 
 #[derive(clap::Args)]

@@ -67,7 +67,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     // stop a merge in flight: say so, and merge with the defaults.
     let shared = std::env::current_dir()
         .ok()
-        .and_then(|d| crate::git_dir::find(&d))
+        .and_then(|d| crate::git::Location::find(&d))
         .and_then(|r| r.work_tree)
         .map(|top| crate::policy::Policy::load(&top));
     let shared = match shared {
@@ -137,9 +137,9 @@ fn journal_records(ui: &Ui, merged: &Merged, kind: Kind, path: &str) {
     let n = entries.len();
     let repo = std::env::current_dir()
         .ok()
-        .and_then(|d| crate::git_dir::find(&d));
+        .and_then(|d| crate::git::Location::find(&d));
     let written = repo.as_ref().map(|repo| {
-        let file = journal::pending_path(repo);
+        let file = journal::pending_path(&repo.state_dir());
         journal::append(&file, &entries).map(|()| file)
     });
     match written {

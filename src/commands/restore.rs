@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::git::{readable, GitPath, Repo};
 use crate::journal;
 use crate::lock::{self, Acquired, Lock, Wait};
 use crate::policy::{Mode, Policy};
-use crate::repo::{readable, GitPath, Repo};
 use crate::snapshot;
 use crate::state;
 use crate::ui::Ui;
@@ -90,25 +90,26 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     // Uncommitted work on a path the restore would put back is never overwritten, and
     // nothing a person staged is swept into the restore's commit.
     let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
-    for (status, path) in repo.changes()? {
-        let staged = !matches!(status.as_bytes().first(), Some(b' ' | b'?' | b'!'));
-        if staged || wanted.contains(path.as_slice()) {
+    for change in repo.changes()? {
+        let path = change.path.as_slice();
+        if change.is_staged() || wanted.contains(path) {
             bail!(
                 "{} has uncommitted changes: commit or stash them first, so nothing is lost; nothing was restored",
-                crate::gate::shown(&path)
+                crate::gate::shown(path)
             );
         }
     }
     snapshot::save(&repo, "aisync: before restore")?;
     repo.restore_paths(&target, &paths)?;
     let short = &target[..12.min(target.len())];
-    repo.run_committing(&[
+    repo.git_committing([
         "commit",
         "--quiet",
         "--no-verify",
         "-m",
         &format!("aisync: restore {short}"),
-    ])?;
+    ])
+    .run()?;
     ui.status(&format!("restored {short} as a new commit; the next sync shares it (the state before is a snapshot too)"));
     Ok(ExitCode::SUCCESS)
 }

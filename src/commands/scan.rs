@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::gate;
-use crate::repo::Repo;
+use crate::git::Repo;
 use crate::ui::Ui;
 
 #[derive(clap::Args)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::repo::Repo;
+use crate::git::Repo;
 use crate::service::{self, Manager, Service};
 use crate::ui::Ui;
 

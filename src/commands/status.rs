@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::git::Repo;
 use crate::journal;
 use crate::policy::{Mode, Policy};
-use crate::repo::Repo;
 use crate::state;
 use crate::ui::Ui;
 
@@ -29,11 +29,11 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     let policy = Policy::load(&repo.work_tree);
     let mut pending = json!({ "realtime": [], "versioned": [], "never": [] });
     if let Ok(policy) = &policy {
-        for (status, path) in repo.changes()? {
-            let path = crate::repo::readable(&path).into_owned();
+        for change in repo.changes()? {
+            let path = crate::git::readable(&change.path).into_owned();
             // What the cycle leaves alone (an editor's swap file, the policy's ignores) is
             // no change waiting for it.
-            if status == "!!" || policy.is_ignored(&path) {
+            if change.is_ignored() || policy.is_ignored(&path) {
                 continue;
             }
             let key = match policy.mode(&path) {
@@ -48,7 +48,8 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
     }
     let mut remotes = Vec::new();
     for remote in repo
-        .git(["remote"])?
+        .git(["remote"])
+        .output()?
         .stdout
         .lines()
         .filter(|l| !l.is_empty())
@@ -65,10 +66,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         }));
     }
     let last = state::load(&repo.state_dir());
-    let (pending_records, _) = journal::read(&journal::pending_path(&crate::git_dir::Repo {
-        git_dir: repo.git_dir.clone(),
-        work_tree: None,
-    }))?;
+    let (pending_records, _) = journal::read(&journal::pending_path(&repo.state_dir()))?;
     let (synced_records, _) = journal::read(&repo.work_tree.join(journal::SYNCED))?;
     let watcher = crate::watch::running(&repo.state_dir());
     let status = json!({

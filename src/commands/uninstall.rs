@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::git::Repo;
 use crate::install;
-use crate::repo::Repo;
 use crate::ui::Ui;
 
 #[derive(clap::Args)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::repo::Repo;
+use crate::git::Repo;
 use crate::ui::Ui;
 use crate::watch::{self, Options, StopSignals};
 

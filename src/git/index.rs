@@ -1,0 +1,422 @@
+//! The index: the repository's own, the cycle's scratch index (so what a person staged is
+//! never swept in), and the working tree's status as git reports it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::command::Git;
+use super::{nul_separated, nul_split, GitPath, Repo};
+
+const ZERO_OID: &str = "0000000000000000000000000000000000000000";
+
+/// An index entry: mode (`"0"`: none), blob id, path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub mode: String,
+    pub oid: String,
+    pub path: GitPath,
+}
+
+/// How a path differs between a tree and an index (`git diff --raw`): the entry before and
+/// after (mode `"0"` where there is none).
+#[derive(Clone, Debug)]
+pub struct IndexChange {
+    pub before: IndexEntry,
+    pub after: IndexEntry,
+}
+
+/// A scratch index of the cycle's own (see [`Repo::scratch_index`]); gone when dropped,
+/// unless kept for the next cycle.
+pub struct Scratch<'r> {
+    repo: &'r Repo,
+    path: PathBuf,
+    kept: std::cell::Cell<bool>,
+    /// The tree of the commit it was made on.
+    pub base_tree: Option<String>,
+}
+
+impl Scratch<'_> {
+    /// `git ARGS` on this index, names taken literally.
+    fn git<const N: usize>(&self, args: [&str; N]) -> Git {
+        self.repo.git(args).index(&self.path).literal_pathspecs()
+    }
+
+    /// Stages these paths as they are in the working tree now, names taken literally.
+    pub fn add(&self, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.git(["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"])
+            .stdin(nul_separated(paths))
+            .run()?;
+        Ok(())
+    }
+
+    /// Takes these paths out of the index (a file deleted, or now a folder).
+    pub fn remove(&self, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.git(["update-index", "-z", "--force-remove", "--stdin"])
+            .stdin(nul_separated(paths))
+            .run()?;
+        Ok(())
+    }
+
+    /// Sets entries (`mode == "0"`: the path leaves the index).
+    pub fn set(&self, entries: &[IndexEntry]) -> Result<()> {
+        self.repo.set_entries(Some(&self.path), entries)
+    }
+
+    /// How this index differs from `base` (none: the empty tree), submodules included.
+    pub fn changes(&self, base: Option<&str>) -> Result<Vec<IndexChange>> {
+        let empty;
+        let base = match base {
+            Some(b) => b,
+            None => {
+                empty = self
+                    .git(["hash-object", "-t", "tree", "--stdin"])
+                    .stdin(Vec::new())
+                    .run()?
+                    .stdout
+                    .trim()
+                    .to_string();
+                &empty
+            }
+        };
+        let out = self
+            .git([
+                "diff-index",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-renames",
+                "--no-abbrev",
+                base,
+            ])
+            .run_bytes()?;
+        // `:<old mode> <new mode> <old id> <new id> <status>` NUL `<path>` NUL, per path.
+        let mut fields = out.split(|&b| b == 0);
+        let mut list = Vec::new();
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let meta = String::from_utf8_lossy(meta);
+            let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+            if let [old_mode, new_mode, old_id, new_id, _] = parts[..] {
+                let entry = |mode: &str, oid: &str| IndexEntry {
+                    mode: if mode.trim_start_matches('0').is_empty() {
+                        "0".into()
+                    } else {
+                        mode.into()
+                    },
+                    oid: oid.into(),
+                    path: path.to_vec(),
+                };
+                list.push(IndexChange {
+                    before: entry(old_mode, old_id),
+                    after: entry(new_mode, new_id),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    /// The entries this index holds for exactly these paths.
+    pub fn entries(&self, paths: &[GitPath]) -> Result<Vec<IndexEntry>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        // (ls-files reads no pathspec file: the whole index, then only these paths.)
+        let out = self.git(["ls-files", "-s", "-z"]).run_bytes()?;
+        let wanted: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let mut list = Vec::new();
+        for entry in out.split(|&b| b == 0) {
+            // "<mode> <oid> <stage>\t<path>"
+            let Some(tab) = entry.iter().position(|&b| b == b'\t') else {
+                continue;
+            };
+            let (meta, path) = (String::from_utf8_lossy(&entry[..tab]), &entry[tab + 1..]);
+            let parts: Vec<&str> = meta.split(' ').collect();
+            if let ([mode, oid, _], true) = (&parts[..], wanted.contains(path)) {
+                list.push(IndexEntry {
+                    mode: mode.to_string(),
+                    oid: oid.to_string(),
+                    path: path.to_vec(),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    /// The tree this index holds.
+    pub fn write_tree(&self) -> Result<String> {
+        Ok(self.git(["write-tree"]).run()?.stdout.trim().to_string())
+    }
+}
+
+impl Scratch<'_> {
+    /// Keeps this index for the next cycle, saying it holds `tree` (HEAD's tree now).
+    pub fn keep(&self, tree: &str) {
+        let holds = self.path.with_extension("cycle.tree");
+        self.kept.set(std::fs::write(holds, tree).is_ok());
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if !self.kept.get() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `<meta>\t<path>` (an `ls-files -s` line): the meta as text, the path as bytes.
+fn meta_and_path(entry: &[u8]) -> Option<(&str, &[u8])> {
+    let tab = entry.iter().position(|&b| b == b'\t')?;
+    Some((std::str::from_utf8(&entry[..tab]).ok()?, &entry[tab + 1..]))
+}
+
+/// One stage of an unmerged path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// 1 base, 2 ours, 3 theirs.
+    pub number: u8,
+    pub mode: String,
+    pub oid: String,
+}
+
+/// A file the next commit adds or changes, and the blob it will hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staged {
+    pub path: String,
+    pub oid: String,
+}
+
+/// A path `git status` reports: its two status letters (`XY`, e.g. ` M`, `??`, `!!`) and
+/// the path as bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusEntry {
+    pub status: [u8; 2],
+    pub path: GitPath,
+}
+
+impl StatusEntry {
+    /// Something is staged for it (an index status letter other than ` `, `?`, `!`).
+    pub fn is_staged(&self) -> bool {
+        !matches!(self.status[0], b' ' | b'?' | b'!')
+    }
+
+    /// Ignored by git (`!!`, listed with `--ignored`).
+    pub fn is_ignored(&self) -> bool {
+        &self.status == b"!!"
+    }
+
+    /// Not tracked (`??`).
+    pub fn is_untracked(&self) -> bool {
+        &self.status == b"??"
+    }
+}
+
+impl Repo {
+    /// What the next commit adds or changes, submodules aside.
+    pub fn staged(&self) -> Result<Vec<Staged>> {
+        let out = self
+            .git([
+                "diff",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-abbrev",
+                "--no-renames",
+                // T: a symlink or submodule that became a file has content to scan too.
+                "--diff-filter=ACMRT",
+            ])
+            .output()?;
+        if !out.success {
+            bail!("cannot list the staged files: {}", out.stderr.trim());
+        }
+        // `:<old mode> <new mode> <old id> <new id> <status>` NUL `<path>` NUL, per file.
+        let mut fields = out.stdout.split('\0');
+        let mut staged = Vec::new();
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+            if let [_, mode, _, oid, _] = parts[..] {
+                if mode != "160000" {
+                    staged.push(Staged {
+                        path: path.to_string(),
+                        oid: oid.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Changed, deleted and untracked paths. Paths stay bytes, as git has them: a name that
+    /// is not UTF-8 must still reach git unchanged.
+    pub fn changes(&self) -> Result<Vec<StatusEntry>> {
+        let out = self
+            .git([
+                "status",
+                "--porcelain=v1",
+                "-z",
+                "--untracked-files=all",
+                "--no-renames",
+            ])
+            .literal_pathspecs()
+            .run_bytes()?;
+        Ok(out
+            .split(|&b| b == 0)
+            .filter(|entry| entry.len() > 3)
+            .map(|entry| StatusEntry {
+                status: [entry[0], entry[1]],
+                path: entry[3..].to_vec(),
+            })
+            .collect())
+    }
+
+    /// An index of the cycle's own (`GIT_INDEX_FILE`) holding `base`'s tree (nothing for an
+    /// unborn branch): the cycle builds its commit there, so what a person staged is never
+    /// swept in, and what it scans is exactly what it commits. The last cycle's index is
+    /// taken again when it holds `base`'s tree (it said so with [`Scratch::keep`]), its file
+    /// times included: `git add` then hashes only what changed.
+    pub fn scratch_index(&self, base: Option<&str>) -> Result<Scratch<'_>> {
+        let path = self.state_dir().join("index.cycle");
+        let holds = path.with_extension("cycle.tree");
+        std::fs::create_dir_all(self.state_dir())
+            .with_context(|| format!("cannot create {}", self.state_dir().display()))?;
+        let kept = std::fs::read_to_string(&holds).ok();
+        // Gone before the index changes: a cycle killed now leaves no claim behind.
+        let _ = std::fs::remove_file(&holds);
+        let _ = std::fs::remove_file(path.with_extension("cycle.lock"));
+        let base_tree = match base {
+            Some(b) => self.tree_of(b)?,
+            None => None,
+        };
+        let scratch = Scratch {
+            repo: self,
+            path,
+            kept: std::cell::Cell::new(false),
+            base_tree,
+        };
+        if kept.is_some() && kept.as_deref().map(str::trim) == scratch.base_tree.as_deref() {
+            return Ok(scratch);
+        }
+        // Left by a cycle that was killed, or made for another tree.
+        let _ = std::fs::remove_file(&scratch.path);
+        match base {
+            Some(base) => scratch.git(["read-tree", base]).run()?,
+            None => scratch.git(["read-tree", "--empty"]).run()?,
+        };
+        Ok(scratch)
+    }
+
+    /// Sets index entries (`mode == "0"`: the path leaves the index) in the repository's
+    /// own index, or in `index`.
+    fn set_entries(&self, index: Option<&Path>, entries: &[IndexEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut input = Vec::new();
+        for e in entries {
+            let oid = if e.mode == "0" { ZERO_OID } else { &e.oid };
+            input.extend_from_slice(format!("{} {oid}\t", e.mode).as_bytes());
+            input.extend_from_slice(&e.path);
+            input.push(0);
+        }
+        let mut git = self
+            .git(["update-index", "-z", "--index-info"])
+            .literal_pathspecs()
+            .stdin(input);
+        if let Some(index) = index {
+            git = git.index(index);
+        }
+        git.run()?;
+        Ok(())
+    }
+
+    /// Puts `entries` in the repository's index as they are (a stage-0 entry replaces a
+    /// path's conflict stages; mode "0" removes the path), names taken as bytes.
+    pub fn stage_entries(&self, entries: &[IndexEntry]) -> Result<()> {
+        self.set_entries(None, entries)
+    }
+
+    /// Puts exactly `paths` as commit `source` has them, in the index and the work tree (a
+    /// path `source` lacks is removed).
+    pub fn restore_paths(&self, source: &str, paths: &[GitPath]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let source = format!("--source={source}");
+        self.git([
+            "restore",
+            &source,
+            "--staged",
+            "--worktree",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+        ])
+        .literal_pathspecs()
+        .stdin(nul_separated(paths))
+        .run()?;
+        Ok(())
+    }
+
+    /// Stages exactly these paths (additions, changes, deletions), names taken literally.
+    pub fn add_paths(&self, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.git(["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"])
+            .literal_pathspecs()
+            .stdin(nul_separated(paths))
+            .run()?;
+        Ok(())
+    }
+
+    /// The index's merged entries.
+    pub fn index(&self) -> Result<Vec<IndexEntry>> {
+        let out = self
+            .git(["ls-files", "-s", "-z"])
+            .literal_pathspecs()
+            .run_bytes()?;
+        let mut list = Vec::new();
+        for (meta, path) in nul_split(&out).filter_map(meta_and_path) {
+            if let [mode, oid, "0"] = meta.split(' ').collect::<Vec<_>>()[..] {
+                list.push(IndexEntry {
+                    mode: mode.to_string(),
+                    oid: oid.to_string(),
+                    path: path.to_vec(),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    /// Unmerged index entries: each path with its stages.
+    pub fn unmerged(&self) -> Result<Vec<(GitPath, Vec<Stage>)>> {
+        let out = self
+            .git(["ls-files", "-u", "-z"])
+            .literal_pathspecs()
+            .run_bytes()?;
+        let mut by_path: Vec<(GitPath, Vec<Stage>)> = Vec::new();
+        for (meta, path) in nul_split(&out).filter_map(meta_and_path) {
+            // "<mode> <oid> <stage>"
+            let mut parts = meta.split(' ');
+            let (Some(mode), Some(oid), Some(stage)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let stage = Stage {
+                number: stage.parse().unwrap_or(0),
+                mode: mode.into(),
+                oid: oid.into(),
+            };
+            match by_path.last_mut() {
+                Some((p, stages)) if p.as_slice() == path => stages.push(stage),
+                _ => by_path.push((path.to_vec(), vec![stage])),
+            }
+        }
+        Ok(by_path)
+    }
+}
