@@ -217,7 +217,10 @@ pub fn insecure_push_url(repo: &Repo, remote: &str) -> Result<Option<String>> {
     if repo.flag("aisync.allowInsecureTransport") == Some(true) {
         return Ok(None);
     }
-    Ok(repo.push_urls(remote)?.into_iter().find(|u| is_insecure(u)))
+    Ok(repo
+        .push_urls(remote)?
+        .into_iter()
+        .find(|u| crate::url::is_insecure(u)))
 }
 
 /// For pre-push: git names the remote (or the URL pushed to directly) and the URL it is
@@ -226,21 +229,15 @@ pub fn insecure_in_push(repo: &Repo, remote: &str, url: &str) -> Option<String> 
     if repo.flag("aisync.allowInsecureTransport") == Some(true) {
         return None;
     }
-    if is_insecure(url) {
+    if crate::url::is_insecure(url) {
         return Some(url.to_string());
     }
-    if is_insecure(remote) {
+    if crate::url::is_insecure(remote) {
         return Some(remote.to_string());
     }
     // A remote's name (a URL pushed to directly is not one: git says so, and that is no
     // reason to refuse).
     insecure_push_url(repo, remote).ok().flatten()
-}
-
-/// Whether `url` travels unencrypted.
-pub fn is_insecure(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("git://")
 }
 
 fn found(path: &[u8], bytes: &[u8], allow: &Allow) -> Vec<Found> {
@@ -265,14 +262,5 @@ mod tests {
         assert_eq!(shown("memory/café.md".as_bytes()), "memory/café.md");
         assert_eq!(shown(b"a\nb\"c\\.md"), r#""a\nb\"c\\.md""#);
         assert_eq!(shown(b"bad\xffname.md"), r#""bad\xffname.md""#);
-    }
-
-    #[test]
-    fn unencrypted_transports_are_told_apart() {
-        assert!(is_insecure("http://host/x.git"));
-        assert!(is_insecure("GIT://host/x.git"));
-        assert!(!is_insecure("https://host/x.git"));
-        assert!(!is_insecure("ssh://host/x.git"));
-        assert!(!is_insecure("/srv/hub.git"));
     }
 }

@@ -43,8 +43,8 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
     // A path to a hub means a path from here, not from DIR.
     let remote = remote.map(absolute_remote).transpose()?;
     if let Some(url) = &remote {
-        refuse_insecure(url)?;
-        if is_local_path(url) && !Path::new(url).exists() {
+        crate::url::refuse_insecure(url)?;
+        if crate::url::is_plain_path(url) && !Path::new(url).exists() {
             bail!("there is no repository at {url}: check the path, or make a hub there first with `git init --bare {url}`");
         }
     }
@@ -223,7 +223,7 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
         let mut add = vec!["add".to_string(), "-f".to_string(), "--".to_string()];
         add.extend(mine.iter().map(|p| format!(":(literal){p}")));
         repo.git(&add).run()?;
-        let machine = crate::sync::machine(repo);
+        let machine = crate::machine::name(repo);
         match repo.commit_paths(
             &format!("git-aisync: {machine}'s copies of files the hub also has"),
             &mine,
@@ -279,7 +279,7 @@ fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
 /// Concludes the join's merge as the sync cycle concludes its own (every version kept,
 /// the journal committed with the merge).
 fn finish_join(repo: &Repo, branch: &str) -> Result<()> {
-    let machine = crate::sync::machine(repo);
+    let machine = crate::machine::name(repo);
     let message = format!("git-aisync: {machine} joins the shared history of {branch}");
     crate::sync::conclude_merge(repo, &machine, &message)?;
     Ok(())
@@ -393,20 +393,9 @@ fn one_line(stderr: &str) -> String {
         .unwrap_or_else(|| "no message".to_string())
 }
 
-/// Whether `url` names a folder on this machine (not `scheme://…` nor scp-like `host:path`).
-fn is_local_path(url: &str) -> bool {
-    if url.contains("://") {
-        return false;
-    }
-    match url.find(':') {
-        None => true,
-        Some(colon) => url[..colon].contains('/'),
-    }
-}
-
 /// A local path made absolute from the current directory (git would read it from DIR).
 fn absolute_remote(url: &str) -> Result<String> {
-    if !is_local_path(url) || Path::new(url).is_absolute() {
+    if !crate::url::is_plain_path(url) || Path::new(url).is_absolute() {
         return Ok(url.to_string());
     }
     let path = std::path::absolute(url).with_context(|| format!("cannot resolve {url}"))?;
@@ -433,14 +422,6 @@ fn refuse_git_dir(dir: &Path) -> Result<()> {
             "{} is inside a git directory, not a working tree: choose another folder",
             dir.display()
         );
-    }
-    Ok(())
-}
-
-/// Pushing in clear text would publish memory to anyone on the path.
-pub fn refuse_insecure(url: &str) -> Result<()> {
-    if url.starts_with("http://") || url.starts_with("git://") {
-        bail!("{url} is not encrypted: use https:// or ssh:// (memory and configs would cross the network in clear text)");
     }
     Ok(())
 }

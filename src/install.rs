@@ -211,7 +211,7 @@ pub fn register_drivers(repo: &Repo, exe: &Path) -> Result<()> {
         .output()?
         .success
     {
-        repo.config_set("aisync.machine", &host_name())?;
+        repo.config_set("aisync.machine", &crate::machine::host_name())?;
     }
     Ok(())
 }
@@ -536,17 +536,6 @@ fn without_first_block(text: &str) -> String {
         };
     }
     format!("{}{}", &text[..start], &text[end..])
-}
-
-/// This machine's name, for `aisync.machine`.
-pub fn host_name() -> String {
-    let from_file = |p: &str| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| from_file("/etc/hostname"))
-        .or_else(|| from_file("/proc/sys/kernel/hostname"))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "this-machine".to_string())
 }
 
 #[cfg(test)]

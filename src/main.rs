@@ -9,6 +9,7 @@ mod init;
 mod install;
 mod journal;
 mod lock;
+mod machine;
 mod peer;
 mod platform;
 mod policy;
@@ -20,9 +21,12 @@ mod scanner;
 mod service;
 mod shell;
 mod snapshot;
+mod ssh;
 mod state;
+mod status;
 mod sync;
 mod ui;
+mod url;
 mod watch;
 
 use std::process::ExitCode;
@@ -84,27 +88,28 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ui = Ui::new();
+    let ctx = commands::CommandContext::new(Ui::new());
+    let ui = &ctx.ui;
     let result = match cli.command {
-        Command::Init(args) => commands::init::run(&ui, args),
-        Command::Sync(args) => commands::sync::run(&ui, args),
-        Command::Watch(args) => commands::watch::run(&ui, args),
-        Command::Service(command) => commands::service::run(&ui, command),
-        Command::Status(args) => commands::status::run(&ui, args),
-        Command::Restore(args) => commands::restore::run(&ui, args),
-        Command::Peer(args) => commands::peer::run(&ui, args),
-        Command::Kick(args) => commands::kick::run(&ui, args),
-        Command::Run(args) => commands::run_on::run(&ui, args),
-        Command::NotifyWait(args) => commands::notify_wait::run(&ui, args),
-        Command::Scan(args) => commands::scan::run(&ui, args),
-        Command::Quarantine(args) => commands::quarantine::run(&ui, args),
-        Command::Install(args) => commands::install::run(&ui, args),
-        Command::Uninstall(args) => commands::uninstall::run(&ui, args),
-        Command::MergeDriver(args) => commands::merge_driver::run(&ui, args),
-        Command::Conflicts(args) => commands::conflicts::run(&ui, args),
-        Command::Doctor(args) => commands::doctor::run(&ui, args),
+        Command::Init(args) => commands::init::run(&ctx, args),
+        Command::Sync(args) => commands::sync::run(&ctx, args),
+        Command::Watch(args) => commands::watch::run(&ctx, args),
+        Command::Service(command) => commands::service::run(&ctx, command),
+        Command::Status(args) => commands::status::run(&ctx, args),
+        Command::Restore(args) => commands::restore::run(&ctx, args),
+        Command::Peer(args) => commands::peer::run(&ctx, args),
+        Command::Kick(args) => commands::kick::run(&ctx, args),
+        Command::Run(args) => commands::run_on::run(&ctx, args),
+        Command::NotifyWait(args) => commands::notify_wait::run(&ctx, args),
+        Command::Scan(args) => commands::scan::run(&ctx, args),
+        Command::Quarantine(args) => commands::quarantine::run(&ctx, args),
+        Command::Install(args) => commands::install::run(&ctx, args),
+        Command::Uninstall(args) => commands::uninstall::run(&ctx, args),
+        Command::MergeDriver(args) => commands::merge_driver::run(&ctx, args),
+        Command::Conflicts(args) => commands::conflicts::run(&ctx, args),
+        Command::Doctor(args) => commands::doctor::run(&ctx, args),
         Command::Completions(args) => commands::completions::run(args),
-        Command::Hook(args) => commands::hook::run(&ui, args),
+        Command::Hook(args) => commands::hook::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

@@ -25,53 +25,8 @@ pub fn tip_from_files(repo: &Repo, remote: &str, branch: &str) -> Option<Option<
     let [url] = &repo.remote_urls(remote)[..] else {
         return None;
     };
-    let git_dir = remote_git_dir(&local_path(url, &repo.work_tree)?)?;
+    let git_dir = remote_git_dir(&crate::url::local_path(url, &repo.work_tree)?)?;
     read_tip(&git_dir, branch).ok()
-}
-
-/// The path of a remote URL that names a repository on this machine (a plain path or
-/// `file://`), as git reads it; `None` for a URL or an scp-like `host:path`.
-pub fn local_path(url: &str, work_tree: &Path) -> Option<PathBuf> {
-    let path = if let Some(rest) = url.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return None;
-        }
-        PathBuf::from(percent_decode(rest))
-    } else if url.contains("://") || url.is_empty() {
-        return None;
-    } else {
-        // git takes `host:path` for ssh unless a slash comes before the colon.
-        let colon = url.find(':');
-        let slash = url.find('/');
-        if colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
-            return None;
-        }
-        PathBuf::from(url)
-    };
-    Some(if path.is_relative() {
-        work_tree.join(path)
-    } else {
-        path
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The git directory at a remote's path, as git looks for it (`path/.git`, `path`,
@@ -188,25 +143,6 @@ mod tests {
             tip_from_files(&Repo::find(&work).unwrap(), "origin", "main"),
             None
         );
-    }
-
-    #[test]
-    fn local_remotes_are_paths_and_file_urls() {
-        let wt = Path::new("/home/me/repo");
-        assert_eq!(
-            local_path("/srv/hub.git", wt),
-            Some(PathBuf::from("/srv/hub.git"))
-        );
-        assert_eq!(local_path("../hub.git", wt), Some(wt.join("../hub.git")));
-        assert_eq!(
-            local_path("file:///srv/my%20hub.git", wt),
-            Some(PathBuf::from("/srv/my hub.git"))
-        );
-        assert_eq!(local_path("host:hub.git", wt), None);
-        assert_eq!(local_path("git@host:me/hub.git", wt), None);
-        assert_eq!(local_path("ssh://host/hub.git", wt), None);
-        assert_eq!(local_path("https://host/hub.git", wt), None);
-        assert_eq!(local_path("./a:b", wt), Some(wt.join("./a:b")));
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! The outcome of the last sync cycle (`<git dir>/aisync/state.json`), which `status` reads.
+//! What a sync cycle did (`Report`), and the last one saved as `<git dir>/aisync/state.json`
+//! (`State`), which `status`, a queued request and `restore` read back.
 
 use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
 
 /// How a cycle ended; the exit status of `sync`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Every remote holds the local branch's work and the other way round.
     Synced = 0,
@@ -31,41 +33,31 @@ impl Outcome {
         }
     }
 
-    /// The outcome an exit status stands for.
-    pub fn from_code(code: u64) -> Option<Outcome> {
-        [
-            Outcome::Synced,
-            Outcome::Error,
-            Outcome::Refused,
-            Outcome::Offline,
-            Outcome::HeldBack,
-        ]
-        .into_iter()
-        .find(|o| *o as u64 == code)
-    }
-
     pub fn code(self) -> ExitCode {
         ExitCode::from(self as u8)
     }
 }
 
 /// Why a file stayed local.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldBack {
     pub path: String,
     pub reason: String,
 }
 
 /// What a cycle did, for `state.json`, `sync --json` and `status`.
-#[derive(Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub outcome: Outcome,
+    /// The exit status `sync` gives for it (for programs that read the JSON).
+    exit: u8,
     pub message: String,
     pub committed: Option<String>,
     pub merged: Vec<String>,
     pub pushed: Vec<String>,
     pub offline: Vec<String>,
     pub held_back: Vec<HeldBack>,
+    #[serde(rename = "conflicts_recorded")]
     pub conflicts: usize,
 }
 
@@ -73,6 +65,7 @@ impl Report {
     pub fn new(outcome: Outcome, message: impl Into<String>) -> Report {
         Report {
             outcome,
+            exit: outcome as u8,
             message: message.into(),
             committed: None,
             merged: Vec::new(),
@@ -83,34 +76,64 @@ impl Report {
         }
     }
 
-    pub fn to_json(&self) -> Value {
-        json!({
-            "outcome": self.outcome.word(),
-            "exit": self.outcome as u8,
-            "message": self.message,
-            "committed": self.committed,
-            "merged": self.merged,
-            "pushed": self.pushed,
-            "offline": self.offline,
-            "held_back": self.held_back.iter().map(|h| json!({"path": h.path, "reason": h.reason})).collect::<Vec<_>>(),
-            "conflicts_recorded": self.conflicts,
-        })
+    /// Says how the cycle ended (the exit status follows).
+    pub fn set_outcome(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.exit = outcome as u8;
     }
 }
 
+/// The last cycle's report, as saved, with when it ended.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    #[serde(flatten)]
+    pub report: Report,
+    pub time: String,
+}
+
+/// Saves `report` as the last cycle's, written whole then renamed: a reader never sees half
+/// a state.
 pub fn save(state_dir: &Path, report: &Report) {
-    let mut v = report.to_json();
-    if let Value::Object(m) = &mut v {
-        m.insert("time".into(), Value::from(crate::journal::now()));
-    }
+    let state = State {
+        report: report.clone(),
+        time: crate::journal::now(),
+    };
     let _ = fs::create_dir_all(state_dir);
     let tmp = state_dir.join("state.json.tmp");
-    // Written whole, then renamed: a reader never sees half a state.
-    if fs::write(&tmp, serde_json::to_vec_pretty(&v).unwrap_or_default()).is_ok() {
+    if fs::write(&tmp, serde_json::to_vec_pretty(&state).unwrap_or_default()).is_ok() {
         let _ = fs::rename(&tmp, state_dir.join("state.json"));
     }
 }
 
-pub fn load(state_dir: &Path) -> Option<Map<String, Value>> {
+/// The last cycle's state; `None` when none was saved or it cannot be read.
+pub fn load(state_dir: &Path) -> Option<State> {
     serde_json::from_slice(&fs::read(state_dir.join("state.json")).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_report_reads_back_as_it_was() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut report = Report::new(Outcome::Synced, "one commit");
+        report.set_outcome(Outcome::HeldBack);
+        report.held_back.push(HeldBack {
+            path: "memory/a.md".into(),
+            reason: "a secret".into(),
+        });
+        report.pushed.push("origin".into());
+        save(tmp.path(), &report);
+        let text = fs::read_to_string(tmp.path().join("state.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["outcome"], "held-back");
+        assert_eq!(json["exit"], 4);
+        assert_eq!(json["conflicts_recorded"], 0);
+        assert!(json["time"].is_string());
+        let state = load(tmp.path()).unwrap();
+        assert_eq!(state.report.outcome, Outcome::HeldBack);
+        assert_eq!(state.report.held_back, report.held_back);
+        assert_eq!(state.report.pushed, ["origin"]);
+    }
 }

@@ -61,9 +61,9 @@ pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Re
     // hooks (ours see the cycle and stand aside), or other machines would get pointers to
     // objects that exist nowhere else.
     let _cycle = repo.enter_cycle(repo.any_setting(|key| key.starts_with("filter.lfs.")));
-    let machine = machine(repo);
+    let machine = crate::machine::name(repo);
     let lock = loop {
-        match Lock::acquire(&repo.state_dir(), &crate::install::host_name()) {
+        match Lock::acquire(&repo.state_dir(), &crate::machine::host_name()) {
             Ok(Acquired::Held(lock)) => break lock,
             // The running cycle runs once more for this request: wait for it and say how it
             // ended, so the exit status keeps DESIGN §3's meaning (0: every remote holds
@@ -108,41 +108,16 @@ fn served_by(repo: &Repo, pid: u32) -> Report {
             format!("the sync of pid {pid} that ran this request left no outcome"),
         );
     };
-    let outcome = saved
-        .get("exit")
-        .and_then(serde_json::Value::as_u64)
-        .and_then(Outcome::from_code)
-        .unwrap_or(Outcome::Error);
-    let message = saved
-        .get("message")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
+    let saved = saved.report;
     let mut report = Report::new(
-        outcome,
-        format!("done by the sync that was running (pid {pid}): {message}"),
+        saved.outcome,
+        format!(
+            "done by the sync that was running (pid {pid}): {}",
+            saved.message
+        ),
     );
-    if let Some(held) = saved.get("held_back").and_then(serde_json::Value::as_array) {
-        for h in held {
-            let field = |k: &str| {
-                h.get(k)
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            report.held_back.push(HeldBack {
-                path: field("path"),
-                reason: field("reason"),
-            });
-        }
-    }
+    report.held_back = saved.held_back;
     report
-}
-
-/// This machine's name (`aisync.machine`, else the host name).
-pub fn machine(repo: &Repo) -> String {
-    repo.setting("aisync.machine")
-        .map(str::to_string)
-        .unwrap_or_else(crate::install::host_name)
 }
 
 struct Cycle<'r> {
@@ -230,7 +205,7 @@ impl<'r> Cycle<'r> {
             let _ = snapshot::prune(repo);
         }
 
-        report.outcome = if !errors.is_empty() {
+        report.set_outcome(if !errors.is_empty() {
             Outcome::Error
         } else if !report.offline.is_empty() {
             Outcome::Offline
@@ -238,7 +213,7 @@ impl<'r> Cycle<'r> {
             Outcome::HeldBack
         } else {
             Outcome::Synced
-        };
+        });
         report.message = summary(&report, &remotes);
         for e in errors {
             report.message.push_str("; ");
@@ -541,7 +516,7 @@ impl<'r> Cycle<'r> {
             None => repo
                 .remote_urls(remote)
                 .into_iter()
-                .find(|u| gate::is_insecure(u))
+                .find(|u| crate::url::is_insecure(u))
                 .filter(|_| repo.flag("aisync.allowInsecureTransport") != Some(true)),
         };
         if let Some(insecure) = insecure {
@@ -828,14 +803,7 @@ pub fn conclude_merge(repo: &Repo, machine: &str, message: &str) -> Result<usize
 /// and the message says what to do.
 fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
     // As a person types it to ssh and ssh-copy-id: `-p 2222 me@host` keeps the port.
-    let host = crate::peer::ssh_destination(url).unwrap_or_else(|| {
-        url.split_once("://")
-            .map_or(url, |(_, rest)| rest)
-            .split(['/', ':'])
-            .next()
-            .unwrap_or(url)
-            .to_string()
-    });
+    let host = crate::url::host(url);
     if stderr.contains("Host key verification failed")
         || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
     {

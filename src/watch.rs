@@ -23,10 +23,12 @@ use serde_json::{json, Value};
 
 use crate::git::Repo;
 use crate::policy::{self, Mode, Policy};
-use crate::remote::{local_path, read_tip, remote_git_dir, uses_reftable};
+use crate::remote::{read_tip, remote_git_dir, uses_reftable};
 use crate::state::{Outcome, Report};
 use crate::sync;
 use crate::ui::Ui;
+use crate::url::local_path;
+use crate::url::SshUrl as SshHub;
 
 /// The log rotates past this size, keeping one old file (`watch.log.1`).
 const LOG_LIMIT: u64 = 1024 * 1024;
@@ -205,7 +207,7 @@ impl WatchLock {
                 }
                 let me = json!({
                     "pid": std::process::id(),
-                    "host": crate::install::host_name(),
+                    "host": crate::machine::host_name(),
                     "started": crate::journal::now(),
                 });
                 file.set_len(0)
@@ -287,7 +289,7 @@ impl Record {
             path: state_dir.join("watch.json"),
             value: json!({
                 "pid": std::process::id(),
-                "host": crate::install::host_name(),
+                "host": crate::machine::host_name(),
                 "started": crate::journal::now(),
                 "started_unix": started_unix,
                 "tree": tree,
@@ -709,20 +711,9 @@ fn backoff(poll: Duration, failures: u32) -> Duration {
 // passes that on and opens the next session from the new tip. A hub without git-aisync is
 // polled for good; a session that drops is tried again later and later, polling meanwhile.
 
-/// A hub reached over SSH (`ssh://[user@]host[:port]/path`, `[user@]host:path`).
-#[derive(Clone, PartialEq, Eq, Debug)]
-struct SshHub {
-    host: String,
-    port: Option<String>,
-    path: String,
-}
-
 /// The SSH hub a remote URL names, if it names one.
 fn ssh_hub(url: &str) -> Option<SshHub> {
-    match crate::peer::over_ssh(url)? {
-        crate::peer::Location::Ssh { host, port, path } => Some(SshHub { host, port, path }),
-        crate::peer::Location::Local(_) => None,
-    }
+    crate::url::ssh(url)
 }
 
 /// The user's SSH command (`GIT_SSH_COMMAND`, `core.sshCommand`, else `ssh`) in batch mode,
@@ -758,7 +749,7 @@ fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
         branch = crate::shell::quote(branch),
         since = crate::shell::quote(since),
     );
-    crate::peer::remote_script(&hub.path, &script)
+    crate::ssh::remote_script(&hub.path, &script)
 }
 
 /// What a session thread tells the loop.
@@ -945,7 +936,7 @@ fn spawn_session(spec: &SessionSpec, since: Option<&str>) -> std::io::Result<Chi
     let script = remote_script(&spec.hub, &spec.branch, since);
     // Its own process group: the loop ends ssh and the shell around it together, and a
     // Ctrl-C in the terminal reaches the watcher alone, which then ends them.
-    crate::peer::ssh(&spec.ssh, &spec.hub.host, spec.hub.port.as_deref(), &script)
+    crate::ssh::command(&spec.ssh, &spec.hub.host, spec.hub.port.as_deref(), &script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
+use super::CommandContext;
 use crate::journal;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,9 +16,10 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let Some(repo) = crate::git::Location::find(&cwd) else {
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let cwd = ctx.cwd()?;
+    let Some(repo) = crate::git::Location::find(cwd) else {
         bail!("not inside a git repository: run this in a synced repo");
     };
     let mut files = vec![journal::pending_path(&repo.state_dir())];

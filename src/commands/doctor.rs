@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use super::CommandContext;
 use crate::doctor::{self, Status};
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,9 +15,10 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let findings = doctor::run(&cwd);
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let cwd = ctx.cwd()?;
+    let findings = doctor::run(cwd);
     if args.json {
         let list: Vec<_> = findings.iter().map(|f| f.to_json()).collect();
         ui.data(&serde_json::to_string_pretty(&list)?);

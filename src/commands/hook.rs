@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use super::CommandContext;
 use crate::gate;
 use crate::git::Repo;
 use crate::journal;
@@ -25,24 +26,24 @@ pub struct Args {
     args: Vec<String>,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
     // Hooks in a folder other repositories share (core.hooksPath) run there too: where
     // git-aisync is not installed they do nothing.
-    if !crate::install::is_installed(&repo) {
+    if !crate::install::is_installed(repo) {
         return Ok(ExitCode::SUCCESS);
     }
     match args.name.as_str() {
-        "pre-commit" => pre_commit(ui, &repo),
-        "pre-push" => pre_push(ui, &repo, &args.args),
+        "pre-commit" => pre_commit(ui, repo),
+        "pre-push" => pre_push(ui, repo, &args.args),
         "post-commit" => {
-            background_sync(&repo);
+            background_sync(repo);
             Ok(ExitCode::SUCCESS)
         }
         "post-merge" => {
-            let code = post_merge(ui, &repo)?;
-            background_sync(&repo);
+            let code = post_merge(ui, repo)?;
+            background_sync(repo);
             Ok(code)
         }
         other => bail!("unknown hook `{other}` (git-aisync handles pre-commit, post-commit, post-merge and pre-push); run `git aisync install` again"),

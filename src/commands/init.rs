@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::CommandContext;
 use crate::init::{self, Pushed};
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,7 +19,8 @@ pub struct Args {
     remote: Option<String>,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
     let exe = crate::platform::own_path()?;
     let done = init::init(&args.dir, args.remote.as_deref(), &exe)?;
     let top = done.repo.work_tree.display();

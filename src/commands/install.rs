@@ -3,23 +3,21 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::git::Repo;
+use super::CommandContext;
 use crate::install;
-use crate::policy::Policy;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {}
 
-pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::discover(&cwd)?;
+pub fn run(ctx: &CommandContext, _args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
     // The absolute path, so git finds the driver from a GUI, cron or systemd with a bare PATH.
     let exe = crate::platform::own_path()?;
-    let policy = Policy::load(&repo.work_tree)?;
-    let done = install::install(&repo, &exe, &policy)?;
+    let policy = ctx.policy()?;
+    let done = install::install(repo, &exe, &policy)?;
     ui.status(&format!(
         "installed {} merge drivers in {} and their lines in {}",
         done.drivers,

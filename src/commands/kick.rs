@@ -4,11 +4,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::git::Repo;
+use super::CommandContext;
 use crate::peer;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,9 +15,8 @@ pub struct Args {
     peer: String,
 }
 
-pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
-    let code = peer::remote_command(&repo, &args.peer, &["sync"], None)?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let repo = ctx.repo()?;
+    let code = peer::remote_command(repo, &args.peer, &["sync"], None)?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

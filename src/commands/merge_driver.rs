@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use merge_drivers::{Kind, Merged, Options, Policy};
 
+use super::CommandContext;
 use crate::journal;
 use crate::ui::Ui;
 
@@ -52,7 +53,8 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse()
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
     let read = |p: &PathBuf| {
         fs::read(p)
             .with_context(|| format!("cannot read {}; the merge is left to git", p.display()))

@@ -1,4 +1,5 @@
-//! One module per command; each has an `Args` (its help text) and a `run`.
+//! One module per command; each has an `Args` (its help text) and a `run` that takes the
+//! [`CommandContext`]: where the command runs, the repository, its policy, and the `Ui`.
 
 pub mod completions;
 pub mod conflicts;
@@ -19,3 +20,54 @@ pub mod status;
 pub mod sync;
 pub mod uninstall;
 pub mod watch;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::git::Repo;
+use crate::policy::Policy;
+use crate::ui::Ui;
+
+/// What every command starts from, found once: the directory it runs in, the synced
+/// repository around it and that repository's policy (each on first use: `completions`
+/// needs none of them, a hook needs the repository before anything else), and the `Ui`.
+pub struct CommandContext {
+    pub ui: Ui,
+    cwd: OnceCell<PathBuf>,
+    repo: OnceCell<Repo>,
+}
+
+impl CommandContext {
+    pub fn new(ui: Ui) -> CommandContext {
+        CommandContext {
+            ui,
+            cwd: OnceCell::new(),
+            repo: OnceCell::new(),
+        }
+    }
+
+    /// The directory the command runs in.
+    pub fn cwd(&self) -> Result<&Path> {
+        if let Some(cwd) = self.cwd.get() {
+            return Ok(cwd);
+        }
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        Ok(self.cwd.get_or_init(|| cwd))
+    }
+
+    /// The repository the command works on: the one around the current directory.
+    pub fn repo(&self) -> Result<&Repo> {
+        if let Some(repo) = self.repo.get() {
+            return Ok(repo);
+        }
+        let repo = Repo::find(self.cwd()?)?;
+        Ok(self.repo.get_or_init(|| repo))
+    }
+
+    /// The repository's policy (`.aisync.yml`); an error that names the line when it is bad.
+    pub fn policy(&self) -> Result<Policy> {
+        Policy::load(&self.repo()?.work_tree)
+    }
+}

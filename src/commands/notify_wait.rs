@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher as _};
 
-use crate::ui::Ui;
+use super::CommandContext;
 
 /// How often the ref is read with no file event (a network file system may send none).
 const SAFETY_LOOK: Duration = Duration::from_secs(5);
@@ -55,10 +55,10 @@ fn read_ref(git_dir: &Path, name: &str) -> Option<String> {
     })
 }
 
-pub fn run(_ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let dir = git_dir(&cwd)
-        .context("not in a git repository: run notify-wait in the hub's repository")?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let cwd = ctx.cwd()?;
+    let dir =
+        git_dir(cwd).context("not in a git repository: run notify-wait in the hub's repository")?;
     let branch = match args.branch {
         Some(b) => b,
         None => std::fs::read_to_string(dir.join("HEAD"))

@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::git::Repo;
+use super::CommandContext;
 use crate::peer::{self, Added};
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,11 +24,11 @@ enum Action {
     Remove { name: String },
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
     match args.action {
-        Action::Add { name, url } => match peer::add(&repo, &name, &url, &cwd)? {
+        Action::Add { name, url } => match peer::add(repo, &name, &url, ctx.cwd()?)? {
             Added::New => ui.status(&format!(
                 "{name} ({url}) is a peer: each sync fetches from it and delivers to it"
             )),
@@ -38,14 +37,14 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
             }
         },
         Action::List => {
-            let text: String = peer::list(&repo)?
+            let text: String = peer::list(repo)?
                 .into_iter()
                 .map(|(name, url)| format!("{name}\t{url}\n"))
                 .collect();
             ui.data(&text);
         }
         Action::Remove { name } => {
-            peer::remove(&repo, &name)?;
+            peer::remove(repo, &name)?;
             ui.status(&format!("{name} is no longer a peer"));
         }
     }

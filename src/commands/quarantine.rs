@@ -3,19 +3,18 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::git::Repo;
+use super::CommandContext;
 use crate::quarantine;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {}
 
-pub fn run(ui: &Ui, _args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
-    let done = quarantine::quarantine(&repo)?;
+pub fn run(ctx: &CommandContext, _args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
+    let done = quarantine::quarantine(repo)?;
     if done.paths.is_empty() {
         ui.status("no secret in the unpublished commits: nothing to do");
         return Ok(ExitCode::SUCCESS);

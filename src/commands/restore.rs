@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use super::CommandContext;
 use crate::git::{readable, GitPath, Repo};
 use crate::journal;
 use crate::lock::{self, Acquired, Lock, Wait};
-use crate::policy::{Mode, Policy};
+use crate::policy::Mode;
 use crate::snapshot;
 use crate::state;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,10 +25,10 @@ pub struct Args {
     paths: Vec<String>,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::discover(&cwd)?;
-    let list = snapshot::list(&repo)?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
+    let list = snapshot::list(repo)?;
     let Some(reference) = args.reference else {
         if list.is_empty() {
             ui.status("no snapshots yet (one is taken before every merge a sync makes)");
@@ -59,19 +59,18 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
         })?,
     };
     // The cycle's lock: a sync must not commit or merge under a restore, nor it under one.
-    let _lock = hold_the_lock(&repo)?;
+    let _lock = hold_the_lock(repo)?;
 
     // What the snapshot has differently, less what a restore must never rewind: the journal
     // (it only grows: rewinding it would drop records of other machines' conflicts), `never`
     // paths, and files the cycle holds back (a secret, conflict markers: the person's work
     // in progress).
-    let policy = Policy::load(&repo.work_tree)?;
+    let policy = ctx.policy()?;
     let held: HashSet<String> = state::load(&repo.state_dir())
-        .and_then(|s| s.get("held_back").cloned())
-        .and_then(|h| h.as_array().cloned())
+        .map(|s| s.report.held_back)
         .unwrap_or_default()
-        .iter()
-        .filter_map(|h| h.get("path")?.as_str().map(str::to_string))
+        .into_iter()
+        .map(|h| h.path)
         .collect();
     let paths: Vec<GitPath> = repo
         .changed_between("HEAD", &target, &args.paths)?
@@ -99,7 +98,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
             );
         }
     }
-    snapshot::save(&repo, "aisync: before restore")?;
+    snapshot::save(repo, "aisync: before restore")?;
     repo.restore_paths(&target, &paths)?;
     let short = &target[..12.min(target.len())];
     repo.git_committing([
@@ -116,7 +115,7 @@ pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
 
 /// The repository lock, once any running sync is done with it.
 fn hold_the_lock(repo: &Repo) -> Result<Lock> {
-    let host = crate::install::host_name();
+    let host = crate::machine::host_name();
     loop {
         match Lock::acquire(&repo.state_dir(), &host)? {
             Acquired::Held(lock) => return Ok(lock),

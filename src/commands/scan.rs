@@ -3,11 +3,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use super::CommandContext;
 use crate::gate;
 use crate::git::Repo;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,24 +22,25 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let cwd = ctx.cwd()?;
     let mut skipped = Vec::new();
     let found = if args.staged {
-        gate::staged(&Repo::find(&cwd)?)?
+        gate::staged(&Repo::find(cwd)?)?
     } else if args.paths.is_empty() {
         // The whole working tree, less where secrets belong (`.credentials/`, `never`
         // paths): those are never committed, so a key there is where it should be.
-        let top = Repo::find(&cwd)
+        let top = Repo::find(cwd)
             .map(|r| r.work_tree)
-            .unwrap_or_else(|_| cwd.clone());
+            .unwrap_or_else(|_| cwd.to_path_buf());
         let (found, left_out) = gate::work_tree(&top)?;
         skipped = left_out;
         found
     } else {
-        let top = Repo::find(&cwd)
+        let top = Repo::find(cwd)
             .map(|r| r.work_tree)
-            .unwrap_or_else(|_| cwd.clone());
+            .unwrap_or_else(|_| cwd.to_path_buf());
         let roots: Vec<_> = args
             .paths
             .iter()

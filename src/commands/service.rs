@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
-use crate::git::Repo;
+use super::CommandContext;
 use crate::service::{self, Manager, Service};
-use crate::ui::Ui;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -43,9 +42,9 @@ pub struct StatusArgs {
     json: bool,
 }
 
-pub fn run(ui: &Ui, command: Command) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
+pub fn run(ctx: &CommandContext, command: Command) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
     // The path we were started by (a package manager's bin/ link survives an upgrade).
     let exe = crate::platform::own_path()?;
     let svc = Service::new(&repo.work_tree, &exe)?;

@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::git::Repo;
+use super::CommandContext;
 use crate::sync;
-use crate::ui::Ui;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,15 +24,15 @@ pub struct Args {
     if_autopush: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
+    let repo = ctx.repo()?;
     if args.if_autopush && repo.flag("aisync.autopush") == Some(false) {
         return Ok(ExitCode::SUCCESS);
     }
-    let report = sync::sync(&repo, args.remote.as_deref());
+    let report = sync::sync(repo, args.remote.as_deref());
     if args.json {
-        ui.data(&serde_json::to_string_pretty(&report.to_json())?);
+        ui.data(&serde_json::to_string_pretty(&report)?);
     } else {
         let quiet = args.quiet && report.outcome == crate::state::Outcome::Synced;
         if !quiet {

@@ -3,10 +3,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::git::Repo;
-use crate::ui::Ui;
+use super::CommandContext;
 use crate::watch::{self, Options, StopSignals};
 
 #[derive(clap::Args)]
@@ -24,14 +23,14 @@ pub struct Args {
     quiet: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> Result<ExitCode> {
+pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    let ui = &ctx.ui;
     // First, before any thread exists: every thread inherits the blocked signals.
     let signals = StopSignals::block()?;
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let repo = Repo::find(&cwd)?;
+    let repo = ctx.repo()?;
     watch::run(
         ui,
-        &repo,
+        repo,
         Options {
             poll: args.poll,
             poll_remotes: args.poll_remotes,

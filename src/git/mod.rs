@@ -84,6 +84,10 @@ impl Location {
                     work_tree: Some(dir.to_path_buf()),
                 });
             }
+            // A bare repository or a `.git` itself: git stops here too (and says so).
+            if dir.join("HEAD").is_file() && dir.join("objects").is_dir() {
+                return None;
+            }
         }
         None
     }
