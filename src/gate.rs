@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::git::Repo;
+use crate::git::{GitPath, Repo};
 use crate::policy::{Mode, Policy};
 use crate::scanner::{self, Allow, Finding};
 
@@ -20,7 +20,7 @@ pub struct Found {
     /// The file's name as text (bytes that are not UTF-8 replaced), for messages and JSON.
     pub path: String,
     /// The file's name as git has it, byte for byte: what a rewrite must name.
-    pub raw_path: Vec<u8>,
+    pub raw_path: GitPath,
     pub finding: Finding,
 }
 
@@ -108,7 +108,7 @@ pub fn commits(repo: &Repo, range: &[&str]) -> Result<Vec<Found>> {
 }
 
 /// Secrets in blobs that commits add: (path, blob id) each.
-pub fn added(repo: &Repo, added: &[(Vec<u8>, String)]) -> Result<Vec<Found>> {
+pub fn added(repo: &Repo, added: &[(GitPath, String)]) -> Result<Vec<Found>> {
     let allow = Allow::load(&repo.work_tree);
     // One blob at several paths (a copy, a rename) is read and scanned once, and reported
     // at each path: quarantine must drop every one.
@@ -246,7 +246,7 @@ fn found(path: &[u8], bytes: &[u8], allow: &Allow) -> Vec<Found> {
         .into_iter()
         .map(|finding| Found {
             path: text.clone().into_owned(),
-            raw_path: path.to_vec(),
+            raw_path: path.into(),
             finding,
         })
         .collect()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::{bail, Context, Result};
 
 use crate::gate;
-use crate::git::Repo;
+use crate::git::{GitPath, Repo};
 use crate::snapshot;
 
 pub struct Quarantined {
@@ -39,7 +39,7 @@ pub fn quarantine(repo: &Repo) -> Result<Quarantined> {
     let found = gate::commits(repo, &["HEAD", "--not", "--remotes"])?;
     // The names as git has them (bytes): a name with a space, a quote or a letter that is
     // not ASCII is still the same file.
-    let mut raw: Vec<Vec<u8>> = found.iter().map(|f| f.raw_path.clone()).collect();
+    let mut raw: Vec<GitPath> = found.iter().map(|f| f.raw_path.clone()).collect();
     raw.sort();
     raw.dedup();
     let paths: Vec<String> = raw.iter().map(|p| gate::shown(p)).collect();

@@ -89,7 +89,7 @@ fn moved_aside_for_folder(repo: &Repo, path: &[u8], one_side: bool) -> Option<Gi
         && !side.is_empty()
         && !side.contains(&b'/')
         && repo.work_tree.join(os_path(name)).is_dir())
-    .then(|| name.to_vec())
+    .then(|| name.into())
 }
 
 /// A name as a case-insensitive file system compares it (Unicode case where the name is
@@ -108,7 +108,7 @@ fn folded(path: &[u8]) -> Vec<u8> {
 pub fn case_clashes(repo: &Repo) -> Result<Vec<Resolved>> {
     let in_head: std::collections::HashSet<GitPath> =
         repo.tree_paths("HEAD")?.into_iter().collect();
-    let mut groups: std::collections::BTreeMap<GitPath, Vec<IndexEntry>> =
+    let mut groups: std::collections::BTreeMap<Vec<u8>, Vec<IndexEntry>> =
         std::collections::BTreeMap::new();
     for entry in repo.index()? {
         groups.entry(folded(&entry.path)).or_default().push(entry);
@@ -149,7 +149,7 @@ fn unstage(repo: &Repo, path: &[u8]) -> Result<()> {
     repo.stage_entries(&[IndexEntry {
         mode: "0".into(),
         oid: String::new(),
-        path: path.to_vec(),
+        path: path.into(),
     }])
 }
 
@@ -172,7 +172,7 @@ pub fn beside_name(path: &[u8], oid: &str) -> GitPath {
             out.extend_from_slice(short);
         }
     }
-    out
+    out.into()
 }
 
 /// Puts blob `oid` (with `mode`) at `path` in the index (replacing its conflict stages)
@@ -189,7 +189,7 @@ fn place(repo: &Repo, path: &[u8], what: &impl Blob) -> Result<()> {
     repo.stage_entries(&[IndexEntry {
         mode: mode.to_string(),
         oid: oid.to_string(),
-        path: path.to_vec(),
+        path: path.into(),
     }])
 }
 

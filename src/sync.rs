@@ -297,7 +297,7 @@ impl<'r> Cycle<'r> {
     fn commit_local(&self, policy: &Policy, report: &mut Report) -> Result<Option<String>> {
         let repo = self.repo;
         let base = repo.read_ref("HEAD");
-        let synced = journal::SYNCED.as_bytes().to_vec();
+        let synced = GitPath::from(journal::SYNCED.as_bytes());
         let (mut present, mut gone) = (Vec::new(), Vec::new());
         let mut journal_changed = false;
         let mut seen = std::collections::HashSet::new();
@@ -392,11 +392,11 @@ impl<'r> Cycle<'r> {
         // The index entries of every path the cycle took: what `changes` says, and for the
         // rest (the journal, a file whose content is HEAD's all along) the scratch index's.
         let held: std::collections::HashSet<&[u8]> =
-            reverted.iter().map(|e| e.path.as_slice()).collect();
+            reverted.iter().map(|e| e.path.as_bytes()).collect();
         let mut taken: Vec<GitPath> = present
             .into_iter()
             .chain(gone)
-            .filter(|p| !held.contains(p.as_slice()))
+            .filter(|p| !held.contains(p.as_bytes()))
             .collect();
         if journal_changed {
             taken.push(synced);

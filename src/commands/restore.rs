@@ -88,9 +88,9 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     }
     // Uncommitted work on a path the restore would put back is never overwritten, and
     // nothing a person staged is swept into the restore's commit.
-    let wanted: HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+    let wanted: HashSet<&[u8]> = paths.iter().map(GitPath::as_bytes).collect();
     for change in repo.changes()? {
-        let path = change.path.as_slice();
+        let path = change.path.as_bytes();
         if change.is_staged() || wanted.contains(path) {
             bail!(
                 "{} has uncommitted changes: commit or stash them first, so nothing is lost; nothing was restored",

@@ -110,7 +110,7 @@ impl Scratch<'_> {
                         mode.into()
                     },
                     oid: oid.into(),
-                    path: path.to_vec(),
+                    path: path.into(),
                 };
                 list.push(IndexChange {
                     before: entry(old_mode, old_id),
@@ -128,7 +128,8 @@ impl Scratch<'_> {
         }
         // (ls-files reads no pathspec file: the whole index, then only these paths.)
         let out = self.git(["ls-files", "-s", "-z"]).run_bytes()?;
-        let wanted: std::collections::HashSet<&[u8]> = paths.iter().map(Vec::as_slice).collect();
+        let wanted: std::collections::HashSet<&[u8]> =
+            paths.iter().map(GitPath::as_bytes).collect();
         let mut list = Vec::new();
         for entry in out.split(|&b| b == 0) {
             // "<mode> <oid> <stage>\t<path>"
@@ -141,7 +142,7 @@ impl Scratch<'_> {
                 list.push(IndexEntry {
                     mode: mode.to_string(),
                     oid: oid.to_string(),
-                    path: path.to_vec(),
+                    path: path.into(),
                 });
             }
         }
@@ -270,7 +271,7 @@ impl Repo {
             .filter(|entry| entry.len() > 3)
             .map(|entry| StatusEntry {
                 status: [entry[0], entry[1]],
-                path: entry[3..].to_vec(),
+                path: entry[3..].into(),
             })
             .collect())
     }
@@ -386,7 +387,7 @@ impl Repo {
                 list.push(IndexEntry {
                     mode: mode.to_string(),
                     oid: oid.to_string(),
-                    path: path.to_vec(),
+                    path: path.into(),
                 });
             }
         }
@@ -413,8 +414,8 @@ impl Repo {
                 oid: oid.into(),
             };
             match by_path.last_mut() {
-                Some((p, stages)) if p.as_slice() == path => stages.push(stage),
-                _ => by_path.push((path.to_vec(), vec![stage])),
+                Some((p, stages)) if p.as_bytes() == path => stages.push(stage),
+                _ => by_path.push((path.into(), vec![stage])),
             }
         }
         Ok(by_path)

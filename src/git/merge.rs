@@ -99,7 +99,7 @@ impl Repo {
         let out = self
             .git(["diff", "--name-only", "-z", "--diff-filter=U"])
             .output_bytes()?;
-        Ok(nul_split(&out.stdout).map(<[u8]>::to_vec).collect())
+        Ok(nul_split(&out.stdout).map(GitPath::from).collect())
     }
 
     /// The local changes a merge of `theirs` (from `base`; none: every path it has) would
@@ -132,7 +132,7 @@ impl Repo {
             .filter(|e| !e.is_ignored() && under_incoming(&e.path))
             .map(|e| Blocked {
                 untracked: e.is_untracked(),
-                path: e.path,
+                path: e.path.to_vec(),
             })
             .collect())
     }

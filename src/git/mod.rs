@@ -114,8 +114,53 @@ pub fn state_dir(git_dir: &Path) -> PathBuf {
     git_dir.join("aisync")
 }
 
-/// A path as git stores it: bytes, never decoded (a name need not be UTF-8).
-pub type GitPath = Vec<u8>;
+/// A path as git stores it: bytes, never decoded (a name need not be UTF-8), relative to
+/// the top of the working tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GitPath(Vec<u8>);
+
+impl GitPath {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for GitPath {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.0 == other[..]
+    }
+}
+
+impl From<Vec<u8>> for GitPath {
+    fn from(bytes: Vec<u8>) -> GitPath {
+        GitPath(bytes)
+    }
+}
+
+impl From<&[u8]> for GitPath {
+    fn from(bytes: &[u8]) -> GitPath {
+        GitPath(bytes.to_vec())
+    }
+}
+
+impl std::ops::Deref for GitPath {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for GitPath {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for GitPath {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 /// A path as text, for the policy's patterns and for records (invalid UTF-8 replaced);
 /// never handed back to git. Messages quote names with [`crate::gate::shown`].

@@ -47,7 +47,7 @@ impl Repo {
         let mut args = vec!["diff", "--name-only", "-z", "--no-renames", a, b, "--"];
         args.extend(limit.iter().map(String::as_str));
         let out = self.git(args).literal_pathspecs().run_bytes()?;
-        Ok(nul_split(&out).map(<[u8]>::to_vec).collect())
+        Ok(nul_split(&out).map(GitPath::from).collect())
     }
 
     /// A blob's bytes.
@@ -80,7 +80,7 @@ impl Repo {
         else {
             return Ok(Vec::new());
         };
-        Ok(nul_split(&out).map(<[u8]>::to_vec).collect())
+        Ok(nul_split(&out).map(GitPath::from).collect())
     }
 
     /// The contents of the blobs `ids`, in order: read in process, else by one `git
@@ -137,7 +137,7 @@ impl Repo {
     /// where it differs from every parent (what matches a parent came from that parent). Read
     /// from `diff-tree -z` on git's own records, so no name is quoted and no attribute
     /// (binary, `-diff`, textconv) hides a file. Each (path, blob) once; submodules aside.
-    pub fn added_blobs(&self, range: &[&str]) -> Result<Vec<(Vec<u8>, String)>> {
+    pub fn added_blobs(&self, range: &[&str]) -> Result<Vec<(GitPath, String)>> {
         let mut args = vec!["rev-list"];
         args.extend_from_slice(range);
         let commits = self.git(args).run()?.stdout;
@@ -177,7 +177,7 @@ impl Repo {
             };
             let gone = oid.bytes().all(|b| b == b'0');
             if !gone && *mode != "160000" && seen.insert((path.to_vec(), oid.to_string())) {
-                added.push((path.to_vec(), oid.to_string()));
+                added.push((path.into(), oid.to_string()));
             }
         }
         Ok(added)
