@@ -1,0 +1,482 @@
+//! The watcher (`git aisync watch`): writes to realtime paths and moves of the remotes' branch
+//! become sync cycles, one at a time, in this process, until SIGINT or SIGTERM.
+//!
+//! Everything arrives on one channel (file events, remote ref events, poll answers, news from
+//! the notify-wait sessions with SSH hubs, peers' deliveries to the inbox, the stop signal).
+//! The loop blocks on it with a timeout no longer than the next timer it owns (debounce,
+//! max-wait, the next remote check), so an idle watcher sleeps.
+
+mod inbox;
+mod lock;
+mod record;
+mod remotes;
+mod session;
+mod signals;
+mod tree;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::policy::{self, Policy};
+use crate::repo::Repo;
+use crate::state::{Outcome, Report};
+use crate::sync;
+use crate::ui::Ui;
+
+use inbox::Inbox;
+use lock::WatchLock;
+use record::{Log, Record};
+use remotes::{backoff, Remote, RemoteRefs};
+use session::SessionEvent;
+use tree::{limit_message, Tree};
+
+pub use record::running;
+pub use signals::StopSignals;
+
+/// The longest the loop sleeps with nothing to do: the suspend check's resolution.
+const IDLE_CAP: Duration = Duration::from_secs(60);
+/// A wall clock ahead of the monotonic clock by more than this was a suspend.
+const CLOCK_JUMP: Duration = Duration::from_secs(10);
+
+/// How `watch` was asked to run.
+pub struct Options {
+    /// Scan the working tree instead of using file events.
+    pub poll: bool,
+    /// Ask every remote with `git ls-remote`, even one on a local path or an SSH hub (no
+    /// ref files watched, no notify-wait session).
+    pub poll_remotes: bool,
+    /// Log to the file only.
+    pub quiet: bool,
+}
+
+enum Msg {
+    Tree(notify::Result<notify::Event>),
+    /// Something changed in a local remote's ref files.
+    RemoteRefs(Vec<PathBuf>),
+    /// A remote's tip as `git ls-remote` answered, or why it did not.
+    Polled {
+        remote: String,
+        answer: std::result::Result<Option<String>, String>,
+    },
+    /// News from a remote's notify-wait session (`id` tells sessions of one remote apart).
+    Session {
+        remote: String,
+        id: u64,
+        event: SessionEvent,
+    },
+    /// Something changed in this repository's inbox folder (a peer delivered).
+    Inbox,
+    Stop(i32),
+}
+
+// ---------------------------------------------------------------------------------------
+// The loop.
+
+/// Runs the watcher in `repo` until SIGINT or SIGTERM (blocked by `signals` before any thread
+/// started). Returns once the cycle in flight has finished.
+pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<()> {
+    let state_dir = repo.state_dir();
+    let _lock = WatchLock::acquire(&state_dir)?;
+    // Before any thread of ours starts: the hooks of the cycle's commits start no cycle.
+    std::env::set_var(sync::IN_CYCLE, "1");
+    let (tx, rx) = mpsc::channel();
+    signals.forward(tx.clone());
+    let log = Log {
+        path: state_dir.join("watch.log"),
+        ui: (!opts.quiet).then_some(ui),
+    };
+    let policy = match Policy::load(&repo.work_tree) {
+        Ok(p) => p,
+        Err(e) => {
+            log.line(&format!(
+                "{e:#}; watching with the default policy until it is fixed"
+            ));
+            Policy::parse(policy::DEFAULT).expect("the default policy parses")
+        }
+    };
+    let mut poll = opts.poll;
+    if !poll && crate::platform::is_wsl() && repo.work_tree.starts_with("/mnt/") {
+        log.line("WSL with the repository on a Windows drive: inotify does not see Windows-side writes there, so the working tree is polled");
+        poll = true;
+    }
+    let tree = match Tree::new(&repo.work_tree, poll, &tx) {
+        Ok(t) => t,
+        Err(e) if !poll => {
+            let why = if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+                limit_message()
+            } else {
+                format!("file events are not available ({e}): polling the working tree; if inotify instances ran out, raise fs.inotify.max_user_instances")
+            };
+            log.line(&why);
+            Tree::new(&repo.work_tree, true, &tx)
+                .with_context(|| format!("cannot watch {}", repo.work_tree.display()))?
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot watch {}", repo.work_tree.display()))
+        }
+    };
+    let mut watch = Watch {
+        work_tree: repo.work_tree.clone(),
+        branch: branch_of(repo),
+        record: Record::new(&state_dir, if tree.polling { "poll" } else { "events" }),
+        policy,
+        poll_remotes: opts.poll_remotes,
+        log,
+        tx: tx.clone(),
+        tree,
+        remote_refs: RemoteRefs {
+            watcher: None,
+            tx: tx.clone(),
+        },
+        remotes: Vec::new(),
+        inbox: Inbox::new(&repo.git_dir, &tx),
+        pending: BTreeSet::new(),
+        first_event: None,
+        last_event: None,
+        policy_changed: false,
+        rescan: false,
+        wanted: None,
+        errors: 0,
+        retry_at: None,
+        clock: (Instant::now(), SystemTime::now()),
+    };
+    watch.follow_tree();
+    watch.follow_inbox();
+    // What is in the inbox now, the first cycle merges.
+    watch.inbox.news(repo);
+    watch.follow_remotes(repo);
+    watch.log.line(&format!(
+        "watching {} ({}; remotes: {})",
+        watch.work_tree.display(),
+        if watch.tree.polling {
+            "polling the files"
+        } else {
+            "file events"
+        },
+        watch.describe_remotes()
+    ));
+    watch.cycle("start");
+    watch.run(&rx)
+}
+
+struct Watch<'u> {
+    work_tree: PathBuf,
+    branch: String,
+    record: Record,
+    policy: Policy,
+    poll_remotes: bool,
+    log: Log<'u>,
+    tx: Sender<Msg>,
+    tree: Tree,
+    remote_refs: RemoteRefs,
+    remotes: Vec<Remote>,
+    inbox: Inbox,
+    /// Changed paths since the last cycle, not yet checked.
+    pending: BTreeSet<PathBuf>,
+    first_event: Option<Instant>,
+    last_event: Option<Instant>,
+    policy_changed: bool,
+    /// The event queue overflowed: what changed is unknown.
+    rescan: bool,
+    /// A cycle wanted at once, and why (a remote moved or answers again, a suspend).
+    wanted: Option<String>,
+    /// Consecutive cycles that ended in an error, and when to try again.
+    errors: u32,
+    retry_at: Option<Instant>,
+    /// The monotonic and the wall clock at the last look: a gap between them is a suspend.
+    clock: (Instant, SystemTime),
+}
+
+fn branch_of(repo: &Repo) -> String {
+    repo.setting("aisync.branch")
+        .map(str::to_string)
+        .or_else(|| repo.head_branch())
+        .unwrap_or_else(|| "main".into())
+}
+
+impl Watch<'_> {
+    fn poll(&self) -> Duration {
+        // A zero poll interval in the policy must not make a busy loop.
+        self.policy.poll.max(Duration::from_millis(250))
+    }
+
+    fn run(&mut self, rx: &Receiver<Msg>) -> Result<()> {
+        loop {
+            let now = Instant::now();
+            let timeout = self
+                .next_deadline()
+                .map_or(IDLE_CAP, |d| d.saturating_duration_since(now).min(IDLE_CAP));
+            let first = match rx.recv_timeout(timeout) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => bail!("the watcher's event channel closed"),
+            };
+            let mut stop = None;
+            for msg in first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
+                match msg {
+                    Msg::Stop(sig) => stop = Some(sig),
+                    Msg::Tree(event) => self.tree_event(event),
+                    Msg::RemoteRefs(paths) => self.remote_event(&paths),
+                    Msg::Polled { remote, answer } => self.polled(&remote, answer),
+                    Msg::Session { remote, id, event } => self.session_event(&remote, id, event),
+                    Msg::Inbox => self.inbox_event(),
+                }
+            }
+            if let Some(sig) = stop {
+                let name = if sig == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                // Writes still settling would wait for the next start: synced now instead.
+                if self.first_event.is_some() {
+                    if let Some(reason) = self.local_due() {
+                        self.cycle(&format!("{reason}, before stopping on {name}"));
+                    }
+                }
+                // The sessions' ssh children end with them (no session is left on a hub).
+                for r in &mut self.remotes {
+                    r.session = None;
+                }
+                self.log.line(&format!("{name}: stopped"));
+                self.record.set("stopped", crate::journal::now().into());
+                self.record.save();
+                return Ok(());
+            }
+            self.check_clock();
+            self.check_remotes();
+            if self.inbox.next_check.is_some_and(|t| Instant::now() >= t) {
+                self.inbox_event();
+            }
+            if let Some(reason) = self.due() {
+                self.cycle(&reason);
+            }
+        }
+    }
+
+    /// The earliest timer: the end of the debounce, the next remote check, an error retry.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        if self.wanted.is_some() && !self.settling() {
+            at(Instant::now());
+        }
+        // (A wanted cycle waiting for writes to settle runs at this deadline.)
+        if let (Some(first), Some(last)) = (self.first_event, self.last_event) {
+            at((last + self.policy.delay).min(first + self.policy.max_wait));
+        }
+        for r in self.remotes.iter().filter(|r| !r.in_flight) {
+            at(r.next_check);
+        }
+        if let Some(t) = self.retry_at {
+            at(t);
+        }
+        if let Some(t) = self.inbox.next_check {
+            at(t);
+        }
+        next
+    }
+
+    /// The cycle to run now, if one is due, and why.
+    fn due(&mut self) -> Option<String> {
+        if self.settling() {
+            // Files are being written: no cycle (not even for a remote) commits them half-way.
+            return None;
+        }
+        let now = Instant::now();
+        if let Some(reason) = self.wanted.take() {
+            self.clear_pending();
+            return Some(reason);
+        }
+        if self.first_event.is_some() {
+            if let Some(reason) = self.local_due() {
+                return Some(reason);
+            }
+        }
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.retry_at = None;
+            return Some("retry after an error".into());
+        }
+        None
+    }
+
+    /// Local writes came in and have neither paused for `delay` nor gone on for `max_wait`.
+    fn settling(&self) -> bool {
+        let now = Instant::now();
+        match (self.first_event, self.last_event) {
+            (Some(first), Some(last)) => {
+                now < last + self.policy.delay && now < first + self.policy.max_wait
+            }
+            _ => false,
+        }
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.first_event = None;
+        self.last_event = None;
+        self.rescan = false;
+        self.policy_changed = false;
+    }
+
+    fn check_clock(&mut self) {
+        let (mono, wall) = (Instant::now(), SystemTime::now());
+        let (last_mono, last_wall) = self.clock;
+        self.clock = (mono, wall);
+        let Ok(wall_gap) = wall.duration_since(last_wall) else {
+            return;
+        };
+        let mono_gap = mono.duration_since(last_mono);
+        if wall_gap > mono_gap + CLOCK_JUMP {
+            self.log.line(&format!(
+                "the clock jumped {}s ahead (a suspend?): syncing now",
+                (wall_gap - mono_gap).as_secs()
+            ));
+            for r in &mut self.remotes {
+                r.failures = 0;
+                r.next_check = mono;
+                r.resume_at = mono;
+                // Its connection is likely dead after a suspend: a new one at once.
+                if let Some(s) = &r.session {
+                    s.restart();
+                }
+            }
+            self.wanted = Some("resumed after a suspend".into());
+        }
+    }
+
+    fn cycle(&mut self, reason: &str) {
+        let start = Instant::now();
+        let repo = match Repo::find(&self.work_tree) {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.line(&format!("cannot open the repository: {e:#}"));
+                return;
+            }
+        };
+        let poll = self.poll();
+        let known: sync::Known = self
+            .remotes
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.known_tip(poll)?.to_string())))
+            .collect();
+        let report = sync::sync_knowing(&repo, None, &known);
+        let ms = start.elapsed().as_millis();
+        self.log.line(&format!(
+            "cycle ({reason}): {}: {} ({ms} ms)",
+            report.outcome.word(),
+            report.message
+        ));
+        for h in &report.held_back {
+            self.log
+                .line(&format!("held back {}: {}", h.path, h.reason));
+        }
+        let cycles = self.record.value["cycles"].as_u64().unwrap_or(0) + 1;
+        self.record.set("cycles", cycles.into());
+        self.record.set(
+            "last_cycle",
+            json!({
+                "time": crate::journal::now(),
+                "reason": reason,
+                "outcome": report.outcome.word(),
+                "message": report.message,
+                "ms": ms,
+            }),
+        );
+        self.after_cycle(&repo, &report);
+        self.record.save();
+    }
+
+    fn after_cycle(&mut self, repo: &Repo, report: &Report) {
+        let branch = branch_of(repo);
+        if branch != self.branch {
+            self.branch = branch;
+            // The sessions wait on the branch that was synced: on the new one from now on.
+            let mut remotes = std::mem::take(&mut self.remotes);
+            for r in &mut remotes {
+                if r.session.take().is_some() {
+                    self.open_session(r, repo);
+                }
+            }
+            self.remotes = remotes;
+        }
+        self.follow_remotes(repo);
+        self.follow_inbox();
+        let now = Instant::now();
+        let poll = self.poll();
+        let reached = matches!(
+            report.outcome,
+            Outcome::Synced | Outcome::HeldBack | Outcome::Offline
+        );
+        let mut said = Vec::new();
+        for r in &mut self.remotes {
+            let failed = report.offline.contains(&r.name) || (!reached && r.offline);
+            if failed {
+                // It answered the last check, yet the cycle could not sync with it (or could
+                // not run): try again later and later, not at every check.
+                r.offline = true;
+                r.failures += 1;
+                // A peer that answers yet takes nothing may be another machine's inbox.
+                if r.failures == 1 && report.offline.contains(&r.name) {
+                    if let Some(why) = crate::peer::name_clash(repo, &r.name) {
+                        said.push(format!(
+                            "{why}: give each machine its own name: git config aisync.machine NAME"
+                        ));
+                    }
+                }
+                r.resume_at = if r.seen_away {
+                    now
+                } else {
+                    now + backoff(poll, r.failures)
+                };
+            } else if reached {
+                r.offline = false;
+                r.failures = 0;
+            }
+            r.next_check = now
+                + if failed && r.reach.is_asked() {
+                    backoff(poll, r.failures)
+                } else {
+                    r.every(poll)
+                };
+            let tracking = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
+            // Where the cycle left the remote (fetched from it, or pushed to it) is the
+            // latest word on it; news since then is still in the loop's queue.
+            r.heard = match (&tracking, failed || !reached) {
+                (Some(tip), false) => Some((tip.clone(), now)),
+                _ => None,
+            };
+            if let Some(s) = &r.session {
+                // The next session waits from the tip this cycle saw.
+                s.know(tracking);
+            }
+        }
+        for line in said {
+            self.log.line(&line);
+        }
+        if report.outcome == Outcome::Error {
+            self.errors += 1;
+            self.retry_at = Some(now + backoff(poll, self.errors));
+        } else {
+            self.errors = 0;
+            self.retry_at = None;
+        }
+    }
+}
+
+/// `2s`, `300ms`.
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
