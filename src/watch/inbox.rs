@@ -28,8 +28,6 @@ pub(super) struct Inbox {
     watched: Option<u64>,
     /// The deliveries a cycle has already run for (sender, commit).
     seen: Vec<(String, String)>,
-    /// Without file events, when to look again.
-    pub(super) next_check: Option<Instant>,
     tx: Sender<Msg>,
 }
 
@@ -40,7 +38,6 @@ impl Inbox {
             watcher: None,
             watched: None,
             seen: Vec::new(),
-            next_check: None,
             tx: tx.clone(),
         }
     }
@@ -111,15 +108,14 @@ impl Watch<'_> {
     /// Watches the inbox folder; without file events it is looked at every poll interval.
     pub(super) fn follow_inbox(&mut self) {
         match self.inbox.follow() {
-            Ok(()) => self.inbox.next_check = None,
+            Ok(()) => self.schedule.inbox_watched(),
             Err(why) => {
-                if self.inbox.next_check.is_none() {
+                if self.schedule.inbox_unwatched(Instant::now()) {
                     self.log.line(&format!(
                         "{why}: peers' deliveries are looked for every {}",
                         human(self.poll())
                     ));
                 }
-                self.inbox.next_check = Some(Instant::now() + self.poll());
             }
         }
     }
@@ -134,8 +130,8 @@ impl Watch<'_> {
         };
         let news = self.inbox.news(&repo);
         if !news.is_empty() {
-            self.wanted
-                .get_or_insert_with(|| format!("{} delivered to the inbox", news.join(", ")));
+            self.schedule
+                .want(|| format!("{} delivered to the inbox", news.join(", ")));
         }
     }
 }

@@ -10,6 +10,7 @@ mod inbox;
 mod lock;
 mod record;
 mod remotes;
+mod schedule;
 mod session;
 mod signals;
 mod tree;
@@ -31,17 +32,13 @@ use crate::ui::Ui;
 use inbox::Inbox;
 use lock::WatchLock;
 use record::{Log, Record};
-use remotes::{backoff, Remote, RemoteRefs};
+use remotes::{Remote, RemoteRefs};
+use schedule::{CycleEnd, Due, Schedule, Timing};
 use session::SessionEvent;
 use tree::{limit_message, Tree};
 
 pub use record::running;
 pub use signals::StopSignals;
-
-/// The longest the loop sleeps with nothing to do: the suspend check's resolution.
-const IDLE_CAP: Duration = Duration::from_secs(60);
-/// A wall clock ahead of the monotonic clock by more than this was a suspend.
-const CLOCK_JUMP: Duration = Duration::from_secs(10);
 
 /// How `watch` was asked to run.
 pub struct Options {
@@ -124,6 +121,7 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
         work_tree: repo.work_tree.clone(),
         branch: branch_of(repo),
         record: Record::new(&state_dir, if tree.polling { "poll" } else { "events" }),
+        schedule: Schedule::new(Timing::of(&policy), Instant::now(), SystemTime::now()),
         policy,
         poll_remotes: opts.poll_remotes,
         log,
@@ -136,14 +134,8 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
         remotes: Vec::new(),
         inbox: Inbox::new(&repo.git_dir, &tx),
         pending: BTreeSet::new(),
-        first_event: None,
-        last_event: None,
         policy_changed: false,
         rescan: false,
-        wanted: None,
-        errors: 0,
-        retry_at: None,
-        clock: (Instant::now(), SystemTime::now()),
     };
     watch.follow_tree();
     watch.follow_inbox();
@@ -178,18 +170,11 @@ struct Watch<'u> {
     inbox: Inbox,
     /// Changed paths since the last cycle, not yet checked.
     pending: BTreeSet<PathBuf>,
-    first_event: Option<Instant>,
-    last_event: Option<Instant>,
     policy_changed: bool,
     /// The event queue overflowed: what changed is unknown.
     rescan: bool,
-    /// A cycle wanted at once, and why (a remote moved or answers again, a suspend).
-    wanted: Option<String>,
-    /// Consecutive cycles that ended in an error, and when to try again.
-    errors: u32,
-    retry_at: Option<Instant>,
-    /// The monotonic and the wall clock at the last look: a gap between them is a suspend.
-    clock: (Instant, SystemTime),
+    /// When to do what: the debounce, wanted cycles, retries, remote checks.
+    schedule: Schedule,
 }
 
 fn branch_of(repo: &Repo) -> String {
@@ -201,16 +186,16 @@ fn branch_of(repo: &Repo) -> String {
 
 impl Watch<'_> {
     fn poll(&self) -> Duration {
-        // A zero poll interval in the policy must not make a busy loop.
-        self.policy.poll.max(Duration::from_millis(250))
+        self.schedule.poll()
     }
 
     fn run(&mut self, rx: &Receiver<Msg>) -> Result<()> {
         loop {
             let now = Instant::now();
             let timeout = self
-                .next_deadline()
-                .map_or(IDLE_CAP, |d| d.saturating_duration_since(now).min(IDLE_CAP));
+                .schedule
+                .next_deadline(now)
+                .saturating_duration_since(now);
             let first = match rx.recv_timeout(timeout) {
                 Ok(msg) => Some(msg),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -237,7 +222,7 @@ impl Watch<'_> {
                     "SIGTERM"
                 };
                 // Writes still settling would wait for the next start: synced now instead.
-                if self.first_event.is_some() {
+                if self.schedule.take_writes() {
                     if let Some(reason) = self.local_due() {
                         self.cycle(&format!("{reason}, before stopping on {name}"));
                     }
@@ -253,7 +238,7 @@ impl Watch<'_> {
             }
             self.check_clock();
             self.check_remotes();
-            if self.inbox.next_check.is_some_and(|t| Instant::now() >= t) {
+            if self.schedule.inbox_due(Instant::now()) {
                 self.inbox_event();
             }
             if let Some(reason) = self.due() {
@@ -262,94 +247,44 @@ impl Watch<'_> {
         }
     }
 
-    /// The earliest timer: the end of the debounce, the next remote check, an error retry.
-    fn next_deadline(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        if self.wanted.is_some() && !self.settling() {
-            at(Instant::now());
-        }
-        // (A wanted cycle waiting for writes to settle runs at this deadline.)
-        if let (Some(first), Some(last)) = (self.first_event, self.last_event) {
-            at((last + self.policy.delay).min(first + self.policy.max_wait));
-        }
-        for r in self.remotes.iter().filter(|r| !r.in_flight) {
-            at(r.next_check);
-        }
-        if let Some(t) = self.retry_at {
-            at(t);
-        }
-        if let Some(t) = self.inbox.next_check {
-            at(t);
-        }
-        next
-    }
-
     /// The cycle to run now, if one is due, and why.
     fn due(&mut self) -> Option<String> {
-        if self.settling() {
-            // Files are being written: no cycle (not even for a remote) commits them half-way.
-            return None;
-        }
         let now = Instant::now();
-        if let Some(reason) = self.wanted.take() {
-            self.clear_pending();
-            return Some(reason);
-        }
-        if self.first_event.is_some() {
-            if let Some(reason) = self.local_due() {
-                return Some(reason);
+        loop {
+            match self.schedule.due(now)? {
+                Due::Wanted(reason) => {
+                    self.clear_pending();
+                    return Some(reason);
+                }
+                Due::Writes => {
+                    if let Some(reason) = self.local_due() {
+                        return Some(reason);
+                    }
+                }
+                Due::Retry => return Some("retry after an error".into()),
             }
-        }
-        if self.retry_at.is_some_and(|t| now >= t) {
-            self.retry_at = None;
-            return Some("retry after an error".into());
-        }
-        None
-    }
-
-    /// Local writes came in and have neither paused for `delay` nor gone on for `max_wait`.
-    fn settling(&self) -> bool {
-        let now = Instant::now();
-        match (self.first_event, self.last_event) {
-            (Some(first), Some(last)) => {
-                now < last + self.policy.delay && now < first + self.policy.max_wait
-            }
-            _ => false,
         }
     }
 
     fn clear_pending(&mut self) {
         self.pending.clear();
-        self.first_event = None;
-        self.last_event = None;
         self.rescan = false;
         self.policy_changed = false;
     }
 
     fn check_clock(&mut self) {
-        let (mono, wall) = (Instant::now(), SystemTime::now());
-        let (last_mono, last_wall) = self.clock;
-        self.clock = (mono, wall);
-        let Ok(wall_gap) = wall.duration_since(last_wall) else {
+        let Some(jump) = self.schedule.tick(Instant::now(), SystemTime::now()) else {
             return;
         };
-        let mono_gap = mono.duration_since(last_mono);
-        if wall_gap > mono_gap + CLOCK_JUMP {
-            self.log.line(&format!(
-                "the clock jumped {}s ahead (a suspend?): syncing now",
-                (wall_gap - mono_gap).as_secs()
-            ));
-            for r in &mut self.remotes {
-                r.failures = 0;
-                r.next_check = mono;
-                r.resume_at = mono;
-                // Its connection is likely dead after a suspend: a new one at once.
-                if let Some(s) = &r.session {
-                    s.restart();
-                }
+        self.log.line(&format!(
+            "the clock jumped {}s ahead (a suspend?): syncing now",
+            jump.as_secs()
+        ));
+        for r in &self.remotes {
+            // Its connection is likely dead after a suspend: a new one at once.
+            if let Some(s) = &r.session {
+                s.restart();
             }
-            self.wanted = Some("resumed after a suspend".into());
         }
     }
 
@@ -411,63 +346,37 @@ impl Watch<'_> {
         self.follow_remotes(repo);
         self.follow_inbox();
         let now = Instant::now();
-        let poll = self.poll();
         let reached = matches!(
             report.outcome,
             Outcome::Synced | Outcome::HeldBack | Outcome::Offline
         );
-        let mut said = Vec::new();
+        let end = CycleEnd {
+            error: report.outcome == Outcome::Error,
+            reached,
+            offline: &report.offline,
+        };
+        let first_failures = self.schedule.cycle_ended(now, &end);
         for r in &mut self.remotes {
-            let failed = report.offline.contains(&r.name) || (!reached && r.offline);
-            if failed {
-                // It answered the last check, yet the cycle could not sync with it (or could
-                // not run): try again later and later, not at every check.
-                r.offline = true;
-                r.failures += 1;
-                // A peer that answers yet takes nothing may be another machine's inbox.
-                if r.failures == 1 && report.offline.contains(&r.name) {
-                    if let Some(why) = crate::peer::name_clash(repo, &r.name) {
-                        said.push(format!(
-                            "{why}: give each machine its own name: git config aisync.machine NAME"
-                        ));
-                    }
+            // A peer that answers yet takes nothing may be another machine's inbox.
+            if first_failures.contains(&r.name) {
+                if let Some(why) = crate::peer::name_clash(repo, &r.name) {
+                    self.log.line(&format!(
+                        "{why}: give each machine its own name: git config aisync.machine NAME"
+                    ));
                 }
-                r.resume_at = if r.seen_away {
-                    now
-                } else {
-                    now + backoff(poll, r.failures)
-                };
-            } else if reached {
-                r.offline = false;
-                r.failures = 0;
             }
-            r.next_check = now
-                + if failed && r.reach.is_asked() {
-                    backoff(poll, r.failures)
-                } else {
-                    r.every(poll)
-                };
             let tracking = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
             // Where the cycle left the remote (fetched from it, or pushed to it) is the
             // latest word on it; news since then is still in the loop's queue.
-            r.heard = match (&tracking, failed || !reached) {
-                (Some(tip), false) => Some((tip.clone(), now)),
+            let synced = reached && !report.offline.contains(&r.name);
+            r.heard = match &tracking {
+                Some(tip) if synced => Some((tip.clone(), now)),
                 _ => None,
             };
             if let Some(s) = &r.session {
                 // The next session waits from the tip this cycle saw.
                 s.know(tracking);
             }
-        }
-        for line in said {
-            self.log.line(&line);
-        }
-        if report.outcome == Outcome::Error {
-            self.errors += 1;
-            self.retry_at = Some(now + backoff(poll, self.errors));
-        } else {
-            self.errors = 0;
-            self.retry_at = None;
         }
     }
 }

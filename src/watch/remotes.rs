@@ -9,16 +9,12 @@ use notify::event::EventKind;
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::{json, Value};
 
+use super::schedule::SAFETY_POLL;
 use super::session::{ssh_command, ssh_hub, Session, SessionEvent, SessionSpec, SshHub};
 use super::{human, Msg, Watch};
 use crate::remote::{local_path, read_tip, remote_git_dir, uses_reftable};
 use crate::repo::Repo;
 
-/// Offline remotes are asked again at most this far apart.
-const BACKOFF_CAP: Duration = Duration::from_secs(60);
-/// While a notify-wait session with an SSH hub is open, the hub is still asked this often
-/// (or every `poll`, if longer): a safety net for a session that died without a word.
-const SAFETY_POLL: Duration = Duration::from_secs(30);
 /// A remote's tip heard this recently (without a session open) is where it stands for a
 /// cycle: the cycle a check's answer starts asks no second time.
 const HEARD_FRESH: Duration = Duration::from_secs(1);
@@ -75,19 +71,6 @@ pub(super) struct Remote {
     /// The git directory found at the local path (it may be away for a while).
     git_dir: Option<PathBuf>,
     watched: Vec<PathBuf>,
-    pub(super) next_check: Instant,
-    /// Consecutive failures: the backoff's exponent.
-    pub(super) failures: u32,
-    /// Unreachable at the last check or cycle: an answer starts a cycle.
-    pub(super) offline: bool,
-    /// Not before this, though, when the last cycle failed with the remote answering.
-    pub(super) resume_at: Instant,
-    /// The last check found it unreachable (so a failed cycle was no surprise).
-    pub(super) seen_away: bool,
-    pub(super) in_flight: bool,
-    /// The remote tip a cycle already ran for (a failed cycle is not retried for the same tip
-    /// by remote checks; the error retry and local events do that).
-    acted_on: Option<String>,
     /// The notify-wait session with an SSH hub, while one is wanted.
     pub(super) session: Option<Session>,
     notice: Notice,
@@ -107,16 +90,6 @@ impl Remote {
             HEARD_FRESH
         };
         (at.elapsed() < fresh).then_some(tip.as_str())
-    }
-
-    /// How long until the next `ls-remote` when nothing is wrong: `poll`, or the safety net's
-    /// slower pace while a notify-wait session is open.
-    pub(super) fn every(&self, poll: Duration) -> Duration {
-        if self.notice == Notice::Up {
-            SAFETY_POLL.max(poll)
-        } else {
-            poll
-        }
     }
 }
 
@@ -199,11 +172,6 @@ impl RemoteRefs {
     }
 }
 
-/// `poll`, doubled per failure, at most a minute.
-pub(super) fn backoff(poll: Duration, failures: u32) -> Duration {
-    poll.saturating_mul(1 << failures.min(8)).min(BACKOFF_CAP)
-}
-
 impl Watch<'_> {
     /// Brings the remote list in line with the repository's (remotes come and go).
     pub(super) fn follow_remotes(&mut self, repo: &Repo) {
@@ -226,21 +194,17 @@ impl Watch<'_> {
                 .iter()
                 .position(|r| r.name == name && r.reach == reach)
                 .map(|i| old.swap_remove(i));
-            let mut remote = kept.unwrap_or(Remote {
-                name,
-                reach,
-                git_dir: None,
-                watched: Vec::new(),
-                next_check: now + self.poll(),
-                failures: 0,
-                offline: false,
-                resume_at: now,
-                seen_away: false,
-                in_flight: false,
-                acted_on: None,
-                session: None,
-                notice: Notice::Off,
-                heard: None,
+            let mut remote = kept.unwrap_or_else(|| {
+                self.schedule.add_remote(&name, reach.is_asked(), now);
+                Remote {
+                    name,
+                    reach,
+                    git_dir: None,
+                    watched: Vec::new(),
+                    session: None,
+                    notice: Notice::Off,
+                    heard: None,
+                }
             });
             self.remote_refs.watch(&mut remote, &self.branch);
             if remote.notice == Notice::Off {
@@ -250,11 +214,13 @@ impl Watch<'_> {
         }
         // (Remotes gone or changed drop here, and with them their sessions.)
         drop(old);
+        self.schedule
+            .keep_remotes(self.remotes.iter().map(|r| r.name.as_str()));
         self.record_remotes();
     }
 
     /// Starts the notify-wait session of an SSH hub.
-    pub(super) fn open_session(&self, r: &mut Remote, repo: &Repo) {
+    pub(super) fn open_session(&mut self, r: &mut Remote, repo: &Repo) {
         let Reach::Notified(hub) = &r.reach else {
             return;
         };
@@ -268,6 +234,7 @@ impl Watch<'_> {
         let known = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
         r.session = Some(Session::start(spec, known, self.tx.clone()));
         r.notice = Notice::Starting;
+        self.schedule.notified(&r.name, false);
     }
 
     /// The remotes as `watch.json` shows them.
@@ -325,6 +292,7 @@ impl Watch<'_> {
         let before = r.notice;
         if matches!(event, SessionEvent::Up | SessionEvent::Moved(_)) {
             r.notice = Notice::Up;
+            self.schedule.notified(name, true);
             if before != Notice::Up {
                 let again = if before == Notice::Down { " again" } else { "" };
                 self.log.line(&format!(
@@ -339,7 +307,8 @@ impl Watch<'_> {
             SessionEvent::Down(why) => {
                 r.notice = Notice::Down;
                 // Polled at the usual pace until a session is back.
-                r.next_check = r.next_check.min(now + poll);
+                self.schedule.notified(name, false);
+                self.schedule.check_soon(name, now);
                 if before != Notice::Down {
                     self.log.line(&format!(
                         "{name}: the notify-wait session is down ({why}): asking every {} until it is back",
@@ -350,7 +319,8 @@ impl Watch<'_> {
             SessionEvent::Unavailable(why) => {
                 r.notice = Notice::Unavailable;
                 r.session = None;
-                r.next_check = r.next_check.min(now + poll);
+                self.schedule.notified(name, false);
+                self.schedule.check_soon(name, now);
                 self.log.line(&format!(
                     "{name}: the hub cannot run git aisync notify-wait ({why}): asking every {} instead; for instant notice, install git-aisync on the hub where its ssh sessions find it on PATH, then restart the watcher",
                     human(poll)
@@ -369,13 +339,13 @@ impl Watch<'_> {
 
     pub(super) fn remote_event(&mut self, paths: &[PathBuf]) {
         let now = Instant::now();
-        for r in &mut self.remotes {
+        for r in &self.remotes {
             let hit = r
                 .git_dir
                 .as_ref()
                 .is_some_and(|d| paths.iter().any(|p| p.starts_with(d)));
-            if hit && !r.offline {
-                r.next_check = now;
+            if hit {
+                self.schedule.refs_changed(&r.name, now);
             }
         }
     }
@@ -384,11 +354,10 @@ impl Watch<'_> {
     /// the others by `git ls-remote` on a thread (the loop never waits on the network).
     pub(super) fn check_remotes(&mut self) {
         let now = Instant::now();
-        let poll = self.poll();
         let mut answers = Vec::new();
         let mut reached_anew = false;
         for r in &mut self.remotes {
-            if r.in_flight || r.next_check > now {
+            if !self.schedule.check_due(&r.name, now) {
                 continue;
             }
             match r.reach.clone() {
@@ -396,7 +365,7 @@ impl Watch<'_> {
                     // Back (or made anew) with its refs in a reftable: asked from now on.
                     self.remote_refs.unwatch(r);
                     r.reach = Reach::Polled;
-                    r.next_check = now;
+                    self.schedule.asked_from_now(&r.name, now);
                     reached_anew = true;
                 }
                 Reach::Local(path) => {
@@ -405,17 +374,16 @@ impl Watch<'_> {
                         Some(d) => read_tip(d, &self.branch),
                         None => Err(format!("{} is not there", path.display())),
                     };
-                    // A file read costs nothing: a local remote that is away is looked at
-                    // every poll interval, so it resumes as soon as it is back.
-                    r.next_check = now + poll;
-                    if answer.is_ok() && (r.offline || r.git_dir.is_none()) {
+                    self.schedule.checking(&r.name, now);
+                    if answer.is_ok() && (self.schedule.is_offline(&r.name) || r.git_dir.is_none())
+                    {
                         // Back (maybe a new directory): watch its refs again.
                         self.remote_refs.watch(r, &self.branch);
                     }
                     answers.push((r.name.clone(), answer));
                 }
                 Reach::Polled | Reach::Notified(_) => {
-                    r.in_flight = true;
+                    self.schedule.checking(&r.name, now);
                     let (tx, remote, branch, dir) = (
                         self.tx.clone(),
                         r.name.clone(),
@@ -443,11 +411,7 @@ impl Watch<'_> {
         name: &str,
         answer: std::result::Result<Option<String>, String>,
     ) {
-        let poll = self.poll();
-        if let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) {
-            r.in_flight = false;
-            r.next_check = Instant::now() + r.every(poll);
-        }
+        self.schedule.polled(name, Instant::now());
         self.answered(name, answer, "");
     }
 
@@ -462,7 +426,6 @@ impl Watch<'_> {
         let tracking = Repo::find(&self.work_tree)
             .ok()
             .and_then(|repo| repo.read_ref(&format!("refs/remotes/{name}/{}", self.branch)));
-        let poll = self.poll();
         let now = Instant::now();
         let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) else {
             return;
@@ -473,34 +436,15 @@ impl Watch<'_> {
         };
         match answer {
             Err(why) => {
-                r.failures += 1;
-                if !r.offline {
+                if self.schedule.unreachable(name, now) {
                     self.log.line(&format!(
                         "{name} does not answer ({why}): local work waits until it does"
                     ));
                 }
-                r.offline = true;
-                // Seen away: the cycle runs as soon as it is seen back.
-                r.resume_at = now;
-                r.seen_away = true;
-                if r.reach.is_asked() {
-                    r.next_check = now + backoff(poll, r.failures);
-                }
             }
             Ok(tip) => {
-                r.seen_away = false;
-                if r.offline {
-                    if now >= r.resume_at {
-                        self.wanted
-                            .get_or_insert_with(|| format!("{name} answers again{via}"));
-                    }
-                } else if tip.is_some() && tip != tracking && tip != r.acted_on {
-                    r.acted_on = tip;
-                    self.wanted
-                        .get_or_insert_with(|| format!("{name} moved{via}"));
-                } else {
-                    r.failures = 0;
-                }
+                self.schedule
+                    .reached(name, now, tip.as_deref(), tracking.as_deref(), via);
             }
         }
     }
@@ -550,18 +494,5 @@ fn why_not(stderr: &str) -> String {
         ([], Some(last)) => (*last).to_string(),
         ([], None) => "no answer".into(),
         (some, _) => some.join("; "),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_a_minute() {
-        let poll = Duration::from_secs(2);
-        assert_eq!(backoff(poll, 1), Duration::from_secs(4));
-        assert_eq!(backoff(poll, 3), Duration::from_secs(16));
-        assert_eq!(backoff(poll, 10), Duration::from_secs(60));
     }
 }

@@ -11,8 +11,8 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::remotes::backoff;
-use super::{Msg, IDLE_CAP};
+use super::schedule::{backoff, IDLE_CAP};
+use super::Msg;
 use crate::repo::Repo;
 
 /// How long one notify-wait waits on the hub before the session starts over.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 
+use super::schedule::Timing;
 use super::{Msg, Watch};
 use crate::policy::{self, Mode, Policy};
 use crate::repo::Repo;
@@ -263,10 +264,7 @@ impl Watch<'_> {
     }
 
     fn note_event(&mut self, path: Option<PathBuf>) {
-        let now = Instant::now();
-        let new_burst = self.first_event.is_none();
-        self.first_event.get_or_insert(now);
-        self.last_event = Some(now);
+        let new_burst = self.schedule.wrote(Instant::now());
         self.record.set("last_event", crate::journal::now().into());
         if new_burst {
             // Once a burst, not once an event: `status` shows writes are being taken in.
@@ -304,6 +302,7 @@ impl Watch<'_> {
             match Policy::load(&self.work_tree) {
                 Ok(p) => {
                     self.policy = p;
+                    self.schedule.set_timing(Timing::of(&self.policy));
                     self.follow_tree();
                     self.log
                         .line(&format!("{} changed: reloaded", policy::FILE));
