@@ -3,8 +3,10 @@
 //!
 //! Everything arrives on one channel (file events, remote ref events, poll answers, news from
 //! the notify-wait sessions with SSH hubs, peers' deliveries to the inbox, the stop signal).
-//! The loop blocks on it with a timeout no longer than the next timer it owns (debounce,
-//! max-wait, the next remote check), so an idle watcher sleeps.
+//! The loop blocks on it until the next deadline of its schedule (`schedule.rs`: the debounce,
+//! max-wait, remote checks, retries), so an idle watcher sleeps; the other files here are the
+//! parts it drives: signals, the watcher's lock, its record, the working tree, the remotes and
+//! their SSH notify sessions, the inbox.
 
 mod inbox;
 mod lock;
@@ -15,9 +17,8 @@ mod session;
 mod signals;
 mod tree;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -32,10 +33,10 @@ use crate::ui::Ui;
 use inbox::Inbox;
 use lock::WatchLock;
 use record::{Log, Record};
-use remotes::{Remote, RemoteRefs};
+use remotes::Remotes;
 use schedule::{CycleEnd, Due, Schedule, Timing};
 use session::SessionEvent;
-use tree::{limit_message, Tree};
+use tree::{limit_message, Changes, Tree};
 
 pub use record::running;
 pub use signals::StopSignals;
@@ -83,10 +84,7 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
     std::env::set_var(sync::IN_CYCLE, "1");
     let (tx, rx) = mpsc::channel();
     signals.forward(tx.clone());
-    let log = Log {
-        path: state_dir.join("watch.log"),
-        ui: (!opts.quiet).then_some(ui),
-    };
+    let log = Log::new(&state_dir, (!opts.quiet).then_some(ui));
     let policy = match Policy::load(&repo.work_tree) {
         Ok(p) => p,
         Err(e) => {
@@ -123,19 +121,10 @@ pub fn run(ui: &Ui, repo: &Repo, opts: Options, signals: StopSignals) -> Result<
         record: Record::new(&state_dir, if tree.polling { "poll" } else { "events" }),
         schedule: Schedule::new(Timing::of(&policy), Instant::now(), SystemTime::now()),
         policy,
-        poll_remotes: opts.poll_remotes,
         log,
-        tx: tx.clone(),
         tree,
-        remote_refs: RemoteRefs {
-            watcher: None,
-            tx: tx.clone(),
-        },
-        remotes: Vec::new(),
+        remotes: Remotes::new(opts.poll_remotes, &tx),
         inbox: Inbox::new(&repo.git_dir, &tx),
-        pending: BTreeSet::new(),
-        policy_changed: false,
-        rescan: false,
     };
     watch.follow_tree();
     watch.follow_inbox();
@@ -161,18 +150,10 @@ struct Watch<'u> {
     branch: String,
     record: Record,
     policy: Policy,
-    poll_remotes: bool,
     log: Log<'u>,
-    tx: Sender<Msg>,
     tree: Tree,
-    remote_refs: RemoteRefs,
-    remotes: Vec<Remote>,
+    remotes: Remotes,
     inbox: Inbox,
-    /// Changed paths since the last cycle, not yet checked.
-    pending: BTreeSet<PathBuf>,
-    policy_changed: bool,
-    /// The event queue overflowed: what changed is unknown.
-    rescan: bool,
     /// When to do what: the debounce, wanted cycles, retries, remote checks.
     schedule: Schedule,
 }
@@ -228,7 +209,7 @@ impl Watch<'_> {
                     }
                 }
                 // The sessions' ssh children end with them (no session is left on a hub).
-                for r in &mut self.remotes {
+                for r in &mut self.remotes.list {
                     r.session = None;
                 }
                 self.log.line(&format!("{name}: stopped"));
@@ -253,7 +234,8 @@ impl Watch<'_> {
         loop {
             match self.schedule.due(now)? {
                 Due::Wanted(reason) => {
-                    self.clear_pending();
+                    // The writes go with it, whatever they were.
+                    self.tree.changes = Changes::default();
                     return Some(reason);
                 }
                 Due::Writes => {
@@ -266,12 +248,6 @@ impl Watch<'_> {
         }
     }
 
-    fn clear_pending(&mut self) {
-        self.pending.clear();
-        self.rescan = false;
-        self.policy_changed = false;
-    }
-
     fn check_clock(&mut self) {
         let Some(jump) = self.schedule.tick(Instant::now(), SystemTime::now()) else {
             return;
@@ -280,7 +256,7 @@ impl Watch<'_> {
             "the clock jumped {}s ahead (a suspend?): syncing now",
             jump.as_secs()
         ));
-        for r in &self.remotes {
+        for r in &self.remotes.list {
             // Its connection is likely dead after a suspend: a new one at once.
             if let Some(s) = &r.session {
                 s.restart();
@@ -300,6 +276,7 @@ impl Watch<'_> {
         let poll = self.poll();
         let known: sync::Known = self
             .remotes
+            .list
             .iter()
             .filter_map(|r| Some((r.name.clone(), r.known_tip(poll)?.to_string())))
             .collect();
@@ -314,18 +291,13 @@ impl Watch<'_> {
             self.log
                 .line(&format!("held back {}: {}", h.path, h.reason));
         }
-        let cycles = self.record.value["cycles"].as_u64().unwrap_or(0) + 1;
-        self.record.set("cycles", cycles.into());
-        self.record.set(
-            "last_cycle",
-            json!({
-                "time": crate::journal::now(),
-                "reason": reason,
-                "outcome": report.outcome.word(),
-                "message": report.message,
-                "ms": ms,
-            }),
-        );
+        self.record.cycle(json!({
+            "time": crate::journal::now(),
+            "reason": reason,
+            "outcome": report.outcome.word(),
+            "message": report.message,
+            "ms": ms,
+        }));
         self.after_cycle(&repo, &report);
         self.record.save();
     }
@@ -334,14 +306,7 @@ impl Watch<'_> {
         let branch = branch_of(repo);
         if branch != self.branch {
             self.branch = branch;
-            // The sessions wait on the branch that was synced: on the new one from now on.
-            let mut remotes = std::mem::take(&mut self.remotes);
-            for r in &mut remotes {
-                if r.session.take().is_some() {
-                    self.open_session(r, repo);
-                }
-            }
-            self.remotes = remotes;
+            self.reopen_sessions(repo);
         }
         self.follow_remotes(repo);
         self.follow_inbox();
@@ -356,28 +321,7 @@ impl Watch<'_> {
             offline: &report.offline,
         };
         let first_failures = self.schedule.cycle_ended(now, &end);
-        for r in &mut self.remotes {
-            // A peer that answers yet takes nothing may be another machine's inbox.
-            if first_failures.contains(&r.name) {
-                if let Some(why) = crate::peer::name_clash(repo, &r.name) {
-                    self.log.line(&format!(
-                        "{why}: give each machine its own name: git config aisync.machine NAME"
-                    ));
-                }
-            }
-            let tracking = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
-            // Where the cycle left the remote (fetched from it, or pushed to it) is the
-            // latest word on it; news since then is still in the loop's queue.
-            let synced = reached && !report.offline.contains(&r.name);
-            r.heard = match &tracking {
-                Some(tip) if synced => Some((tip.clone(), now)),
-                _ => None,
-            };
-            if let Some(s) = &r.session {
-                // The next session waits from the tip this cycle saw.
-                s.know(tracking);
-            }
-        }
+        self.remotes_after_cycle(repo, &end, &first_failures, now);
     }
 }
 

@@ -16,11 +16,18 @@ const LOG_LIMIT: u64 = 1024 * 1024;
 
 /// `<git dir>/aisync/watch.log`, rotated by size; each line also on stderr unless quiet.
 pub(super) struct Log<'u> {
-    pub(super) path: PathBuf,
-    pub(super) ui: Option<&'u Ui>,
+    path: PathBuf,
+    ui: Option<&'u Ui>,
 }
 
-impl Log<'_> {
+impl<'u> Log<'u> {
+    pub(super) fn new(state_dir: &Path, ui: Option<&'u Ui>) -> Log<'u> {
+        Log {
+            path: state_dir.join("watch.log"),
+            ui,
+        }
+    }
+
     pub(super) fn line(&self, text: &str) {
         if let Some(ui) = self.ui {
             ui.status(text);
@@ -40,7 +47,7 @@ impl Log<'_> {
 /// What `<git dir>/aisync/watch.json` holds: who watches, how, and what happened last.
 pub(super) struct Record {
     path: PathBuf,
-    pub(super) value: Value,
+    value: Value,
 }
 
 impl Record {
@@ -67,6 +74,13 @@ impl Record {
 
     pub(super) fn set(&mut self, key: &str, value: Value) {
         self.value[key] = value;
+    }
+
+    /// A cycle ran: one more, and this one the last.
+    pub(super) fn cycle(&mut self, last: Value) {
+        let cycles = self.value["cycles"].as_u64().unwrap_or(0) + 1;
+        self.set("cycles", cycles.into());
+        self.set("last_cycle", last);
     }
 
     /// Written whole, then renamed: `status` never reads half a record.

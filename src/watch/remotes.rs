@@ -9,7 +9,7 @@ use notify::event::EventKind;
 use notify::{RecursiveMode, Watcher as _};
 use serde_json::{json, Value};
 
-use super::schedule::SAFETY_POLL;
+use super::schedule::{CycleEnd, SAFETY_POLL};
 use super::session::{ssh_command, ssh_hub, Session, SessionEvent, SessionSpec, SshHub};
 use super::{human, Msg, Watch};
 use crate::remote::{local_path, read_tip, remote_git_dir, uses_reftable};
@@ -21,7 +21,7 @@ const HEARD_FRESH: Duration = Duration::from_secs(1);
 
 /// How the watcher learns that a remote moved.
 #[derive(Clone, PartialEq, Eq)]
-pub(super) enum Reach {
+enum Reach {
     /// A repository on a path: its ref files are watched and read.
     Local(PathBuf),
     /// Anything else: `git ls-remote` every poll interval.
@@ -33,14 +33,14 @@ pub(super) enum Reach {
 
 impl Reach {
     /// Asked with `git ls-remote` (not read from files here).
-    pub(super) fn is_asked(&self) -> bool {
+    fn is_asked(&self) -> bool {
         !matches!(self, Reach::Local(_))
     }
 }
 
 /// Where the notify-wait session of a remote stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Notice {
+enum Notice {
     /// No session: not an SSH hub, or polling was asked for.
     Off,
     /// Connecting.
@@ -65,9 +65,11 @@ impl Notice {
     }
 }
 
+/// A remote as the watcher follows it: how it is reached, its session, what was last heard
+/// of it (its timers are in the schedule).
 pub(super) struct Remote {
     pub(super) name: String,
-    pub(super) reach: Reach,
+    reach: Reach,
     /// The git directory found at the local path (it may be away for a while).
     git_dir: Option<PathBuf>,
     watched: Vec<PathBuf>,
@@ -115,11 +117,35 @@ fn remotes_of(repo: &Repo, poll_remotes: bool) -> Vec<(String, Reach)> {
         .collect()
 }
 
+/// The remotes followed, in the repository's order, and the means to hear from them.
+pub(super) struct Remotes {
+    pub(super) list: Vec<Remote>,
+    refs: RemoteRefs,
+    /// Every remote asked with `git ls-remote` (`watch --poll-remotes`).
+    poll_only: bool,
+    /// For the answers of `git ls-remote` and the news of notify-wait sessions.
+    tx: Sender<Msg>,
+}
+
+impl Remotes {
+    pub(super) fn new(poll_only: bool, tx: &Sender<Msg>) -> Remotes {
+        Remotes {
+            list: Vec::new(),
+            refs: RemoteRefs {
+                watcher: None,
+                tx: tx.clone(),
+            },
+            poll_only,
+            tx: tx.clone(),
+        }
+    }
+}
+
 /// The watches on local remotes' ref files (one inotify instance for all of them, made when
 /// the first local remote shows up).
-pub(super) struct RemoteRefs {
-    pub(super) watcher: Option<notify::RecommendedWatcher>,
-    pub(super) tx: Sender<Msg>,
+struct RemoteRefs {
+    watcher: Option<notify::RecommendedWatcher>,
+    tx: Sender<Msg>,
 }
 
 impl RemoteRefs {
@@ -175,19 +201,19 @@ impl RemoteRefs {
 impl Watch<'_> {
     /// Brings the remote list in line with the repository's (remotes come and go).
     pub(super) fn follow_remotes(&mut self, repo: &Repo) {
-        let wanted = remotes_of(repo, self.poll_remotes);
-        let same = wanted.len() == self.remotes.len()
+        let wanted = remotes_of(repo, self.remotes.poll_only);
+        let same = wanted.len() == self.remotes.list.len()
             && wanted
                 .iter()
-                .zip(&self.remotes)
+                .zip(&self.remotes.list)
                 .all(|((n, reach), r)| *n == r.name && *reach == r.reach);
         if same {
             return;
         }
         let now = Instant::now();
-        let mut old = std::mem::take(&mut self.remotes);
+        let mut old = std::mem::take(&mut self.remotes.list);
         for r in &mut old {
-            self.remote_refs.unwatch(r);
+            self.remotes.refs.unwatch(r);
         }
         for (name, reach) in wanted {
             let kept = old
@@ -206,21 +232,21 @@ impl Watch<'_> {
                     heard: None,
                 }
             });
-            self.remote_refs.watch(&mut remote, &self.branch);
+            self.remotes.refs.watch(&mut remote, &self.branch);
             if remote.notice == Notice::Off {
                 self.open_session(&mut remote, repo);
             }
-            self.remotes.push(remote);
+            self.remotes.list.push(remote);
         }
         // (Remotes gone or changed drop here, and with them their sessions.)
         drop(old);
         self.schedule
-            .keep_remotes(self.remotes.iter().map(|r| r.name.as_str()));
+            .keep_remotes(self.remotes.list.iter().map(|r| r.name.as_str()));
         self.record_remotes();
     }
 
     /// Starts the notify-wait session of an SSH hub.
-    pub(super) fn open_session(&mut self, r: &mut Remote, repo: &Repo) {
+    fn open_session(&mut self, r: &mut Remote, repo: &Repo) {
         let Reach::Notified(hub) = &r.reach else {
             return;
         };
@@ -232,15 +258,60 @@ impl Watch<'_> {
             poll: self.poll(),
         };
         let known = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
-        r.session = Some(Session::start(spec, known, self.tx.clone()));
+        r.session = Some(Session::start(spec, known, self.remotes.tx.clone()));
         r.notice = Notice::Starting;
         self.schedule.notified(&r.name, false);
+    }
+
+    /// The sessions wait on the branch that was synced: on the new one from now on.
+    pub(super) fn reopen_sessions(&mut self, repo: &Repo) {
+        let mut remotes = std::mem::take(&mut self.remotes.list);
+        for r in &mut remotes {
+            if r.session.take().is_some() {
+                self.open_session(r, repo);
+            }
+        }
+        self.remotes.list = remotes;
+    }
+
+    /// What a cycle says of each remote: where it left it, and, where a peer answered yet
+    /// took nothing for the first time, whether another machine has its name.
+    pub(super) fn remotes_after_cycle(
+        &mut self,
+        repo: &Repo,
+        end: &CycleEnd,
+        first_failures: &[String],
+        now: Instant,
+    ) {
+        for r in &mut self.remotes.list {
+            // A peer that answers yet takes nothing may be another machine's inbox.
+            if first_failures.contains(&r.name) {
+                if let Some(why) = crate::peer::name_clash(repo, &r.name) {
+                    self.log.line(&format!(
+                        "{why}: give each machine its own name: git config aisync.machine NAME"
+                    ));
+                }
+            }
+            let tracking = repo.read_ref(&format!("refs/remotes/{}/{}", r.name, self.branch));
+            // Where the cycle left the remote (fetched from it, or pushed to it) is the
+            // latest word on it; news since then is still in the loop's queue.
+            let synced = end.reached && !end.offline.contains(&r.name);
+            r.heard = match &tracking {
+                Some(tip) if synced => Some((tip.clone(), now)),
+                _ => None,
+            };
+            if let Some(s) = &r.session {
+                // The next session waits from the tip this cycle saw.
+                s.know(tracking);
+            }
+        }
     }
 
     /// The remotes as `watch.json` shows them.
     fn record_remotes(&mut self) {
         let list: Vec<Value> = self
             .remotes
+            .list
             .iter()
             .map(|r| {
                 let how = match (&r.reach, r.notice) {
@@ -259,10 +330,11 @@ impl Watch<'_> {
     }
 
     pub(super) fn describe_remotes(&self) -> String {
-        if self.remotes.is_empty() {
+        if self.remotes.list.is_empty() {
             return "none".into();
         }
         self.remotes
+            .list
             .iter()
             .map(|r| match &r.reach {
                 Reach::Local(p) => format!("{} at {} (its refs watched)", r.name, p.display()),
@@ -282,7 +354,7 @@ impl Watch<'_> {
     pub(super) fn session_event(&mut self, name: &str, id: u64, event: SessionEvent) {
         let poll = self.poll();
         let now = Instant::now();
-        let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) else {
+        let Some(r) = self.remotes.list.iter_mut().find(|r| r.name == name) else {
             return;
         };
         if r.session.as_ref().map(|s| s.id) != Some(id) {
@@ -329,6 +401,7 @@ impl Watch<'_> {
         }
         if self
             .remotes
+            .list
             .iter()
             .any(|r| r.name == name && r.notice != before)
         {
@@ -339,7 +412,7 @@ impl Watch<'_> {
 
     pub(super) fn remote_event(&mut self, paths: &[PathBuf]) {
         let now = Instant::now();
-        for r in &self.remotes {
+        for r in &self.remotes.list {
             let hit = r
                 .git_dir
                 .as_ref()
@@ -356,14 +429,14 @@ impl Watch<'_> {
         let now = Instant::now();
         let mut answers = Vec::new();
         let mut reached_anew = false;
-        for r in &mut self.remotes {
+        for r in &mut self.remotes.list {
             if !self.schedule.check_due(&r.name, now) {
                 continue;
             }
             match r.reach.clone() {
                 Reach::Local(path) if uses_reftable(&path) => {
                     // Back (or made anew) with its refs in a reftable: asked from now on.
-                    self.remote_refs.unwatch(r);
+                    self.remotes.refs.unwatch(r);
                     r.reach = Reach::Polled;
                     self.schedule.asked_from_now(&r.name, now);
                     reached_anew = true;
@@ -378,14 +451,14 @@ impl Watch<'_> {
                     if answer.is_ok() && (self.schedule.is_offline(&r.name) || r.git_dir.is_none())
                     {
                         // Back (maybe a new directory): watch its refs again.
-                        self.remote_refs.watch(r, &self.branch);
+                        self.remotes.refs.watch(r, &self.branch);
                     }
                     answers.push((r.name.clone(), answer));
                 }
                 Reach::Polled | Reach::Notified(_) => {
                     self.schedule.checking(&r.name, now);
                     let (tx, remote, branch, dir) = (
-                        self.tx.clone(),
+                        self.remotes.tx.clone(),
                         r.name.clone(),
                         self.branch.clone(),
                         self.work_tree.clone(),
@@ -427,7 +500,7 @@ impl Watch<'_> {
             .ok()
             .and_then(|repo| repo.read_ref(&format!("refs/remotes/{name}/{}", self.branch)));
         let now = Instant::now();
-        let Some(r) = self.remotes.iter_mut().find(|r| r.name == name) else {
+        let Some(r) = self.remotes.list.iter_mut().find(|r| r.name == name) else {
             return;
         };
         r.heard = match &answer {

@@ -44,6 +44,20 @@ pub(super) struct Tree {
     watcher: Box<dyn notify::Watcher>,
     pub(super) polling: bool,
     dirs: BTreeSet<PathBuf>,
+    /// What moved since the last cycle.
+    pub(super) changes: Changes,
+    tx: Sender<Msg>,
+}
+
+/// What moved in the working tree since the last cycle, not looked at yet.
+#[derive(Default)]
+pub(super) struct Changes {
+    /// Paths that may hold something the cycle commits.
+    paths: BTreeSet<PathBuf>,
+    /// `.aisync.yml` or a `.gitignore` changed.
+    policy: bool,
+    /// The event queue overflowed: what changed is unknown.
+    rescan: bool,
 }
 
 impl Tree {
@@ -54,6 +68,8 @@ impl Tree {
             watcher,
             polling: poll,
             dirs: BTreeSet::new(),
+            changes: Changes::default(),
+            tx: tx.clone(),
         };
         tree.watcher.watch(root, RecursiveMode::NonRecursive)?;
         Ok(tree)
@@ -84,8 +100,8 @@ impl Tree {
     }
 
     /// Starts over with the poll watcher (the inotify table is full).
-    fn switch_to_polling(&mut self, policy: &Policy, tx: &Sender<Msg>) -> notify::Result<()> {
-        self.watcher = tree_watcher(true, tx)?;
+    fn switch_to_polling(&mut self, policy: &Policy) -> notify::Result<()> {
+        self.watcher = tree_watcher(true, &self.tx)?;
         self.polling = true;
         self.dirs.clear();
         self.watcher
@@ -204,14 +220,7 @@ impl Watch<'_> {
         let event = match event {
             Ok(e) => e,
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) && !self.tree.polling => {
-                self.log.line(&limit_message());
-                if let Err(e) = self.tree.switch_to_polling(&self.policy, &self.tx) {
-                    self.log
-                        .line(&format!("cannot poll the working tree either: {e}"));
-                }
-                self.record.set("tree", "poll".into());
-                self.note_event(None);
-                self.rescan = true;
+                self.poll_the_tree();
                 return;
             }
             Err(e) => {
@@ -220,7 +229,7 @@ impl Watch<'_> {
             }
         };
         if event.need_rescan() {
-            self.rescan = true;
+            self.tree.changes.rescan = true;
             self.note_event(None);
             return;
         }
@@ -231,7 +240,7 @@ impl Watch<'_> {
             };
             // A new policy, or a .gitignore that may let files through that saw no event.
             if rel == policy::FILE || rel == ".gitignore" {
-                self.policy_changed = true;
+                self.tree.changes.policy = true;
                 self.note_event(None);
                 continue;
             }
@@ -271,33 +280,40 @@ impl Watch<'_> {
             self.record.save();
         }
         if let Some(p) = path {
-            self.pending.insert(p);
+            self.tree.changes.paths.insert(p);
         }
     }
 
     pub(super) fn follow_tree(&mut self) {
         if let Err(e) = self.tree.follow(&self.policy) {
             if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) && !self.tree.polling {
-                self.log.line(&limit_message());
-                if let Err(e) = self.tree.switch_to_polling(&self.policy, &self.tx) {
-                    self.log
-                        .line(&format!("cannot poll the working tree either: {e}"));
-                }
-                self.record.set("tree", "poll".into());
-                self.rescan = true;
-                self.note_event(None);
+                self.poll_the_tree();
             }
         }
+    }
+
+    /// The inotify table is full: the tree is polled from now on, and what changed meanwhile
+    /// is unknown.
+    fn poll_the_tree(&mut self) {
+        self.log.line(&limit_message());
+        if let Err(e) = self.tree.switch_to_polling(&self.policy) {
+            self.log
+                .line(&format!("cannot poll the working tree either: {e}"));
+        }
+        self.record.set("tree", "poll".into());
+        self.tree.changes.rescan = true;
+        self.note_event(None);
     }
 
     /// Local changes settled: a cycle when the policy changed, or when git sees a change to
     /// commit among the paths that moved (gitignored files and writes that changed nothing
     /// start no cycle).
     pub(super) fn local_due(&mut self) -> Option<String> {
-        let policy_changed = self.policy_changed;
-        let rescan = self.rescan;
-        let paths = std::mem::take(&mut self.pending);
-        self.clear_pending();
+        let Changes {
+            paths,
+            policy: policy_changed,
+            rescan,
+        } = std::mem::take(&mut self.tree.changes);
         if policy_changed {
             match Policy::load(&self.work_tree) {
                 Ok(p) => {
