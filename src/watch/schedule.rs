@@ -110,6 +110,7 @@ struct Burst {
     last: Instant,
 }
 
+/// Every timer of the watcher, driven by [`Schedule::due`] and [`Schedule::next_deadline`].
 pub(super) struct Schedule {
     timing: Timing,
     burst: Option<Burst>,
