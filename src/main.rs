@@ -2,32 +2,7 @@
 //! plain git. This file defines the command line and hands each command to its module.
 
 mod commands;
-mod doctor;
-mod gate;
-mod git;
-mod init;
-mod install;
-mod journal;
-mod lock;
-mod machine;
-mod peer;
-mod platform;
-mod policy;
-mod quarantine;
-mod remote;
-mod removed;
-mod resolve;
-mod scanner;
-mod service;
-mod shell;
-mod snapshot;
-mod ssh;
-mod state;
-mod status;
-mod sync;
 mod ui;
-mod url;
-mod watch;
 
 use std::process::ExitCode;
 

@@ -1,4 +1,5 @@
-//! What kind of machine this is, for the parts that behave differently on it.
+//! What kind of machine this is, for the parts that behave differently on it (WSL), and
+//! the path this binary was started by (what hooks and drivers call back).
 
 /// Whether this is Linux under WSL: Windows programs work on the same files unseen by
 /// inotify and `/proc`.

@@ -1,4 +1,5 @@
 //! All output goes through `Ui`: data for programs on stdout, messages for people on stderr.
+//! The binary's alone: the library returns typed values and the commands render them here.
 
 use std::io::Write;
 

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
 use super::CommandContext;
-use crate::journal;
+use git_aisync::journal;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,7 +19,7 @@ pub struct Args {
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
     let cwd = ctx.cwd()?;
-    let Some(repo) = crate::git::Location::find(cwd) else {
+    let Some(repo) = git_aisync::git::Location::find(cwd) else {
         bail!("not inside a git repository: run this in a synced repo");
     };
     let mut files = vec![journal::pending_path(&repo.state_dir())];

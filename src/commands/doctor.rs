@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::doctor::{self, Status};
+use git_aisync::doctor::{self, Status};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -11,11 +11,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use super::CommandContext;
-use crate::gate;
-use crate::git::Repo;
-use crate::journal;
-use crate::policy::{Mode, Policy};
 use crate::ui::Ui;
+use git_aisync::gate;
+use git_aisync::git::Repo;
+use git_aisync::journal;
+use git_aisync::policy::{Mode, Policy};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,7 +31,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let repo = ctx.repo()?;
     // Hooks in a folder other repositories share (core.hooksPath) run there too: where
     // git-aisync is not installed they do nothing.
-    if !crate::install::is_installed(repo) {
+    if !git_aisync::install::is_installed(repo) {
         return Ok(ExitCode::SUCCESS);
     }
     match args.name.as_str() {
@@ -56,7 +56,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         Ok(p) => p,
         Err(e) => {
             ui.status(&format!("{e:#}"));
-            Policy::parse(crate::policy::DEFAULT).expect("the default policy parses")
+            Policy::parse(git_aisync::policy::DEFAULT).expect("the default policy parses")
         }
     };
     let staged = repo.staged()?;
@@ -72,7 +72,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
                 // A line break would split the command over lines: let git find it.
                 "git restore --staged (the name holds a control character)".to_string()
             } else {
-                format!("git rm --cached -- {}", crate::shell::word(p))
+                format!("git rm --cached -- {}", git_aisync::shell::word(p))
             };
             ui.error(&format!(
                 "{} is never committed (policy: never); unstage it with: {unstage}",
@@ -145,7 +145,7 @@ fn syntax_problem(kind: &str, bytes: &[u8]) -> Option<String> {
 /// Scans the commits being pushed (a `--no-verify` commit is still caught here) and refuses
 /// an unencrypted transport. git passes the remote's name and URL, and the refs on stdin.
 fn pre_push(ui: &Ui, repo: &Repo, args: &[String]) -> Result<ExitCode> {
-    if std::env::var_os(crate::git::IN_CYCLE).is_some() {
+    if std::env::var_os(git_aisync::git::IN_CYCLE).is_some() {
         return Ok(ExitCode::SUCCESS); // the cycle scanned its push itself
     }
     let remote = args.first().map(String::as_str).unwrap_or_default();
@@ -211,7 +211,7 @@ fn autopush_env_off() -> bool {
 /// person's git command returns at once. Nothing when autopush is off (`aisync.autopush`,
 /// read in-process, or `AISYNC_AUTOPUSH=0`); a cycle's own commits and merges start none.
 fn background_sync(repo: &Repo) {
-    if std::env::var_os(crate::git::IN_CYCLE).is_some()
+    if std::env::var_os(git_aisync::git::IN_CYCLE).is_some()
         || autopush_env_off()
         || repo.flag("aisync.autopush") == Some(false)
     {

@@ -1,4 +1,5 @@
-//! `git aisync init [DIR] [--remote URL]`: make DIR a synced repository.
+//! `git aisync init [DIR] [--remote URL]`: make DIR a synced repository (layout, policy,
+//! drivers, hooks, a first commit), or join the hub at URL.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::init::{self, Pushed};
+use git_aisync::init::{self, Pushed};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,7 +22,7 @@ pub struct Args {
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
-    let exe = crate::platform::own_path()?;
+    let exe = git_aisync::platform::own_path()?;
     let done = init::init(&args.dir, args.remote.as_deref(), &exe)?;
     let top = done.repo.work_tree.display();
     if done.joined {

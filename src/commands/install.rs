@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::install;
+use git_aisync::install;
 
 #[derive(clap::Args)]
 pub struct Args {}
@@ -15,7 +15,7 @@ pub fn run(ctx: &CommandContext, _args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
     let repo = ctx.repo()?;
     // The absolute path, so git finds the driver from a GUI, cron or systemd with a bare PATH.
-    let exe = crate::platform::own_path()?;
+    let exe = git_aisync::platform::own_path()?;
     let policy = ctx.policy()?;
     let done = install::install(repo, &exe, &policy)?;
     ui.status(&format!(

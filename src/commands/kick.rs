@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::peer;
+use git_aisync::peer;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use merge_drivers::{Kind, Merged, Options, Policy};
 
 use super::CommandContext;
-use crate::journal;
 use crate::ui::Ui;
+use git_aisync::journal;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -69,9 +69,9 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     // stop a merge in flight: say so, and merge with the defaults.
     let shared = std::env::current_dir()
         .ok()
-        .and_then(|d| crate::git::Location::find(&d))
+        .and_then(|d| git_aisync::git::Location::find(&d))
         .and_then(|r| r.work_tree)
-        .map(|top| crate::policy::Policy::load(&top));
+        .map(|top| git_aisync::policy::Policy::load(&top));
     let shared = match shared {
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
@@ -139,7 +139,7 @@ fn journal_records(ui: &Ui, merged: &Merged, kind: Kind, path: &str) {
     let n = entries.len();
     let repo = std::env::current_dir()
         .ok()
-        .and_then(|d| crate::git::Location::find(&d));
+        .and_then(|d| git_aisync::git::Location::find(&d));
     let written = repo.as_ref().map(|repo| {
         let file = journal::pending_path(&repo.state_dir());
         journal::append(&file, &entries).map(|()| file)

@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::git::Repo;
-use crate::policy::Policy;
 use crate::ui::Ui;
+use git_aisync::git::Repo;
+use git_aisync::policy::Policy;
 
 /// What every command starts from, found once: the directory it runs in, the synced
 /// repository around it and that repository's policy (each on first use: `completions`

@@ -36,7 +36,7 @@ fn git_dir(cwd: &Path) -> Option<PathBuf> {
     if cwd.join("HEAD").is_file() && cwd.join("objects").is_dir() {
         return Some(cwd.to_path_buf());
     }
-    crate::git::Location::find(cwd).map(|r| r.git_dir)
+    git_aisync::git::Location::find(cwd).map(|r| r.git_dir)
 }
 
 /// A ref's commit, read from the files (no git process: this runs often).

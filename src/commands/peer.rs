@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::peer::{self, Added};
+use git_aisync::peer::{self, Added};
 
 #[derive(clap::Args)]
 pub struct Args {

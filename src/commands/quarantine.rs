@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::quarantine;
+use git_aisync::quarantine;
 
 #[derive(clap::Args)]
 pub struct Args {}

@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::CommandContext;
-use crate::git::{readable, GitPath, Repo};
-use crate::journal;
-use crate::lock::{self, Acquired, Lock, Wait};
-use crate::policy::Mode;
-use crate::snapshot;
-use crate::state;
+use git_aisync::git::{readable, GitPath, Repo};
+use git_aisync::journal;
+use git_aisync::lock::{self, Acquired, Lock, Wait};
+use git_aisync::policy::Mode;
+use git_aisync::snapshot;
+use git_aisync::state;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -79,7 +79,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
             let name = readable(p);
             name != journal::SYNCED
                 && policy.mode(&name) != Mode::Never
-                && !held.contains(&crate::gate::shown(p))
+                && !held.contains(&git_aisync::gate::shown(p))
         })
         .collect();
     if paths.is_empty() {
@@ -94,7 +94,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
         if change.is_staged() || wanted.contains(path) {
             bail!(
                 "{} has uncommitted changes: commit or stash them first, so nothing is lost; nothing was restored",
-                crate::gate::shown(path)
+                git_aisync::gate::shown(path)
             );
         }
     }
@@ -115,7 +115,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
 
 /// The repository lock, once any running sync is done with it.
 fn hold_the_lock(repo: &Repo) -> Result<Lock> {
-    let host = crate::machine::host_name();
+    let host = git_aisync::machine::host_name();
     loop {
         match Lock::acquire(&repo.state_dir(), &host)? {
             Acquired::Held(lock) => return Ok(lock),

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::gate;
-use crate::git::Repo;
+use git_aisync::gate;
+use git_aisync::git::Repo;
 
 #[derive(clap::Args)]
 pub struct Args {

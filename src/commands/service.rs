@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::CommandContext;
-use crate::service::{self, Manager, Service};
+use git_aisync::service::{self, Manager, Service};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -46,7 +46,7 @@ pub fn run(ctx: &CommandContext, command: Command) -> Result<ExitCode> {
     let ui = &ctx.ui;
     let repo = ctx.repo()?;
     // The path we were started by (a package manager's bin/ link survives an upgrade).
-    let exe = crate::platform::own_path()?;
+    let exe = git_aisync::platform::own_path()?;
     let svc = Service::new(&repo.work_tree, &exe)?;
     match command {
         Command::Install(args) => {
@@ -85,7 +85,7 @@ pub fn run(ctx: &CommandContext, command: Command) -> Result<ExitCode> {
         }
         Command::Status(args) => {
             let inst = service::installation(&svc);
-            let watcher = crate::watch::running(&repo.state_dir());
+            let watcher = git_aisync::watch::running(&repo.state_dir());
             if args.json {
                 let v = json!({
                     "name": svc.name,

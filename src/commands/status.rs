@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::status::{self, Status, Watcher};
+use git_aisync::status::{self, Status, Watcher};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::sync;
+use git_aisync::sync;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     if args.json {
         ui.data(&serde_json::to_string_pretty(&report)?);
     } else {
-        let quiet = args.quiet && report.outcome == crate::state::Outcome::Synced;
+        let quiet = args.quiet && report.outcome == git_aisync::state::Outcome::Synced;
         if !quiet {
             ui.status(&format!("{}: {}", report.outcome.word(), report.message));
             for h in &report.held_back {

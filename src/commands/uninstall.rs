@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::install;
+use git_aisync::install;
 
 #[derive(clap::Args)]
 pub struct Args {}

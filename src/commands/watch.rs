@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
-use crate::watch::{self, Options, StopSignals};
+use git_aisync::watch::{self, Options, StopSignals};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,19 +24,14 @@ pub struct Args {
 }
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
-    let ui = &ctx.ui;
     // First, before any thread exists: every thread inherits the blocked signals.
     let signals = StopSignals::block()?;
     let repo = ctx.repo()?;
-    watch::run(
-        ui,
-        repo,
-        Options {
-            poll: args.poll,
-            poll_remotes: args.poll_remotes,
-            quiet: args.quiet,
-        },
-        signals,
-    )?;
+    let echo = |line: &str| ctx.ui.status(line);
+    let options = Options {
+        poll: args.poll,
+        poll_remotes: args.poll_remotes,
+    };
+    watch::run(repo, options, signals, (!args.quiet).then_some(&echo))?;
     Ok(ExitCode::SUCCESS)
 }
