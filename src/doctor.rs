@@ -5,13 +5,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
-
 use crate::git::Repo;
 use crate::install;
 use crate::policy::{Mode, Policy};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// How a check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
     Warn,
@@ -28,6 +28,7 @@ impl Status {
     }
 }
 
+#[derive(Debug, serde::Serialize)]
 pub struct Finding {
     pub check: &'static str,
     pub status: Status,
@@ -49,10 +50,6 @@ impl Finding {
             message: message.into(),
             fix: fix.into(),
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({ "check": self.check, "status": self.status.word(), "message": self.message, "fix": self.fix })
     }
 }
 

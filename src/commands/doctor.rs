@@ -20,8 +20,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let cwd = ctx.cwd()?;
     let findings = doctor::run(cwd);
     if args.json {
-        let list: Vec<_> = findings.iter().map(|f| f.to_json()).collect();
-        ui.data(&serde_json::to_string_pretty(&list)?);
+        ui.data(&serde_json::to_string_pretty(&findings)?);
     } else {
         let mut text = String::new();
         for f in &findings {
