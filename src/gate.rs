@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 
 use crate::git::{GitPath, Repo};
 use crate::policy::{Mode, Policy};
@@ -15,12 +14,15 @@ use crate::scanner::{self, Allow, Finding};
 /// slices, not all at once.
 const BLOBS_PER_READ: usize = 512;
 
-/// A finding in a named file.
+/// A finding in a named file. As JSON: its path (as text) and the finding's fields.
+#[derive(serde::Serialize)]
 pub struct Found {
     /// The file's name as text (bytes that are not UTF-8 replaced), for messages and JSON.
     pub path: String,
     /// The file's name as git has it, byte for byte: what a rewrite must name.
+    #[serde(skip)]
     pub raw_path: GitPath,
+    #[serde(flatten)]
     pub finding: Finding,
 }
 
@@ -37,14 +39,6 @@ impl Found {
             f.redacted,
             f.fingerprint
         )
-    }
-
-    pub fn to_json(&self) -> Value {
-        let f = &self.finding;
-        json!({
-            "path": self.path, "line": f.line, "column": f.column, "rule": f.rule,
-            "redacted": f.redacted, "fingerprint": f.fingerprint,
-        })
     }
 }
 

@@ -15,7 +15,7 @@ use regex::bytes::Regex;
 pub const ALLOW_FILE: &str = ".aisync-allow";
 
 /// One secret found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     pub line: usize,
     pub column: usize,

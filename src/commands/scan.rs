@@ -65,8 +65,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
         ));
     }
     if args.json {
-        let list: Vec<_> = found.iter().map(gate::Found::to_json).collect();
-        ui.data(&serde_json::to_string_pretty(&list)?);
+        ui.data(&serde_json::to_string_pretty(&found)?);
     } else if found.is_empty() {
         ui.status("no secrets found");
     } else {
