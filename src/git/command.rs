@@ -102,6 +102,20 @@ impl Git {
         self.env("GIT_LITERAL_PATHSPECS", "1")
     }
 
+    /// `paths` for `--pathspec-from-file=- --pathspec-file-nul` or `-z --stdin`: NUL-separated
+    /// on the child's standard input, taken literally (a file may be called `*.md`).
+    pub fn paths<P: AsRef<[u8]>>(self, paths: &[P]) -> Git {
+        self.literal_pathspecs().stdin(super::nul_separated(paths))
+    }
+
+    /// Runs it on `paths` (see [`Git::paths`]); nothing to do when there are none.
+    pub fn run_on<P: AsRef<[u8]>>(self, paths: &[P]) -> Result<(), GitError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        self.paths(paths).run().map(drop)
+    }
+
     /// `input` on the child's standard input.
     pub fn stdin(mut self, input: Vec<u8>) -> Git {
         self.input = Some(input);

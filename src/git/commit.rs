@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::command::{Cycle, Git};
 use super::error::GitError;
-use super::{nul_separated, Repo};
+use super::Repo;
 
 impl Repo {
     /// A git command that makes commits (commit, merge). A machine with no identity
@@ -67,8 +67,7 @@ impl Repo {
                 "--pathspec-from-file=-",
                 "--pathspec-file-nul",
             ])
-            .literal_pathspecs()
-            .stdin(nul_separated(paths))
+            .paths(paths)
             .output()?;
         if out.success {
             return Ok(());
@@ -84,8 +83,7 @@ impl Repo {
                 "--pathspec-from-file=-",
                 "--pathspec-file-nul",
             ])
-            .literal_pathspecs()
-            .stdin(nul_separated(paths))
+            .paths(paths)
             .output_bytes()?;
         if status.success && status.stdout.is_empty() {
             return Err(GitError::NothingToCommit);

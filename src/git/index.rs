@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::command::Git;
-use super::{nul_separated, nul_split, GitPath, Repo};
+use super::{nul_split, GitPath, Repo};
 
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
 
@@ -44,23 +44,15 @@ impl Scratch<'_> {
 
     /// Stages these paths as they are in the working tree now, names taken literally.
     pub fn add(&self, paths: &[GitPath]) -> Result<()> {
-        if paths.is_empty() {
-            return Ok(());
-        }
         self.git(["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"])
-            .stdin(nul_separated(paths))
-            .run()?;
+            .run_on(paths)?;
         Ok(())
     }
 
     /// Takes these paths out of the index (a file deleted, or now a folder).
     pub fn remove(&self, paths: &[GitPath]) -> Result<()> {
-        if paths.is_empty() {
-            return Ok(());
-        }
         self.git(["update-index", "-z", "--force-remove", "--stdin"])
-            .stdin(nul_separated(paths))
-            .run()?;
+            .run_on(paths)?;
         Ok(())
     }
 
@@ -345,9 +337,6 @@ impl Repo {
     /// Puts exactly `paths` as commit `source` has them, in the index and the work tree (a
     /// path `source` lacks is removed).
     pub fn restore_paths(&self, source: &str, paths: &[GitPath]) -> Result<()> {
-        if paths.is_empty() {
-            return Ok(());
-        }
         let source = format!("--source={source}");
         self.git([
             "restore",
@@ -357,21 +346,14 @@ impl Repo {
             "--pathspec-from-file=-",
             "--pathspec-file-nul",
         ])
-        .literal_pathspecs()
-        .stdin(nul_separated(paths))
-        .run()?;
+        .run_on(paths)?;
         Ok(())
     }
 
     /// Stages exactly these paths (additions, changes, deletions), names taken literally.
     pub fn add_paths(&self, paths: &[String]) -> Result<()> {
-        if paths.is_empty() {
-            return Ok(());
-        }
         self.git(["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"])
-            .literal_pathspecs()
-            .stdin(nul_separated(paths))
-            .run()?;
+            .run_on(paths)?;
         Ok(())
     }
 
