@@ -16,6 +16,7 @@ mod jsonl;
 mod markdown;
 mod record;
 mod sequence;
+mod sides;
 pub mod text;
 mod tree;
 mod yaml;

@@ -9,6 +9,8 @@ use std::cmp::Ordering;
 use std::hash::Hash;
 use std::ops::Range;
 
+use crate::sides::{Side, Sides};
+
 /// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
 /// have; else what the side that changed it has; else the lesser of the two, so the choice
 /// never depends on which side is ours. `None` means "not known on that side".
@@ -33,13 +35,6 @@ pub(crate) fn choose3<T: PartialEq + Ord>(
         (None, Some(t)) => Some(t),
         (None, None) => base,
     }
-}
-
-/// Which side an item of a merged sequence was taken from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    Ours,
-    Theirs,
 }
 
 /// One item of a merged keyed sequence: its index on each side where it exists.
@@ -70,22 +65,18 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
         theirs: t_at.get(k).copied(),
     };
     let kept: Vec<bool> = base.iter().map(|k| keep(slot_of(k))).collect();
+    let keys = Sides::new(base, ours, theirs);
 
-    // New items, grouped by the kept base item they follow (`None`: the start).
-    let mut runs: HashMap<Option<usize>, (Vec<usize>, Vec<usize>)> = HashMap::default();
-    for (side, keys) in [(Side::Ours, ours), (Side::Theirs, theirs)] {
+    // New items of ours and theirs, grouped by the kept base item they follow (`None`: the
+    // start).
+    let mut runs: HashMap<Option<usize>, Sides<Vec<usize>>> = HashMap::default();
+    for side in [Side::Ours, Side::Theirs] {
         let mut anchor = None;
-        for (i, k) in keys.iter().enumerate() {
+        for (i, k) in keys[side].iter().enumerate() {
             match b_at.get(k) {
                 Some(&b) if kept[b] => anchor = Some(b),
                 Some(_) => {}
-                None => {
-                    let run = runs.entry(anchor).or_default();
-                    match side {
-                        Side::Ours => run.0.push(i),
-                        Side::Theirs => run.1.push(i),
-                    }
-                }
+                None => runs.entry(anchor).or_default()[side].push(i),
             }
         }
     }
@@ -93,7 +84,8 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
     let mut out = Vec::with_capacity(base.len().max(ours.len()).max(theirs.len()));
     let mut placed: HashSet<&K> = HashSet::default();
     let mut place_run = |anchor: Option<usize>, out: &mut Vec<Slot>| {
-        if let Some((o, t)) = runs.get(&anchor) {
+        if let Some(run) = runs.get(&anchor) {
+            let (o, t) = (&run.ours, &run.theirs);
             let ordered = if t.is_empty() {
                 o.iter().map(|&i| (Side::Ours, i)).collect()
             } else if o.is_empty() {
@@ -102,10 +94,7 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
                 combine(o, t)
             };
             for (side, i) in ordered {
-                let k = match side {
-                    Side::Ours => &ours[i],
-                    Side::Theirs => &theirs[i],
-                };
+                let k = &keys[side][i];
                 if placed.insert(k) {
                     out.push(slot_of(k));
                 }
@@ -431,10 +420,7 @@ mod tests {
             |o, t| {
                 let mut v: Vec<_> = o.iter().map(|&i| (Side::Ours, i)).collect();
                 v.extend(t.iter().map(|&i| (Side::Theirs, i)));
-                v.sort_by_key(|&(s, i)| match s {
-                    Side::Ours => ours[i],
-                    Side::Theirs => theirs[i],
-                });
+                v.sort_by_key(|&(s, i)| Sides::new(base, ours, theirs)[s][i]);
                 v
             },
         );

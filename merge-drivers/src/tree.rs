@@ -15,14 +15,9 @@ use similar::{Algorithm, DiffOp};
 
 use crate::eol::{convert, Eol};
 use crate::record::{Record, Rule};
-use crate::sequence::{
-    choose3, combine_runs, keyed_order, regions, Likeness, Region, Side, Slot, SortKey,
-};
+use crate::sequence::{combine_runs, keyed_order, regions, Likeness, Region, Slot, SortKey};
+use crate::sides::{Side, Sides};
 use crate::{instant, text, Options, Policy, TIMESTAMP_KEYS};
-
-pub(crate) const BASE: usize = 0;
-pub(crate) const OURS: usize = 1;
-pub(crate) const THEIRS: usize = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Shape {
@@ -74,14 +69,14 @@ pub(crate) struct Container {
 /// A value on one side.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Val {
-    pub side: usize,
+    pub side: Side,
     pub start: usize,
     pub end: usize,
     pub shape: Shape,
 }
 
 impl Val {
-    pub(crate) fn of(side: usize, item: &Item) -> Val {
+    pub(crate) fn of(side: Side, item: &Item) -> Val {
         Val {
             side,
             start: item.value,
@@ -99,15 +94,15 @@ type Span = (usize, usize, bool);
 #[derive(Default)]
 pub(crate) struct Parsed {
     /// By the value's span and whether it is a mapping; sorted by `seal`.
-    containers: [Vec<(Span, Container)>; 3],
+    containers: Sides<Vec<(Span, Container)>>,
     /// By the member's start, and whether it holds an array (a Markdown section's own text
     /// starts where the next heading does when it is empty); sorted by `seal`. A store has a
     /// key per value: a sorted list, mostly spans of the text, is a fraction of a map of
     /// owned keys.
-    keys: [Vec<(usize, bool, Key)>; 3],
+    keys: Sides<Vec<(usize, bool, Key)>>,
     /// Parts read apart (see [`Layout`]): where each starts and ends, and its layout and
     /// part there; sorted by `seal`.
-    placed: [Vec<Placed>; 3],
+    placed: Sides<Vec<Placed>>,
 }
 
 /// A part read apart, placed: where it starts and ends, its layout and its part there.
@@ -123,7 +118,7 @@ enum Key {
 impl Parsed {
     pub(crate) fn add_container(
         &mut self,
-        side: usize,
+        side: Side,
         value: std::ops::Range<usize>,
         object: bool,
         c: Container,
@@ -131,26 +126,26 @@ impl Parsed {
         self.containers[side].push(((value.start, value.end, object), c));
     }
 
-    pub(crate) fn add_key(&mut self, side: usize, item: &Item, key: impl Into<Box<[u8]>>) {
+    pub(crate) fn add_key(&mut self, side: Side, item: &Item, key: impl Into<Box<[u8]>>) {
         let array = item.shape == Shape::Array;
         self.keys[side].push((item.start, array, Key::Owned(key.into())));
     }
 
     /// A key that is the text `range` of its side.
-    pub(crate) fn add_key_span(&mut self, side: usize, item: &Item, range: Range<usize>) {
+    pub(crate) fn add_key_span(&mut self, side: Side, item: &Item, range: Range<usize>) {
         let array = item.shape == Shape::Array;
         self.keys[side].push((item.start, array, Key::Span(range.start, range.end)));
     }
 
     /// Ends a side's reading: its keys are looked up from here on.
-    pub(crate) fn seal(&mut self, side: usize) {
+    pub(crate) fn seal(&mut self, side: Side) {
         one_of_each(&mut self.keys[side], |&(start, array, _)| (start, array));
         one_of_each(&mut self.containers[side], |&(span, _)| span);
         self.placed[side].sort_unstable_by_key(|&(at, ..)| at);
     }
 
     /// Takes one side's layout, read apart from the others (on a thread of its own).
-    pub(crate) fn absorb(&mut self, side: usize, mut other: Parsed) {
+    pub(crate) fn absorb(&mut self, side: Side, mut other: Parsed) {
         self.containers[side] = std::mem::take(&mut other.containers[side]);
         self.keys[side] = std::mem::take(&mut other.keys[side]);
         self.placed[side] = std::mem::take(&mut other.placed[side]);
@@ -159,7 +154,7 @@ impl Parsed {
 
     pub(crate) fn containers(
         &self,
-        side: usize,
+        side: Side,
     ) -> impl Iterator<Item = (&(usize, usize, bool), &Container)> {
         self.containers[side].iter().map(|(span, c)| (span, c))
     }
@@ -206,7 +201,7 @@ impl Parsed {
             })
     }
 
-    pub(crate) fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    pub(crate) fn key<'t>(&'t self, side: Side, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         let array = item.shape == Shape::Array;
         let find = |keys: &'t [(usize, bool, Key)], start: usize, at: usize| {
             debug_assert!(keys.is_sorted_by_key(|&(start, array, _)| (start, array)));
@@ -256,7 +251,7 @@ struct Head {
 impl Layout {
     /// Takes what `side` of `parsed` holds (read apart, alone) as a new part; returns its
     /// index. `parsed` keeps its lists' room for the next part.
-    pub(crate) fn add(&mut self, parsed: &mut Parsed, side: usize) -> usize {
+    pub(crate) fn add(&mut self, parsed: &mut Parsed, side: Side) -> usize {
         let (containers, keys) = (&mut parsed.containers[side], &mut parsed.keys[side]);
         one_of_each(keys, |&(start, array, _)| (start, array));
         one_of_each(containers, |&(span, _)| span);
@@ -308,7 +303,7 @@ impl Layout {
 
 impl Parsed {
     /// Forgets what `side` holds.
-    pub(crate) fn clear(&mut self, side: usize) {
+    pub(crate) fn clear(&mut self, side: Side) {
         self.containers[side].clear();
         self.keys[side].clear();
         self.placed[side].clear();
@@ -317,7 +312,7 @@ impl Parsed {
     /// Places `part` of `layout`, read apart, for the part of `side` at `at..end`.
     pub(crate) fn place(
         &mut self,
-        side: usize,
+        side: Side,
         at: usize,
         end: usize,
         layout: Arc<Layout>,
@@ -327,7 +322,7 @@ impl Parsed {
     }
 
     /// The part placed where `pos` is: where it is placed, its layout and part there.
-    fn placed_at(&self, side: usize, pos: usize) -> Option<(usize, &Layout, usize)> {
+    fn placed_at(&self, side: Side, pos: usize) -> Option<(usize, &Layout, usize)> {
         let placed = &self.placed[side];
         let i = placed
             .partition_point(|&(at, ..)| at <= pos)
@@ -341,7 +336,7 @@ impl Parsed {
 impl Parsed {
     /// Every container and key of `side` as the merge looks them up (placed layouts where
     /// they are placed), in order: for comparing two readings.
-    pub(crate) fn flattened(&self, side: usize, text: &[u8]) -> String {
+    pub(crate) fn flattened(&self, side: Side, text: &[u8]) -> String {
         let mut containers: Vec<(Span, Container)> = self.containers[side].clone();
         let mut keys: Vec<(usize, bool, Vec<u8>)> = Vec::new();
         let mut add_keys = |list: &[(usize, bool, Key)], at: usize| {
@@ -384,7 +379,7 @@ pub(crate) trait Syntax {
     /// The items of a container value (`v.shape` is `Object` or `Array`).
     fn open(&self, text: &[u8], v: Val) -> Container;
     /// The identity of an object member (`side` is `v.side` of its container).
-    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]>;
+    fn key<'t>(&'t self, side: Side, text: &'t [u8], item: &Item) -> Cow<'t, [u8]>;
     /// What a value is in the journal.
     fn record(&self, text: &[u8]) -> Value;
     /// Written between two items (`,` in JSON).
@@ -432,18 +427,29 @@ pub(crate) struct Stamps {
 /// base may stand on another side: without a base, what both share stands in for it.
 #[derive(Clone, Copy, Debug, Default)]
 struct Entry {
-    base: Option<(usize, usize)>,
+    base: Option<(Side, usize)>,
     ours: Option<usize>,
     theirs: Option<usize>,
 }
 
+impl Entry {
+    /// Where it stands on each side: a side and an index there.
+    fn places(&self) -> Sides<Option<(Side, usize)>> {
+        Sides::new(
+            self.base,
+            self.ours.map(|i| (Side::Ours, i)),
+            self.theirs.map(|i| (Side::Theirs, i)),
+        )
+    }
+}
+
 pub(crate) struct Merger<'a, S: Syntax> {
     syntax: &'a S,
-    src: [&'a [u8]; 3],
-    eol: [Option<Eol>; 3],
+    src: Sides<&'a [u8]>,
+    eol: Sides<Option<Eol>>,
     /// Sides that end lines both ways: their text is always given the output's endings, so
     /// which side a line is copied from never shows.
-    mixed: [bool; 3],
+    mixed: Sides<bool>,
     out_eol: Option<Eol>,
     pub out: Vec<u8>,
     options: &'a Options,
@@ -453,15 +459,15 @@ pub(crate) struct Merger<'a, S: Syntax> {
 }
 
 impl<'a, S: Syntax> Merger<'a, S> {
-    pub(crate) fn new(syntax: &'a S, src: [&'a [u8]; 3], options: &'a Options) -> Self {
+    pub(crate) fn new(syntax: &'a S, src: Sides<&'a [u8]>, options: &'a Options) -> Self {
         let eol = src.map(Eol::of);
         Merger {
             syntax,
             src,
             eol,
             mixed: src.map(Eol::mixed),
-            out_eol: choose3(eol[BASE], eol[OURS], eol[THEIRS]),
-            out: Vec::with_capacity(src[OURS].len().max(src[THEIRS].len()) + 1024),
+            out_eol: eol.choose(),
+            out: Vec::with_capacity(src[Side::Ours].len().max(src[Side::Theirs].len()) + 1024),
             options,
             records: Vec::new(),
             conflicted: false,
@@ -474,7 +480,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
     }
 
     /// A span of one side, with its line endings made the output's.
-    pub(crate) fn text(&self, side: usize, range: Range<usize>) -> Cow<'a, [u8]> {
+    pub(crate) fn text(&self, side: Side, range: Range<usize>) -> Cow<'a, [u8]> {
         let from = match (self.mixed[side], self.out_eol) {
             (true, Some(Eol::Lf)) => Some(Eol::CrLf),
             (true, Some(Eol::CrLf)) => Some(Eol::Lf),
@@ -508,34 +514,38 @@ impl<'a, S: Syntax> Merger<'a, S> {
     }
 
     /// Three-way choice among spans standing for base, ours and theirs (`None`: not there).
-    pub(crate) fn pick(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
-        let [b, o, t] = spans.map(|x| x.map(|(side, r)| self.text(side, r)));
-        choose3(b, o, t).unwrap_or(Cow::Borrowed(b""))
+    pub(crate) fn pick(&self, spans: Sides<Option<(Side, Range<usize>)>>) -> Cow<'a, [u8]> {
+        let texts = spans.map(|x| x.map(|(side, r)| self.text(side, r)));
+        texts.choose().unwrap_or(Cow::Borrowed(b""))
     }
 
     /// `pick` for an item's lead. In line formats a lead holds comments: two different edits
     /// of one are merged line by line rather than one dropped.
-    pub(crate) fn pick_lead(&self, spans: [Option<(usize, Range<usize>)>; 3]) -> Cow<'a, [u8]> {
+    pub(crate) fn pick_lead(&self, spans: Sides<Option<(Side, Range<usize>)>>) -> Cow<'a, [u8]> {
         self.pick_lead_in(spans, false)
     }
 
     /// `pick_lead` inside a flow collection (`flow`): its leads are only layout.
-    fn pick_lead_in(&self, spans: [Option<(usize, Range<usize>)>; 3], flow: bool) -> Cow<'a, [u8]> {
+    fn pick_lead_in(
+        &self,
+        spans: Sides<Option<(Side, Range<usize>)>>,
+        flow: bool,
+    ) -> Cow<'a, [u8]> {
         if flow {
             return self.pick(spans);
         }
         if S::OWN_LEADS {
             // Comments: two different edits of one keep both sides' lines.
-            let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
-            if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
+            let texts = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
+            if let (Some(b), Some(o), Some(t)) = (&texts.base, &texts.ours, &texts.theirs) {
                 if o != t && b != o && b != t {
                     return Cow::Owned(text::merge_keep_both(b, o, t));
                 }
             }
         }
         if S::SEPARATOR.is_empty() {
-            let [b, o, t] = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
-            if let (Some(b), Some(o), Some(t)) = (&b, &o, &t) {
+            let texts = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
+            if let (Some(b), Some(o), Some(t)) = (&texts.base, &texts.ours, &texts.theirs) {
                 if o != t && b != o && b != t {
                     if let Some(merged) = text::merge_union(b, o, t) {
                         return Cow::Owned(merged);
@@ -638,7 +648,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
     }
 
     /// The member `name` of an object on `side`.
-    fn member(&self, side: usize, c: &Container, name: &str) -> Option<Item> {
+    fn member(&self, side: Side, c: &Container, name: &str) -> Option<Item> {
         let text = self.src[side];
         c.items
             .iter()
@@ -646,12 +656,12 @@ impl<'a, S: Syntax> Merger<'a, S> {
             .copied()
     }
 
-    fn containers(&self, base: Option<Val>, ours: Val, theirs: Val) -> [Option<Container>; 3] {
-        [
+    fn containers(&self, base: Option<Val>, ours: Val, theirs: Val) -> Sides<Option<Container>> {
+        Sides::new(
             base.map(|b| self.open(b)),
             Some(self.open(ours)),
             Some(self.open(theirs)),
-        ]
+        )
     }
 
     fn object(
@@ -662,7 +672,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
         stamps: Option<Stamps>,
     ) -> Step {
         let cs = self.containers(base, ours, theirs);
-        let keys: [Vec<Cow<[u8]>>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
+        let keys: Sides<Vec<Cow<[u8]>>> = Sides::from_fn(|side| match &cs[side] {
             Some(c) => c
                 .items
                 .iter()
@@ -670,24 +680,26 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 .collect(),
             None => Vec::new(),
         });
-        for k in &keys {
+        for k in keys.iter() {
             if k.iter().collect::<HashSet<_>>().len() != k.len() {
                 return Err(Fallback);
             }
         }
         let stamps = self.stamps(&cs).or(stamps);
         let slots = keyed_order(
-            &keys[BASE],
-            &keys[OURS],
-            &keys[THEIRS],
+            &keys[Side::Base],
+            &keys[Side::Ours],
+            &keys[Side::Theirs],
             |slot| self.keeps(&cs, slot),
             |o, t| {
                 let member = |(side, i): (Side, usize)| {
-                    let s = side_index(side);
-                    let item = cs[s].as_ref().map(|c| c.items[i]).expect("side container");
+                    let item = cs[side]
+                        .as_ref()
+                        .map(|c| c.items[i])
+                        .expect("side container");
                     SortKey {
                         instant: None,
-                        bytes: &self.src[s][item.start..item.end],
+                        bytes: &self.src[side][item.start..item.end],
                     }
                 };
                 combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), member)
@@ -697,9 +709,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
             .iter()
             .map(|s| {
                 let k = match (s.ours, s.theirs, s.base) {
-                    (Some(i), _, _) => &keys[OURS][i],
-                    (None, Some(i), _) => &keys[THEIRS][i],
-                    (None, None, Some(i)) => &keys[BASE][i],
+                    (Some(i), _, _) => &keys[Side::Ours][i],
+                    (None, Some(i), _) => &keys[Side::Theirs][i],
+                    (None, None, Some(i)) => &keys[Side::Base][i],
                     _ => return String::new(),
                 };
                 self.syntax.describe_key(k)
@@ -709,16 +721,16 @@ impl<'a, S: Syntax> Merger<'a, S> {
         if let Some(first) = S::FIRST_KEY {
             // The format wants this member before all others (a section's own text).
             let key_of = |s: &Slot| match (s.ours, s.theirs, s.base) {
-                (Some(i), _, _) => keys[OURS][i].as_ref(),
-                (None, Some(i), _) => keys[THEIRS][i].as_ref(),
-                (None, None, Some(i)) => keys[BASE][i].as_ref(),
+                (Some(i), _, _) => keys[Side::Ours][i].as_ref(),
+                (None, Some(i), _) => keys[Side::Theirs][i].as_ref(),
+                (None, None, Some(i)) => keys[Side::Base][i].as_ref(),
                 _ => b"".as_slice(),
             };
             order.sort_by_key(|&i| key_of(&slots[i]) != first);
         }
         let names: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
         let entries: Vec<Entry> = order.iter().map(|&i| entry(slots[i])).collect();
-        let vals = [base, Some(ours), Some(theirs)];
+        let vals = Sides::new(base, Some(ours), Some(theirs));
         self.write_container(vals, &cs, &entries, stamps, |i| names[i].clone())
     }
 
@@ -727,9 +739,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
         let entries = match self.identities(&cs) {
             Some(ids) => {
                 let slots = keyed_order(
-                    &ids[BASE],
-                    &ids[OURS],
-                    &ids[THEIRS],
+                    &ids[Side::Base],
+                    &ids[Side::Ours],
+                    &ids[Side::Theirs],
                     |slot| self.keeps(&cs, slot),
                     |o, t| {
                         let key = |(side, i): (Side, usize)| self.sort_key(&cs, side, i);
@@ -740,24 +752,24 @@ impl<'a, S: Syntax> Merger<'a, S> {
             }
             None => self.sequence(&cs),
         };
-        let vals = [base, Some(ours), Some(theirs)];
+        let vals = Sides::new(base, Some(ours), Some(theirs));
         self.write_container(vals, &cs, &entries, stamps, |i| i.to_string())
     }
 
     /// Whether a base member/record that `slot` names stays in the result: both sides kept
     /// it, or one deleted it while the other changed it (the change wins).
-    fn keeps(&self, cs: &[Option<Container>; 3], slot: Slot) -> bool {
-        let item = |side: usize, i: usize| {
+    fn keeps(&self, cs: &Sides<Option<Container>>, slot: Slot) -> bool {
+        let item = |side: Side, i: usize| {
             Val::of(side, &cs[side].as_ref().expect("side container").items[i])
         };
         // Where items own their leads, a comment added above one is a change too.
-        let commented = |side: usize, i: usize, b: usize| {
+        let commented = |side: Side, i: usize, b: usize| {
             S::OWN_LEADS && {
-                let lead = |side: usize, i: usize| {
+                let lead = |side: Side, i: usize| {
                     let it = cs[side].as_ref().expect("side container").items[i];
                     self.text(side, it.lead..it.start)
                 };
-                let (base_lead, side_lead) = (lead(BASE, b), lead(side, i));
+                let (base_lead, side_lead) = (lead(Side::Base, b), lead(side, i));
                 let in_base: HashSet<&[u8]> = comment_lines(&base_lead).collect();
                 let added = comment_lines(&side_lead).any(|l| !in_base.contains(l));
                 added
@@ -766,17 +778,18 @@ impl<'a, S: Syntax> Merger<'a, S> {
         match (slot.base, slot.ours, slot.theirs) {
             (_, Some(_), Some(_)) => true,
             (Some(b), Some(i), None) => {
-                !self.same(item(BASE, b), item(OURS, i)) || commented(OURS, i, b)
+                !self.same(item(Side::Base, b), item(Side::Ours, i)) || commented(Side::Ours, i, b)
             }
             (Some(b), None, Some(i)) => {
-                !self.same(item(BASE, b), item(THEIRS, i)) || commented(THEIRS, i, b)
+                !self.same(item(Side::Base, b), item(Side::Theirs, i))
+                    || commented(Side::Theirs, i, b)
             }
             _ => false,
         }
     }
 
     /// The instant in an object's timestamp field, if it has one.
-    fn instant_of(&self, side: usize, c: &Container) -> Option<(i128, &'static str)> {
+    fn instant_of(&self, side: Side, c: &Container) -> Option<(i128, &'static str)> {
         TIMESTAMP_KEYS.iter().find_map(|&field| {
             let item = self.member(side, c, field)?;
             instant::parse(&self.src[side][item.value_range()]).map(|i| (i, field))
@@ -784,37 +797,36 @@ impl<'a, S: Syntax> Merger<'a, S> {
     }
 
     /// The timestamp that decides collisions inside these objects, if both sides carry one.
-    fn stamps(&self, cs: &[Option<Container>; 3]) -> Option<Stamps> {
-        let (o, t) = (cs[OURS].as_ref()?, cs[THEIRS].as_ref()?);
+    fn stamps(&self, cs: &Sides<Option<Container>>) -> Option<Stamps> {
+        let (o, t) = (cs[Side::Ours].as_ref()?, cs[Side::Theirs].as_ref()?);
         TIMESTAMP_KEYS.iter().find_map(|&field| {
-            let at = |side: usize, c: &Container| {
+            let at = |side: Side, c: &Container| {
                 self.member(side, c, field)
                     .and_then(|i| instant::parse(&self.src[side][i.value_range()]))
             };
             Some(Stamps {
-                ours: at(OURS, o)?,
-                theirs: at(THEIRS, t)?,
+                ours: at(Side::Ours, o)?,
+                theirs: at(Side::Theirs, t)?,
                 field,
             })
         })
     }
 
-    fn sort_key(&self, cs: &[Option<Container>; 3], side: Side, i: usize) -> SortKey<'a> {
-        let s = side_index(side);
-        let item = cs[s].as_ref().expect("side container").items[i];
+    fn sort_key(&self, cs: &Sides<Option<Container>>, side: Side, i: usize) -> SortKey<'a> {
+        let item = cs[side].as_ref().expect("side container").items[i];
         let instant = (item.shape == Shape::Object)
-            .then(|| self.instant_of(s, &self.open(Val::of(s, &item))))
+            .then(|| self.instant_of(side, &self.open(Val::of(side, &item))))
             .flatten()
             .map(|(i, _)| i);
         SortKey {
             instant,
-            bytes: &self.src[s][item.value_range()],
+            bytes: &self.src[side][item.value_range()],
         }
     }
 
     /// The identity of every element, when all elements on all sides are objects that carry
     /// one identity key with a scalar value, unique on each side.
-    fn identities(&self, cs: &[Option<Container>; 3]) -> Option<[Vec<&'a [u8]>; 3]> {
+    fn identities(&self, cs: &Sides<Option<Container>>) -> Option<Sides<Vec<&'a [u8]>>> {
         let total: usize = cs.iter().flatten().map(|c| c.items.len()).sum();
         if total == 0
             || cs
@@ -828,8 +840,8 @@ impl<'a, S: Syntax> Merger<'a, S> {
         // Each element's container is opened, asked for its identity and dropped: a store's
         // elements are not all held at once.
         'keys: for name in self.options.identity_keys() {
-            let mut ids: [Vec<&'a [u8]>; 3] = Default::default();
-            for side in [BASE, OURS, THEIRS] {
+            let mut ids: Sides<Vec<&'a [u8]>> = Sides::default();
+            for side in Side::ALL {
                 let Some(c) = &cs[side] else {
                     continue;
                 };
@@ -857,12 +869,12 @@ impl<'a, S: Syntax> Merger<'a, S> {
 
     /// Elements without identity merge as a sequence: a diff3 over the elements, where both
     /// sides' inserts are kept and deletes honoured.
-    fn sequence(&self, cs: &[Option<Container>; 3]) -> Vec<Entry> {
+    fn sequence(&self, cs: &Sides<Option<Container>>) -> Vec<Entry> {
         // Elements are compared by their text (line endings made the output's).
         let mut interned: HashMap<Cow<'a, [u8]>, usize> = HashMap::default();
         // Where each distinct element first stands (a side, an index there).
-        let mut first_at: Vec<(usize, usize)> = Vec::new();
-        let ids: [Vec<usize>; 3] = [BASE, OURS, THEIRS].map(|side| match &cs[side] {
+        let mut first_at: Vec<(Side, usize)> = Vec::new();
+        let ids: Sides<Vec<usize>> = Sides::from_fn(|side| match &cs[side] {
             Some(c) => c
                 .items
                 .iter()
@@ -881,25 +893,29 @@ impl<'a, S: Syntax> Merger<'a, S> {
             None => Vec::new(),
         });
         // Without a base, what both sides share stands in for it.
-        let (base_side, base_ids, base_index): (usize, Vec<usize>, Vec<usize>) = if cs[BASE]
+        let (base_side, base_ids, base_index): (Side, Vec<usize>, Vec<usize>) = if cs[Side::Base]
             .is_some()
         {
-            (BASE, ids[BASE].clone(), (0..ids[BASE].len()).collect())
+            (
+                Side::Base,
+                ids[Side::Base].clone(),
+                (0..ids[Side::Base].len()).collect(),
+            )
         } else {
             // Diffed in an order chosen by content, so the result does not depend on
             // which side is ours.
-            let texts = |side: usize| {
+            let texts = |side: Side| {
                 cs[side]
                     .iter()
                     .flat_map(|c| &c.items)
                     .map(move |i| self.text(side, i.lead..i.end))
             };
-            let first = if texts(OURS).le(texts(THEIRS)) {
-                OURS
+            let first = if texts(Side::Ours).le(texts(Side::Theirs)) {
+                Side::Ours
             } else {
-                THEIRS
+                Side::Theirs
             };
-            let second = OURS + THEIRS - first;
+            let second = first.other();
             let mut shared = (Vec::new(), Vec::new());
             for op in similar::capture_diff_slices(Algorithm::Myers, &ids[first], &ids[second]) {
                 if let DiffOp::Equal { old_index, len, .. } = op {
@@ -978,7 +994,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
         } else {
             None
         };
-        for region in regions(&base_ids, &ids[OURS], &ids[THEIRS], pair) {
+        for region in regions(&base_ids, &ids[Side::Ours], &ids[Side::Theirs], pair) {
             match region {
                 Region::Same(rb, ro, rt) | Region::Both(rb, ro, rt)
                     if rb.len() == ro.len() && rb.len() == rt.len() =>
@@ -993,7 +1009,9 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 Region::Ours(_, ro) => out.extend(ro.map(ours_only)),
                 Region::Theirs(_, rt) => out.extend(rt.map(theirs_only)),
                 Region::Same(_, ro, _) => out.extend(ro.map(ours_only)),
-                Region::Both(_, ro, rt) if ids[OURS][ro.clone()] == ids[THEIRS][rt.clone()] => {
+                Region::Both(_, ro, rt)
+                    if ids[Side::Ours][ro.clone()] == ids[Side::Theirs][rt.clone()] =>
+                {
                     // The same change on both sides.
                     out.extend(ro.zip(rt).map(|(o, t)| Entry {
                         ours: Some(o),
@@ -1003,37 +1021,39 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 }
                 Region::Both(rb, ro, rt) => {
                     // Keep what both kept, and everything either side added.
-                    let mut in_ours = counts(&ids[OURS][ro.clone()]);
-                    let mut in_theirs = counts(&ids[THEIRS][rt.clone()]);
+                    let mut in_ours = counts(&ids[Side::Ours][ro.clone()]);
+                    let mut in_theirs = counts(&ids[Side::Theirs][rt.clone()]);
                     for &b in &base_ids[rb.clone()] {
                         let kept_by_ours = take(&mut in_ours, b);
                         if take(&mut in_theirs, b) && kept_by_ours {
                             out.push(ours_only(
-                                ro.clone().find(|&i| ids[OURS][i] == b).unwrap_or(ro.start),
+                                ro.clone()
+                                    .find(|&i| ids[Side::Ours][i] == b)
+                                    .unwrap_or(ro.start),
                             ));
                         }
                     }
                     let in_base = counts(&base_ids[rb.clone()]);
-                    let added = |side: usize, range: Range<usize>| {
+                    let added = |side: Side, range: Range<usize>| {
                         let mut base_left = in_base.clone();
                         range
                             .filter(|&i| !take(&mut base_left, ids[side][i]))
                             .collect::<Vec<usize>>()
                     };
-                    let (new_o, new_t) = (added(OURS, ro), added(THEIRS, rt));
+                    let (new_o, new_t) = (added(Side::Ours, ro), added(Side::Theirs, rt));
                     out.extend(self.both_added(cs, &ids, &new_o, &new_t));
                 }
             }
         }
-        if cs[BASE].is_some() {
+        if cs[Side::Base].is_some() {
             // An element both sides added, each at its own place, stands once (at the first
             // of its places): as often as the side that added it most.
             let one_sided = |e: &Entry| match (e.base, e.ours, e.theirs) {
-                (None, Some(i), None) => Some((OURS, ids[OURS][i])),
-                (None, None, Some(i)) => Some((THEIRS, ids[THEIRS][i])),
+                (None, Some(i), None) => Some((Side::Ours, ids[Side::Ours][i])),
+                (None, None, Some(i)) => Some((Side::Theirs, ids[Side::Theirs][i])),
                 _ => None,
             };
-            let mut added: [HashMap<usize, usize>; 3] = Default::default();
+            let mut added: Sides<HashMap<usize, usize>> = Sides::default();
             for (side, id) in out.iter().filter_map(one_sided) {
                 *added[side].entry(id).or_insert(0) += 1;
             }
@@ -1042,25 +1062,25 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 let Some((_, id)) = one_sided(e) else {
                     return true;
                 };
-                let want = added[OURS]
+                let want = added[Side::Ours]
                     .get(&id)
                     .copied()
                     .unwrap_or(0)
-                    .max(added[THEIRS].get(&id).copied().unwrap_or(0));
+                    .max(added[Side::Theirs].get(&id).copied().unwrap_or(0));
                 let n = emitted.entry(id).or_insert(0);
                 *n += 1;
                 *n <= want
             });
         }
-        if cs[BASE].is_none() {
+        if cs[Side::Base].is_none() {
             // Added on both sides: an element both have stands once (as often as the side
             // that has it most), wherever the two put it.
-            let (co, ct) = (counts(&ids[OURS]), counts(&ids[THEIRS]));
+            let (co, ct) = (counts(&ids[Side::Ours]), counts(&ids[Side::Theirs]));
             let mut emitted: HashMap<usize, usize> = HashMap::default();
             out.retain(|e| {
                 let id = match (e.ours, e.theirs) {
-                    (Some(i), _) => ids[OURS][i],
-                    (None, Some(i)) => ids[THEIRS][i],
+                    (Some(i), _) => ids[Side::Ours][i],
+                    (None, Some(i)) => ids[Side::Theirs][i],
                     _ => return true,
                 };
                 let want = co
@@ -1080,30 +1100,29 @@ impl<'a, S: Syntax> Merger<'a, S> {
     /// as many times as the side that added it most often.
     fn both_added(
         &self,
-        cs: &[Option<Container>; 3],
-        ids: &[Vec<usize>; 3],
+        cs: &Sides<Option<Container>>,
+        ids: &Sides<Vec<usize>>,
         o: &[usize],
         t: &[usize],
     ) -> Vec<Entry> {
         let key = |(side, i): (Side, usize)| self.sort_key(cs, side, i);
         let (co, ct) = (
-            counts(&o.iter().map(|&i| ids[OURS][i]).collect::<Vec<_>>()),
-            counts(&t.iter().map(|&i| ids[THEIRS][i]).collect::<Vec<_>>()),
+            counts(&o.iter().map(|&i| ids[Side::Ours][i]).collect::<Vec<_>>()),
+            counts(&t.iter().map(|&i| ids[Side::Theirs][i]).collect::<Vec<_>>()),
         );
         // Where each element stands on each side, in order: the n-th copy of an element both
         // sides added is one entry holding both (its layout then chosen from both, the same
         // whichever side is ours).
-        let mut places: HashMap<usize, [Vec<usize>; 2]> = HashMap::default();
-        for (k, side_items) in [o, t].into_iter().enumerate() {
-            let side = [OURS, THEIRS][k];
+        let mut places: HashMap<usize, Sides<Vec<usize>>> = HashMap::default();
+        for (side, side_items) in [(Side::Ours, o), (Side::Theirs, t)] {
             for &i in side_items {
-                places.entry(ids[side][i]).or_default()[k].push(i);
+                places.entry(ids[side][i]).or_default()[side].push(i);
             }
         }
         let mut emitted: HashMap<usize, usize> = HashMap::default();
         let mut out = Vec::new();
         for (side, i) in combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key) {
-            let id = ids[side_index(side)][i];
+            let id = ids[side][i];
             let want = co
                 .get(&id)
                 .copied()
@@ -1112,10 +1131,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
             let n = emitted.entry(id).or_insert(0);
             if *n < want {
                 let at = places.get(&id);
-                let copy = |k: usize| at.and_then(|p| p[k].get(*n).copied());
+                let copy = |side: Side| at.and_then(|p| p[side].get(*n).copied());
                 out.push(Entry {
-                    ours: copy(0),
-                    theirs: copy(1),
+                    ours: copy(Side::Ours),
+                    theirs: copy(Side::Theirs),
                     ..Entry::default()
                 });
                 *n += 1;
@@ -1128,16 +1147,16 @@ impl<'a, S: Syntax> Merger<'a, S> {
     /// space after that, between items and before the end, what closes it) three-way.
     fn write_container(
         &mut self,
-        vals: [Option<Val>; 3],
-        cs: &[Option<Container>; 3],
+        vals: Sides<Option<Val>>,
+        cs: &Sides<Option<Container>>,
         entries: &[Entry],
         stamps: Option<Stamps>,
         segment: impl Fn(usize) -> String,
     ) -> Step {
-        let item = |(side, i): (usize, usize)| cs[side].as_ref().map(|c| c.items[i]);
-        let nonempty = |side: usize| cs[side].as_ref().filter(|c| !c.items.is_empty());
+        let item = |(side, i): (Side, usize)| cs[side].as_ref().map(|c| c.items[i]);
+        let nonempty = |side: Side| cs[side].as_ref().filter(|c| !c.items.is_empty());
         let both = |f: &dyn Fn(Val, &Container) -> Range<usize>| {
-            [BASE, OURS, THEIRS].map(|s| match (vals[s], &cs[s]) {
+            Sides::from_fn(|s| match (vals[s], &cs[s]) {
                 (Some(v), Some(c)) => Some((s, f(v, c))),
                 _ => None,
             })
@@ -1157,7 +1176,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
         let closing = self.pick(both(&|v, c| c.end..v.end));
         self.out.extend_from_slice(&opening);
         if entries.is_empty() {
-            let inner = self.pick([BASE, OURS, THEIRS].map(|s| {
+            let inner = self.pick(Sides::from_fn(|s| {
                 cs[s]
                     .as_ref()
                     .filter(|c| c.items.is_empty())
@@ -1168,11 +1187,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
             return Ok(());
         }
         for (n, e) in entries.iter().enumerate() {
-            let at = [
-                e.base,
-                e.ours.map(|i| (OURS, i)),
-                e.theirs.map(|i| (THEIRS, i)),
-            ];
+            let at = e.places();
             if n > 0 {
                 self.out.extend_from_slice(separator_text);
             }
@@ -1195,30 +1210,24 @@ impl<'a, S: Syntax> Merger<'a, S> {
             let lead = if own_leads {
                 self.own_lead(cs, entries, n, own_lead(true), &separator(self))
             } else if n == 0 {
-                self.pick(
-                    [BASE, OURS, THEIRS]
-                        .map(|s| nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))),
-                )
+                self.pick(Sides::from_fn(|s| {
+                    nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))
+                }))
             } else {
                 // Its own separator where it followed another item; else its container's.
                 // Where it follows here the item it followed on a side, that side's separator
                 // says how the two are apart (a blank line before a list, say); a side where
                 // something else came between has none to say.
                 let own = own_lead(false);
-                let prev = &entries[n - 1];
-                let prev_at = [
-                    prev.base,
-                    prev.ours.map(|i| (OURS, i)),
-                    prev.theirs.map(|i| (THEIRS, i)),
-                ];
+                let prev_at = entries[n - 1].places();
                 let mut following = own.clone();
-                for k in 0..3 {
+                for side in Side::ALL {
                     let follows = matches!(
-                        (at[k], prev_at[k]),
+                        (at[side], prev_at[side]),
                         (Some((s, i)), Some((ps, pi))) if s == ps && pi + 1 == i
                     );
                     if !follows {
-                        following[k] = None;
+                        following[side] = None;
                     }
                 }
                 if following.iter().any(Option::is_some) {
@@ -1237,7 +1246,8 @@ impl<'a, S: Syntax> Merger<'a, S> {
             let unended = (S::HEAD_IS_LINE && !head.is_empty() && !head.ends_with(b"\n"))
                 .then_some(self.out.len());
             self.pointer.push(segment(n));
-            let [vb, vo, vt] = at.map(|x| x.and_then(|x| item(x).map(|it| Val::of(x.0, &it))));
+            let vals = at.map(|x| x.and_then(|x| item(x).map(|it| Val::of(x.0, &it))));
+            let (vb, vo, vt) = (vals.base, vals.ours, vals.theirs);
             match (vo, vt) {
                 (Some(o), Some(t)) => self.value(vb, o, t, stamps)?,
                 (Some(kept), None) | (None, Some(kept)) => {
@@ -1262,7 +1272,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
             self.end_line_if_more(n + 1 < entries.len());
         }
         let trail = self.pick_lead_in(
-            [BASE, OURS, THEIRS].map(|s| nonempty(s).map(|c| (s, c.close..c.end))),
+            Sides::from_fn(|s| nonempty(s).map(|c| (s, c.close..c.end))),
             flow,
         );
         self.out.extend_from_slice(&trail);
@@ -1277,10 +1287,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
     /// needs: a comment never joins the value before it.
     fn own_lead(
         &self,
-        cs: &[Option<Container>; 3],
+        cs: &Sides<Option<Container>>,
         entries: &[Entry],
         n: usize,
-        mut spans: [Option<(usize, Range<usize>)>; 3],
+        mut spans: Sides<Option<(Side, Range<usize>)>>,
         separator: &[u8],
     ) -> Cow<'a, [u8]> {
         let raw = spans.clone();
@@ -1307,14 +1317,14 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 Cow::Owned([eol, &t[..]].concat())
             }
         };
-        let lead_of = |x: Option<(usize, Range<usize>)>| x.map(|(s, r)| normal(self.text(s, r)));
+        let lead_of = |x: Option<(Side, Range<usize>)>| x.map(|(s, r)| normal(self.text(s, r)));
         // A side that deleted the entry before this one (which the other side changed, so it
         // stays) may have left that entry's comments here: they are already written above it.
         if n > 0 {
             let prev = &entries[n - 1];
             let deleter = match (prev.ours, prev.theirs) {
-                (Some(_), None) => Some(THEIRS),
-                (None, Some(_)) => Some(OURS),
+                (Some(_), None) => Some(Side::Theirs),
+                (None, Some(_)) => Some(Side::Ours),
                 _ => None,
             };
             let prev_base = prev.base.and_then(|(s, i)| {
@@ -1323,30 +1333,33 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     .map(|c| (s, c.items[i].lead..c.items[i].start))
             });
             if let (Some(d), Some(pb)) = (deleter, prev_base) {
-                let (here, base_here) = (lead_of(spans[d].clone()), lead_of(spans[BASE].clone()));
+                let (here, base_here) = (
+                    lead_of(spans[d].clone()),
+                    lead_of(spans[Side::Base].clone()),
+                );
                 if here.is_some() && here != base_here && here == lead_of(Some(pb)) {
-                    spans[d] = spans[BASE].clone();
+                    spans[d] = spans[Side::Base].clone();
                 }
             }
         }
-        let [b, o, t] = spans.map(lead_of);
-        let merged = match (&b, &o, &t) {
+        let leads = spans.map(lead_of);
+        let merged = match (&leads.base, &leads.ours, &leads.theirs) {
             (Some(b), Some(o), Some(t)) if o != t && b != o && b != t => {
                 Cow::Owned(text::merge_keep_both(b, o, t))
             }
-            _ => choose3(b, o, t).unwrap_or(Cow::Borrowed(b"")),
+            _ => leads.choose().unwrap_or(Cow::Borrowed(b"")),
         };
         if n > 0 {
             return merged;
         }
         // The first entry: its container says whether a first lead starts its own line.
-        let first = |s: usize| {
+        let first = |s: Side| {
             cs[s]
                 .as_ref()
                 .and_then(|c| c.items.first())
                 .map(|i| starts_line(&self.src[s][i.lead..i.start]))
         };
-        if choose3(first(BASE), first(OURS), first(THEIRS)) != Some(false) {
+        if Sides::from_fn(first).choose() != Some(false) {
             return merged;
         }
         let rest = merged
@@ -1467,20 +1480,13 @@ fn comment_lines(lead: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|l| l.starts_with(b"#"))
 }
 
-fn side_index(side: Side) -> usize {
-    match side {
-        Side::Ours => OURS,
-        Side::Theirs => THEIRS,
-    }
-}
-
 fn tag(side: Side, idx: &[usize]) -> Vec<(Side, usize)> {
     idx.iter().map(|&i| (side, i)).collect()
 }
 
 fn entry(slot: Slot) -> Entry {
     Entry {
-        base: slot.base.map(|i| (BASE, i)),
+        base: slot.base.map(|i| (Side::Base, i)),
         ours: slot.ours,
         theirs: slot.theirs,
     }

@@ -19,9 +19,8 @@ use serde_json::Value;
 
 use crate::eol::{strip_bom, BOM};
 use crate::sequence::choose3;
-use crate::tree::{
-    Container, Item, Layout, Merger, Parsed, Shape, Syntax, Val, BASE, OURS, THEIRS,
-};
+use crate::sides::{Side, Sides};
+use crate::tree::{Container, Item, Layout, Merger, Parsed, Shape, Syntax, Val};
 use crate::{Merged, Method, Options};
 
 #[derive(Default)]
@@ -29,11 +28,11 @@ struct Yaml {
     parsed: Parsed,
     /// Where each side has a flow collection the merge cannot take apart (comments inside,
     /// a `[k: v]` pair): changed differently on both sides, it goes to the line merge.
-    opaque: [HashSet<usize>; 3],
+    opaque: Sides<HashSet<usize>>,
 }
 
 impl Yaml {
-    fn absorb(&mut self, side: usize, mut part: Yaml) {
+    fn absorb(&mut self, side: Side, mut part: Yaml) {
         self.parsed.absorb(side, part.parsed);
         self.opaque[side] = std::mem::take(&mut part.opaque[side]);
     }
@@ -44,7 +43,7 @@ impl Syntax for Yaml {
         self.parsed.open(v)
     }
 
-    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    fn key<'t>(&'t self, side: Side, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         self.parsed.key(side, text, item)
     }
 
@@ -91,9 +90,9 @@ fn merge_tuned(
     let (bom_b, b) = strip_bom(base);
     let (bom_o, o) = strip_bom(ours);
     let (bom_t, t) = strip_bom(theirs);
-    let src = [b, o, t];
+    let src = Sides::new(b, o, t);
     let has_base = !b.iter().all(u8::is_ascii_whitespace);
-    let texts = [
+    let texts = Sides::new(
         if has_base {
             Some(std::str::from_utf8(b).ok()?)
         } else {
@@ -101,10 +100,10 @@ fn merge_tuned(
         },
         Some(std::str::from_utf8(o).ok()?),
         Some(std::str::from_utf8(t).ok()?),
-    ];
+    );
     // A base with no data (comments, `---`, `{}`): both sides added what they hold, and
     // the base's text, where a side starts with it, stands before that side's first entry.
-    let empty_base = has_base && empty_document(texts[BASE]?);
+    let empty_base = has_base && empty_document(texts.base?);
     let head = |side: &[u8]| {
         if empty_base && side.starts_with(b) {
             b.len()
@@ -112,7 +111,7 @@ fn merge_tuned(
             0
         }
     };
-    let heads = [0, head(o), head(t)];
+    let heads = Sides::new(0, head(o), head(t));
     // Reading is most of a YAML merge's time (saphyr reads some 60 MB/s), and a store is
     // mostly one long list whose entries are the same text on all sides: each distinct entry
     // is read once, alone (see `Entries`).
@@ -123,8 +122,8 @@ fn merge_tuned(
     } else {
         None
     };
-    let read = |side: usize| -> Option<Option<(Yaml, Val)>> {
-        if side == BASE && empty_base {
+    let read = |side: Side| -> Option<Option<(Yaml, Val)>> {
+        if side == Side::Base && empty_base {
             return Some(None);
         }
         match texts[side] {
@@ -135,32 +134,37 @@ fn merge_tuned(
     // The sides are independent: past `tuning.parallel` bytes in all, ours and theirs are
     // read on threads.
     let sides = if !parallel {
-        [read(BASE), read(OURS), read(THEIRS)]
+        Sides::from_fn(read)
     } else {
         std::thread::scope(|scope| {
-            let ours = scope.spawn(|| read(OURS));
-            let theirs = scope.spawn(|| read(THEIRS));
-            let base = read(BASE);
+            let ours = scope.spawn(|| read(Side::Ours));
+            let theirs = scope.spawn(|| read(Side::Theirs));
+            let base = read(Side::Base);
             // A reader thread that panicked (it cannot: saphyr returns errors) gives the
             // line merge.
             let join = |h: std::thread::ScopedJoinHandle<'_, _>| h.join().unwrap_or(None);
-            [base, join(ours), join(theirs)]
+            Sides::new(base, join(ours), join(theirs))
         })
     };
     let mut syntax = Yaml::default();
-    let mut roots = [None, None, None];
-    for (side, read) in sides.into_iter().enumerate() {
+    let mut roots = Sides::default();
+    for (side, read) in Side::ALL.into_iter().zip(sides) {
         if let Some((part, root)) = read? {
             syntax.absorb(side, part);
             roots[side] = Some(root);
         }
     }
-    let [rb, Some(ro), Some(rt)] = roots else {
+    let Sides {
+        base: rb,
+        ours: Some(ro),
+        theirs: Some(rt),
+    } = roots
+    else {
         return None;
     };
     let rb = rb.or_else(|| {
         empty_base.then_some(Val {
-            side: BASE,
+            side: Side::Base,
             start: b.len(),
             end: b.len(),
             shape: ro.shape,
@@ -170,19 +174,19 @@ fn merge_tuned(
     if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
         m.out.extend_from_slice(BOM);
     }
-    let lead = m.pick([
-        rb.map(|v| (BASE, 0..v.start)),
-        Some((OURS, 0..ro.start)),
-        Some((THEIRS, 0..rt.start)),
-    ]);
+    let lead = m.pick(Sides::new(
+        rb.map(|v| (Side::Base, 0..v.start)),
+        Some((Side::Ours, 0..ro.start)),
+        Some((Side::Theirs, 0..rt.start)),
+    ));
     m.out.extend_from_slice(&lead);
     m.value(rb, ro, rt, None).ok()?;
     // Comments after the last entry: both sides' additions kept.
-    let trail = m.pick_lead([
-        rb.map(|v| (BASE, v.end..b.len())),
-        Some((OURS, ro.end..o.len())),
-        Some((THEIRS, rt.end..t.len())),
-    ]);
+    let trail = m.pick_lead(Sides::new(
+        rb.map(|v| (Side::Base, v.end..b.len())),
+        Some((Side::Ours, ro.end..o.len())),
+        Some((Side::Theirs, rt.end..t.len())),
+    ));
     m.out.extend_from_slice(&trail);
     // Layout from three files can disagree (one side re-indented a block the other added
     // to): a result that is not YAML goes to the line merge instead. A result byte for byte
@@ -221,7 +225,7 @@ struct Node {
 /// Reads one side's events into containers and keys.
 struct Reader<'s, I: Iterator<Item = Spanned>> {
     syntax: &'s mut Yaml,
-    side: usize,
+    side: Side,
     text: &'s [u8],
     depth: usize,
     /// The deepest `depth` yet.
@@ -332,7 +336,7 @@ impl Chars<'_> {
 /// One side's layout and root value, or `None` for a text the structural merge does not take
 /// (not YAML, not one document, anchors, aliases or tags, a top that is not a block).
 fn read_side(
-    side: usize,
+    side: Side,
     text: &str,
     head: usize,
     entries: Option<&Entries<'_>>,
@@ -505,7 +509,7 @@ const MAX_DEPTH: usize = 200;
 struct Entries<'t> {
     indent: usize,
     /// Per side, its entries (each followed by a line as above, or the end of the text).
-    cuts: [Vec<Range<usize>>; 3],
+    cuts: Sides<Vec<Range<usize>>>,
     /// Each distinct entry's text, read alone.
     read: HashMap<&'t str, Alone>,
 }
@@ -586,21 +590,21 @@ impl Reading {
 impl<'t> Entries<'t> {
     /// The entries of the sides, each distinct one read (on two threads if `parallel`); none
     /// if ours has fewer than `min` lines `- …` at any one indent.
-    fn new(texts: [Option<&'t str>; 3], min: usize, parallel: bool) -> Option<Self> {
+    fn new(texts: Sides<Option<&'t str>>, min: usize, parallel: bool) -> Option<Self> {
         // A lone `\r` ends a line for YAML and not for the cutting: such texts are read whole.
         if texts.iter().flatten().any(|t| lone_cr(t)) {
             return None;
         }
-        let indent = entry_indent(texts[OURS]?, min)?;
+        let indent = entry_indent(texts.ours?, min)?;
         let cuts = texts.map(|t| t.map_or_else(Vec::new, |t| cut(t, indent)));
         // Mostly the same entries on every side: room for the most a side has, and some.
         let most = cuts.iter().map(Vec::len).max().unwrap_or(0);
         let mut read = HashMap::with_capacity_and_hasher(most + most / 8, Default::default());
         // Each distinct entry: its side and span there.
         let mut distinct = Vec::with_capacity(most);
-        for (side, (text, cuts)) in texts.iter().zip(&cuts).enumerate() {
-            let Some(text) = text else { continue };
-            for r in cuts {
+        for side in Side::ALL {
+            let Some(text) = texts[side] else { continue };
+            for r in &cuts[side] {
                 read.entry(&text[r.clone()]).or_insert_with(|| {
                     distinct.push((side, r.clone()));
                     Alone::Unread
@@ -608,7 +612,7 @@ impl<'t> Entries<'t> {
             }
         }
         // Entries that follow each other in a side are read as its text.
-        let read_all = |entries: &[(usize, Range<usize>)]| -> Vec<Alone> {
+        let read_all = |entries: &[(Side, Range<usize>)]| -> Vec<Alone> {
             let mut reading = Reading::default();
             reading.read.reserve(entries.len());
             // Room for their layouts, not grown (and copied) as they come: about a key and
@@ -656,7 +660,7 @@ impl<'t> Entries<'t> {
 
     /// One side's skeleton events, and the entries of its `Ev::Entries` events in order
     /// (their spans and layouts); or `None`: read the side whole.
-    fn events(&self, side: usize, text: &str) -> Option<Skeleton<'_>> {
+    fn events(&self, side: Side, text: &str) -> Option<Skeleton<'_>> {
         let entries =
             self.cuts[side]
                 .iter()
@@ -777,7 +781,7 @@ fn cut(text: &str, indent: usize) -> Vec<Range<usize>> {
 /// each starting where one ends, and every entry is followed by the dash of the next (or the
 /// end). If that reading has an error or a refused event, or if its items are not the
 /// entries, one for one, inside them, each entry is read by itself.
-fn read_entries(text: &str, run: &[(usize, Range<usize>)], indent: usize, reading: &mut Reading) {
+fn read_entries(text: &str, run: &[(Side, Range<usize>)], indent: usize, reading: &mut Reading) {
     let (Some(first), Some(last)) = (run.first(), run.last()) else {
         return;
     };
@@ -881,7 +885,7 @@ fn fragment(text: &str, events: impl Iterator<Item = Spanned>, reading: &mut Rea
     let scratch = &mut reading.scratch;
     let mut reader = Reader {
         syntax: scratch,
-        side: BASE,
+        side: Side::Base,
         text: text.as_bytes(),
         depth: 0,
         deepest: 0,
@@ -890,16 +894,16 @@ fn fragment(text: &str, events: impl Iterator<Item = Spanned>, reading: &mut Rea
     };
     let item = reader.item();
     let (depth, rest) = (reader.deepest, reader.events.next().is_some());
-    let item = item.filter(|_| !rest && sound(scratch.parsed.containers(BASE), text.len()));
+    let item = item.filter(|_| !rest && sound(scratch.parsed.containers(Side::Base), text.len()));
     let Some(item) = item else {
-        scratch.parsed.clear(BASE);
-        scratch.opaque[BASE].clear();
+        scratch.parsed.clear(Side::Base);
+        scratch.opaque[Side::Base].clear();
         return Pending::Refused;
     };
     Pending::Read {
         item,
-        part: reading.layout.add(&mut scratch.parsed, BASE),
-        opaque: scratch.opaque[BASE].drain().collect(),
+        part: reading.layout.add(&mut scratch.parsed, Side::Base),
+        opaque: scratch.opaque[Side::Base].drain().collect(),
         depth,
     }
 }
@@ -1069,7 +1073,7 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
     /// The root value of a one-document YAML text whose top is a block collection.
     fn read(
         syntax: &'s mut Yaml,
-        side: usize,
+        side: Side,
         text: &'s str,
         events: I,
         fragments: Vec<(Range<usize>, &'s Fragment)>,
@@ -1799,7 +1803,7 @@ mod tests {
 
     /// A side's layout as the merge sees it: its root, every container and key, and the
     /// flow collections it cannot take apart.
-    fn layout(side: usize, text: &str, entries: Option<&Entries>) -> Option<String> {
+    fn layout(side: Side, text: &str, entries: Option<&Entries>) -> Option<String> {
         let (mut y, root) = read_side(side, text, 0, entries)?;
         y.parsed.seal(side);
         let mut opaque: Vec<usize> = y.opaque[side].iter().copied().collect();
@@ -1813,14 +1817,15 @@ mod tests {
     /// Reads base, ours and theirs whole and entry by entry: the same layouts. Returns how
     /// many sides were read entry by entry.
     fn same_layouts(texts: [&str; 3]) -> usize {
-        let entries = Entries::new(texts.map(Some), 1, false);
+        let sides = Sides::from(texts);
+        let entries = Entries::new(sides.map(Some), 1, false);
         let mut spliced = 0;
-        for side in [BASE, OURS, THEIRS] {
-            let whole = layout(side, texts[side], None);
-            let by_entries = layout(side, texts[side], entries.as_ref());
+        for side in Side::ALL {
+            let whole = layout(side, sides[side], None);
+            let by_entries = layout(side, sides[side], entries.as_ref());
             assert_eq!(whole, by_entries, "side {side} of {texts:#?}");
             let e = entries.as_ref();
-            spliced += usize::from(e.is_some_and(|e| e.events(side, texts[side]).is_some()));
+            spliced += usize::from(e.is_some_and(|e| e.events(side, sides[side]).is_some()));
         }
         spliced
     }
@@ -2087,7 +2092,7 @@ mod tests {
         let mems: Vec<String> = (0..4).map(|i| memory(i, "plain")).collect();
         let texts = [store(2, &mems), store(2, &mems[1..]), store(2, &mems[..3])];
         let entries = Entries::new(
-            [&texts[0], &texts[1], &texts[2]].map(|t| Some(t.as_str())),
+            Sides::from([&texts[0], &texts[1], &texts[2]]).map(|t| Some(t.as_str())),
             1,
             false,
         )
@@ -2364,7 +2369,7 @@ mod tests {
             same_layouts([&texts[0], &texts[1], &texts[2]]);
             same_merges(&texts[0], &texts[1], &texts[2]);
             // What the entries say of a text's validity, the text says too.
-            let e = Entries::new([&texts[0], &texts[1], &texts[2]].map(|t| Some(t.as_str())), 1, false);
+            let e = Entries::new(Sides::from([&texts[0], &texts[1], &texts[2]]).map(|t| Some(t.as_str())), 1, false);
             if let Some(e) = e {
                 for text in &texts {
                     if e.valid(text) {

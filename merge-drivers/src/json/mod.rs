@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::eol::{strip_bom, BOM};
 use crate::sequence::choose3;
-use crate::tree::{Container, Item, Merger, Syntax, Val, BASE, OURS, THEIRS};
+use crate::sides::{Side, Sides};
+use crate::tree::{Container, Item, Merger, Syntax, Val};
 use crate::{text, Merged, Method, Options};
 
 /// JSON's layout: brackets, commas, quoted keys.
@@ -20,7 +21,7 @@ impl Syntax for Json {
         scan::container(text, v.start..v.end)
     }
 
-    fn key<'t>(&'t self, _side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    fn key<'t>(&'t self, _side: Side, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         scan::key(text, item)
     }
 
@@ -69,8 +70,8 @@ fn merge_spans<'a>(
     [bom_b, bom_o, bom_t]: [bool; 3],
     options: &'a Options,
 ) -> Option<Merger<'a, Json>> {
-    let mut m = Merger::new(&Json, [b, o, t], options);
-    let doc = |side: usize, text: &[u8]| {
+    let mut m = Merger::new(&Json, Sides::new(b, o, t), options);
+    let doc = |side: Side, text: &[u8]| {
         let (range, shape) = scan::document(text);
         (
             Val {
@@ -83,25 +84,25 @@ fn merge_spans<'a>(
             range.end..text.len(),
         )
     };
-    let based = has_base.then(|| doc(BASE, b));
-    let (vo, lead_o, trail_o) = doc(OURS, o);
-    let (vt, lead_t, trail_t) = doc(THEIRS, t);
+    let based = has_base.then(|| doc(Side::Base, b));
+    let (vo, lead_o, trail_o) = doc(Side::Ours, o);
+    let (vt, lead_t, trail_t) = doc(Side::Theirs, t);
     let base_val = based.as_ref().map(|x| x.0);
     if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
         m.out.extend_from_slice(BOM);
     }
-    let lead = m.pick([
-        based.as_ref().map(|x| (BASE, x.1.clone())),
-        Some((OURS, lead_o)),
-        Some((THEIRS, lead_t)),
-    ]);
+    let lead = m.pick(Sides::new(
+        based.as_ref().map(|x| (Side::Base, x.1.clone())),
+        Some((Side::Ours, lead_o)),
+        Some((Side::Theirs, lead_t)),
+    ));
     m.out.extend_from_slice(&lead);
     m.value(base_val, vo, vt, None).ok()?;
-    let trail = m.pick([
-        based.as_ref().map(|x| (BASE, x.2.clone())),
-        Some((OURS, trail_o)),
-        Some((THEIRS, trail_t)),
-    ]);
+    let trail = m.pick(Sides::new(
+        based.as_ref().map(|x| (Side::Base, x.2.clone())),
+        Some((Side::Ours, trail_o)),
+        Some((Side::Theirs, trail_t)),
+    ));
     m.out.extend_from_slice(&trail);
     Some(m)
 }
