@@ -4,11 +4,10 @@
 
 use foldhash::{HashMap, HashSet};
 
-use crate::eol::strip_bom;
 use crate::eol::Eol;
+use crate::eol::{bom_chosen, strip_bom};
 use crate::json::scan;
 use crate::json::Json;
-use crate::record::Rule;
 use crate::sequence::{choose3, combine_runs, keyed_order, Slot, SortKey};
 use crate::sides::{Side, Sides};
 use crate::tree::{Merger, Shape, Val};
@@ -30,11 +29,9 @@ enum Id<'a> {
     Content(&'a [u8], usize),
 }
 
-pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
-    let (bom_b, b) = strip_bom(base);
-    let (bom_o, o) = strip_bom(ours);
-    let (bom_t, t) = strip_bom(theirs);
-    let src = Sides::new(b, o, t);
+pub(crate) fn merge(texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    let (boms, src) = texts.map(strip_bom).unzip();
+    let (b, o, t) = (src.base, src.ours, src.theirs);
     let lines = src.map(split);
     let has_base = !b.is_empty();
     let ids = identify(&src, &lines, options);
@@ -55,9 +52,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         }
     };
     let slots = keyed_order(
-        &ids.base,
-        &ids.ours,
-        &ids.theirs,
+        &ids,
         |s: Slot| match (s.base, s.ours, s.theirs) {
             (_, Some(_), Some(_)) => true,
             (Some(bi), Some(i), None) => {
@@ -77,7 +72,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         },
     );
 
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+    if bom_chosen(boms, has_base) {
         m.out.extend_from_slice(b"\xEF\xBB\xBF");
     }
     let out_eol = choose3(Eol::of(b), Eol::of(o), Eol::of(t)).unwrap_or(Eol::Lf);
@@ -107,53 +102,29 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
                 }
             })
         };
-        let Sides {
-            base: vb,
-            ours: vo,
-            theirs: vt,
-        } = at.map(whole);
-        let Sides {
-            base: ob,
-            ours: oo,
-            theirs: ot,
-        } = at.map(object);
+        let (vals, objects) = (at.map(whole), at.map(object));
         let id = match (slot.ours, slot.theirs) {
             (Some(i), _) => &ids.ours[i],
             (None, Some(i)) => &ids.theirs[i],
             _ => continue,
         };
         m.enter(describe(id));
-        match (vo, vt) {
-            (Some(vo), Some(vt)) if oo.is_some() && ot.is_some() && !m.same_text(vo, vt) => {
-                let pad = |v: Val, o: Val| (v.side, v.start..o.start);
-                let (po, pt) = (pad(vo, oo?), pad(vt, ot?));
-                let lead = m.pick(Sides::new(
-                    vb.zip(ob).map(|(v, o)| pad(v, o)),
-                    Some(po),
-                    Some(pt),
-                ));
+        let both_objects = objects.ours.is_some() && objects.theirs.is_some();
+        match (vals.ours, vals.theirs) {
+            (Some(vo), Some(vt)) if both_objects && !m.same_text(vo, vt) => {
+                // Each side's line: its object, and the white space around it.
+                let lines = Sides::from_fn(|side| vals[side].zip(objects[side]));
+                let lead = lines.map(|l| l.map(|(v, o)| (v.side, v.start..o.start)));
+                let lead = m.pick(lead);
                 m.out.extend_from_slice(&lead);
-                m.value(ob, oo?, ot?, None).ok()?;
-                let tail = |v: Val, o: Val| (v.side, o.end..v.end);
-                let trail = m.pick(Sides::new(
-                    vb.zip(ob).map(|(v, o)| tail(v, o)),
-                    Some(tail(vo, oo?)),
-                    Some(tail(vt, ot?)),
-                ));
+                m.value(objects, None).ok()?;
+                let trail = lines.map(|l| l.map(|(v, o)| (v.side, o.end..v.end)));
+                let trail = m.pick(trail);
                 m.out.extend_from_slice(&trail);
             }
-            (Some(kept), None) | (None, Some(kept)) | (Some(kept), Some(_)) => {
-                if let (Some(b), true) = (vb, vo.is_none() || vt.is_none()) {
-                    let (ours, theirs) = if vo.is_some() {
-                        (Some(kept), None)
-                    } else {
-                        (None, Some(kept))
-                    };
-                    m.journal(Some(b), ours, theirs, Some(kept), Rule::ModifyBeatsDelete);
-                }
-                m.put(kept);
-            }
-            (None, None) => {}
+            // The same line on both sides.
+            (Some(kept), Some(_)) => m.put(kept),
+            _ => m.survivor(vals),
         }
         m.leave();
         m.out.extend_from_slice(out_eol.bytes());

@@ -13,7 +13,7 @@ use foldhash::HashMap;
 use pulldown_cmark::{Event, Options as Extensions, Parser, Tag};
 use serde_json::Value;
 
-use crate::eol::{strip_bom, BOM};
+use crate::eol::{bom_chosen, strip_bom, BOM};
 use crate::record::{Record, Rule};
 use crate::sequence::choose3;
 use crate::sides::{Side, Sides};
@@ -96,17 +96,16 @@ struct Section {
     children: Vec<Section>,
 }
 
-pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
-    let (bom_b, b) = strip_bom(base);
-    let (bom_o, o) = strip_bom(ours);
-    let (bom_t, t) = strip_bom(theirs);
+pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    let (boms, stripped) = input.map(strip_bom).unzip();
+    let (b, o, t) = (stripped.base, stripped.ours, stripped.theirs);
     let texts = Sides::new(
         std::str::from_utf8(b).ok()?,
         std::str::from_utf8(o).ok()?,
         std::str::from_utf8(t).ok()?,
     );
     // Old Mac line endings (a lone CR): the parser breaks lines there, our spans do not.
-    if [b, o, t]
+    if stripped
         .iter()
         .any(|x| x.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') || x.ends_with(b"\r"))
     {
@@ -116,7 +115,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let fronts = texts.map(front_matter);
 
     let mut out = Vec::with_capacity(o.len().max(t.len()) + 64);
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+    if bom_chosen(boms, has_base) {
         out.extend_from_slice(BOM);
     }
     let mut records: Vec<Record> = Vec::new();
@@ -218,8 +217,8 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     };
     let base_body = (has_base && !(src[Side::Base].is_empty() && fronts[Side::Base].is_some()))
         .then(|| val(Side::Base));
-    m.value(base_body, val(Side::Ours), val(Side::Theirs), None)
-        .ok()?;
+    let vals = Sides::new(base_body, Some(val(Side::Ours)), Some(val(Side::Theirs)));
+    m.value(vals, None).ok()?;
     // The final newline, or its absence, is chosen three-way.
     let final_nl = |side: Side| (!src[side].is_empty()).then(|| src[side].ends_with(b"\n"));
     let want = choose3(
@@ -249,7 +248,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         .iter()
         .any(|r| matches!(r.rule, Rule::ModifyBeatsDelete));
     if !conflicted && kept_deleted {
-        if let Some(lines) = line_merge_instead([base, ours, theirs], &out, options) {
+        if let Some(lines) = line_merge_instead(input, &out, options) {
             return Some(lines);
         }
     }
@@ -265,11 +264,8 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
 /// holds once and keeps every block either side added exactly as often as that side has it
 /// (DESIGN §5: where a clean line merge is valid and means the same, its text is the
 /// result). Both directions must agree, so the choice does not depend on the side.
-fn line_merge_instead(
-    [base, ours, theirs]: [&[u8]; 3],
-    structural: &[u8],
-    options: &Options,
-) -> Option<Merged> {
+fn line_merge_instead(input: Sides<&[u8]>, structural: &[u8], options: &Options) -> Option<Merged> {
+    let Sides { base, ours, theirs } = input;
     let counts = |text: &[u8]| block_counts(strip_bom(text).1);
     let (b, o, t) = (counts(base), counts(ours), counts(theirs));
     let most = |block: &[u8]| {
@@ -699,6 +695,11 @@ fn section_end(s: &Section, heading_end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The merge of three texts.
+    fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
+        super::merge(Sides::new(base, ours, theirs), options)
+    }
 
     fn md(base: &str, ours: &str, theirs: &str) -> (String, bool) {
         let m = merge(

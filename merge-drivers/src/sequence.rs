@@ -38,34 +38,23 @@ pub(crate) fn choose3<T: PartialEq + Ord>(
 }
 
 /// One item of a merged keyed sequence: its index on each side where it exists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Slot {
-    pub base: Option<usize>,
-    pub ours: Option<usize>,
-    pub theirs: Option<usize>,
-}
+pub(crate) type Slot = Sides<Option<usize>>;
 
-/// Orders a sequence whose items carry a unique identity on each side.
+/// Orders a sequence whose items carry a unique identity (`keys`) on each side.
 ///
 /// Base items that `keep` accepts stay in base order. Items new on one side follow the
 /// nearest item before them on that side that the result keeps. Where both sides inserted
 /// at the same place, `combine` orders the two runs (it must not depend on which is ours).
 /// An item both sides added appears once.
 pub(crate) fn keyed_order<K: Hash + Eq>(
-    base: &[K],
-    ours: &[K],
-    theirs: &[K],
+    keys: &Sides<Vec<K>>,
     mut keep: impl FnMut(Slot) -> bool,
     mut combine: impl FnMut(&[usize], &[usize]) -> Vec<(Side, usize)>,
 ) -> Vec<Slot> {
-    let (b_at, o_at, t_at) = (by_key(base), by_key(ours), by_key(theirs));
-    let slot_of = |k: &K| Slot {
-        base: b_at.get(k).copied(),
-        ours: o_at.get(k).copied(),
-        theirs: t_at.get(k).copied(),
-    };
+    let at = Sides::from_fn(|side| by_key(&keys[side]));
+    let slot_of = |k: &K| Sides::from_fn(|side| at[side].get(k).copied());
+    let (base, b_at) = (&keys.base, &at.base);
     let kept: Vec<bool> = base.iter().map(|k| keep(slot_of(k))).collect();
-    let keys = Sides::new(base, ours, theirs);
 
     // New items of ours and theirs, grouped by the kept base item they follow (`None`: the
     // start).
@@ -81,7 +70,8 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
         }
     }
 
-    let mut out = Vec::with_capacity(base.len().max(ours.len()).max(theirs.len()));
+    let most = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(most);
     let mut placed: HashSet<&K> = HashSet::default();
     let mut place_run = |anchor: Option<usize>, out: &mut Vec<Slot>| {
         if let Some(run) = runs.get(&anchor) {
@@ -412,15 +402,14 @@ mod tests {
     use super::*;
 
     fn merged(base: &[&str], ours: &[&str], theirs: &[&str]) -> Vec<String> {
+        let keys = Sides::new(base.to_vec(), ours.to_vec(), theirs.to_vec());
         let slots = keyed_order(
-            base,
-            ours,
-            theirs,
+            &keys,
             |s| s.ours.is_some() && s.theirs.is_some(),
             |o, t| {
                 let mut v: Vec<_> = o.iter().map(|&i| (Side::Ours, i)).collect();
                 v.extend(t.iter().map(|&i| (Side::Theirs, i)));
-                v.sort_by_key(|&(s, i)| Sides::new(base, ours, theirs)[s][i]);
+                v.sort_by_key(|&(s, i)| keys[s][i]);
                 v
             },
         );

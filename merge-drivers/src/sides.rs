@@ -75,6 +75,17 @@ impl<T> Sides<T> {
     }
 }
 
+impl<A, B> Sides<(A, B)> {
+    /// The sides' pairs taken apart.
+    pub(crate) fn unzip(self) -> (Sides<A>, Sides<B>) {
+        let Sides { base, ours, theirs } = self;
+        (
+            Sides::new(base.0, ours.0, theirs.0),
+            Sides::new(base.1, ours.1, theirs.1),
+        )
+    }
+}
+
 impl<T: PartialEq + Ord> Sides<Option<T>> {
     /// The three-way choice among the sides' versions of one attribute (see [`choose3`]).
     pub(crate) fn choose(self) -> Option<T> {

@@ -572,14 +572,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
             .collect()
     }
 
-    /// Writes the merge of one value.
-    pub(crate) fn value(
-        &mut self,
-        base: Option<Val>,
-        ours: Val,
-        theirs: Val,
-        stamps: Option<Stamps>,
-    ) -> Step {
+    /// Writes the merge of one value (`vals`: its versions; where only one side still has
+    /// it, that side's).
+    pub(crate) fn value(&mut self, vals: Sides<Option<Val>>, stamps: Option<Stamps>) -> Step {
+        let (base, Some(ours), Some(theirs)) = (vals.base, vals.ours, vals.theirs) else {
+            self.survivor(vals);
+            return Ok(());
+        };
         if self.same(ours, theirs) {
             self.put(ours);
             return Ok(());
@@ -594,18 +593,17 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 return Ok(());
             }
         }
-        if [base, Some(ours), Some(theirs)]
-            .into_iter()
-            .flatten()
-            .any(|v| self.syntax.opaque(v))
-        {
+        if vals.iter().flatten().any(|&v| self.syntax.opaque(v)) {
             return Err(Fallback);
         }
         // A base of another shape holds nothing to merge against: both sides added.
-        let same_shape = base.filter(|b| b.shape == ours.shape);
+        let same_shape = Sides {
+            base: base.filter(|b| b.shape == ours.shape),
+            ..vals
+        };
         match (ours.shape, theirs.shape) {
-            (Shape::Object, Shape::Object) => self.object(same_shape, ours, theirs, stamps),
-            (Shape::Array, Shape::Array) => self.array(same_shape, ours, theirs, stamps),
+            (Shape::Object, Shape::Object) => self.object(same_shape, stamps),
+            (Shape::Array, Shape::Array) => self.array(same_shape, stamps),
             (Shape::Text, Shape::Text) => {
                 // Every line ends with a break for the merge (a YAML value ends before its
                 // last one), so an appended line is an insertion, not a changed last line.
@@ -621,7 +619,11 @@ impl<'a, S: Syntax> Merger<'a, S> {
                     }
                     t
                 };
-                let (b, o, t) = (lines(same_shape), lines(Some(ours)), lines(Some(theirs)));
+                let (b, o, t) = (
+                    lines(same_shape.base),
+                    lines(Some(ours)),
+                    lines(Some(theirs)),
+                );
                 match text::merge_union(&b, &o, &t) {
                     Some(mut merged) => {
                         if unended && merged.ends_with(b"\n") {
@@ -632,12 +634,12 @@ impl<'a, S: Syntax> Merger<'a, S> {
                         }
                         self.out.extend_from_slice(&merged)
                     }
-                    None => self.collide(base, ours, theirs, stamps),
+                    None => self.collide(vals, stamps),
                 }
                 Ok(())
             }
             _ => {
-                self.collide(base, ours, theirs, stamps);
+                self.collide(vals, stamps);
                 Ok(())
             }
         }
@@ -656,22 +658,13 @@ impl<'a, S: Syntax> Merger<'a, S> {
             .copied()
     }
 
-    fn containers(&self, base: Option<Val>, ours: Val, theirs: Val) -> Sides<Option<Container>> {
-        Sides::new(
-            base.map(|b| self.open(b)),
-            Some(self.open(ours)),
-            Some(self.open(theirs)),
-        )
+    /// The containers of a value's versions.
+    fn containers(&self, vals: Sides<Option<Val>>) -> Sides<Option<Container>> {
+        vals.map(|v| v.map(|v| self.open(v)))
     }
 
-    fn object(
-        &mut self,
-        base: Option<Val>,
-        ours: Val,
-        theirs: Val,
-        stamps: Option<Stamps>,
-    ) -> Step {
-        let cs = self.containers(base, ours, theirs);
+    fn object(&mut self, vals: Sides<Option<Val>>, stamps: Option<Stamps>) -> Step {
+        let cs = self.containers(vals);
         let keys: Sides<Vec<Cow<[u8]>>> = Sides::from_fn(|side| match &cs[side] {
             Some(c) => c
                 .items
@@ -687,9 +680,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
         }
         let stamps = self.stamps(&cs).or(stamps);
         let slots = keyed_order(
-            &keys[Side::Base],
-            &keys[Side::Ours],
-            &keys[Side::Theirs],
+            &keys,
             |slot| self.keeps(&cs, slot),
             |o, t| {
                 let member = |(side, i): (Side, usize)| {
@@ -730,18 +721,15 @@ impl<'a, S: Syntax> Merger<'a, S> {
         }
         let names: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
         let entries: Vec<Entry> = order.iter().map(|&i| entry(slots[i])).collect();
-        let vals = Sides::new(base, Some(ours), Some(theirs));
         self.write_container(vals, &cs, &entries, stamps, |i| names[i].clone())
     }
 
-    fn array(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) -> Step {
-        let cs = self.containers(base, ours, theirs);
+    fn array(&mut self, vals: Sides<Option<Val>>, stamps: Option<Stamps>) -> Step {
+        let cs = self.containers(vals);
         let entries = match self.identities(&cs) {
             Some(ids) => {
                 let slots = keyed_order(
-                    &ids[Side::Base],
-                    &ids[Side::Ours],
-                    &ids[Side::Theirs],
+                    &ids,
                     |slot| self.keeps(&cs, slot),
                     |o, t| {
                         let key = |(side, i): (Side, usize)| self.sort_key(&cs, side, i);
@@ -752,7 +740,6 @@ impl<'a, S: Syntax> Merger<'a, S> {
             }
             None => self.sequence(&cs),
         };
-        let vals = Sides::new(base, Some(ours), Some(theirs));
         self.write_container(vals, &cs, &entries, stamps, |i| i.to_string())
     }
 
@@ -1247,23 +1234,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 .then_some(self.out.len());
             self.pointer.push(segment(n));
             let vals = at.map(|x| x.and_then(|x| item(x).map(|it| Val::of(x.0, &it))));
-            let (vb, vo, vt) = (vals.base, vals.ours, vals.theirs);
-            match (vo, vt) {
-                (Some(o), Some(t)) => self.value(vb, o, t, stamps)?,
-                (Some(kept), None) | (None, Some(kept)) => {
-                    if let Some(b) = vb {
-                        // One side deleted what the other changed: the change stays.
-                        let (ours, theirs) = if vo.is_some() {
-                            (Some(kept), None)
-                        } else {
-                            (None, Some(kept))
-                        };
-                        self.journal(Some(b), ours, theirs, Some(kept), Rule::ModifyBeatsDelete);
-                    }
-                    self.put(kept);
-                }
-                (None, None) => {}
-            }
+            self.value(vals, stamps)?;
             if let Some(at) = unended.filter(|&at| self.out.len() > at) {
                 let eol = self.out_eol().bytes();
                 self.out.splice(at..at, eol.iter().copied());
@@ -1390,7 +1361,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
 
     /// Two different new values for one scalar (or values of different shapes, or a text
     /// both sides edited differently).
-    fn collide(&mut self, base: Option<Val>, ours: Val, theirs: Val, stamps: Option<Stamps>) {
+    fn collide(&mut self, vals: Sides<Option<Val>>, stamps: Option<Stamps>) {
+        let (Some(ours), Some(theirs)) = (vals.ours, vals.theirs) else {
+            return self.survivor(vals);
+        };
         let text_leaves = ours.shape == Shape::Text && theirs.shape == Shape::Text;
         let keep_both = text_leaves
             && (self.options.policy == Policy::KeepBoth
@@ -1411,7 +1385,7 @@ impl<'a, S: Syntax> Merger<'a, S> {
             let gap = convert(gap, Some(Eol::Lf), self.out_eol).into_owned();
             self.out.extend_from_slice(&gap);
             self.put(second);
-            self.journal(base, Some(ours), Some(theirs), None, Rule::KeepBoth);
+            self.journal(vals, None, Rule::KeepBoth);
             return;
         }
         let (winner, rule) = match self.options.policy {
@@ -1444,25 +1418,32 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 }
             },
         };
-        self.journal(base, Some(ours), Some(theirs), Some(winner), rule);
+        self.journal(vals, Some(winner), rule);
         self.put(winner);
     }
 
-    pub(crate) fn journal(
-        &mut self,
-        base: Option<Val>,
-        ours: Option<Val>,
-        theirs: Option<Val>,
-        chosen: Option<Val>,
-        rule: Rule,
-    ) {
+    /// What only one side still has (the other deleted it; `vals`: its versions) stays: where
+    /// the base had it, that side changed it, and the change beat the deletion (journaled).
+    pub(crate) fn survivor(&mut self, vals: Sides<Option<Val>>) {
+        let Some(kept) = vals.ours.or(vals.theirs) else {
+            return;
+        };
+        if vals.base.is_some() {
+            self.journal(vals, Some(kept), Rule::ModifyBeatsDelete);
+        }
+        self.put(kept);
+    }
+
+    /// Records the versions of a value the merge decided among (`vals`), what it chose and by
+    /// which rule.
+    fn journal(&mut self, vals: Sides<Option<Val>>, chosen: Option<Val>, rule: Rule) {
         let value = |v: Option<Val>| v.map(|v| self.syntax.record(&self.val_text(v)));
         let record = Record {
             path: self.options.path.clone(),
             location: self.location(),
-            base: value(base),
-            ours: value(ours),
-            theirs: value(theirs),
+            base: value(vals.base),
+            ours: value(vals.ours),
+            theirs: value(vals.theirs),
             chosen: value(chosen),
             rule,
         };

@@ -17,8 +17,7 @@ use foldhash::{HashMap, HashSet};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
 
-use crate::eol::{strip_bom, BOM};
-use crate::sequence::choose3;
+use crate::eol::{bom_chosen, strip_bom, BOM};
 use crate::sides::{Side, Sides};
 use crate::tree::{Container, Item, Layout, Merger, Parsed, Shape, Syntax, Val};
 use crate::{Merged, Method, Options};
@@ -58,8 +57,8 @@ impl Syntax for Yaml {
     const OWN_LEADS: bool = true;
 }
 
-pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
-    merge_tuned(base, ours, theirs, options, TUNING)
+pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    merge_tuned(input, options, TUNING)
 }
 
 /// When a merge is big enough to read its sides on threads, and entry by entry.
@@ -80,17 +79,9 @@ const TUNING: Tuning = Tuning {
     min_entries: 64,
 };
 
-fn merge_tuned(
-    base: &[u8],
-    ours: &[u8],
-    theirs: &[u8],
-    options: &Options,
-    tuning: Tuning,
-) -> Option<Merged> {
-    let (bom_b, b) = strip_bom(base);
-    let (bom_o, o) = strip_bom(ours);
-    let (bom_t, t) = strip_bom(theirs);
-    let src = Sides::new(b, o, t);
+fn merge_tuned(input: Sides<&[u8]>, options: &Options, tuning: Tuning) -> Option<Merged> {
+    let (boms, src) = input.map(strip_bom).unzip();
+    let (b, o, t) = (src.base, src.ours, src.theirs);
     let has_base = !b.iter().all(u8::is_ascii_whitespace);
     let texts = Sides::new(
         if has_base {
@@ -154,39 +145,26 @@ fn merge_tuned(
             roots[side] = Some(root);
         }
     }
-    let Sides {
-        base: rb,
-        ours: Some(ro),
-        theirs: Some(rt),
-    } = roots
-    else {
+    let (Some(ours), Some(_)) = (roots.ours, roots.theirs) else {
         return None;
     };
-    let rb = rb.or_else(|| {
-        empty_base.then_some(Val {
+    if empty_base && roots.base.is_none() {
+        roots.base = Some(Val {
             side: Side::Base,
             start: b.len(),
             end: b.len(),
-            shape: ro.shape,
-        })
-    });
+            shape: ours.shape,
+        });
+    }
     let mut m = Merger::new(&syntax, src, options);
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+    if bom_chosen(boms, has_base) {
         m.out.extend_from_slice(BOM);
     }
-    let lead = m.pick(Sides::new(
-        rb.map(|v| (Side::Base, 0..v.start)),
-        Some((Side::Ours, 0..ro.start)),
-        Some((Side::Theirs, 0..rt.start)),
-    ));
+    let lead = m.pick(roots.map(|r| r.map(|v| (v.side, 0..v.start))));
     m.out.extend_from_slice(&lead);
-    m.value(rb, ro, rt, None).ok()?;
+    m.value(roots, None).ok()?;
     // Comments after the last entry: both sides' additions kept.
-    let trail = m.pick_lead(Sides::new(
-        rb.map(|v| (Side::Base, v.end..b.len())),
-        Some((Side::Ours, ro.end..o.len())),
-        Some((Side::Theirs, rt.end..t.len())),
-    ));
+    let trail = m.pick_lead(roots.map(|r| r.map(|v| (v.side, v.end..src[v.side].len()))));
     m.out.extend_from_slice(&trail);
     // Layout from three files can disagree (one side re-indented a block the other added
     // to): a result that is not YAML goes to the line merge instead. A result byte for byte
@@ -1633,6 +1611,11 @@ mod tests {
     use super::*;
     use crate::Policy;
 
+    /// The merge of three texts.
+    fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
+        super::merge(Sides::new(base, ours, theirs), options)
+    }
+
     fn yaml(base: &str, ours: &str, theirs: &str) -> String {
         let run = |o: &str, t: &str| {
             merge(
@@ -1833,14 +1816,8 @@ mod tests {
     type Outcome = Option<(String, bool, Vec<crate::Record>)>;
 
     fn merge_with(base: &str, ours: &str, theirs: &str, tuning: Tuning) -> Outcome {
-        merge_tuned(
-            base.as_bytes(),
-            ours.as_bytes(),
-            theirs.as_bytes(),
-            &Options::default(),
-            tuning,
-        )
-        .map(|m| {
+        let input = Sides::new(base, ours, theirs).map(str::as_bytes);
+        merge_tuned(input, &Options::default(), tuning).map(|m| {
             let output = String::from_utf8(m.output).expect("UTF-8 in, UTF-8 out");
             (output, m.conflicted, m.records)
         })
@@ -2121,7 +2098,7 @@ mod tests {
                 };
                 for (o, t) in [(&ours, &theirs), (&theirs, &ours)] {
                     let run = |tuning| {
-                        merge_tuned(&base, o, t, &options, tuning)
+                        merge_tuned(Sides::new(&base[..], o, t), &options, tuning)
                             .map(|m| (m.output, m.conflicted, m.records))
                     };
                     let whole = run(WHOLE);
