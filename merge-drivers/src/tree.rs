@@ -51,6 +51,17 @@ impl Item {
     pub(crate) fn value_range(&self) -> Range<usize> {
         self.value..self.end
     }
+
+    /// The item `by` bytes further on (read apart, placed where it stands).
+    pub(crate) fn shifted(&self, by: usize) -> Item {
+        Item {
+            lead: self.lead + by,
+            start: self.start + by,
+            value: self.value + by,
+            end: self.end + by,
+            shape: self.shape,
+        }
+    }
 }
 
 /// The items of one container value. `value.start..open` comes before the first item's lead
@@ -174,16 +185,12 @@ impl Parsed {
             let heads = &layout.containers[layout.parts[part].0.clone()];
             let key = (v.start - at, v.end - at, object);
             let c = &heads[heads.binary_search_by_key(&key, |&(span, _)| span).ok()?].1;
-            let item = |i: &Item| Item {
-                lead: i.lead + at,
-                start: i.start + at,
-                value: i.value + at,
-                end: i.end + at,
-                shape: i.shape,
-            };
             Some(Container {
                 open: c.open + at,
-                items: layout.items[c.items.clone()].iter().map(item).collect(),
+                items: layout.items[c.items.clone()]
+                    .iter()
+                    .map(|i| i.shifted(at))
+                    .collect(),
                 close: c.close + at,
                 end: c.end + at,
                 flow: c.flow,
