@@ -8,7 +8,7 @@ use crate::eol::Eol;
 use crate::eol::{bom_chosen, strip_bom};
 use crate::json::scan;
 use crate::json::Json;
-use crate::sequence::{choose3, combine_runs, keyed_order, Slot, SortKey};
+use crate::sequence::{choose3, combine_sides, keyed_order, Slot, SortKey};
 use crate::sides::{Side, Sides};
 use crate::tree::{Merger, Shape, Val};
 use crate::{instant, Merged, Method, Options, TIMESTAMP_KEYS};
@@ -67,8 +67,7 @@ pub(crate) fn merge(texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
         },
         |ro, rt| {
             let key = |(side, i): (Side, usize)| sort_key(src[side], lines[side][i]);
-            let tag = |side, run: &[usize]| run.iter().map(|&i| (side, i)).collect::<Vec<_>>();
-            combine_runs(&tag(Side::Ours, ro), &tag(Side::Theirs, rt), key)
+            combine_sides(ro, rt, key)
         },
     );
 

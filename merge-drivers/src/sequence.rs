@@ -101,6 +101,17 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
     out
 }
 
+/// `combine_runs` for runs of ours and theirs (`o`, `t`: indexes there), each item with
+/// its side.
+pub(crate) fn combine_sides<'a>(
+    o: &[usize],
+    t: &[usize],
+    key: impl Fn((Side, usize)) -> SortKey<'a>,
+) -> Vec<(Side, usize)> {
+    let tag = |side, idx: &[usize]| idx.iter().map(|&i| (side, i)).collect::<Vec<_>>();
+    combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key)
+}
+
 fn by_key<K: Hash + Eq>(keys: &[K]) -> HashMap<&K, usize> {
     keys.iter().enumerate().map(|(i, k)| (k, i)).collect()
 }

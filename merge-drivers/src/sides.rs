@@ -86,6 +86,17 @@ impl<A, B> Sides<(A, B)> {
     }
 }
 
+impl<T: PartialEq> Sides<Option<T>> {
+    /// The three versions where each differs from the other two: both sides changed the
+    /// base's, differently.
+    pub(crate) fn diverged(&self) -> Option<Sides<&T>> {
+        match (&self.base, &self.ours, &self.theirs) {
+            (Some(b), Some(o), Some(t)) if o != t && b != o && b != t => Some(Sides::new(b, o, t)),
+            _ => None,
+        }
+    }
+}
+
 impl<T: PartialEq + Ord> Sides<Option<T>> {
     /// The three-way choice among the sides' versions of one attribute (see [`choose3`]).
     pub(crate) fn choose(self) -> Option<T> {
