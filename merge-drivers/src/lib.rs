@@ -23,10 +23,10 @@ mod yaml;
 
 pub use record::{Record, Rule};
 
-use sides::Sides;
-
 use std::fmt;
 use std::str::FromStr;
+
+use sides::Sides;
 
 /// The kinds of file a driver is registered for (`git aisync merge-driver KIND …`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
