@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::sequence::choose3;
+use crate::sides::Sides;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Eol {
@@ -57,6 +58,13 @@ impl Eol {
 }
 
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Whether a merge's result starts with a byte order mark: the three-way choice among the
+/// sides' (`boms`: whether each had one), the base's counting only where it has data.
+pub(crate) fn bom_chosen(boms: Sides<bool>, has_base: bool) -> bool {
+    let base = has_base.then_some(boms.base);
+    Sides::new(base, Some(boms.ours), Some(boms.theirs)).choose() == Some(true)
+}
 
 /// Whether `text` starts with a UTF-8 byte order mark, and the text after it.
 pub(crate) fn strip_bom(text: &[u8]) -> (bool, &[u8]) {

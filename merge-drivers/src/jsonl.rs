@@ -4,16 +4,14 @@
 
 use foldhash::{HashMap, HashSet};
 
-use crate::eol::strip_bom;
 use crate::eol::Eol;
+use crate::eol::{bom_chosen, strip_bom};
 use crate::json::scan;
 use crate::json::Json;
-use crate::record::Rule;
-use crate::sequence::{choose3, combine_runs, keyed_order, Side, Slot, SortKey};
+use crate::sequence::{choose3, combine_sides, keyed_order, Slot, SortKey};
+use crate::sides::{Side, Sides};
 use crate::tree::{Merger, Shape, Val};
 use crate::{instant, Merged, Method, Options, TIMESTAMP_KEYS};
-
-const SIDES: [usize; 3] = [0, 1, 2];
 
 /// One line: `start..end` is its text without the line ending.
 #[derive(Clone, Copy, Debug)]
@@ -31,22 +29,20 @@ enum Id<'a> {
     Content(&'a [u8], usize),
 }
 
-pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
-    let (bom_b, b) = strip_bom(base);
-    let (bom_o, o) = strip_bom(ours);
-    let (bom_t, t) = strip_bom(theirs);
-    let src = [b, o, t];
+pub(crate) fn merge(texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    let (boms, src) = texts.map(strip_bom).unzip();
+    let (b, o, t) = (src.base, src.ours, src.theirs);
     let lines = src.map(split);
     let has_base = !b.is_empty();
     let ids = identify(&src, &lines, options);
 
     let mut m = Merger::new(&Json, src, options);
-    let same = |(s1, l1): (usize, Line), (s2, l2): (usize, Line)| {
+    let same = |(s1, l1): (Side, Line), (s2, l2): (Side, Line)| {
         src[s1][l1.start..l1.end] == src[s2][l2.start..l2.end]
     };
-    let line = |side: usize, i: usize| (side, lines[side][i]);
+    let line = |side: Side, i: usize| (side, lines[side][i]);
     // A record whose only change is white space was not changed.
-    let alike = |(s1, l1): (usize, Line), (s2, l2): (usize, Line)| {
+    let alike = |(s1, l1): (Side, Line), (s2, l2): (Side, Line)| {
         l1.object && l2.object && {
             let (r1, r2) = (
                 scan::document_in(src[s1], l1.start..l1.end),
@@ -56,40 +52,36 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         }
     };
     let slots = keyed_order(
-        &ids[0],
-        &ids[1],
-        &ids[2],
+        &ids,
         |s: Slot| match (s.base, s.ours, s.theirs) {
             (_, Some(_), Some(_)) => true,
             (Some(bi), Some(i), None) => {
-                !same(line(0, bi), line(1, i)) && !alike(line(0, bi), line(1, i))
+                let (b, o) = (line(Side::Base, bi), line(Side::Ours, i));
+                !same(b, o) && !alike(b, o)
             }
             (Some(bi), None, Some(i)) => {
-                !same(line(0, bi), line(2, i)) && !alike(line(0, bi), line(2, i))
+                let (b, t) = (line(Side::Base, bi), line(Side::Theirs, i));
+                !same(b, t) && !alike(b, t)
             }
             _ => false,
         },
         |ro, rt| {
-            let key = |(side, i): (Side, usize)| {
-                let s = if side == Side::Ours { 1 } else { 2 };
-                sort_key(src[s], lines[s][i])
-            };
-            let tag = |side, run: &[usize]| run.iter().map(|&i| (side, i)).collect::<Vec<_>>();
-            combine_runs(&tag(Side::Ours, ro), &tag(Side::Theirs, rt), key)
+            let key = |(side, i): (Side, usize)| sort_key(src[side], lines[side][i]);
+            combine_sides(ro, rt, key)
         },
     );
 
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+    if bom_chosen(boms, has_base) {
         m.out.extend_from_slice(b"\xEF\xBB\xBF");
     }
     let out_eol = choose3(Eol::of(b), Eol::of(o), Eol::of(t)).unwrap_or(Eol::Lf);
     for slot in &slots {
-        let at = [
-            slot.base.map(|i| line(0, i)),
-            slot.ours.map(|i| line(1, i)),
-            slot.theirs.map(|i| line(2, i)),
-        ];
-        let whole = |x: Option<(usize, Line)>| {
+        let at = Sides::new(
+            slot.base.map(|i| line(Side::Base, i)),
+            slot.ours.map(|i| line(Side::Ours, i)),
+            slot.theirs.map(|i| line(Side::Theirs, i)),
+        );
+        let whole = |x: Option<(Side, Line)>| {
             x.map(|(side, l)| Val {
                 side,
                 start: l.start,
@@ -98,7 +90,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
             })
         };
         // A record's object, without the white space around it on its line.
-        let object = |x: Option<(usize, Line)>| {
+        let object = |x: Option<(Side, Line)>| {
             x.filter(|(_, l)| l.object).map(|(side, l)| {
                 let r = scan::document_in(src[side], l.start..l.end);
                 Val {
@@ -109,41 +101,29 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
                 }
             })
         };
-        let [vb, vo, vt] = at.map(whole);
-        let [ob, oo, ot] = at.map(object);
+        let (vals, objects) = (at.map(whole), at.map(object));
         let id = match (slot.ours, slot.theirs) {
-            (Some(i), _) => &ids[1][i],
-            (None, Some(i)) => &ids[2][i],
+            (Some(i), _) => &ids.ours[i],
+            (None, Some(i)) => &ids.theirs[i],
             _ => continue,
         };
         m.enter(describe(id));
-        match (vo, vt) {
-            (Some(vo), Some(vt)) if oo.is_some() && ot.is_some() && !m.same_text(vo, vt) => {
-                let pad = |v: Val, o: Val| (v.side, v.start..o.start);
-                let (po, pt) = (pad(vo, oo?), pad(vt, ot?));
-                let lead = m.pick([vb.zip(ob).map(|(v, o)| pad(v, o)), Some(po), Some(pt)]);
+        let both_objects = objects.ours.is_some() && objects.theirs.is_some();
+        match (vals.ours, vals.theirs) {
+            (Some(vo), Some(vt)) if both_objects && !m.same_text(vo, vt) => {
+                // Each side's line: its object, and the white space around it.
+                let lines = Sides::from_fn(|side| vals[side].zip(objects[side]));
+                let lead = lines.map(|l| l.map(|(v, o)| (v.side, v.start..o.start)));
+                let lead = m.pick(lead);
                 m.out.extend_from_slice(&lead);
-                m.value(ob, oo?, ot?, None).ok()?;
-                let tail = |v: Val, o: Val| (v.side, o.end..v.end);
-                let trail = m.pick([
-                    vb.zip(ob).map(|(v, o)| tail(v, o)),
-                    Some(tail(vo, oo?)),
-                    Some(tail(vt, ot?)),
-                ]);
+                m.value(objects, None).ok()?;
+                let trail = lines.map(|l| l.map(|(v, o)| (v.side, o.end..v.end)));
+                let trail = m.pick(trail);
                 m.out.extend_from_slice(&trail);
             }
-            (Some(kept), None) | (None, Some(kept)) | (Some(kept), Some(_)) => {
-                if let (Some(b), true) = (vb, vo.is_none() || vt.is_none()) {
-                    let (ours, theirs) = if vo.is_some() {
-                        (Some(kept), None)
-                    } else {
-                        (None, Some(kept))
-                    };
-                    m.journal(Some(b), ours, theirs, Some(kept), Rule::ModifyBeatsDelete);
-                }
-                m.put(kept);
-            }
-            (None, None) => {}
+            // The same line on both sides.
+            (Some(kept), Some(_)) => m.put(kept),
+            _ => m.survivor(vals),
         }
         m.leave();
         m.out.extend_from_slice(out_eol.bytes());
@@ -197,11 +177,11 @@ fn split(text: &[u8]) -> Vec<Line> {
 /// Every line's identity. Records are identified by the first identity key they carry; if
 /// that is not unique on some side, every line is identified by its content.
 fn identify<'a>(
-    src: &[&'a [u8]; 3],
-    lines: &[Vec<Line>; 3],
+    src: &Sides<&'a [u8]>,
+    lines: &Sides<Vec<Line>>,
     options: &'a Options,
-) -> [Vec<Id<'a>>; 3] {
-    let keyed = SIDES.map(|side| {
+) -> Sides<Vec<Id<'a>>> {
+    let keyed = Sides::from_fn(|side| {
         let text = src[side];
         let mut seen = HashSet::default();
         let mut occurrences: HashMap<&[u8], usize> = HashMap::default();
@@ -227,8 +207,12 @@ fn identify<'a>(
         Some(ids)
     });
     match keyed {
-        [Some(b), Some(o), Some(t)] => [b, o, t],
-        _ => SIDES.map(|side| {
+        Sides {
+            base: Some(b),
+            ours: Some(o),
+            theirs: Some(t),
+        } => Sides::new(b, o, t),
+        _ => Sides::from_fn(|side| {
             let mut occurrences = HashMap::default();
             let text = src[side];
             lines[side]

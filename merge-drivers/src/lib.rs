@@ -16,6 +16,7 @@ mod jsonl;
 mod markdown;
 mod record;
 mod sequence;
+mod sides;
 pub mod text;
 mod tree;
 mod yaml;
@@ -24,6 +25,8 @@ pub use record::{Record, Rule};
 
 use std::fmt;
 use std::str::FromStr;
+
+use sides::Sides;
 
 /// The kinds of file a driver is registered for (`git aisync merge-driver KIND …`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,37 +165,25 @@ pub struct Merged {
     pub method: Method,
 }
 
-fn structural(
-    kind: Kind,
-    base: &[u8],
-    ours: &[u8],
-    theirs: &[u8],
-    options: &Options,
-) -> Option<Merged> {
+fn structural(kind: Kind, texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     match kind {
-        Kind::Json => json::merge(base, ours, theirs, options),
-        Kind::Jsonl => jsonl::merge(base, ours, theirs, options),
-        Kind::Markdown => markdown::merge(base, ours, theirs, options),
-        Kind::Yaml => yaml::merge(base, ours, theirs, options),
+        Kind::Json => json::merge(texts, options),
+        Kind::Jsonl => jsonl::merge(texts, options),
+        Kind::Markdown => markdown::merge(texts, options),
+        Kind::Yaml => yaml::merge(texts, options),
         Kind::Text => None,
     }
 }
 
 /// The `markers` policy: merge twice, collisions going to ours then to theirs, and mark the
 /// lines where the two results differ: whole lines for a person, everything else merged.
-fn with_markers(
-    kind: Kind,
-    base: &[u8],
-    ours: &[u8],
-    theirs: &[u8],
-    options: &Options,
-) -> Option<Merged> {
+fn with_markers(kind: Kind, texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     let pick = |policy| {
         let options = Options {
             policy,
             ..options.clone()
         };
-        structural(kind, base, ours, theirs, &options)
+        structural(kind, texts, &options)
     };
     let (with_ours, with_theirs) = (pick(Policy::Ours)?, pick(Policy::Theirs)?);
     if with_ours.output == with_theirs.output {
@@ -229,13 +220,14 @@ pub fn merge(kind: Kind, base: &[u8], ours: &[u8], theirs: &[u8], options: &Opti
     // A side holding conflict markers (git's virtual base of a criss-cross merge, a file
     // committed half-resolved) is not data to merge structurally.
     let has_markers = |text: &[u8]| has_conflict_markers(kind, text, options.marker_size);
-    let marked = [base, ours, theirs].iter().any(|side| has_markers(side));
+    let texts = Sides::new(base, ours, theirs);
+    let marked = texts.iter().any(|side| has_markers(side));
     let structural = if marked {
         None
     } else if options.policy == Policy::Markers {
-        with_markers(kind, base, ours, theirs, options)
+        with_markers(kind, texts, options)
     } else {
-        structural(kind, base, ours, theirs, options)
+        structural(kind, texts, options)
     };
     let mut merged = structural.unwrap_or_else(|| {
         let lines = text::merge(base, ours, theirs, options.marker_size);

@@ -13,10 +13,11 @@ use foldhash::HashMap;
 use pulldown_cmark::{Event, Options as Extensions, Parser, Tag};
 use serde_json::Value;
 
-use crate::eol::{strip_bom, BOM};
+use crate::eol::{bom_chosen, strip_bom, BOM};
 use crate::record::{Record, Rule};
 use crate::sequence::choose3;
-use crate::tree::{Container, Item, Merger, Parsed, Shape, Syntax, Val, BASE, OURS, THEIRS};
+use crate::sides::{Side, Sides};
+use crate::tree::{Container, Item, Merger, Parsed, Shape, Syntax, Val};
 use crate::{Kind, Merged, Method, Options};
 
 /// The parsed layout of the three sides.
@@ -30,7 +31,7 @@ impl Syntax for Markdown {
         self.parsed.open(v)
     }
 
-    fn key<'t>(&'t self, side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    fn key<'t>(&'t self, side: Side, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         self.parsed.key(side, text, item)
     }
 
@@ -95,17 +96,16 @@ struct Section {
     children: Vec<Section>,
 }
 
-pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
-    let (bom_b, b) = strip_bom(base);
-    let (bom_o, o) = strip_bom(ours);
-    let (bom_t, t) = strip_bom(theirs);
-    let texts = [
+pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    let (boms, stripped) = input.map(strip_bom).unzip();
+    let (b, o, t) = (stripped.base, stripped.ours, stripped.theirs);
+    let texts = Sides::new(
         std::str::from_utf8(b).ok()?,
         std::str::from_utf8(o).ok()?,
         std::str::from_utf8(t).ok()?,
-    ];
+    );
     // Old Mac line endings (a lone CR): the parser breaks lines there, our spans do not.
-    if [b, o, t]
+    if stripped
         .iter()
         .any(|x| x.windows(2).any(|w| w[0] == b'\r' && w[1] != b'\n') || x.ends_with(b"\r"))
     {
@@ -115,48 +115,54 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     let fronts = texts.map(front_matter);
 
     let mut out = Vec::with_capacity(o.len().max(t.len()) + 64);
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+    if bom_chosen(boms, has_base) {
         out.extend_from_slice(BOM);
     }
     let mut records: Vec<Record> = Vec::new();
     let mut conflicted = false;
     // Front matter merges as YAML, inside its fences. Whether there is any is chosen three-way
     // (one side removing it removes it), unless the other side changed it (the change stays).
-    let front_text = |side: usize| {
+    let front_text = |side: Side| {
         fronts[side]
             .as_ref()
             .map(|f| &texts[side].as_bytes()[f.inner.clone()])
     };
-    let present = |side: usize| fronts[side].is_some();
-    let changed = |side: usize| present(side) && front_text(side) != front_text(BASE);
+    let present = |side: Side| fronts[side].is_some();
+    let changed = |side: Side| present(side) && front_text(side) != front_text(Side::Base);
     let keep_front = choose3(
-        has_base.then(|| present(BASE)),
-        Some(present(OURS)),
-        Some(present(THEIRS)),
+        has_base.then(|| present(Side::Base)),
+        Some(present(Side::Ours)),
+        Some(present(Side::Theirs)),
     ) == Some(true)
-        || changed(OURS)
-        || changed(THEIRS);
+        || changed(Side::Ours)
+        || changed(Side::Theirs);
     if keep_front {
-        let part = |side: usize| {
+        let part = |side: Side| {
             fronts[side]
                 .as_ref()
                 .map_or(&b""[..], |f| &texts[side].as_bytes()[f.inner.clone()])
         };
-        let fm = crate::merge(Kind::Yaml, part(BASE), part(OURS), part(THEIRS), options);
-        let fence = |side: usize, pick: fn(&FrontMatter) -> Range<usize>| {
+        let fm = crate::merge(
+            Kind::Yaml,
+            part(Side::Base),
+            part(Side::Ours),
+            part(Side::Theirs),
+            options,
+        );
+        let fence = |side: Side, pick: fn(&FrontMatter) -> Range<usize>| {
             fronts[side]
                 .as_ref()
                 .map(|f| &texts[side].as_bytes()[pick(f)])
         };
         let open = choose3(
-            fence(BASE, |f| f.open.clone()),
-            fence(OURS, |f| f.open.clone()),
-            fence(THEIRS, |f| f.open.clone()),
+            fence(Side::Base, |f| f.open.clone()),
+            fence(Side::Ours, |f| f.open.clone()),
+            fence(Side::Theirs, |f| f.open.clone()),
         );
         let close = choose3(
-            fence(BASE, |f| f.close.clone()),
-            fence(OURS, |f| f.close.clone()),
-            fence(THEIRS, |f| f.close.clone()),
+            fence(Side::Base, |f| f.close.clone()),
+            fence(Side::Ours, |f| f.close.clone()),
+            fence(Side::Theirs, |f| f.close.clone()),
         );
         out.extend_from_slice(open.unwrap_or(b"---\n"));
         out.extend_from_slice(&fm.output);
@@ -167,31 +173,29 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         conflicted |= fm.conflicted;
         records.extend(fm.records);
     }
-    let bodies = [BASE, OURS, THEIRS].map(|side| {
+    let bodies = Sides::from_fn(|side| {
         let from = fronts[side].as_ref().map_or(0, |f| f.close.end);
         &texts[side][from..]
     });
 
     let mut syntax = Markdown::default();
     let roots = bodies.map(sections);
-    let renamed = [OURS, THEIRS].map(|side| {
+    // Per side, the sections it renamed (none for the base).
+    let renamed = Sides::from_fn(|side| {
         let mut found = HashMap::default();
-        let other = if side == OURS { THEIRS } else { OURS };
-        let texts = [bodies[BASE], bodies[side], bodies[other]].map(str::as_bytes);
-        renames(
-            [&roots[BASE], &roots[side], &roots[other]],
-            texts,
-            &mut found,
-        );
+        if side != Side::Base {
+            let other = side.other();
+            let texts = Sides::new(bodies.base, bodies[side], bodies[other]).map(str::as_bytes);
+            renames(
+                Sides::new(&roots.base, &roots[side], &roots[other]),
+                texts,
+                &mut found,
+            );
+        }
         found
     });
-    let docs = [BASE, OURS, THEIRS].map(|side| {
-        let none = HashMap::default();
-        let aliases = match side {
-            OURS => &renamed[0],
-            THEIRS => &renamed[1],
-            _ => &none,
-        };
+    let docs = Sides::from_fn(|side| {
+        let aliases = &renamed[side];
         let shape = index(
             &mut syntax,
             side,
@@ -205,21 +209,22 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     });
     let src = bodies.map(str::as_bytes);
     let mut m = Merger::new(&syntax, src, options);
-    let val = |side: usize| Val {
+    let val = |side: Side| Val {
         side,
         start: 0,
         end: src[side].len(),
         shape: docs[side],
     };
-    let base_body =
-        (has_base && !(src[BASE].is_empty() && fronts[BASE].is_some())).then(|| val(BASE));
-    m.value(base_body, val(OURS), val(THEIRS), None).ok()?;
+    let base_body = (has_base && !(src[Side::Base].is_empty() && fronts[Side::Base].is_some()))
+        .then(|| val(Side::Base));
+    let vals = Sides::new(base_body, Some(val(Side::Ours)), Some(val(Side::Theirs)));
+    m.value(vals, None).ok()?;
     // The final newline, or its absence, is chosen three-way.
-    let final_nl = |side: usize| (!src[side].is_empty()).then(|| src[side].ends_with(b"\n"));
+    let final_nl = |side: Side| (!src[side].is_empty()).then(|| src[side].ends_with(b"\n"));
     let want = choose3(
-        has_base.then(|| final_nl(BASE)).flatten(),
-        final_nl(OURS),
-        final_nl(THEIRS),
+        has_base.then(|| final_nl(Side::Base)).flatten(),
+        final_nl(Side::Ours),
+        final_nl(Side::Theirs),
     );
     match want {
         Some(true) if !m.out.is_empty() && !m.out.ends_with(b"\n") => {
@@ -243,7 +248,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
         .iter()
         .any(|r| matches!(r.rule, Rule::ModifyBeatsDelete));
     if !conflicted && kept_deleted {
-        if let Some(lines) = line_merge_instead([base, ours, theirs], &out, options) {
+        if let Some(lines) = line_merge_instead(input, &out, options) {
             return Some(lines);
         }
     }
@@ -259,11 +264,8 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
 /// holds once and keeps every block either side added exactly as often as that side has it
 /// (DESIGN §5: where a clean line merge is valid and means the same, its text is the
 /// result). Both directions must agree, so the choice does not depend on the side.
-fn line_merge_instead(
-    [base, ours, theirs]: [&[u8]; 3],
-    structural: &[u8],
-    options: &Options,
-) -> Option<Merged> {
+fn line_merge_instead(input: Sides<&[u8]>, structural: &[u8], options: &Options) -> Option<Merged> {
+    let Sides { base, ours, theirs } = input;
     let counts = |text: &[u8]| block_counts(strip_bom(text).1);
     let (b, o, t) = (counts(base), counts(ours), counts(theirs));
     let most = |block: &[u8]| {
@@ -523,36 +525,39 @@ fn heading_text(line: &[u8], level: u8) -> Vec<u8> {
 
 /// Records a section's containers and keys for one side; returns the shape of its content.
 /// `content` is the span after the heading up to the section's end.
-/// Sections one side renamed (`sides`: base, that side, the other): a section of that
-/// side's that is new, at the level and under the parent of one of base's that it no longer
-/// has, and holds exactly what that one held, is that section under a new heading. Found,
-/// it is matched by base's key (`found`: its heading's offset → the key), so the other
-/// side's changes under the old name merge into it instead of keeping the old section too.
-/// Not where the other side has a section of the new name too (the two then match by name),
-/// nor where it no longer has the old one.
-fn renames(sides: [&Section; 3], texts: [&[u8]; 3], found: &mut HashMap<usize, Vec<u8>>) {
+/// Sections one side renamed (`sides`: base, that side as ours, the other as theirs): a
+/// section of that side's that is new, at the level and under the parent of one of base's
+/// that it no longer has, and holds exactly what that one held, is that section under a new
+/// heading. Found, it is matched by base's key (`found`: its heading's offset → the key), so
+/// the other side's changes under the old name merge into it instead of keeping the old
+/// section too. Not where the other side has a section of the new name too (the two then
+/// match by name), nor where it no longer has the old one.
+fn renames(sides: Sides<&Section>, texts: Sides<&[u8]>, found: &mut HashMap<usize, Vec<u8>>) {
     let keys = sides.map(child_keys);
-    let has = |k: usize, key: &[u8]| keys[k].iter().any(|(x, _)| x.as_slice() == key);
-    let body = |k: usize, c: &Section| {
+    let has = |side: Side, key: &[u8]| keys[side].iter().any(|(x, _)| x.as_slice() == key);
+    let body = |side: Side, c: &Section| {
         let heading = c.heading.as_ref().map_or(0, |(h, _)| h.end);
-        &texts[k][heading..section_end(c, heading).max(heading)]
+        &texts[side][heading..section_end(c, heading).max(heading)]
     };
     let mut taken = Vec::new();
-    for (key, child) in &keys[1] {
-        if let Some((_, base_child)) = keys[0].iter().find(|(k, _)| k == key) {
+    for (key, child) in &keys.ours {
+        if let Some((_, base_child)) = keys.base.iter().find(|(k, _)| k == key) {
             // The same section on both: renames further down.
-            if let Some((_, other_child)) = keys[2].iter().find(|(k, _)| k == key) {
-                renames([base_child, child, other_child], texts, found);
+            if let Some((_, other_child)) = keys.theirs.iter().find(|(k, _)| k == key) {
+                renames(Sides::new(base_child, child, other_child), texts, found);
             }
             continue;
         }
-        if has(2, key) || body(1, child).trim_ascii().is_empty() {
+        if has(Side::Theirs, key) || body(Side::Ours, child).trim_ascii().is_empty() {
             continue;
         }
         // (Still there on the other side: renamed there too, or deleted, it is no rename to
         // merge into.)
-        let mut was = keys[0].iter().filter(|(k, b)| {
-            !has(1, k) && has(2, k) && b.level == child.level && body(0, b) == body(1, child)
+        let mut was = keys.base.iter().filter(|(k, b)| {
+            !has(Side::Ours, k)
+                && has(Side::Theirs, k)
+                && b.level == child.level
+                && body(Side::Base, b) == body(Side::Ours, child)
         });
         if let (Some((old, _)), None) = (was.next(), was.next()) {
             if !taken.contains(old) {
@@ -586,7 +591,7 @@ fn child_keys(s: &Section) -> Vec<(Vec<u8>, &Section)> {
 /// offset.
 fn index(
     syntax: &mut Markdown,
-    side: usize,
+    side: Side,
     s: &Section,
     start: usize,
     end: usize,
@@ -690,6 +695,11 @@ fn section_end(s: &Section, heading_end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The merge of three texts.
+    fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
+        super::merge(Sides::new(base, ours, theirs), options)
+    }
 
     fn md(base: &str, ours: &str, theirs: &str) -> (String, bool) {
         let m = merge(

@@ -9,6 +9,8 @@ use std::cmp::Ordering;
 use std::hash::Hash;
 use std::ops::Range;
 
+use crate::sides::{Side, Sides};
+
 /// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
 /// have; else what the side that changed it has; else the lesser of the two, so the choice
 /// never depends on which side is ours. `None` means "not known on that side".
@@ -35,65 +37,45 @@ pub(crate) fn choose3<T: PartialEq + Ord>(
     }
 }
 
-/// Which side an item of a merged sequence was taken from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    Ours,
-    Theirs,
-}
-
 /// One item of a merged keyed sequence: its index on each side where it exists.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Slot {
-    pub base: Option<usize>,
-    pub ours: Option<usize>,
-    pub theirs: Option<usize>,
-}
+pub(crate) type Slot = Sides<Option<usize>>;
 
-/// Orders a sequence whose items carry a unique identity on each side.
+/// Orders a sequence whose items carry a unique identity (`keys`) on each side.
 ///
 /// Base items that `keep` accepts stay in base order. Items new on one side follow the
 /// nearest item before them on that side that the result keeps. Where both sides inserted
 /// at the same place, `combine` orders the two runs (it must not depend on which is ours).
 /// An item both sides added appears once.
 pub(crate) fn keyed_order<K: Hash + Eq>(
-    base: &[K],
-    ours: &[K],
-    theirs: &[K],
+    keys: &Sides<Vec<K>>,
     mut keep: impl FnMut(Slot) -> bool,
     mut combine: impl FnMut(&[usize], &[usize]) -> Vec<(Side, usize)>,
 ) -> Vec<Slot> {
-    let (b_at, o_at, t_at) = (by_key(base), by_key(ours), by_key(theirs));
-    let slot_of = |k: &K| Slot {
-        base: b_at.get(k).copied(),
-        ours: o_at.get(k).copied(),
-        theirs: t_at.get(k).copied(),
-    };
+    let at = Sides::from_fn(|side| by_key(&keys[side]));
+    let slot_of = |k: &K| Sides::from_fn(|side| at[side].get(k).copied());
+    let (base, b_at) = (&keys.base, &at.base);
     let kept: Vec<bool> = base.iter().map(|k| keep(slot_of(k))).collect();
 
-    // New items, grouped by the kept base item they follow (`None`: the start).
-    let mut runs: HashMap<Option<usize>, (Vec<usize>, Vec<usize>)> = HashMap::default();
-    for (side, keys) in [(Side::Ours, ours), (Side::Theirs, theirs)] {
+    // New items of ours and theirs, grouped by the kept base item they follow (`None`: the
+    // start).
+    let mut runs: HashMap<Option<usize>, Sides<Vec<usize>>> = HashMap::default();
+    for side in [Side::Ours, Side::Theirs] {
         let mut anchor = None;
-        for (i, k) in keys.iter().enumerate() {
+        for (i, k) in keys[side].iter().enumerate() {
             match b_at.get(k) {
                 Some(&b) if kept[b] => anchor = Some(b),
                 Some(_) => {}
-                None => {
-                    let run = runs.entry(anchor).or_default();
-                    match side {
-                        Side::Ours => run.0.push(i),
-                        Side::Theirs => run.1.push(i),
-                    }
-                }
+                None => runs.entry(anchor).or_default()[side].push(i),
             }
         }
     }
 
-    let mut out = Vec::with_capacity(base.len().max(ours.len()).max(theirs.len()));
+    let most = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(most);
     let mut placed: HashSet<&K> = HashSet::default();
     let mut place_run = |anchor: Option<usize>, out: &mut Vec<Slot>| {
-        if let Some((o, t)) = runs.get(&anchor) {
+        if let Some(run) = runs.get(&anchor) {
+            let (o, t) = (&run.ours, &run.theirs);
             let ordered = if t.is_empty() {
                 o.iter().map(|&i| (Side::Ours, i)).collect()
             } else if o.is_empty() {
@@ -102,10 +84,7 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
                 combine(o, t)
             };
             for (side, i) in ordered {
-                let k = match side {
-                    Side::Ours => &ours[i],
-                    Side::Theirs => &theirs[i],
-                };
+                let k = &keys[side][i];
                 if placed.insert(k) {
                     out.push(slot_of(k));
                 }
@@ -120,6 +99,17 @@ pub(crate) fn keyed_order<K: Hash + Eq>(
         }
     }
     out
+}
+
+/// `combine_runs` for runs of ours and theirs (`o`, `t`: indexes there), each item with
+/// its side.
+pub(crate) fn combine_sides<'a>(
+    o: &[usize],
+    t: &[usize],
+    key: impl Fn((Side, usize)) -> SortKey<'a>,
+) -> Vec<(Side, usize)> {
+    let tag = |side, idx: &[usize]| idx.iter().map(|&i| (side, i)).collect::<Vec<_>>();
+    combine_runs(&tag(Side::Ours, o), &tag(Side::Theirs, t), key)
 }
 
 fn by_key<K: Hash + Eq>(keys: &[K]) -> HashMap<&K, usize> {
@@ -423,18 +413,14 @@ mod tests {
     use super::*;
 
     fn merged(base: &[&str], ours: &[&str], theirs: &[&str]) -> Vec<String> {
+        let keys = Sides::new(base.to_vec(), ours.to_vec(), theirs.to_vec());
         let slots = keyed_order(
-            base,
-            ours,
-            theirs,
+            &keys,
             |s| s.ours.is_some() && s.theirs.is_some(),
             |o, t| {
                 let mut v: Vec<_> = o.iter().map(|&i| (Side::Ours, i)).collect();
                 v.extend(t.iter().map(|&i| (Side::Theirs, i)));
-                v.sort_by_key(|&(s, i)| match s {
-                    Side::Ours => ours[i],
-                    Side::Theirs => theirs[i],
-                });
+                v.sort_by_key(|&(s, i)| keys[s][i]);
                 v
             },
         );

@@ -7,9 +7,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::eol::{strip_bom, BOM};
-use crate::sequence::choose3;
-use crate::tree::{Container, Item, Merger, Syntax, Val, BASE, OURS, THEIRS};
+use crate::eol::{bom_chosen, strip_bom, BOM};
+use crate::sides::{Side, Sides};
+use crate::tree::{Container, Item, Merger, Syntax, Val};
 use crate::{text, Merged, Method, Options};
 
 /// JSON's layout: brackets, commas, quoted keys.
@@ -20,7 +20,7 @@ impl Syntax for Json {
         scan::container(text, v.start..v.end)
     }
 
-    fn key<'t>(&'t self, _side: usize, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
+    fn key<'t>(&'t self, _side: Side, text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
         scan::key(text, item)
     }
 
@@ -32,15 +32,16 @@ impl Syntax for Json {
 }
 
 /// Merges three JSON documents, or `None` when a side is not JSON (the caller falls back).
-pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) -> Option<Merged> {
-    let (bom_b, b) = strip_bom(base);
-    let (bom_o, o) = strip_bom(ours);
-    let (bom_t, t) = strip_bom(theirs);
-    let has_base = !b.iter().all(u8::is_ascii_whitespace);
-    if (has_base && !scan::validate(b)) || !scan::validate(o) || !scan::validate(t) {
+pub(crate) fn merge(texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    let (boms, src) = texts.map(strip_bom).unzip();
+    let has_base = !src.base.iter().all(u8::is_ascii_whitespace);
+    if (has_base && !scan::validate(src.base))
+        || !scan::validate(src.ours)
+        || !scan::validate(src.theirs)
+    {
         return None;
     }
-    let m = merge_spans([b, o, t], has_base, [bom_b, bom_o, bom_t], options)?;
+    let m = merge_spans(src, has_base, boms, options)?;
 
     let mut merged = Merged {
         output: m.out,
@@ -50,7 +51,7 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     };
     // Where the plain line merge is clean and means the same, its text is the answer.
     if !merged.conflicted {
-        let lines = text::merge(base, ours, theirs, options.marker_size);
+        let lines = text::merge(texts.base, texts.ours, texts.theirs, options.marker_size);
         if !lines.conflicted
             && lines.output != merged.output
             && means_the_same(&lines.output, &merged.output)
@@ -62,46 +63,38 @@ pub(crate) fn merge(base: &[u8], ours: &[u8], theirs: &[u8], options: &Options) 
     Some(merged)
 }
 
-/// The structural merge of three valid documents (BOMs stripped).
+/// The structural merge of three valid documents (BOMs stripped, `boms` saying where there
+/// was one).
 fn merge_spans<'a>(
-    [b, o, t]: [&'a [u8]; 3],
+    src: Sides<&'a [u8]>,
     has_base: bool,
-    [bom_b, bom_o, bom_t]: [bool; 3],
+    boms: Sides<bool>,
     options: &'a Options,
 ) -> Option<Merger<'a, Json>> {
-    let mut m = Merger::new(&Json, [b, o, t], options);
-    let doc = |side: usize, text: &[u8]| {
+    let mut m = Merger::new(&Json, src, options);
+    // Each side's document: its value, and the white space before and after it.
+    let docs = Sides::from_fn(|side| {
+        if side == Side::Base && !has_base {
+            return None;
+        }
+        let text = src[side];
         let (range, shape) = scan::document(text);
-        (
-            Val {
-                side,
-                start: range.start,
-                end: range.end,
-                shape,
-            },
-            0..range.start,
-            range.end..text.len(),
-        )
-    };
-    let based = has_base.then(|| doc(BASE, b));
-    let (vo, lead_o, trail_o) = doc(OURS, o);
-    let (vt, lead_t, trail_t) = doc(THEIRS, t);
-    let base_val = based.as_ref().map(|x| x.0);
-    if choose3(has_base.then_some(bom_b), Some(bom_o), Some(bom_t)) == Some(true) {
+        let val = Val {
+            side,
+            start: range.start,
+            end: range.end,
+            shape,
+        };
+        Some((val, 0..range.start, range.end..text.len()))
+    });
+    if bom_chosen(boms, has_base) {
         m.out.extend_from_slice(BOM);
     }
-    let lead = m.pick([
-        based.as_ref().map(|x| (BASE, x.1.clone())),
-        Some((OURS, lead_o)),
-        Some((THEIRS, lead_t)),
-    ]);
+    let lead = m.pick(docs.clone().map(|d| d.map(|(v, lead, _)| (v.side, lead))));
     m.out.extend_from_slice(&lead);
-    m.value(base_val, vo, vt, None).ok()?;
-    let trail = m.pick([
-        based.as_ref().map(|x| (BASE, x.2.clone())),
-        Some((OURS, trail_o)),
-        Some((THEIRS, trail_t)),
-    ]);
+    m.value(docs.clone().map(|d| d.map(|(v, ..)| v)), None)
+        .ok()?;
+    let trail = m.pick(docs.map(|d| d.map(|(v, _, trail)| (v.side, trail))));
     m.out.extend_from_slice(&trail);
     Some(m)
 }
