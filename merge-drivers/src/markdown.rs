@@ -523,8 +523,6 @@ fn heading_text(line: &[u8], level: u8) -> Vec<u8> {
     key
 }
 
-/// Records a section's containers and keys for one side; returns the shape of its content.
-/// `content` is the span after the heading up to the section's end.
 /// Sections one side renamed (`sides`: base, that side as ours, the other as theirs): a
 /// section of that side's that is new, at the level and under the parent of one of base's
 /// that it no longer has, and holds exactly what that one held, is that section under a new
@@ -587,8 +585,9 @@ fn child_keys(s: &Section) -> Vec<(Vec<u8>, &Section)> {
         .collect()
 }
 
-/// `aliases`: the keys of sections this side renamed ([`renames`]), by their heading's
-/// offset.
+/// Records a section's containers and keys for one side; returns the shape of its content.
+/// `content` is the span after the heading up to the section's end. `aliases`: the keys of
+/// sections this side renamed ([`renames`]), by their heading's offset.
 fn index(
     syntax: &mut Markdown,
     side: Side,
