@@ -5,26 +5,18 @@
 //! cargo bench --bench hooks
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-const COMMITS: usize = 100;
+use aisync_testkit::{git_cmd, git_ok as git, init_bare, init_repo, GitAisync};
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed");
+/// The binary under test.
+enum Bin {}
+
+impl GitAisync for Bin {
+    const EXE: &'static str = env!("CARGO_BIN_EXE_git-aisync");
 }
+
+const COMMITS: usize = 100;
 
 /// Time of `COMMITS` commits, each a memory note added and committed.
 /// (The `git commit` alone is timed: the hooks run there, not in `git add`.)
@@ -57,28 +49,19 @@ fn repo(setup: Setup) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = &tmp.path().join("work");
     std::fs::create_dir_all(dir.join("memory")).unwrap();
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", "start"]);
+    init_repo(dir);
     if setup != Setup::Plain {
-        let ok = Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-            .arg("install")
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .status()
-            .unwrap()
-            .success();
+        let ok = Bin::run(dir, &["install"]).status.success();
         assert!(ok, "install failed");
     }
     match setup {
         Setup::Plain => {}
-        Setup::Hooks => git(dir, &["config", "aisync.autopush", "false"]),
+        Setup::Hooks => {
+            git(dir, &["config", "aisync.autopush", "false"]);
+        }
         Setup::Autopush => {
             let hub = tmp.path().join("hub.git");
-            git(
-                tmp.path(),
-                &["init", "-q", "--bare", "-b", "main", "hub.git"],
-            );
+            init_bare(&hub);
             git(dir, &["remote", "add", "origin", hub.to_str().unwrap()]);
             git(dir, &["push", "-q", "-u", "origin", "main"]);
         }
@@ -100,8 +83,14 @@ fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
         .unwrap();
         git(&dir, &["add", "memory"]);
         let start = Instant::now();
-        git(&dir, &["commit", "-q", "-m", &format!("note {i}")]);
+        // The kit's environment turns autopush off (AISYNC_AUTOPUSH=0): on again here.
+        let ok = git_cmd(&dir)
+            .env("AISYNC_AUTOPUSH", "1")
+            .args(["commit", "-q", "-m", &format!("note {i}")])
+            .status()
+            .is_ok_and(|s| s.success());
         took += start.elapsed();
+        assert!(ok, "git commit failed");
         pushed(tmp.path());
     }
     took
@@ -110,8 +99,7 @@ fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
 /// Waits (a minute at most) until the background syncs have pushed everything.
 fn pushed(tmp: &Path) {
     let rev = |dir: &Path, r: &str| {
-        Command::new("git")
-            .current_dir(dir)
+        git_cmd(dir)
             .args(["rev-parse", r])
             .output()
             .map(|o| o.stdout)

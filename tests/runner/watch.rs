@@ -1,7 +1,7 @@
 //! The watcher across machines: clones of one bare hub in temp dirs, a `git aisync watch`
 //! process in each (started here, stopped with SIGTERM), real git throughout.
 
-mod common;
+use crate::common;
 
 use common::watcher::{wait_until, Watcher};
 use common::{aisync, assert_exit, executable, git_cmd, git_ok, read_or_empty, write, Net};

@@ -6,7 +6,7 @@
 //! Needs `sshd` (Debian: openssh-server; `.ci/run` installs it). Without it these tests fail
 //! under CI and say so plainly when run locally.
 
-mod common;
+use crate::common;
 
 use common::sshd::{start_sshd_with, Sshd};
 use common::watcher::{wait_until, Watcher};
