@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aisync_testkit::{git_cmd, git_ok as git, init_bare, init_repo, GitAisync};
+use tempfile::TempDir;
 
 /// The binary under test.
 enum Bin {}
@@ -18,24 +19,6 @@ impl GitAisync for Bin {
 
 const COMMITS: usize = 100;
 
-/// Time of `COMMITS` commits, each a memory note added and committed.
-/// (The `git commit` alone is timed: the hooks run there, not in `git add`.)
-fn commits(dir: &Path) -> Duration {
-    let mut took = Duration::ZERO;
-    for i in 0..COMMITS {
-        std::fs::write(
-            dir.join(format!("memory/note-{i}.md")),
-            format!("- note {i}\n"),
-        )
-        .unwrap();
-        git(dir, &["add", "memory"]);
-        let start = Instant::now();
-        git(dir, &["commit", "-q", "-m", &format!("note {i}")]);
-        took += start.elapsed();
-    }
-    took
-}
-
 /// A repository: plain, with git-aisync's hooks (autopush off), or with autopush on and a
 /// hub to push to (each commit then starts a background sync).
 #[derive(Clone, Copy, PartialEq)]
@@ -45,7 +28,7 @@ enum Setup {
     Autopush,
 }
 
-fn repo(setup: Setup) -> tempfile::TempDir {
+fn repo(setup: Setup) -> TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = &tmp.path().join("work");
     std::fs::create_dir_all(dir.join("memory")).unwrap();
@@ -69,11 +52,15 @@ fn repo(setup: Setup) -> tempfile::TempDir {
     tmp
 }
 
-/// Time of `COMMITS` commits with autopush on, each alone: the background sync it starts is
-/// let finish before the next note is added (a script that adds and commits in a tight loop
-/// would meet the index lock of the sync still running).
-fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
+/// Time of `COMMITS` commits in the repository [`repo`] made for `setup` in `tmp`, each a
+/// memory note added and committed. (The `git commit` alone is timed: the hooks run there, not in `git add`.) With
+/// autopush on, each commit comes alone: the background sync it starts is let finish before
+/// the next note is added (a script that adds and commits in a tight loop would meet the
+/// index lock of the sync still running).
+fn commits(tmp: &TempDir, setup: Setup) -> Duration {
     let dir = tmp.path().join("work");
+    // The kit's environment turns autopush off; the autopush repository turns it on.
+    let autopush = if setup == Setup::Autopush { "1" } else { "0" };
     let mut took = Duration::ZERO;
     for i in 0..COMMITS {
         std::fs::write(
@@ -83,15 +70,16 @@ fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
         .unwrap();
         git(&dir, &["add", "memory"]);
         let start = Instant::now();
-        // The kit's environment turns autopush off (AISYNC_AUTOPUSH=0): on again here.
         let ok = git_cmd(&dir)
-            .env("AISYNC_AUTOPUSH", "1")
+            .env("AISYNC_AUTOPUSH", autopush)
             .args(["commit", "-q", "-m", &format!("note {i}")])
             .status()
             .is_ok_and(|s| s.success());
         took += start.elapsed();
         assert!(ok, "git commit failed");
-        pushed(tmp.path());
+        if setup == Setup::Autopush {
+            pushed(tmp.path());
+        }
     }
     took
 }
@@ -119,9 +107,9 @@ fn main() {
     // Alternate, to spread a busy machine's noise over all three.
     let (mut plain, mut hooked, mut autopush) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for _ in 0..3 {
-        plain += commits(&repo(Setup::Plain).path().join("work"));
-        hooked += commits(&repo(Setup::Hooks).path().join("work"));
-        autopush += commits_each_pushed(&repo(Setup::Autopush));
+        plain += commits(&repo(Setup::Plain), Setup::Plain);
+        hooked += commits(&repo(Setup::Hooks), Setup::Hooks);
+        autopush += commits(&repo(Setup::Autopush), Setup::Autopush);
     }
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / (3 * COMMITS) as f64;
     println!("commit without git-aisync: {:.2} ms", per(plain));
