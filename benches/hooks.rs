@@ -5,44 +5,19 @@
 //! cargo bench --bench hooks
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use aisync_testkit::{git_cmd, git_ok as git, init_bare, init_repo, GitAisync};
+use tempfile::TempDir;
+
+/// The binary under test.
+enum Bin {}
+
+impl GitAisync for Bin {
+    const EXE: &'static str = env!("CARGO_BIN_EXE_git-aisync");
+}
+
 const COMMITS: usize = 100;
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed");
-}
-
-/// Time of `COMMITS` commits, each a memory note added and committed.
-/// (The `git commit` alone is timed: the hooks run there, not in `git add`.)
-fn commits(dir: &Path) -> Duration {
-    let mut took = Duration::ZERO;
-    for i in 0..COMMITS {
-        std::fs::write(
-            dir.join(format!("memory/note-{i}.md")),
-            format!("- note {i}\n"),
-        )
-        .unwrap();
-        git(dir, &["add", "memory"]);
-        let start = Instant::now();
-        git(dir, &["commit", "-q", "-m", &format!("note {i}")]);
-        took += start.elapsed();
-    }
-    took
-}
 
 /// A repository: plain, with git-aisync's hooks (autopush off), or with autopush on and a
 /// hub to push to (each commit then starts a background sync).
@@ -53,32 +28,23 @@ enum Setup {
     Autopush,
 }
 
-fn repo(setup: Setup) -> tempfile::TempDir {
+fn repo(setup: Setup) -> TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let dir = &tmp.path().join("work");
     std::fs::create_dir_all(dir.join("memory")).unwrap();
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", "start"]);
+    init_repo(dir);
     if setup != Setup::Plain {
-        let ok = Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-            .arg("install")
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .status()
-            .unwrap()
-            .success();
+        let ok = Bin::run(dir, &["install"]).status.success();
         assert!(ok, "install failed");
     }
     match setup {
         Setup::Plain => {}
-        Setup::Hooks => git(dir, &["config", "aisync.autopush", "false"]),
+        Setup::Hooks => {
+            git(dir, &["config", "aisync.autopush", "false"]);
+        }
         Setup::Autopush => {
             let hub = tmp.path().join("hub.git");
-            git(
-                tmp.path(),
-                &["init", "-q", "--bare", "-b", "main", "hub.git"],
-            );
+            init_bare(&hub);
             git(dir, &["remote", "add", "origin", hub.to_str().unwrap()]);
             git(dir, &["push", "-q", "-u", "origin", "main"]);
         }
@@ -86,11 +52,15 @@ fn repo(setup: Setup) -> tempfile::TempDir {
     tmp
 }
 
-/// Time of `COMMITS` commits with autopush on, each alone: the background sync it starts is
-/// let finish before the next note is added (a script that adds and commits in a tight loop
-/// would meet the index lock of the sync still running).
-fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
+/// Time of `COMMITS` commits in the repository [`repo`] made for `setup` in `tmp`, each a
+/// memory note added and committed. (The `git commit` alone is timed: the hooks run there, not in `git add`.) With
+/// autopush on, each commit comes alone: the background sync it starts is let finish before
+/// the next note is added (a script that adds and commits in a tight loop would meet the
+/// index lock of the sync still running).
+fn commits(tmp: &TempDir, setup: Setup) -> Duration {
     let dir = tmp.path().join("work");
+    // The kit's environment turns autopush off; the autopush repository turns it on.
+    let autopush = if setup == Setup::Autopush { "1" } else { "0" };
     let mut took = Duration::ZERO;
     for i in 0..COMMITS {
         std::fs::write(
@@ -100,9 +70,16 @@ fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
         .unwrap();
         git(&dir, &["add", "memory"]);
         let start = Instant::now();
-        git(&dir, &["commit", "-q", "-m", &format!("note {i}")]);
+        let ok = git_cmd(&dir)
+            .env("AISYNC_AUTOPUSH", autopush)
+            .args(["commit", "-q", "-m", &format!("note {i}")])
+            .status()
+            .is_ok_and(|s| s.success());
         took += start.elapsed();
-        pushed(tmp.path());
+        assert!(ok, "git commit failed");
+        if setup == Setup::Autopush {
+            pushed(tmp.path());
+        }
     }
     took
 }
@@ -110,8 +87,7 @@ fn commits_each_pushed(tmp: &tempfile::TempDir) -> Duration {
 /// Waits (a minute at most) until the background syncs have pushed everything.
 fn pushed(tmp: &Path) {
     let rev = |dir: &Path, r: &str| {
-        Command::new("git")
-            .current_dir(dir)
+        git_cmd(dir)
             .args(["rev-parse", r])
             .output()
             .map(|o| o.stdout)
@@ -131,9 +107,9 @@ fn main() {
     // Alternate, to spread a busy machine's noise over all three.
     let (mut plain, mut hooked, mut autopush) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for _ in 0..3 {
-        plain += commits(&repo(Setup::Plain).path().join("work"));
-        hooked += commits(&repo(Setup::Hooks).path().join("work"));
-        autopush += commits_each_pushed(&repo(Setup::Autopush));
+        plain += commits(&repo(Setup::Plain), Setup::Plain);
+        hooked += commits(&repo(Setup::Hooks), Setup::Hooks);
+        autopush += commits(&repo(Setup::Autopush), Setup::Autopush);
     }
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / (3 * COMMITS) as f64;
     println!("commit without git-aisync: {:.2} ms", per(plain));

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aisync_testkit::dates::{epoch_of, rfc3339};
+use aisync_testkit::rng::Rng;
 use serde_json::{json, Value};
 
 const SEED: u64 = 0x5eed_a15c_0de5_1a7e;
@@ -68,10 +70,6 @@ struct Expect {
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic generation
-
-#[path = "common/rng.rs"]
-mod rng;
-use rng::Rng;
 
 const WORDS: &[&str] = &[
     "the",
@@ -236,36 +234,6 @@ fn sentence(rng: &mut Rng, lo: usize, hi: usize) -> String {
         _ => s.push('.'),
     }
     s
-}
-
-/// `2024-05-03T12:34:56Z`, or with the given offset (minutes east) as local time.
-fn rfc3339(epoch: i64, offset_min: i64) -> String {
-    let local = epoch + offset_min * 60;
-    let days = local.div_euclid(86_400);
-    let secs = local.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let time = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    if offset_min == 0 {
-        format!("{time}Z")
-    } else {
-        let sign = if offset_min < 0 { '-' } else { '+' };
-        let o = offset_min.abs();
-        format!("{time}{sign}{:02}:{:02}", o / 60, o % 60)
-    }
 }
 
 /// 2024-01-01T00:00:00Z.
@@ -452,33 +420,6 @@ fn merge_record(o: &Value, a: &Value, b: &Value, ts_key: &str) -> Value {
     Value::Object(out)
 }
 
-/// Seconds since the epoch of the RFC 3339 timestamps this bench writes.
-fn epoch_of(s: &str) -> Option<i64> {
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let secs = num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
-    let offset = match s.get(19..)? {
-        "Z" => 0,
-        o if o.len() == 6 => {
-            let mins = num(20..22)? * 60 + num(23..25)?;
-            if o.starts_with('-') {
-                -mins
-            } else {
-                mins
-            }
-        }
-        _ => return None,
-    };
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + secs - offset * 60)
-}
-
 // --- JSON memory store ------------------------------------------------------------------------
 
 fn memory(rng: &mut Rng, id: String, created: i64, updated: i64, offset: i64) -> Value {
@@ -500,7 +441,7 @@ fn memory(rng: &mut Rng, id: String, created: i64, updated: i64, offset: i64) ->
         "source": {
             "tool": rng.pick(&["claude-code", "cursor", "aider"]),
             "machine": machine,
-            "session_id": format!("s-{:08x}", rng.next() as u32),
+            "session_id": format!("s-{:08x}", rng.next_u64() as u32),
             "confidence": (rng.below(100) as f64) / 100.0,
         },
     })

@@ -6,13 +6,17 @@
 //!
 //! cargo bench --bench scan            (AISYNC_BENCH_SCAN_MB=N for another size)
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "common/rng.rs"]
-mod rng;
-use rng::Rng;
+use aisync_testkit::rng::Rng;
+use aisync_testkit::{git_ok as git, init_repo, GitAisync};
+
+/// The binary under test.
+enum Bin {}
+
+impl GitAisync for Bin {
+    const EXE: &'static str = env!("CARGO_BIN_EXE_git-aisync");
+}
 
 fn hex(r: &mut Rng, n: usize) -> String {
     from(r, b"0123456789abcdef", n)
@@ -107,7 +111,7 @@ fn file(r: &mut Rng, kind: usize, size: usize, secret: Option<&str>) -> String {
             ),
             _ => format!(
                 "fn step_{i}(x: u64) -> u64 {{ x.wrapping_mul({}) }} // {}\n",
-                r.next() % 1000,
+                r.next_u64() % 1000,
                 sentence(r, 6)
             ),
         };
@@ -120,33 +124,6 @@ fn file(r: &mut Rng, kind: usize, size: usize, secret: Option<&str>) -> String {
         i += 1;
     }
     out
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("AISYNC_AUTOPUSH", "0")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed in {}", dir.display());
-}
-
-fn aisync(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("run git-aisync")
 }
 
 /// CPU time (user + system) of the children reaped so far.
@@ -191,7 +168,7 @@ fn throughput() {
     for _ in 0..3 {
         let cpu = children_cpu();
         let start = Instant::now();
-        let out = aisync(tmp.path(), &["scan", "--json", "memory"]);
+        let out = Bin::run(tmp.path(), &["scan", "--json", "memory"]);
         let took = start.elapsed();
         let cpu = children_cpu() - cpu;
         let found: serde_json::Value = serde_json::from_slice(&out.stdout).expect("scan --json");
@@ -220,10 +197,9 @@ fn throughput() {
 fn staged_repo(install: bool, round: u64) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", "start"]);
+    init_repo(dir);
     if install {
-        assert!(aisync(dir, &["install"]).status.success(), "install");
+        assert!(Bin::run(dir, &["install"]).status.success(), "install");
         git(dir, &["config", "aisync.autopush", "false"]);
     }
     std::fs::create_dir_all(dir.join("memory")).unwrap();

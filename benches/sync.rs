@@ -5,68 +5,33 @@
 //! cargo bench --bench sync
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use aisync_testkit::{clone, git_ok as git, init_bare, GitAisync};
+
+/// The binary under test.
+enum Bin {}
+
+impl GitAisync for Bin {
+    const EXE: &'static str = env!("CARGO_BIN_EXE_git-aisync");
+}
 
 const ROUNDS: usize = 40;
 /// One-file rounds come in this many alternating blocks.
 const BLOCKS: usize = 4;
 
-fn env(cmd: &mut Command) -> &mut Command {
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("AISYNC_AUTOPUSH", "0")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = env(Command::new("git").current_dir(dir).args(args))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?} failed in {}", dir.display());
-}
-
 fn aisync(dir: &Path, args: &[&str]) -> i32 {
-    env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-        .current_dir(dir)
-        .args(args))
-    .output()
-    .map(|o| o.status.code().unwrap_or(-1))
-    .unwrap_or(-1)
+    Bin::run(dir, args).status.code().unwrap_or(-1)
 }
 
 /// A hub and one machine made by `git aisync init`, plus a plain clone for the git baseline.
 fn setup(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let hub = root.join("hub.git");
-    std::fs::create_dir_all(&hub).unwrap();
-    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&hub);
     let machine = root.join("machine");
-    assert_eq!(
-        aisync(
-            root,
-            &[
-                "init",
-                machine.to_str().unwrap(),
-                "--remote",
-                hub.to_str().unwrap()
-            ]
-        ),
-        0
-    );
+    Bin::init(&machine, hub.to_str(), None);
     let plain = root.join("plain");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            hub.to_str().unwrap(),
-            plain.to_str().unwrap(),
-        ],
-    );
+    clone(&hub, &plain);
     (hub, machine, plain)
 }
 

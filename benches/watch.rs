@@ -5,7 +5,7 @@
 //!   1. a hub on a local path (B watches its ref files),
 //!   2. the same kind of hub asked by polling (`watch --poll-remotes`, every `poll`),
 //!   3. plain git: commit + push in A, `git pull` every `poll` in B,
-//!   4. a hub over SSH (a real sshd on 127.0.0.1, started by tests/common/sshd.rs) with
+//!   4. a hub over SSH (a real sshd on 127.0.0.1, started by the test kit's sshd) with
 //!      git-aisync on the sessions' PATH: B keeps a `notify-wait` session open,
 //!   5. the same hub where the sessions find no git-aisync: B falls back to `ls-remote`
 //!      every `poll`.
@@ -19,51 +19,31 @@
 //! cargo bench --bench watch
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-// The tests' sshd harness; the tests use all of it.
-#[allow(dead_code)]
-#[path = "../tests/common/sshd.rs"]
-mod sshd;
+use aisync_testkit::sshd::start_sshd;
+use aisync_testkit::{clone, git_ok as git, init_bare, GitAisync};
+
+/// The binary under test.
+enum Bin {}
+
+impl GitAisync for Bin {
+    const EXE: &'static str = env!("CARGO_BIN_EXE_git-aisync");
+}
+
+type Watcher = aisync_testkit::watcher::Watcher<Bin>;
 
 const WRITES: usize = 25;
 /// The policy's default poll interval, which both the polled watcher and the baseline use.
 const POLL: Duration = Duration::from_secs(2);
 const FILES: usize = 10_000;
-
-fn env(cmd: &mut Command) -> &mut Command {
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("AISYNC_AUTOPUSH", "0")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = env(Command::new("git").current_dir(dir).args(args))
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// How long a watcher may take to start, or to stop on SIGTERM.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn aisync(dir: &Path, args: &[&str]) {
-    let out = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-        .current_dir(dir)
-        .args(args))
-    .output()
-    .expect("run git-aisync");
+    let out = Bin::run(dir, args);
     assert!(
         matches!(out.status.code(), Some(0 | 4)),
         "git aisync {args:?} failed in {}: {}",
@@ -74,40 +54,25 @@ fn aisync(dir: &Path, args: &[&str]) {
 
 fn hub(root: &Path, name: &str) -> PathBuf {
     let hub = root.join(name);
-    std::fs::create_dir_all(&hub).unwrap();
-    git(&hub, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&hub);
     hub
 }
 
 fn machine(root: &Path, hub: &Path, name: &str) -> PathBuf {
     let dir = root.join(name);
-    aisync(
-        root,
-        &[
-            "init",
-            dir.to_str().unwrap(),
-            "--remote",
-            hub.to_str().unwrap(),
-        ],
-    );
+    Bin::init(&dir, hub.to_str(), None);
     dir
+}
+
+/// A watcher in `dir`, ready once its first cycle is done; `vars` in its environment.
+fn watcher(dir: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Watcher {
+    Watcher::spawn(dir, extra, vars, PATIENCE)
 }
 
 /// A machine that joined a hub at `url` over ssh.
 fn machine_ssh(root: &Path, url: &str, ssh: &str, name: &str) -> PathBuf {
     let dir = root.join(name);
-    let out = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-        .current_dir(root)
-        .env("GIT_SSH_COMMAND", ssh)
-        .args(["init", dir.to_str().unwrap(), "--remote", url]))
-    .stdin(Stdio::null())
-    .output()
-    .expect("run git-aisync");
-    assert!(
-        out.status.success(),
-        "git aisync init over ssh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    Bin::init(&dir, Some(url), Some(ssh));
     git(&dir, &["config", "aisync.machine", name]);
     dir
 }
@@ -115,7 +80,7 @@ fn machine_ssh(root: &Path, url: &str, ssh: &str, name: &str) -> PathBuf {
 /// Latencies through a hub over ssh; with `with_aisync`, B waits until its notify-wait
 /// session is open before the first write.
 fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>> {
-    let sshd = sshd::start_sshd(&root.join(format!("sshd-{name}")), with_aisync)?;
+    let sshd = start_sshd::<Bin>(&root.join(format!("sshd-{name}")), with_aisync)?;
     let known = sshd.dir.join("known_hosts");
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
@@ -123,79 +88,16 @@ fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>>
     let url = sshd.url(&hub);
     let a = machine_ssh(root, &url, &ssh, &format!("a-{name}"));
     let b = machine_ssh(root, &url, &ssh, &format!("b-{name}"));
-    let _wa = Watcher::start_env(&a, &[], &[("GIT_SSH_COMMAND", &ssh)]);
-    let _wb = Watcher::start_env(&b, &[], &[("GIT_SSH_COMMAND", &ssh)]);
+    let wa = watcher(&a, &[], &[("GIT_SSH_COMMAND", &ssh)]);
+    let wb = watcher(&b, &[], &[("GIT_SSH_COMMAND", &ssh)]);
     let want = if with_aisync { "open" } else { "unavailable" };
-    let start = Instant::now();
-    while !std::fs::read_to_string(b.join(".git/aisync/watch.json"))
-        .is_ok_and(|t| t.contains(&format!("\"session\": \"{want}\"")))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "b's notify-wait session is not {want}: {}",
-            std::fs::read_to_string(b.join(".git/aisync/watch.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(latencies(&a, &b, "memory/bench.md", |_| {}))
-}
-
-/// A watcher process, stopped with SIGTERM when dropped.
-struct Watcher(Child, PathBuf);
-
-impl Watcher {
-    fn start(dir: &Path, extra: &[&str]) -> Watcher {
-        Watcher::start_env(dir, extra, &[])
-    }
-
-    fn start_env(dir: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Watcher {
-        let child = env(Command::new(env!("CARGO_BIN_EXE_git-aisync"))
-            .args(["watch", "--quiet"])
-            .args(extra)
-            .envs(vars.iter().copied())
-            .current_dir(dir))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the watcher");
-        let w = Watcher(child, dir.to_path_buf());
-        let start = Instant::now();
-        // Ready once its first cycle is done.
-        while !std::fs::read_to_string(dir.join(".git/aisync/watch.json")).is_ok_and(|t| {
-            t.contains(&format!("\"pid\": {}", w.0.id())) && !t.contains("\"last_cycle\": null")
-        }) {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the watcher in {} did not start",
-                dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        w
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        // SAFETY: signals our own child, not yet reaped.
-        unsafe {
-            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        eprintln!(
-            "the watcher in {} did not stop on SIGTERM",
-            self.1.display()
-        );
-    }
+    wb.wait_for(&format!("b's notify-wait session {want}"), || {
+        wb.session() == want
+    });
+    let times = latencies(&a, &b, "memory/bench.md", |_| {});
+    wa.stop();
+    wb.stop();
+    Some(times)
 }
 
 /// Writes a unique line in `a` (through `after_write`), and times until `b` has it.
@@ -294,13 +196,14 @@ fn idle(root: &Path, window: Duration, extra: &[&str], what: &str) {
         .unwrap();
     }
     aisync(&dir, &["sync", "--quiet"]);
-    let w = Watcher::start(&dir, extra);
+    let w = watcher(&dir, extra, &[]);
     std::thread::sleep(Duration::from_secs(2));
     // SAFETY: sysconf reads a constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let (t0, _, _) = usage(w.0.id());
+    let (t0, _, _) = usage(w.pid());
     std::thread::sleep(window);
-    let (t1, rss, hwm) = usage(w.0.id());
+    let (t1, rss, hwm) = usage(w.pid());
+    w.stop();
     let cpu = (t1 - t0) as f64 / hz / window.as_secs_f64() * 100.0;
     println!(
         "idle, {FILES} files, {what:<28} CPU {cpu:.3} % over {} s ({} ticks)  RSS {:.1} MB (peak {:.1} MB)  (target < 0.1 %, < 20 MB)",
@@ -325,35 +228,34 @@ fn main() {
     let hub1 = hub(root, "hub1.git");
     let (a, b) = (machine(root, &hub1, "a1"), machine(root, &hub1, "b1"));
     let local = {
-        let _wa = Watcher::start(&a, &[]);
-        let _wb = Watcher::start(&b, &[]);
-        latencies(&a, &b, "memory/bench.md", |_| {})
+        let (wa, wb) = (watcher(&a, &[], &[]), watcher(&b, &[], &[]));
+        let times = latencies(&a, &b, "memory/bench.md", |_| {});
+        wa.stop();
+        wb.stop();
+        times
     };
 
     // 2. The same, asked by polling every POLL.
     let hub2 = hub(root, "hub2.git");
     let (a, b) = (machine(root, &hub2, "a2"), machine(root, &hub2, "b2"));
     let polled = {
-        let _wa = Watcher::start(&a, &["--poll-remotes"]);
-        let _wb = Watcher::start(&b, &["--poll-remotes"]);
-        latencies(&a, &b, "memory/bench.md", |_| {})
+        let poll = ["--poll-remotes"];
+        let (wa, wb) = (watcher(&a, &poll, &[]), watcher(&b, &poll, &[]));
+        let times = latencies(&a, &b, "memory/bench.md", |_| {});
+        wa.stop();
+        wb.stop();
+        times
     };
 
     // 3. Plain git: commit + push in A; B pulls every POLL.
     let hub3 = hub(root, "hub3.git");
     let (pa, pb) = (root.join("pa"), root.join("pb"));
-    git(
-        root,
-        &["clone", "-q", hub3.to_str().unwrap(), pa.to_str().unwrap()],
-    );
+    clone(&hub3, &pa);
     std::fs::write(pa.join("notes.md"), "# Notes\n").unwrap();
     git(&pa, &["add", "-A"]);
     git(&pa, &["commit", "-q", "-m", "start"]);
     git(&pa, &["push", "-q", "origin", "HEAD:main"]);
-    git(
-        root,
-        &["clone", "-q", hub3.to_str().unwrap(), pb.to_str().unwrap()],
-    );
+    clone(&hub3, &pb);
     let stop = Arc::new(AtomicBool::new(false));
     let puller = {
         let (stop, pb) = (stop.clone(), pb.clone());

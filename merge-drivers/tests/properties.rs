@@ -21,6 +21,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 
+use aisync_testkit::dates::{epoch_of, rfc3339};
 use common::config;
 use merge_drivers::{merge, Kind, Merged, Method, Options, Policy, Rule};
 use proptest::collection::vec;
@@ -446,71 +447,9 @@ fn parse(bytes: &[u8]) -> Option<J> {
 
 // ───────────────────────────── instants and ordering (README §5, §6) ─────────────────────────────
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `secs` as RFC 3339 local time at `offset` minutes east (`Z` for 0).
-fn rfc3339(secs: i64, offset: i64) -> String {
-    let local = secs + offset * 60;
-    let (y, m, d) = civil_from_days(local.div_euclid(86400));
-    let t = local.rem_euclid(86400);
-    let off = if offset == 0 {
-        "Z".to_string()
-    } else {
-        let sign = if offset < 0 { '-' } else { '+' };
-        format!("{sign}{:02}:{:02}", offset.abs() / 60, offset.abs() % 60)
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{off}",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    )
-}
-
 /// Reads what [`rfc3339`] writes, as ns since the epoch.
 fn parse_rfc3339(s: &str) -> Option<i128> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
-    let local = days * 86400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?;
-    let offset = match &s[19..] {
-        "Z" => 0,
-        o if o.len() == 6 => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (n(20..22)? * 60 + n(23..25)?)
-        }
-        _ => return None,
-    };
-    Some(i128::from(local - offset * 60) * 1_000_000_000)
+    epoch_of(s).map(|secs| i128::from(secs) * 1_000_000_000)
 }
 
 /// A timestamp: epoch seconds, epoch milliseconds, or RFC 3339 with an offset (so that text

@@ -1,7 +1,7 @@
 //! `install` and `uninstall` in real repositories: what a person sees in their config and
 //! attributes, and that a merge afterwards uses the drivers.
 
-mod common;
+use crate::common;
 
 use common::{aisync, git_cmd, Repo};
 
@@ -126,11 +126,9 @@ fn install_outside_a_repository_or_in_a_bare_one_says_what_to_do() {
 }
 
 fn hook_file(repo: &Repo, dir: &str, name: &str, body: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let path = repo.path().join(dir).join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::executable(&path, body);
     path
 }
 
@@ -468,7 +466,7 @@ fn install_records_the_link_it_was_started_by_so_upgrades_keep_working() {
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&cellar).unwrap();
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(common::bin(), cellar.join("git-aisync")).unwrap();
+    common::copy_executable(&common::bin(), &cellar.join("git-aisync"));
     std::os::unix::fs::symlink(cellar.join("git-aisync"), bin.join("git-aisync")).unwrap();
     let link = bin.join("git-aisync");
     // Started by its path, and by name from PATH (as `git aisync` starts it).
@@ -525,7 +523,7 @@ fn uninstall_where_nothing_was_installed_changes_nothing() {
 fn a_moved_binary_stops_a_commit_with_one_line_saying_to_install_again() {
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("git-aisync");
-    std::fs::copy(common::bin(), &copy).unwrap();
+    common::copy_executable(&common::bin(), &copy);
     let repo = Repo::new();
     let mut install = std::process::Command::new(&copy);
     common::isolated(install.current_dir(repo.path()).arg("install"));

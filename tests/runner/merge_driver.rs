@@ -1,7 +1,7 @@
 //! The merge driver as git and people use it: registered in a real repository, called by
 //! `git merge`, and called by hand with odd inputs.
 
-mod common;
+use crate::common;
 
 use common::{aisync, Repo};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The watcher across machines: clones of one bare hub in temp dirs, a `git aisync watch`
 //! process in each (started here, stopped with SIGTERM), real git throughout.
 
-mod common;
+use crate::common;
 
 use common::watcher::{wait_until, Watcher};
 use common::{aisync, assert_exit, executable, git_cmd, git_ok, read_or_empty, write, Net};
@@ -348,7 +348,7 @@ fn with_the_inotify_table_full_the_watcher_polls_says_why_and_still_syncs() {
 #[test]
 fn a_peer_delivery_to_the_inbox_wakes_the_watcher_and_is_merged() {
     // b is a machine with no remote at all: only its inbox can bring it news. c is a clone of
-    // b with b as its peer (the setup of tests/peers.rs), so c's cycle delivers to
+    // b with b as its peer (the setup of the peers tests), so c's cycle delivers to
     // refs/aisync/inbox/c in b.
     let tmp = tempfile::tempdir().unwrap();
     let (b, c) = (tmp.path().join("b"), tmp.path().join("c"));

@@ -1,6 +1,6 @@
 //! `doctor`: a healthy repository, and one failure at a time with its fix.
 
-mod common;
+use crate::common;
 
 use common::{aisync, git_cmd};
 use serde_json::Value;
@@ -215,7 +215,7 @@ fn a_binary_in_a_folder_with_a_quote_in_its_name_is_found() {
     let folder = tmp.path().join("it's here");
     std::fs::create_dir_all(&folder).unwrap();
     let copy = folder.join("git-aisync");
-    std::fs::copy(common::bin(), &copy).unwrap();
+    common::copy_executable(&common::bin(), &copy);
     let dir = tmp.path().join("ai");
     let mut init = std::process::Command::new(&copy);
     common::isolated(init.args(["init", dir.to_str().unwrap()]));

@@ -1,7 +1,7 @@
 //! The secret gate: generated fake secrets (made here, never real keys) embedded the way
 //! assistants write them are caught at every gate, and none reaches the hub.
 
-mod common;
+use crate::common;
 
 use common::{aisync, assert_exit, git_cmd, init_bare};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `git aisync status`: what it counts as waiting for the cycle.
 
-mod common;
+use crate::common;
 
 use common::{aisync, write};
 

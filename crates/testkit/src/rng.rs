@@ -1,5 +1,4 @@
-//! The benches' deterministic generator: the same inputs on every run.
-#![allow(dead_code)] // each bench uses what it needs
+//! The deterministic generator of the benches' inputs: the same inputs on every run.
 
 pub struct Rng(u64);
 
@@ -8,7 +7,7 @@ impl Rng {
         Rng(seed | 1)
     }
     /// xorshift64*.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -17,7 +16,7 @@ impl Rng {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)

@@ -4,7 +4,7 @@
 //! `repo: local` config (nothing downloaded), its cache in a temp dir: without it the tests
 //! fail under CI and are skipped, saying so, elsewhere.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -353,8 +353,7 @@ fn a_team_hook_chained_by_aisync_survives_pre_commit_install_and_uninstall() {
     s.pre_commit(&["uninstall", "-t", "pre-commit", "-t", "pre-push"]);
     let team = s.hooks_dir().join("pre-commit");
     let body = "#!/bin/sh\ncase $(git diff --cached --name-only) in *blocked*) echo 'team hook says no' >&2; exit 1 ;; esac\n";
-    std::fs::write(&team, body).unwrap();
-    std::fs::set_permissions(&team, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::executable(&team, body);
 
     s.aisync_ok(&["install"]);
     let out = s.pre_commit(&["install", "-t", "pre-commit"]);

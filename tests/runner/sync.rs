@@ -1,6 +1,6 @@
 //! The sync cycle across machines: clones of one bare hub in temp dirs, real git throughout.
 
-mod common;
+use crate::common;
 
 use common::{aisync, assert_exit, executable, git_cmd, git_ok, read, write, Net};
 use std::path::{Path, PathBuf};

@@ -1,12 +1,12 @@
 //! The watcher with a hub over SSH: a real sshd on 127.0.0.1 (its own host key and an
-//! authorized key made here, as in tests/ssh.rs), two machines each running `git aisync watch`.
+//! authorized key made here, as in ssh.rs), two machines each running `git aisync watch`.
 //! With git-aisync on the hub's session PATH the watcher keeps a `notify-wait` session open and
 //! hears a push at once; without it, it falls back to polling and still syncs.
 //!
 //! Needs `sshd` (Debian: openssh-server; `.ci/run` installs it). Without it these tests fail
 //! under CI and say so plainly when run locally.
 
-mod common;
+use crate::common;
 
 use common::sshd::{start_sshd_with, Sshd};
 use common::watcher::{wait_until, Watcher};

@@ -1,36 +1,39 @@
-//! A `git aisync watch` process for the watcher tests: started with the test git
+//! A `git aisync watch` process for the watcher tests and benches: started with the test git
 //! environment, stopped with SIGTERM, killed if the test fails first.
 
+use std::marker::PhantomData;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::aisync_cmd;
+use crate::GitAisync;
 
 /// Long enough for a busy two-core machine; the waits return as soon as the thing holds.
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(20);
 
-/// A running `git aisync watch`; killed if the test fails before it stops it.
-pub struct Watcher {
+/// A running `B watch` (`B`: the binary under test); killed if the test fails before it
+/// stops it.
+pub struct Watcher<B: GitAisync> {
     child: Option<Child>,
     pub dir: PathBuf,
     patience: Duration,
+    binary: PhantomData<B>,
 }
 
-impl Watcher {
+impl<B: GitAisync> Watcher<B> {
     /// Started in `dir` with `extra` arguments; ready once its first cycle is done.
-    pub fn start(dir: &Path, extra: &[&str]) -> Watcher {
-        Watcher::spawn(dir, extra, &[], DEFAULT_PATIENCE)
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn(dir, extra, &[], DEFAULT_PATIENCE)
     }
 
-    pub fn start_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Watcher {
-        Watcher::spawn(dir, extra, env, DEFAULT_PATIENCE)
+    pub fn start_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(dir, extra, env, DEFAULT_PATIENCE)
     }
 
     /// `patience`: how long its waits may take before the test fails.
-    pub fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)], patience: Duration) -> Watcher {
-        let child = aisync_cmd(dir)
+    pub fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)], patience: Duration) -> Self {
+        let child = B::cmd(dir)
             .args(["watch", "--quiet"])
             .args(extra)
             .envs(env.iter().copied())
@@ -45,6 +48,7 @@ impl Watcher {
             child: Some(child),
             dir: dir.to_path_buf(),
             patience,
+            binary: PhantomData,
         };
         // Ready once its first cycle (catching up) is done.
         w.wait_for("the watcher's first cycle", || w.cycles() >= 1);
@@ -135,7 +139,11 @@ impl Watcher {
 
 /// Waits until `ok` holds, as long as the most patient of `watchers`; on a timeout, fails
 /// with all their logs.
-pub fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> bool) {
+pub fn wait_until<B: GitAisync>(
+    what: &str,
+    watchers: &[&Watcher<B>],
+    mut ok: impl FnMut() -> bool,
+) {
     let patience = watchers
         .iter()
         .map(|w| w.patience)
@@ -154,7 +162,7 @@ pub fn wait_until(what: &str, watchers: &[&Watcher], mut ok: impl FnMut() -> boo
     }
 }
 
-impl Drop for Watcher {
+impl<B: GitAisync> Drop for Watcher<B> {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

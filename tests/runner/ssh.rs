@@ -4,7 +4,7 @@
 //! Needs `sshd` (Debian: openssh-server; `.ci/run` installs it). Without it these tests fail
 //! under CI and say so plainly when run locally.
 
-mod common;
+use crate::common;
 
 use common::sshd::start_sshd;
 use common::{aisync, aisync_ssh, assert_exit, git_ok, init_bare, init_over_ssh};

@@ -1,13 +1,13 @@
 //! A real sshd on 127.0.0.1 for the SSH tests: its own host key, an authorized key made
 //! here, a home of its own for the sessions. Needs `sshd` (Debian: openssh-server; `.ci/run`
 //! installs it): without it the tests fail under CI and are skipped, saying so, elsewhere.
-//!
-//! Self-contained (nothing from `super`): benches/watch.rs includes this file by its path.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::GitAisync;
 
 pub struct Sshd {
     child: Child,
@@ -40,14 +40,18 @@ pub fn keygen(path: &Path) {
 }
 
 /// An sshd on 127.0.0.1 that lets this user in with a key made here; `None` without sshd.
-/// `with_aisync`: whether the sessions find git-aisync on their PATH (git they always find).
-pub fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
-    start_sshd_with(dir, with_aisync, None)
+/// `with_aisync`: whether the sessions find `B` on their PATH (git they always find).
+pub fn start_sshd<B: GitAisync>(dir: &Path, with_aisync: bool) -> Option<Sshd> {
+    start_sshd_with::<B>(dir, with_aisync, None)
 }
 
 /// [`start_sshd`], the sessions finding the programs in `first` before any other (a wrapper
 /// that logs what the hub is asked, say).
-pub fn start_sshd_with(dir: &Path, with_aisync: bool, first: Option<&Path>) -> Option<Sshd> {
+pub fn start_sshd_with<B: GitAisync>(
+    dir: &Path,
+    with_aisync: bool,
+    first: Option<&Path>,
+) -> Option<Sshd> {
     let Some(sshd) = sshd_binary() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -78,8 +82,7 @@ pub fn start_sshd_with(dir: &Path, with_aisync: bool, first: Option<&Path>) -> O
         .collect();
     let mut path = system.join(":");
     if with_aisync {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"));
-        path = format!("{}:{path}", bin.parent().unwrap().display());
+        path = format!("{}:{path}", B::exe().parent().unwrap().display());
     }
     if let Some(first) = first {
         path = format!("{}:{path}", first.display());

@@ -1,46 +1,80 @@
-//! Test support: real git repositories in temp dirs, isolated from the user's git config.
-
-#![allow(dead_code)]
-
-pub mod sshd;
-pub mod watcher;
+//! What the tests share beyond the kit (aisync-testkit, re-exported here): the binary under
+//! test, named once ([`Bin`]), the kit's helpers bound to it under the names the tests use,
+//! scratch repositories and hubs, and a scenario two modules play.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+pub use aisync_testkit::{
+    assert_exit, copy_executable, executable, git_cmd, git_ok, init_bare, isolated, read,
+    read_or_empty, write, GitAisync,
+};
 use tempfile::TempDir;
+
+/// The git-aisync binary under test: Cargo says where only to the root package's
+/// integration tests and benches, as they are compiled.
+pub enum Bin {}
+
+impl GitAisync for Bin {
+    const EXE: &'static str = env!("CARGO_BIN_EXE_git-aisync");
+}
+
+pub mod sshd {
+    use std::path::Path;
+
+    pub use aisync_testkit::sshd::Sshd;
+
+    /// An sshd on 127.0.0.1 (see [`aisync_testkit::sshd`]); `None` without sshd.
+    pub fn start_sshd(dir: &Path, with_aisync: bool) -> Option<Sshd> {
+        aisync_testkit::sshd::start_sshd::<super::Bin>(dir, with_aisync)
+    }
+
+    pub fn start_sshd_with(dir: &Path, with_aisync: bool, first: Option<&Path>) -> Option<Sshd> {
+        aisync_testkit::sshd::start_sshd_with::<super::Bin>(dir, with_aisync, first)
+    }
+}
+
+pub mod watcher {
+    pub use aisync_testkit::watcher::wait_until;
+
+    /// A running `git aisync watch` (see [`aisync_testkit::watcher`]).
+    pub type Watcher = aisync_testkit::watcher::Watcher<super::Bin>;
+}
 
 /// The git-aisync binary under test.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_git-aisync"))
-}
-
-/// `c` isolated from the user's and the system's git configuration, with a fixed identity.
-pub fn isolated(c: &mut Command) -> &mut Command {
-    c.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        // Tests that want commits pushed by the hooks turn this back on.
-        .env("AISYNC_AUTOPUSH", "0")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-}
-
-/// A git command that sees none of the user's or the system's configuration.
-pub fn git_cmd(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    isolated(c.current_dir(dir).env("GIT_TERMINAL_PROMPT", "0"));
-    c
+    Bin::exe().to_path_buf()
 }
 
 /// A git-aisync command in `dir` (isolated from the user's git config).
 pub fn aisync_cmd(dir: &Path) -> Command {
-    let mut c = Command::new(bin());
-    isolated(c.current_dir(dir));
-    c
+    Bin::cmd(dir)
+}
+
+/// Runs git-aisync in `dir` (isolated from the user's git config).
+pub fn aisync(dir: &Path, args: &[&str]) -> Output {
+    Bin::run(dir, args)
+}
+
+/// Runs git-aisync in `dir` with `ssh` as git's ssh command, and nothing on stdin.
+pub fn aisync_ssh(dir: &Path, ssh: &str, args: &[&str]) -> Output {
+    Bin::run_ssh(dir, ssh, args)
+}
+
+/// Makes `dir` a synced repository on its own (`git aisync init DIR`, no remote).
+pub fn init_alone(dir: &Path) {
+    Bin::init(dir, None, None);
+}
+
+/// Makes `dir` a machine that joined (or first filled) the hub at `hub` with
+/// `git aisync init DIR --remote HUB`.
+pub fn init_joined(dir: &Path, hub: &Path) {
+    Bin::init(dir, hub.to_str(), None);
+}
+
+/// Makes `dir` a machine that joined the hub at `url` with `git aisync init` over ssh.
+pub fn init_over_ssh(dir: &Path, ssh: &str, url: &str) {
+    Bin::init(dir, Some(url), Some(ssh));
 }
 
 pub struct Repo {
@@ -51,10 +85,8 @@ impl Repo {
     /// A new repository on branch `main` with one empty commit.
     pub fn new() -> Repo {
         let dir = tempfile::tempdir().expect("temp dir");
-        let repo = Repo { dir };
-        repo.git(&["init", "-q", "-b", "main"]);
-        repo.git(&["commit", "-q", "--allow-empty", "-m", "start"]);
-        repo
+        aisync_testkit::init_repo(dir.path());
+        Repo { dir }
     }
 
     pub fn path(&self) -> &Path {
@@ -110,120 +142,6 @@ impl Repo {
     }
 }
 
-/// Runs git-aisync in `dir` (isolated from the user's git config).
-pub fn aisync(dir: &Path, args: &[&str]) -> Output {
-    aisync_cmd(dir).args(args).output().expect("run git-aisync")
-}
-
-/// Runs git-aisync in `dir` with `ssh` as git's ssh command, and nothing on stdin.
-pub fn aisync_ssh(dir: &Path, ssh: &str, args: &[&str]) -> Output {
-    aisync_cmd(dir)
-        .env("GIT_SSH_COMMAND", ssh)
-        .stdin(Stdio::null())
-        .args(args)
-        .output()
-        .expect("run git-aisync")
-}
-
-/// Runs git in `dir` and asserts it succeeded; its output.
-pub fn git_ok(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts that `out` exited with `code`, its stderr as the failure message.
-pub fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A bare repository on branch `main` at `dir`, made with the folders it needs.
-pub fn init_bare(dir: &Path) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    git_ok(dir, &["init", "-q", "--bare", "-b", "main"]);
-}
-
-/// Makes `dir` a synced repository on its own (`git aisync init DIR`, no remote).
-pub fn init_alone(dir: &Path) {
-    let out = aisync(Path::new("/"), &["init", dir.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "init {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes `dir` a machine that joined (or first filled) the hub at `hub` with
-/// `git aisync init DIR --remote HUB`.
-pub fn init_joined(dir: &Path, hub: &Path) {
-    let out = aisync(
-        Path::new("/"),
-        &[
-            "init",
-            dir.to_str().unwrap(),
-            "--remote",
-            hub.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "init {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes `dir` a machine that joined the hub at `url` with `git aisync init` over ssh.
-pub fn init_over_ssh(dir: &Path, ssh: &str, url: &str) {
-    let out = aisync_ssh(
-        Path::new("/"),
-        ssh,
-        &["init", dir.to_str().unwrap(), "--remote", url],
-    );
-    assert!(
-        out.status.success(),
-        "init {} over ssh: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Writes `text` to `rel` in `dir`, making the folders it needs.
-pub fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-/// The text of `rel` in `dir`; fails the test if it cannot be read.
-pub fn read(dir: &Path, rel: &str) -> String {
-    std::fs::read_to_string(dir.join(rel)).unwrap()
-}
-
-/// The text of `rel` in `dir`, or "" while it is not there (for the waits).
-pub fn read_or_empty(dir: &Path, rel: &str) -> String {
-    std::fs::read_to_string(dir.join(rel)).unwrap_or_default()
-}
-
-/// Writes an executable script (a hook, say) at `path`.
-pub fn executable(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    let mut perms = std::fs::metadata(path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(path, perms).unwrap();
-}
-
 /// A bare hub in a temp dir, and machines that join it with `git aisync init`.
 pub struct Net {
     _tmp: TempDir,
@@ -273,20 +191,7 @@ impl Net {
     /// A machine named `name` that joined the hub with `git aisync init`.
     pub fn machine(&self, name: &str) -> PathBuf {
         let dir = self.root.join(name);
-        let out = aisync(
-            Path::new("/"),
-            &[
-                "init",
-                dir.to_str().unwrap(),
-                "--remote",
-                self.hub.to_str().unwrap(),
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "init {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        init_joined(&dir, &self.hub);
         git_ok(&dir, &["config", "aisync.machine", name]);
         dir
     }

@@ -1,7 +1,7 @@
 //! `init`: from nothing, in an existing repository, with an empty hub, and a second machine
 //! joining a hub that already has history.
 
-mod common;
+use crate::common;
 
 use common::{aisync, git_ok, Repo};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Peers without a hub: machines' own working repositories as each other's remotes.
 
-mod common;
+use crate::common;
 
 use common::watcher::Watcher;
 use common::{aisync, git_ok, init_bare};

@@ -1,7 +1,7 @@
 //! `git aisync service`: the systemd unit, the launchd agent and the crontab line it writes,
 //! with HOME in a temp dir (nothing is started: `--no-start`, or no service manager on PATH).
 
-mod common;
+use crate::common;
 
 use common::bin;
 use std::path::PathBuf;
@@ -216,21 +216,7 @@ fn a_launchd_agent_runs_watch_at_login_and_after_a_failure() {
 fn a_crontab_line_is_added_once_replaced_and_removed_leaving_the_rest() {
     let h = Home::new();
     // A fake crontab that keeps the table in a file.
-    let bin_dir = h.home.join("fake-bin");
-    std::fs::create_dir_all(&bin_dir).unwrap();
-    let table = h.home.join("crontab.txt");
-    let script = bin_dir.join("crontab");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nf='{}'\ncase \"$1\" in\n  -l) [ -f \"$f\" ] && exec cat \"$f\"; echo \"no crontab for $USER\" >&2; exit 1 ;;\n  -) cat > \"$f\" ;;\n  *) exit 2 ;;\nesac\n",
-            table.display()
-        ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
+    let (table, bin_dir) = fake_crontab(&h);
     let path = format!(
         "{}:{}",
         bin_dir.display(),
@@ -284,7 +270,7 @@ fn started_through_a_package_managers_link_the_unit_runs_the_link_that_survives_
     let bin_dir = h.home.join("brew-bin");
     std::fs::create_dir_all(&cellar).unwrap();
     std::fs::create_dir_all(&bin_dir).unwrap();
-    std::fs::copy(bin(), cellar.join("git-aisync")).unwrap();
+    common::copy_executable(&bin(), &cellar.join("git-aisync"));
     let link = bin_dir.join("git-aisync");
     std::os::unix::fs::symlink(cellar.join("git-aisync"), &link).unwrap();
 
