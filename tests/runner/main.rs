@@ -7,6 +7,7 @@
 
 mod common;
 
+mod architecture;
 mod doctor;
 mod init;
 mod install;
