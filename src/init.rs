@@ -109,6 +109,9 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
     install::install(&repo, exe, &policy)?;
     paths.push(".gitattributes".to_string());
 
+    // Init's commit and push are git-aisync's own work, as the join's merge is: their hooks
+    // start no background sync (which would race init's own first push to the hub and win).
+    let cycle = repo.enter_cycle();
     // Only what init wrote: whatever the person had staged stays staged, uncommitted.
     repo.add_paths(&paths)?;
     let mut diff = vec!["diff", "--cached", "--quiet", "--"];
@@ -147,6 +150,7 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
             }
         }
     };
+    drop(cycle);
     Ok(Initialized {
         repo,
         branch,
@@ -169,6 +173,7 @@ enum Joined {
 /// merge drivers and the hub's attributes in force, and every version of a file no driver
 /// could merge kept (as the sync cycle keeps them).
 fn join(repo: &Repo, url: &str, exe: &Path) -> Result<Joined> {
+    let _cycle = repo.enter_cycle();
     let branch = match remote_branch(repo)? {
         Ok(Some(branch)) => branch,
         Ok(None) => return Ok(Joined::EmptyHub),

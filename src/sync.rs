@@ -57,10 +57,7 @@ pub type Known = std::collections::HashMap<String, String>;
 
 /// [`sync`], first trusting `known` for where remotes stand.
 pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Report {
-    // git-lfs uploads its objects from a pre-push hook: with LFS in use the cycle keeps the
-    // hooks (ours see the cycle and stand aside), or other machines would get pointers to
-    // objects that exist nowhere else.
-    let _cycle = repo.enter_cycle(repo.any_setting(|key| key.starts_with("filter.lfs.")));
+    let _cycle = repo.enter_cycle();
     let machine = crate::machine::name(repo);
     let lock = loop {
         match Lock::acquire(&repo.state_dir(), &crate::machine::host_name()) {

@@ -259,10 +259,14 @@ impl Repo {
     }
 
     /// From now on (until the guard is dropped), the git children made through this
-    /// repository belong to a sync cycle: their hooks see it and start no cycle, and they run
-    /// no hooks unless `keep_hooks`.
-    pub fn enter_cycle(&self, keep_hooks: bool) -> CycleGuard<'_> {
-        let before = self.cycle.replace(if keep_hooks {
+    /// repository do git-aisync's own work (a sync cycle, init's first commit and push):
+    /// their hooks see it and start no cycle (no loops, no storms, no background push racing
+    /// ours), and they run no hooks at all, unless the repository uses git-lfs, which uploads
+    /// its objects from pre-push (without them other machines would get pointers to objects
+    /// that exist nowhere else).
+    pub fn enter_cycle(&self) -> CycleGuard<'_> {
+        let lfs = self.any_setting(|key| key.starts_with("filter.lfs."));
+        let before = self.cycle.replace(if lfs {
             Cycle::InsideWithHooks
         } else {
             Cycle::Inside

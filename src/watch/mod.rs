@@ -81,7 +81,7 @@ pub fn run(repo: &Repo, opts: Options, signals: StopSignals, echo: Option<Echo>)
     let state_dir = repo.state_dir();
     let _lock = WatchLock::acquire(&state_dir)?;
     // The watcher's own git children, like its cycles', start no cycle from their hooks.
-    let _cycle = repo.enter_cycle(false);
+    let _cycle = repo.enter_cycle();
     let (tx, rx) = mpsc::channel();
     signals.forward(tx.clone());
     let log = Log::new(&state_dir, echo);

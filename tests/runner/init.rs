@@ -447,3 +447,32 @@ fn uncommitted_edits_to_a_file_the_hub_has_stop_the_join_until_committed() {
         repo.git(&["rev-parse", "HEAD"])
     );
 }
+
+/// `git aisync init DIR --remote HUB` with autopush on (as a user has it) on an empty hub:
+/// `init`'s own first commit must not start a background sync that races its push. The hub
+/// has the commit, init says it pushed and exits 0 — twenty times, since a race shows only
+/// in some.
+#[test]
+fn init_with_an_empty_hub_pushes_its_first_commit_and_says_so_every_time() {
+    for round in 0..20 {
+        let tmp = tempfile::tempdir().unwrap();
+        let hub = tmp.path().join("hub.git");
+        common::init_bare(&hub);
+        let dir = tmp.path().join("ai");
+        let out = common::aisync_cmd(Path::new("/"))
+            .env_remove("AISYNC_AUTOPUSH")
+            .args(["init", dir.to_str().unwrap(), "--remote"])
+            .arg(&hub)
+            .output()
+            .unwrap();
+        common::assert_exit(&out, 0);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("pushed main to origin"),
+            "round {round}: {said}"
+        );
+        let head = git_ok(&dir, &["rev-parse", "HEAD"]);
+        let on_hub = git_ok(&hub, &["rev-parse", "refs/heads/main"]);
+        assert_eq!(head, on_hub, "round {round}");
+    }
+}

@@ -160,3 +160,40 @@ fn a_peer_in_a_home_directory_is_reached_with_a_tilde_path_in_both_url_forms() {
         assert_exit(&out, 0);
     }
 }
+
+/// The same first command over SSH, with autopush on: init pushes its first commit to the
+/// empty hub, says so and exits 0, twenty times over.
+#[test]
+fn init_with_an_empty_hub_over_ssh_pushes_its_first_commit_every_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(sshd) = start_sshd(&tmp.path().join("sshd"), true) else {
+        return;
+    };
+    let known = tmp.path().join("known_hosts");
+    sshd.trust(&known);
+    let ssh = sshd.ssh_command(&known);
+    for round in 0..20 {
+        let hub = tmp.path().join(format!("hub{round}.git"));
+        init_bare(&hub);
+        let dir = tmp.path().join(format!("ai{round}"));
+        let out = common::aisync_cmd(Path::new("/"))
+            .env_remove("AISYNC_AUTOPUSH")
+            .env("GIT_SSH_COMMAND", &ssh)
+            .stdin(std::process::Stdio::null())
+            .args(["init", dir.to_str().unwrap(), "--remote", &sshd.url(&hub)])
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("pushed main to origin"),
+            "round {round}: {said}"
+        );
+        let head = git_ok(&dir, &["rev-parse", "HEAD"]);
+        assert_eq!(
+            head,
+            git_ok(&hub, &["rev-parse", "refs/heads/main"]),
+            "round {round}"
+        );
+    }
+}
