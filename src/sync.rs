@@ -60,7 +60,7 @@ pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Re
     let _cycle = repo.enter_cycle();
     let machine = crate::machine::name(repo);
     let lock = loop {
-        match Lock::acquire(&repo.state_dir(), &crate::machine::host_name()) {
+        match Lock::acquire(&repo.state_dir()) {
             Ok(Acquired::Held(lock)) => break lock,
             // The running cycle runs once more for this request: wait for it and say how it
             // ended, so the exit status keeps DESIGN §3's meaning (0: every remote holds

@@ -115,9 +115,8 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
 
 /// The repository lock, once any running sync is done with it.
 fn hold_the_lock(repo: &Repo) -> Result<Lock> {
-    let host = git_aisync::machine::host_name();
     loop {
-        match Lock::acquire(&repo.state_dir(), &host)? {
+        match Lock::acquire(&repo.state_dir())? {
             Acquired::Held(lock) => return Ok(lock),
             Acquired::Queued { pid } => {
                 if let Wait::TooLong =

@@ -782,12 +782,7 @@ fn a_request_made_while_a_cycle_runs_reports_what_happened_to_it_not_success_in_
     let net = Net::new();
     let laptop = net.machine("laptop");
     // A cycle holds the lock for a moment, then dies without seeing the request.
-    let mut holder = std::process::Command::new("sleep")
-        .arg("2")
-        .spawn()
-        .unwrap();
-    let now = time_now_rfc3339(&laptop);
-    lock_as(&laptop, holder.id(), "laptop-host", &now);
+    let mut holder = hold_the_lock(&laptop, 2);
     write(&laptop, "memory/a.md", "- a\n");
     let out = sync_on_host(&laptop, "laptop-host");
     let _ = holder.wait();
@@ -799,14 +794,74 @@ fn a_request_made_while_a_cycle_runs_reports_what_happened_to_it_not_success_in_
     );
 }
 
-/// Now, as the lock writes it, from `date` (the test has no time crate).
-fn time_now_rfc3339(dir: &Path) -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+/// A process that holds the repository lock of `dir` (a real advisory lock, as a cycle
+/// holds it) for `secs` seconds, once it holds it.
+fn hold_the_lock(dir: &Path, secs: u32) -> std::process::Child {
+    let lock = dir.join(".git/aisync/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", &secs.to_string()])
+        .spawn()
+        .expect("flock (util-linux)");
+    let held = || {
+        !std::process::Command::new("flock")
+            .args(["-n", "-s"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    };
+    let start = std::time::Instant::now();
+    while !held() {
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "the holder never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    holder
+}
+
+/// Eight `sync`s started at once in one clone, half of them seeing another host name (a
+/// service and a shell see it differently): one cycle at a time, none dropped, all exit 0,
+/// and every file written before they started is on the hub when the last one exits.
+#[test]
+fn eight_syncs_at_once_take_turns_and_none_is_dropped() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    for i in 0..8 {
+        write(
+            &laptop,
+            &format!("memory/n{i}.md"),
+            &format!("- note {i}\n"),
+        );
+    }
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cmd = common::aisync_cmd(&laptop);
+            if i % 2 == 0 {
+                cmd.env("HOSTNAME", "somewhere-else");
+            } else {
+                cmd.env_remove("HOSTNAME");
+            }
+            cmd.arg("sync")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 0);
+    }
+    let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    for i in 0..8 {
+        assert!(on_hub.contains(&format!("memory/n{i}.md")), "{on_hub}");
+    }
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
 }
 
 #[test]
@@ -1140,12 +1195,7 @@ fn restore_waits_for_a_running_sync_and_keeps_the_journal_and_a_held_back_file()
     assert_exit(&sync(&laptop), 4);
 
     // A sync holds the lock for a moment: restore waits for it.
-    let mut holder = std::process::Command::new("sleep")
-        .arg("2")
-        .spawn()
-        .unwrap();
-    let now = time_now_rfc3339(&laptop);
-    lock_as(&laptop, holder.id(), "laptop-host", &now);
+    let mut holder = hold_the_lock(&laptop, 2);
     let start = std::time::Instant::now();
     let out = common::aisync_cmd(&laptop)
         .env("HOSTNAME", "laptop-host")
