@@ -10,17 +10,34 @@ pub fn name(repo: &Repo) -> String {
         .unwrap_or_else(host_name)
 }
 
-/// The host name, for `aisync.machine` and the lock's record.
+/// The host name as the OS gives it (gethostname: the same for a shell, a service and
+/// cron, on Linux and macOS alike), without macOS's `.local`; for `aisync.machine` and the
+/// locks' records.
 pub fn host_name() -> String {
-    let from_file = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|s| s.trim().to_string())
-    };
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| from_file("/etc/hostname"))
-        .or_else(|| from_file("/proc/sys/kernel/hostname"))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "this-machine".to_string())
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    let name = name.strip_suffix(".local").unwrap_or(&name);
+    if ok && !name.is_empty() {
+        name.to_string()
+    } else {
+        "this-machine".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_name_is_the_os_s_whatever_the_shell_exports() {
+        let uname = std::process::Command::new("uname")
+            .arg("-n")
+            .output()
+            .unwrap();
+        let os = String::from_utf8_lossy(&uname.stdout).trim().to_string();
+        assert_eq!(host_name(), os.strip_suffix(".local").unwrap_or(&os));
+    }
 }

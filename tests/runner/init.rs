@@ -476,3 +476,26 @@ fn init_with_an_empty_hub_pushes_its_first_commit_and_says_so_every_time() {
         assert_eq!(head, on_hub, "round {round}");
     }
 }
+
+/// A machine is named by the OS's host name, not by `$HOSTNAME` (which a shell exports and
+/// a service or cron does not, and which macOS does not have at all).
+#[test]
+fn a_machine_is_named_after_the_os_host_name_not_the_shells_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ai");
+    let out = common::aisync_cmd(Path::new("/"))
+        .env("HOSTNAME", "what-the-shell-says")
+        .args(["init", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_exit(&out, 0);
+    let uname = std::process::Command::new("uname")
+        .arg("-n")
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&uname.stdout).trim().to_string();
+    assert_eq!(
+        git_ok(&dir, &["config", "aisync.machine"]).trim(),
+        host.strip_suffix(".local").unwrap_or(&host)
+    );
+}
