@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::git::{GitPath, Repo};
+use crate::git::{GitPath, Repo, Staged};
 use crate::policy::{Mode, Policy};
 use crate::scanner::{self, Allow, Finding};
 
@@ -78,19 +78,18 @@ pub fn shown(path: &[u8]) -> String {
 /// Secrets in what is staged for the next commit.
 pub fn staged(repo: &Repo) -> Result<Vec<Found>> {
     let staged = repo.staged()?;
-    let names: Vec<&str> = staged.iter().map(|s| s.path.as_str()).collect();
     let ids: Vec<&str> = staged.iter().map(|s| s.oid.as_str()).collect();
     let blobs = repo.blobs(&ids)?;
-    Ok(contents(&repo.work_tree, &names, &blobs))
+    Ok(contents(&repo.work_tree, &staged, &blobs))
 }
 
-/// Secrets in contents already read: `blobs[i]` is what `paths[i]` holds.
-pub fn contents(work_tree: &Path, paths: &[&str], blobs: &[Vec<u8>]) -> Vec<Found> {
+/// Secrets in staged contents already read: `blobs[i]` is what `staged[i]` holds.
+pub fn contents(work_tree: &Path, staged: &[Staged], blobs: &[Vec<u8>]) -> Vec<Found> {
     let allow = Allow::load(work_tree);
-    paths
+    staged
         .iter()
         .zip(blobs)
-        .flat_map(|(path, bytes)| found(path.as_bytes(), bytes, &allow))
+        .flat_map(|(s, bytes)| found(&s.path, bytes, &allow))
         .collect()
 }
 

@@ -60,23 +60,29 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         }
     };
     let staged = repo.staged()?;
-    let names: Vec<&str> = staged.iter().map(|s| s.path.as_str()).collect();
-    let refused: Vec<&str> = names
+    // The policy reads names as text; a name that is not UTF-8 is matched with its odd
+    // bytes replaced (the folders around them, which the patterns name, are intact).
+    let refused: Vec<&[u8]> = staged
         .iter()
-        .copied()
-        .filter(|p| policy.mode(p) == Mode::Never || p.starts_with(".credentials/"))
+        .map(|s| s.path.as_bytes())
+        .filter(|p| {
+            let name = git_aisync::git::readable(p);
+            policy.mode(&name) == Mode::Never || name.starts_with(".credentials/")
+        })
         .collect();
     if !refused.is_empty() {
         for p in &refused {
-            let unstage = if p.chars().any(char::is_control) {
-                // A line break would split the command over lines: let git find it.
-                "git restore --staged (the name holds a control character)".to_string()
-            } else {
-                format!("git rm --cached -- {}", git_aisync::shell::word(p))
+            let unstage = match std::str::from_utf8(p) {
+                Ok(name) if !name.chars().any(char::is_control) => {
+                    format!("git rm --cached -- {}", git_aisync::shell::word(name))
+                }
+                // A line break would split the command over lines, and a byte that is not
+                // UTF-8 cannot be typed: let git find it.
+                _ => "git restore --staged (the name holds a control character or a byte that is not UTF-8)".to_string(),
             };
             ui.error(&format!(
                 "{} is never committed (policy: never); unstage it with: {unstage}",
-                gate::shown(p.as_bytes())
+                gate::shown(p)
             ));
         }
         return Ok(ExitCode::from(1));
@@ -84,7 +90,7 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
     // One read of the staged contents serves the secret scan and the syntax check.
     let ids: Vec<&str> = staged.iter().map(|s| s.oid.as_str()).collect();
     let blobs = repo.blobs(&ids)?;
-    let secrets = gate::contents(&repo.work_tree, &names, &blobs);
+    let secrets = gate::contents(&repo.work_tree, &staged, &blobs);
     if !secrets.is_empty() {
         for f in &secrets {
             ui.error(&format!("secret in the commit: {}", f.line()));
@@ -92,17 +98,18 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         ui.error("nothing was committed: remove the secret (keep it under .credentials/), or if it is a false positive add its fingerprint to .aisync-allow or mark the line aisync:allow");
         return Ok(ExitCode::from(1));
     }
-    for (path, bytes) in names.iter().zip(&blobs) {
-        let kind = match path.rsplit('.').next() {
-            Some("json") => "json",
-            Some("jsonl") => "jsonl",
-            Some("yml" | "yaml") => "yaml",
+    for (s, bytes) in staged.iter().zip(&blobs) {
+        let path = s.path.as_bytes();
+        let kind = match path.rsplit(|&b| b == b'.').next() {
+            Some(b"json") => "json",
+            Some(b"jsonl") => "jsonl",
+            Some(b"yml" | b"yaml") => "yaml",
             _ => continue,
         };
         if let Some(problem) = syntax_problem(kind, bytes) {
             ui.status(&format!(
                 "warning: {}: {problem}; it will merge line by line until fixed",
-                gate::shown(path.as_bytes())
+                gate::shown(path)
             ));
         }
     }

@@ -181,7 +181,7 @@ pub struct Stage {
 /// A file the next commit adds or changes, and the blob it will hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Staged {
-    pub path: String,
+    pub path: GitPath,
     pub oid: String,
 }
 
@@ -224,19 +224,20 @@ impl Repo {
                 // T: a symlink or submodule that became a file has content to scan too.
                 "--diff-filter=ACMRT",
             ])
-            .output()?;
+            .output_bytes()?;
         if !out.success {
             bail!("cannot list the staged files: {}", out.stderr.trim());
         }
         // `:<old mode> <new mode> <old id> <new id> <status>` NUL `<path>` NUL, per file.
-        let mut fields = out.stdout.split('\0');
+        let mut fields = out.stdout.split(|&b| b == 0);
         let mut staged = Vec::new();
         while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let meta = String::from_utf8_lossy(meta);
             let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
             if let [_, mode, _, oid, _] = parts[..] {
                 if mode != "160000" {
                     staged.push(Staged {
-                        path: path.to_string(),
+                        path: path.into(),
                         oid: oid.to_string(),
                     });
                 }

@@ -29,7 +29,7 @@ use anyhow::{bail, Result};
 
 pub use command::{Cycle, Git, IN_CYCLE};
 pub use error::{Blocked, GitError};
-pub use index::{IndexChange, IndexEntry, Stage};
+pub use index::{IndexChange, IndexEntry, Stage, Staged};
 pub use merge::MergeHow;
 
 /// A repository with a working tree, as git-aisync works on it.

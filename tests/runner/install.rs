@@ -2,6 +2,7 @@
 //! attributes, and that a merge afterwards uses the drivers.
 
 use crate::common;
+use std::os::unix::ffi::OsStrExt;
 
 use common::{aisync, git_cmd, Repo};
 
@@ -227,6 +228,40 @@ fn pre_commit_refuses_credentials_even_when_forced_in() {
         err.contains("git rm --cached -- .credentials/token"),
         "{err}"
     );
+}
+
+/// A name that is not UTF-8 under a `never` path: refused by pre-commit even when forced
+/// in, named with its byte as it is (`\xff`, not a replacement character a person could
+/// not type), and left out by the cycle.
+#[test]
+fn a_never_file_whose_name_is_not_utf8_is_never_committed() {
+    let repo = Repo::new();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    std::fs::write(
+        repo.path().join(".aisync.yml"),
+        "paths:\n  private/**: never\n",
+    )
+    .unwrap();
+    repo.git(&["add", ".aisync.yml"]);
+    repo.git(&["commit", "-q", "-m", "policy"]);
+    std::fs::create_dir_all(repo.path().join("private")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"private/k\xffy.txt");
+    std::fs::write(repo.path().join(name), "token\n").unwrap();
+    repo.git(&["add", "-f", "private"]);
+    let out = repo.try_git(&["commit", "-q", "-m", "oops"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#""private/k\xffy.txt" is never committed"#),
+        "{err}"
+    );
+    assert!(!err.contains('\u{fffd}'), "{err}");
+    repo.git(&["reset", "-q"]);
+    // The cycle leaves it out too.
+    let out = aisync(repo.path(), &["sync"]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{out:?}");
+    let tracked = repo.git(&["ls-files", "-z"]);
+    assert!(!tracked.contains("private/"), "{tracked}");
 }
 
 #[test]
