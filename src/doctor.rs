@@ -77,6 +77,17 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
         "",
     ));
     let policy = match Policy::load(&repo.work_tree) {
+        Ok(p) if !p.warnings.is_empty() => {
+            for w in &p.warnings {
+                out.push(Finding::new(
+                    "policy",
+                    Status::Warn,
+                    w.to_string(),
+                    "upgrade git-aisync here if another machine uses this setting, or remove it",
+                ));
+            }
+            Some(p)
+        }
         Ok(p) => {
             out.push(Finding::new(
                 "policy",

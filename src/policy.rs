@@ -71,6 +71,23 @@ pub struct Policy {
     pub poll: Duration,
     /// Identity keys for records, tried before id, uuid, key, name.
     pub identity_keys: Vec<String>,
+    /// Settings this version does not know (a machine on a newer git-aisync may have
+    /// written them): ignored, and said, never a reason to stop syncing (DESIGN §6).
+    pub warnings: Vec<PolicyWarning>,
+}
+
+/// A setting of `.aisync.yml` this version ignores: where, and which.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyWarning {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{FILE}:{}:{}: {}", self.line, self.column, self.message)
+    }
 }
 
 /// The policy `init` writes, and the one in force when there is no file.
@@ -142,6 +159,7 @@ impl Policy {
             max_wait: Duration::from_secs(5),
             poll: Duration::from_secs(2),
             identity_keys: Vec::new(),
+            warnings: Vec::new(),
         };
         let Some(root) = docs.first() else {
             return Ok(policy);
@@ -217,7 +235,9 @@ impl Policy {
                     }
                 }
                 Some("conflicts") => {
-                    for (pattern, choice) in mapping(value, "a mapping of path patterns to policies")? {
+                    for (pattern, choice) in
+                        mapping(value, "a mapping of path patterns to policies")?
+                    {
                         let pattern_text = string(pattern, "a path pattern")?;
                         let chosen = string(choice, "a conflict policy")?;
                         let parsed: merge_drivers::Policy =
@@ -229,12 +249,14 @@ impl Policy {
                     }
                 }
                 Some(other) => {
-                    return Err(at(
-                        key,
-                        &format!(
-                            "unknown setting `{other}` (expected paths, delay, max_wait, poll, ignore, identity_keys or conflicts)"
+                    let place = at(key, "");
+                    policy.warnings.push(PolicyWarning {
+                        line: place.line,
+                        column: place.column,
+                        message: format!(
+                            "unknown setting `{other}`, ignored (this version knows paths, delay, max_wait, poll, ignore, identity_keys and conflicts; a newer git-aisync on another machine may use it)"
                         ),
-                    ))
+                    });
                 }
                 None => return Err(at(key, "expected a setting name")),
             }
@@ -467,7 +489,19 @@ mod tests {
         assert_eq!((e.line, e.column), (1, 8));
         let e = Policy::parse("paths: [a\n").err().unwrap();
         assert!(e.line >= 1, "{e}");
-        let e = Policy::parse("colour: blue\n").err().unwrap();
-        assert!(e.to_string().contains("unknown setting `colour`"));
+    }
+
+    /// A machine on a newer version writes a setting this one does not know: it is said,
+    /// where, and ignored; everything else in the file is in force.
+    #[test]
+    fn an_unknown_setting_is_a_warning_not_an_error() {
+        let p = Policy::parse("delay: 1s\ncolour: blue\npaths:\n  notes/**: realtime\n").unwrap();
+        assert_eq!(p.delay, Duration::from_secs(1));
+        assert_eq!(p.mode("notes/a.md"), Mode::Realtime);
+        let [w] = &p.warnings[..] else {
+            panic!("{:?}", p.warnings);
+        };
+        assert_eq!((w.line, w.column), (2, 1));
+        assert!(w.to_string().contains("unknown setting `colour`"), "{w}");
     }
 }

@@ -17,6 +17,8 @@ pub struct Status {
     pub branch: String,
     /// `ok`, or why `.aisync.yml` cannot be read.
     pub policy: String,
+    /// Settings of `.aisync.yml` this version ignores (written by a newer one).
+    pub policy_warnings: Vec<String>,
     pub pending: Pending,
     pub remotes: Vec<RemoteStatus>,
     pub last_sync: Option<State>,
@@ -114,6 +116,10 @@ pub fn collect(repo: &Repo) -> Result<Status> {
             Ok(_) => "ok".to_string(),
             Err(e) => format!("{e:#}"),
         },
+        policy_warnings: policy
+            .as_ref()
+            .map(|p| p.warnings.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
         pending,
         remotes,
         last_sync: state::load(&repo.state_dir()),

@@ -33,6 +33,9 @@ fn render(status: &Status) -> String {
     if status.policy != "ok" {
         text.push_str(&format!("policy: {}\n", status.policy));
     }
+    for w in &status.policy_warnings {
+        text.push_str(&format!("policy: {w}\n"));
+    }
     let pending = &status.pending;
     for (key, list) in [
         ("realtime", &pending.realtime),

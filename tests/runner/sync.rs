@@ -1341,3 +1341,44 @@ fn a_held_back_file_with_a_line_break_in_its_name_is_named_on_one_line() {
         "{err}"
     );
 }
+
+/// The first machine to upgrade writes a setting the others do not know yet: they keep
+/// syncing (it is ignored and said, by status and doctor), and nothing stops.
+#[test]
+fn a_setting_from_a_newer_version_does_not_stop_older_machines() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    let policy = read(&laptop, ".aisync.yml");
+    write(
+        &laptop,
+        ".aisync.yml",
+        &format!("{policy}\nassistants:\n  claude-code: {{}}\n"),
+    );
+    git_ok(&laptop, &["commit", "-qam", "policy of a newer version"]);
+    write(&laptop, "memory/a.md", "- from the laptop\n");
+    synced(&laptop);
+    synced(&server);
+    write(&server, "memory/b.md", "- from the server\n");
+    synced(&server);
+    synced(&laptop);
+    assert_eq!(read(&laptop, "memory/b.md"), "- from the server\n");
+    assert_eq!(read(&server, "memory/a.md"), "- from the laptop\n");
+    let status = aisync(&server, &["status"]);
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("unknown setting `assistants`, ignored"),
+        "{said}"
+    );
+    let doctor = aisync(&server, &["doctor", "--json"]);
+    let findings: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "policy"
+                && f["status"] == "warn"
+                && f["message"].as_str().unwrap().contains("assistants")),
+        "{findings:#}"
+    );
+}
