@@ -278,11 +278,118 @@ pub fn scan_allowed(path: &str, text: &[u8], allow: &Allow) -> Vec<Finding> {
         .collect()
 }
 
-/// Secrets in `text`. Binary content (a NUL in the first 8 KB) holds no text to leak.
+/// Secrets in `text`: on its lines as they are, and in its quoted strings as they read once
+/// their escapes are undone. An assistant's transcript keeps tool output inside JSON strings
+/// (`"DB_PASSWORD=…\nAPI_TOKEN=\"…\""`), where `\n` and `\"` would hide an assignment
+/// from a scan of the raw line; YAML's double-quoted scalars escape the same way. Binary
+/// content (a NUL in the first 8 KB) holds no text to leak.
 pub fn scan(text: &[u8]) -> Vec<Finding> {
     if text.iter().take(8192).any(|&b| b == 0) {
         return Vec::new();
     }
+    let mut found = scan_lines(text);
+    // Only a string with an escape reads differently decoded: most lines have none.
+    let mut line_no = 1;
+    for line in text.split(|&b| b == b'\n') {
+        if memchr::memchr(b'\\', line).is_some()
+            && memchr::memmem::find(line, b"aisync:allow").is_none()
+        {
+            for (columns, value) in escaped_strings(line) {
+                let decoded = scan_lines(value.as_bytes());
+                if decoded.is_empty() {
+                    continue;
+                }
+                // What the raw scan saw inside this string, it saw through the escapes (a
+                // value run on into `\nAPI_TOKEN`): the decoded reading replaces it.
+                found.retain(|f| f.line != line_no || !columns.contains(&f.column));
+                for mut f in decoded {
+                    // Where the string starts on the raw line: a message a person can find.
+                    (f.line, f.column) = (line_no, *columns.start());
+                    if !found
+                        .iter()
+                        .any(|g| g.line == f.line && g.fingerprint == f.fingerprint)
+                    {
+                        found.push(f);
+                    }
+                }
+            }
+        }
+        line_no += 1;
+    }
+    found.sort_by_key(|f| (f.line, f.column));
+    found
+}
+
+/// The double-quoted strings of `line` that hold an escape, decoded (`\n`, `\t`, `\r`, `\"`,
+/// `\\`, `\/`, `\uXXXX` with surrogate pairs, YAML's `\xXX`; any other escape is kept as
+/// written), each with the columns of its quotes (1-based, in characters).
+fn escaped_strings(line: &[u8]) -> Vec<(std::ops::RangeInclusive<usize>, String)> {
+    let text = String::from_utf8_lossy(line);
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let (mut value, mut escaped, mut closed) = (String::new(), false, None);
+        while let Some((end, c)) = chars.next() {
+            match c {
+                '"' => {
+                    closed = Some(end);
+                    break;
+                }
+                '\\' => {
+                    escaped = true;
+                    let Some((_, e)) = chars.next() else { break };
+                    let hex = |n: usize, chars: &mut std::iter::Peekable<std::str::CharIndices>| {
+                        let digits: String = (0..n)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
+                        u32::from_str_radix(&digits, 16).ok()
+                    };
+                    match e {
+                        'n' => value.push('\n'),
+                        't' => value.push('\t'),
+                        'r' => value.push('\r'),
+                        'u' => {
+                            let mut code = hex(4, &mut chars);
+                            // A surrogate pair: the low half follows as `\uXXXX`.
+                            if let Some(high @ 0xD800..=0xDBFF) = code {
+                                let mut ahead = chars.clone();
+                                if matches!(ahead.next(), Some((_, '\\')))
+                                    && matches!(ahead.next(), Some((_, 'u')))
+                                {
+                                    chars = ahead;
+                                    code = hex(4, &mut chars).map(|low| {
+                                        0x10000
+                                            + ((high - 0xD800) << 10)
+                                            + (low.wrapping_sub(0xDC00) & 0x3FF)
+                                    });
+                                }
+                            }
+                            value.extend(code.and_then(char::from_u32));
+                        }
+                        'x' => value.extend(hex(2, &mut chars).and_then(char::from_u32)),
+                        '"' | '\\' | '/' => value.push(e),
+                        other => {
+                            value.push('\\');
+                            value.push(other);
+                        }
+                    }
+                }
+                c => value.push(c),
+            }
+        }
+        if let (Some(end), true) = (closed, escaped) {
+            let column = |byte: usize| text[..byte].chars().count() + 1;
+            out.push((column(at)..=column(end), value));
+        }
+    }
+    out
+}
+
+/// Secrets on the lines of `text`, as they are.
+fn scan_lines(text: &[u8]) -> Vec<Finding> {
     let c = compiled();
     // One pass of the anchor words over the whole text: the lines they occur on, and which
     // rules could match there (most lines have none, and are never looked at again).
@@ -492,6 +599,55 @@ mod tests {
             found.iter().map(|f| f.rule).collect::<Vec<_>>()
         );
         assert_eq!((found[0].line, found[0].rule), (2, "generic-secret"));
+    }
+
+    /// Tool output inside a transcript's JSON strings: the escapes (`\n`, `\"`, `\u`)
+    /// hide assignments from a scan of the raw line; decoded, each is found, on the raw
+    /// line, at its string.
+    #[test]
+    fn secrets_inside_json_and_yaml_strings_are_found_once_their_escapes_are_undone() {
+        let (password, token) = (
+            format!("Zq8vLm3K{}", "p9Xw2Rt7"),
+            format!("a8F3kL9m{}", "Q2wE7rT5yU1i"),
+        );
+        let cases = [
+            // An env file joined by `\n`.
+            format!(
+                r#"{{"role":"tool","content":"DB_PASSWORD={password}\nAPI_TOKEN=\"{token}\""}}"#
+            ),
+            // Escaped quotes around the value.
+            format!(r#"{{"content":"use password = \"{password}\" in the config"}}"#),
+            // `\u`-escaped characters in the name and around the value.
+            format!(r#"{{"content":"\u0044B_PASSWORD\u003d{password}"}}"#),
+            // A YAML double-quoted scalar.
+            format!(r#"note: "export API_TOKEN=\"{token}\"\n""#),
+        ];
+        for case in &cases {
+            let text = format!("first line\n{case}\n");
+            let found = scan(text.as_bytes());
+            assert!(!found.is_empty(), "nothing found in {case}");
+            for f in &found {
+                assert_eq!(f.line, 2, "{case}: {f:?}");
+            }
+            let secrets: Vec<_> = found.iter().map(|f| f.redacted.as_str()).collect();
+            assert!(
+                secrets
+                    .iter()
+                    .any(|r| r.starts_with(&password[..4]) || r.starts_with(&token[..4])),
+                "{case}: {secrets:?}"
+            );
+        }
+        // Both in one string: both found, each once.
+        let found = scan(cases[0].as_bytes());
+        assert_eq!(found.len(), 2, "{found:?}");
+        // An escaped string with nothing secret in it stays clean.
+        let clean =
+            r#"{"content":"the password field must be at least 12 chars\nsee \"docs\"\u00e9"}"#;
+        assert!(
+            scan(clean.as_bytes()).is_empty(),
+            "{:?}",
+            scan(clean.as_bytes())
+        );
     }
 
     #[test]
