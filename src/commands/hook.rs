@@ -42,6 +42,12 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "post-merge" => {
+            // On a branch that does not sync, the records wait (pending, per machine) for the
+            // synced branch, where the next cycle folds them: a journal written here would
+            // be an untracked file on a branch no cycle commits.
+            if !on_synced_branch(repo) {
+                return Ok(ExitCode::SUCCESS);
+            }
             let code = post_merge(ui, repo)?;
             background_sync(repo);
             Ok(code)
@@ -206,6 +212,15 @@ fn post_merge(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether HEAD is the branch the cycle syncs (`aisync.branch`; any branch before install
+/// set one).
+fn on_synced_branch(repo: &Repo) -> bool {
+    match repo.setting("aisync.branch") {
+        Some(synced) => repo.head_branch().as_deref() == Some(synced),
+        None => true,
+    }
 }
 
 /// `AISYNC_AUTOPUSH=0` turns autopush off for one shell.

@@ -1382,3 +1382,48 @@ fn a_setting_from_a_newer_version_does_not_stop_older_machines() {
         "{findings:#}"
     );
 }
+
+/// A person merges on a branch of their own (not the synced one): what the drivers had to
+/// override waits in this machine's pending records (nothing written on that branch, no
+/// stray journal file there), and travels with the next cycle once the synced branch is
+/// back.
+#[test]
+fn a_merge_on_another_branch_keeps_its_records_pending_until_the_synced_branch_is_back() {
+    let net = Net::new();
+    let (laptop, server) = (net.machine("laptop"), net.machine("server"));
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"vim\", \"tz\": \"UTC\"}\n",
+    );
+    synced(&laptop);
+    git_ok(&laptop, &["checkout", "-q", "-b", "experiment"]);
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"emacs\", \"tz\": \"UTC\"}\n",
+    );
+    git_ok(&laptop, &["commit", "-qam", "emacs"]);
+    git_ok(&laptop, &["checkout", "-q", "-b", "other", "main"]);
+    write(
+        &laptop,
+        "memory/facts.json",
+        "{\"editor\": \"helix\", \"tz\": \"UTC\"}\n",
+    );
+    git_ok(&laptop, &["commit", "-qam", "helix"]);
+    git_ok(&laptop, &["merge", "-q", "--no-edit", "experiment"]);
+    assert!(
+        !laptop.join(".aisync/conflicts.jsonl").exists(),
+        "no journal written on a branch that does not sync"
+    );
+    assert_eq!(git_ok(&laptop, &["status", "--porcelain"]), "");
+    assert!(laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
+    // Back on the synced branch, with that work merged in: the records travel.
+    git_ok(&laptop, &["checkout", "-q", "main"]);
+    git_ok(&laptop, &["merge", "-q", "--no-edit", "other"]);
+    synced(&laptop);
+    synced(&server);
+    let journal = read(&server, ".aisync/conflicts.jsonl");
+    assert!(journal.contains("memory/facts.json"), "{journal}");
+    assert!(!laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
+}
