@@ -222,7 +222,14 @@ pub fn remote_command(
             let quoted = |words: &mut dyn Iterator<Item = &str>| {
                 words.map(crate::shell::quote).collect::<Vec<_>>().join(" ")
             };
-            let mut script = format!("git aisync {}", quoted(&mut aisync.iter().copied()));
+            let mut script = format!(
+                "{}\"$aisync\" {}",
+                crate::ssh::find_program(
+                    peer,
+                    repo.setting(&format!("remote.{peer}.aisyncProgram"))
+                ),
+                quoted(&mut aisync.iter().copied())
+            );
             if let Some(cmd) = then {
                 // Synced (or offline, or held back): then the command, its status passed back.
                 script = format!(

@@ -3,6 +3,44 @@
 
 use std::process::Command;
 
+/// Shell lines that find git-aisync on the other machine and leave its path in `$aisync`
+/// (or end with status 127 and one line on what to do). `cargo install` puts it in
+/// `~/.cargo/bin`, which a non-interactive SSH session's PATH usually lacks: as git does for
+/// `git-upload-pack` (`remote.<name>.uploadpack`), a per-remote setting names it
+/// (`remote.<name>.aisyncProgram`, `configured`); else PATH, then the usual install places,
+/// then where this machine has it (people install alike on their machines).
+pub fn find_program(remote: &str, configured: Option<&str>) -> String {
+    let quote = crate::shell::quote;
+    if let Some(program) = configured {
+        return format!(
+            "aisync=$(command -v {p}) || {{ echo {why} >&2; exit 127; }}\n",
+            p = quote(program),
+            why = quote(&format!(
+                "git-aisync: {program} (remote.{remote}.aisyncProgram) cannot be run here"
+            )),
+        );
+    }
+    let mut places = vec![
+        "\"$HOME/.cargo/bin/git-aisync\"".to_string(),
+        "\"$HOME/.local/bin/git-aisync\"".to_string(),
+    ];
+    let own = crate::platform::own_path().ok();
+    let own = own
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .filter(|p| p.starts_with('/'));
+    places.extend(own.map(quote));
+    format!(
+        "aisync=$(command -v git-aisync) || for aisync in {places}; do [ -x \"$aisync\" ] && break; aisync=; done\n\
+         [ -n \"$aisync\" ] || {{ echo {why} >&2; exit 127; }}\n",
+        places = places.join(" "),
+        why = quote(&format!(
+            "git-aisync is not on the PATH of ssh sessions here, nor in ~/.cargo/bin or ~/.local/bin{}: set git config remote.{remote}.aisyncProgram /path/to/git-aisync on the machine that connects",
+            own.map(|p| format!(" or {p}")).unwrap_or_default()
+        )),
+    )
+}
+
 /// Shell words that go to `path` from the login directory, as git reads a path in an SSH
 /// URL: `~` and `~/x` from the home directory, `~user/x` from that user's.
 fn cd_to(path: &str) -> String {

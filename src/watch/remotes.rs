@@ -253,6 +253,9 @@ impl Watch<'_> {
         };
         let spec = SessionSpec {
             remote: r.name.clone(),
+            program: repo
+                .setting(&format!("remote.{}.aisyncProgram", r.name))
+                .map(str::to_string),
             hub: hub.clone(),
             ssh: ssh_command(repo),
             branch: self.branch.clone(),

@@ -48,13 +48,14 @@ pub(super) fn ssh_command(repo: &Repo) -> String {
 /// notify-wait …` in the hub's repository, behind a guard that ends notify-wait as soon as the
 /// connection goes (its standard input closes), so a watcher that stops or restarts a session
 /// leaves nothing running on the hub.
-fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
+fn remote_script(spec: &SessionSpec, since: Option<&str>) -> String {
     // Nothing known yet: any tip of the branch is news.
     let since = since.unwrap_or("0000000000000000000000000000000000000000");
     let script = format!(
         "echo {READY}\n\
+         {find}\
          exec 3<&0 </dev/null\n\
-         git aisync notify-wait --branch {branch} --since {since} --timeout {SESSION_WAIT_SECS} 3<&- &\n\
+         \"$aisync\" notify-wait --branch {branch} --since {since} --timeout {SESSION_WAIT_SECS} 3<&- &\n\
          w=$!\n\
          (while read -r _ <&3; do :; done; kill $w) >/dev/null 2>&1 &\n\
          g=$!\n\
@@ -62,10 +63,11 @@ fn remote_script(hub: &SshHub, branch: &str, since: Option<&str>) -> String {
          s=$?\n\
          kill $g 2>/dev/null\n\
          exit $s\n",
-        branch = crate::shell::quote(branch),
+        find = crate::ssh::find_program(&spec.remote, spec.program.as_deref()),
+        branch = crate::shell::quote(&spec.branch),
         since = crate::shell::quote(since),
     );
-    crate::ssh::remote_script(&hub.path, &script)
+    crate::ssh::remote_script(&spec.hub.path, &script)
 }
 
 /// What a session thread tells the loop.
@@ -127,6 +129,8 @@ fn kill_group(pid: u32) {
 /// What a session thread needs to know.
 pub(super) struct SessionSpec {
     pub(super) remote: String,
+    /// `remote.<name>.aisyncProgram`: git-aisync's path on the hub, when set.
+    pub(super) program: Option<String>,
     pub(super) hub: SshHub,
     pub(super) ssh: String,
     pub(super) branch: String,
@@ -249,7 +253,7 @@ fn session_thread(shared: &(Mutex<Slot>, Condvar), spec: &SessionSpec, id: u64, 
 
 fn spawn_session(spec: &SessionSpec, since: Option<&str>) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let script = remote_script(&spec.hub, &spec.branch, since);
+    let script = remote_script(spec, since);
     // Its own process group: the loop ends ssh and the shell around it together, and a
     // Ctrl-C in the terminal reaches the watcher alone, which then ends them.
     crate::ssh::command(&spec.ssh, &spec.hub.host, spec.hub.port.as_deref(), &script)
@@ -454,23 +458,30 @@ mod tests {
 
     #[test]
     fn the_remote_script_quotes_what_it_is_given_and_runs_notify_wait() {
-        // The hub's shell, played here by sh, with a `git` that says what it was asked.
+        // The hub's shell, played here by sh, with a `git-aisync` that says what it was asked.
         let tmp = std::env::temp_dir().join(format!("aisync-watch-script-{}", std::process::id()));
         let repo = tmp.join("it's a hub");
         fs::create_dir_all(&repo).unwrap();
         let bin = tmp.join("bin");
         fs::create_dir_all(&bin).unwrap();
-        let git = bin.join("git");
+        let git = bin.join("git-aisync");
         fs::write(&git, "#!/bin/sh\npwd\nprintf '%s|' \"$@\"\necho\nexit 3\n").unwrap();
         let mut perms = fs::metadata(&git).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         fs::set_permissions(&git, perms).unwrap();
-        let hub = SshHub {
-            host: "h".into(),
-            port: None,
-            path: repo.to_string_lossy().into_owned(),
+        let spec = SessionSpec {
+            remote: "origin".into(),
+            program: None,
+            hub: SshHub {
+                host: "h".into(),
+                port: None,
+                path: repo.to_string_lossy().into_owned(),
+            },
+            ssh: "ssh".into(),
+            branch: "ma in".into(),
+            poll: Duration::from_secs(2),
         };
-        let script = remote_script(&hub, "ma in", Some("$(boom)"));
+        let script = remote_script(&spec, Some("$(boom)"));
         let path = format!(
             "{}:{}",
             bin.display(),
@@ -493,7 +504,7 @@ mod tests {
         assert_eq!(lines[0], READY, "{text}");
         assert_eq!(Path::new(lines[1]), repo, "{text}");
         assert_eq!(
-            lines[2], "aisync|notify-wait|--branch|ma in|--since|$(boom)|--timeout|600|",
+            lines[2], "notify-wait|--branch|ma in|--since|$(boom)|--timeout|600|",
             "{text}"
         );
         fs::remove_dir_all(&tmp).unwrap();

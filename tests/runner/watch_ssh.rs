@@ -207,6 +207,18 @@ fn a_hub_without_git_aisync_is_polled_and_the_write_still_arrives() {
         return;
     };
     let (a, b) = (&net.a, &net.b);
+    // The hub is this machine, where git-aisync is where this binary is: name a program
+    // the hub does not have, as a hub without git-aisync would answer.
+    for dir in [a, b] {
+        git_ok(
+            dir,
+            &[
+                "config",
+                "remote.origin.aisyncProgram",
+                "/nowhere/git-aisync",
+            ],
+        );
+    }
     let (wa, wb) = net.watchers();
     wb.wait_for("b to fall back to polling", || {
         wb.session() == "unavailable"
@@ -337,5 +349,44 @@ fn an_unknown_host_key_is_named_in_the_watchers_log() {
         .find(|l| l.contains("origin does not answer"))
         .unwrap_or_default();
     assert!(line.contains("Host key verification failed"), "{log}");
+    assert_eq!(wb.stop().code(), Some(0));
+}
+
+/// `cargo install` puts git-aisync in `~/.cargo/bin`, which a non-interactive SSH session's
+/// PATH lacks: the watcher finds it there all the same, with nothing configured, and hears
+/// the hub through a notify-wait session (not by polling).
+#[test]
+fn a_hub_with_git_aisync_in_cargo_bin_but_not_on_the_session_path_is_heard_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(net) = net(tmp.path(), false) else {
+        return;
+    };
+    // The hub's ~/.cargo/bin (the sessions' home is the sshd's own): git-aisync, through a
+    // wrapper that says it was the one run.
+    let cargo_bin = net.sshd.dir.join("home/.cargo/bin");
+    std::fs::create_dir_all(&cargo_bin).unwrap();
+    let called = tmp.path().join("cargo-bin-called");
+    common::executable(
+        &cargo_bin.join("git-aisync"),
+        &format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
+            called.display(),
+            common::bin().display()
+        ),
+    );
+    let (a, b) = (&net.a, &net.b);
+    let (wa, wb) = net.watchers();
+    wb.wait_for("b's notify-wait session", || wb.session() == "open");
+    assert_eq!(wb.record()["remotes"][0]["how"], "notify-wait over ssh");
+    std::fs::write(a.join("memory/cargo.md"), "- told, not asked\n").unwrap();
+    wait_until("the note on b", &[&wa, &wb], || {
+        read_or_empty(b, "memory/cargo.md") == "- told, not asked\n"
+    });
+    wb.wait_for("the notified cycle in the log", || {
+        wb.log().contains("origin moved (notified)")
+    });
+    let ran = std::fs::read_to_string(&called).unwrap_or_default();
+    assert!(ran.lines().any(|l| l == "notify-wait"), "{ran}");
+    assert_eq!(wa.stop().code(), Some(0));
     assert_eq!(wb.stop().code(), Some(0));
 }
