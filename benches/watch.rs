@@ -77,10 +77,28 @@ fn machine_ssh(root: &Path, url: &str, ssh: &str, name: &str) -> PathBuf {
     dir
 }
 
-/// Latencies through a hub over ssh; with `with_aisync`, B waits until its notify-wait
-/// session is open before the first write.
-fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>> {
-    let sshd = start_sshd::<Bin>(&root.join(format!("sshd-{name}")), with_aisync)?;
+/// Where the hub has git-aisync.
+#[derive(Clone, Copy, PartialEq)]
+enum OnHub {
+    /// On the ssh sessions' PATH.
+    OnPath,
+    /// Only in `~/.cargo/bin`, where `cargo install` puts it (not on a non-interactive
+    /// session's PATH).
+    CargoBin,
+    /// Nowhere (the machines are told a program the hub does not have: the hub is this
+    /// machine, where git-aisync is).
+    Absent,
+}
+
+/// Latencies through a hub over ssh; where the hub has git-aisync, B waits until its
+/// notify-wait session is open before the first write.
+fn ssh_case(root: &Path, name: &str, on_hub: OnHub) -> Option<Vec<Duration>> {
+    let sshd = start_sshd::<Bin>(&root.join(format!("sshd-{name}")), on_hub == OnHub::OnPath)?;
+    if on_hub == OnHub::CargoBin {
+        let cargo_bin = sshd.dir.join("home/.cargo/bin");
+        std::fs::create_dir_all(&cargo_bin).unwrap();
+        aisync_testkit::copy_executable(Bin::exe(), &cargo_bin.join("git-aisync"));
+    }
     let known = sshd.dir.join("known_hosts");
     sshd.trust(&known);
     let ssh = sshd.ssh_command(&known);
@@ -88,9 +106,25 @@ fn ssh_case(root: &Path, name: &str, with_aisync: bool) -> Option<Vec<Duration>>
     let url = sshd.url(&hub);
     let a = machine_ssh(root, &url, &ssh, &format!("a-{name}"));
     let b = machine_ssh(root, &url, &ssh, &format!("b-{name}"));
+    if on_hub == OnHub::Absent {
+        for dir in [&a, &b] {
+            git(
+                dir,
+                &[
+                    "config",
+                    "remote.origin.aisyncProgram",
+                    "/nowhere/git-aisync",
+                ],
+            );
+        }
+    }
     let wa = watcher(&a, &[], &[("GIT_SSH_COMMAND", &ssh)]);
     let wb = watcher(&b, &[], &[("GIT_SSH_COMMAND", &ssh)]);
-    let want = if with_aisync { "open" } else { "unavailable" };
+    let want = if on_hub == OnHub::Absent {
+        "unavailable"
+    } else {
+        "open"
+    };
     wb.wait_for(&format!("b's notify-wait session {want}"), || {
         wb.session() == want
     });
@@ -273,11 +307,15 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let _ = puller.join();
 
-    // 4 and 5. A hub over ssh, with and without git-aisync on the hub.
-    let notified = ssh_case(root, "notified", true);
+    // 4, 5 and 6. A hub over ssh: git-aisync on the sessions' PATH, only in ~/.cargo/bin
+    // (as `cargo install` leaves it), and not at all.
+    let notified = ssh_case(root, "notified", OnHub::OnPath);
+    let cargo_bin = notified
+        .as_ref()
+        .and_then(|_| ssh_case(root, "cargo-bin", OnHub::CargoBin));
     let ssh_polled = notified
         .as_ref()
-        .and_then(|_| ssh_case(root, "polled", false));
+        .and_then(|_| ssh_case(root, "polled", OnHub::Absent));
 
     println!("propagation latency, write in A -> in B's working tree:");
     report(
@@ -295,12 +333,17 @@ fn main() {
         baseline,
         None,
     );
-    match (notified, ssh_polled) {
-        (Some(notified), Some(polled)) => {
+    match (notified, cargo_bin, ssh_polled) {
+        (Some(notified), Some(cargo_bin), Some(polled)) => {
             report(
                 "watch, ssh hub (notify-wait session)",
                 notified,
                 Some(Duration::from_millis(500)),
+            );
+            report(
+                "watch, ssh hub, git-aisync only in ~/.cargo/bin there",
+                cargo_bin,
+                Some(Duration::from_secs(1)),
             );
             report(
                 &format!(
