@@ -111,6 +111,7 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
     out.extend(hooks(&repo));
     out.push(attributes(&repo));
     out.extend(remotes(&repo));
+    out.extend(hubs_heard_by_polling(&repo));
     out.extend(machine_name(&repo));
     out.push(credentials(&repo));
     out.extend(environment(&repo));
@@ -118,6 +119,38 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
         out.push(watch_limit(&repo, p));
     }
     out
+}
+
+/// SSH hubs the running watcher could not start git-aisync on: their pushes arrive by
+/// polling, seconds late, instead of at once.
+fn hubs_heard_by_polling(repo: &Repo) -> Vec<Finding> {
+    let Some(record) = crate::watch::running(&repo.state_dir()) else {
+        return Vec::new();
+    };
+    let poll = crate::policy::Policy::load(&repo.work_tree)
+        .map(|p| p.poll)
+        .unwrap_or(std::time::Duration::from_secs(2));
+    record["remotes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["session"] == "unavailable")
+        .filter_map(|r| r["name"].as_str())
+        .map(|name| {
+            let url = repo.remote_url(name).unwrap_or_default();
+            Finding::new(
+                "hub",
+                Status::Warn,
+                format!(
+                    "the hub {name} ({url}) cannot run git-aisync over ssh: its pushes arrive by polling every {}s, not at once",
+                    poll.as_secs_f64()
+                ),
+                format!(
+                    "install git-aisync there (~/.cargo/bin and ~/.local/bin are found without PATH), or git config remote.{name}.aisyncProgram /path/to/git-aisync"
+                ),
+            )
+        })
+        .collect()
 }
 
 fn git_version(cwd: &Path) -> Finding {

@@ -29,10 +29,11 @@ pub mod peer;
 pub mod resolve;
 pub mod snapshot;
 // Layer 4: operations.
-pub mod doctor;
 pub mod init;
 pub mod quarantine;
-pub mod status;
 pub mod sync;
 // Layer 5: the watcher.
 pub mod watch;
+// Layer 6: reports on all of the above.
+pub mod doctor;
+pub mod status;

@@ -252,6 +252,27 @@ fn a_hub_without_git_aisync_is_polled_and_the_write_still_arrives() {
         1,
         "said once: {log}"
     );
+    // doctor says why pushes arrive late, and what to do.
+    let doctor = common::aisync(b, &["doctor", "--json"]);
+    let findings: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let hub = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "hub")
+        .unwrap_or_else(|| panic!("{findings:#}"));
+    assert_eq!(hub["status"], "warn");
+    assert!(
+        hub["message"]
+            .as_str()
+            .unwrap()
+            .contains("polling every 2s")
+            && hub["fix"]
+                .as_str()
+                .unwrap()
+                .contains("remote.origin.aisyncProgram"),
+        "{hub}"
+    );
     assert_eq!(wa.stop().code(), Some(0));
     assert_eq!(wb.stop().code(), Some(0));
 }
