@@ -1427,3 +1427,63 @@ fn a_merge_on_another_branch_keeps_its_records_pending_until_the_synced_branch_i
     assert!(journal.contains("memory/facts.json"), "{journal}");
     assert!(!laptop.join(".git/aisync/pending-conflicts.jsonl").exists());
 }
+
+/// A git that speaks German, where this machine has one: the directory of a `git` whose
+/// messages come out translated with `LANGUAGE=de`.
+fn german_git() -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .find(|dir| {
+            let git = dir.join("git");
+            git.is_file()
+                && std::process::Command::new(&git)
+                    .args(["checkout", "--no-such-option"])
+                    .env("LANGUAGE", "de")
+                    .env("LC_ALL", "C.UTF-8")
+                    .output()
+                    .is_ok_and(|o| String::from_utf8_lossy(&o.stderr).contains("Unbekannte"))
+        })
+}
+
+/// git speaks the user's language: with a German git, an incoming change to a file being
+/// edited still waits (exit 4, the edit kept, no merge left half done), as in English.
+#[test]
+fn with_git_in_german_an_edit_in_progress_still_holds_back_the_incoming_change() {
+    let Some(dir) = german_git() else {
+        eprintln!("skipping: no git with German messages here (Debian's git has them)");
+        return;
+    };
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    write(&a, "rules/style.md", "# Style\n\n- one\n");
+    git_ok(&a, &["add", "rules/style.md"]);
+    git_ok(&a, &["commit", "-q", "-m", "style"]);
+    synced(&a);
+    synced(&b);
+    let edit = "# Style\n\n- one\n- two, half written\n";
+    write(&b, "rules/style.md", edit);
+    write(&a, "rules/style.md", "# Style\n\n- ONE\n");
+    git_ok(&a, &["commit", "-qam", "ONE"]);
+    synced(&a);
+    let out = common::aisync_cmd(&b)
+        .env("LANGUAGE", "de")
+        .env("LC_ALL", "C.UTF-8")
+        .env("PATH", &path)
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert_exit(&out, 4);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("commit or stash your edits to rules/style.md"),
+        "{said}"
+    );
+    assert_eq!(read(&b, "rules/style.md"), edit);
+    assert!(!b.join(".git/MERGE_HEAD").exists());
+}
