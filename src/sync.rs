@@ -808,6 +808,21 @@ fn needs_a_person(stderr: &str, url: &str) -> Option<String> {
             "the SSH host key of {host} is not known (or changed): check it and accept it once with `ssh {host}`, then sync again"
         ));
     }
+    // An HTTPS hub that wants a credential: a wrong one, or none (prompts are off).
+    if [
+        "Authentication failed",
+        "could not read Username",
+        "could not read Password",
+        "returned error: 401",
+        "returned error: 403",
+    ]
+    .iter()
+    .any(|m| stderr.contains(m))
+    {
+        return Some(format!(
+            "{host} refused this machine's credentials, or got none (git never prompts here): store the right ones for {url} with your credential helper (git config credential.helper; a first `git fetch` in a terminal asks for them), then sync again"
+        ));
+    }
     if stderr.contains("Permission denied") {
         return Some(format!(
             "{host} refused this machine's SSH key: add it there (ssh-copy-id {host}) or name the right key in ~/.ssh/config"

@@ -284,7 +284,9 @@ impl Repo {
     }
 
     /// A git command that talks to a remote (fetch, push, ls-remote): a longer time limit,
-    /// and SSH in batch mode through the user's own SSH setup.
+    /// SSH in batch mode through the user's own SSH setup, and git's messages in English:
+    /// what a remote said is read to tell a refused key or credential from an outage, and
+    /// the person reads git-aisync's own sentence about it.
     pub fn git_remote<I, S>(&self, args: I) -> Git
     where
         I: IntoIterator<Item = S>,
@@ -293,6 +295,8 @@ impl Repo {
         self.git(args)
             .remote()
             .env("GIT_SSH_COMMAND", self.ssh_command())
+            .env("LC_ALL", "C")
+            .env("LANGUAGE", "C")
     }
 
     /// Whether HEAD points at a commit yet.

@@ -9,6 +9,7 @@ mod common;
 
 mod architecture;
 mod doctor;
+mod https;
 mod init;
 mod install;
 mod merge_driver;

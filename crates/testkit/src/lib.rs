@@ -10,6 +10,7 @@
 //! - [`rng`]: the seeded generator; [`dates`]: the timestamps of generated cases.
 
 pub mod dates;
+pub mod https;
 pub mod rng;
 pub mod sshd;
 pub mod watcher;
