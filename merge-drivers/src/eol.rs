@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::sequence::choose3;
+use crate::sides::choose3;
 use crate::sides::Sides;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

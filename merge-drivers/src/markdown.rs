@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::eol::{bom_chosen, strip_bom, BOM};
 use crate::record::{Record, Rule};
-use crate::sequence::choose3;
+use crate::sides::choose3;
 use crate::sides::{Side, Sides};
 use crate::tree::{Container, Item, Merger, Parsed, Shape, Syntax, Val};
 use crate::{Kind, Merged, Method, Options};

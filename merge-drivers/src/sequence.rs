@@ -11,32 +11,6 @@ use std::ops::Range;
 
 use crate::sides::{Side, Sides};
 
-/// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
-/// have; else what the side that changed it has; else the lesser of the two, so the choice
-/// never depends on which side is ours. `None` means "not known on that side".
-pub(crate) fn choose3<T: PartialEq + Ord>(
-    base: Option<T>,
-    ours: Option<T>,
-    theirs: Option<T>,
-) -> Option<T> {
-    match (ours, theirs) {
-        (Some(o), Some(t)) => {
-            if o == t {
-                Some(o)
-            } else if base.as_ref() == Some(&o) {
-                Some(t)
-            } else if base.as_ref() == Some(&t) {
-                Some(o)
-            } else {
-                Some(o.min(t))
-            }
-        }
-        (Some(o), None) => Some(o),
-        (None, Some(t)) => Some(t),
-        (None, None) => base,
-    }
-}
-
 /// One item of a merged keyed sequence: its index on each side where it exists.
 pub(crate) type Slot = Sides<Option<usize>>;
 
@@ -485,13 +459,6 @@ mod tests {
             apply(&chars("abcd"), &chars("aXd"), &chars("abYd")),
             "a(X|bY)d"
         );
-    }
-
-    #[test]
-    fn choose3_prefers_the_changed_side_then_the_lesser() {
-        assert_eq!(choose3(Some(1), Some(1), Some(2)), Some(2));
-        assert_eq!(choose3(Some(1), Some(3), Some(2)), Some(2));
-        assert_eq!(choose3(None, None, Some(2)), Some(2));
     }
 
     #[test]

@@ -4,8 +4,6 @@
 use std::fmt;
 use std::ops::{Index, IndexMut};
 
-use crate::sequence::choose3;
-
 /// One of the three versions of a merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Side {
@@ -139,5 +137,43 @@ impl<T> IndexMut<Side> for Sides<T> {
             Side::Ours => &mut self.ours,
             Side::Theirs => &mut self.theirs,
         }
+    }
+}
+
+/// Three-way choice of one attribute (a line ending, a separator, a flag): what both sides
+/// have; else what the side that changed it has; else the lesser of the two, so the choice
+/// never depends on which side is ours. `None` means "not known on that side".
+pub(crate) fn choose3<T: PartialEq + Ord>(
+    base: Option<T>,
+    ours: Option<T>,
+    theirs: Option<T>,
+) -> Option<T> {
+    match (ours, theirs) {
+        (Some(o), Some(t)) => {
+            if o == t {
+                Some(o)
+            } else if base.as_ref() == Some(&o) {
+                Some(t)
+            } else if base.as_ref() == Some(&t) {
+                Some(o)
+            } else {
+                Some(o.min(t))
+            }
+        }
+        (Some(o), None) => Some(o),
+        (None, Some(t)) => Some(t),
+        (None, None) => base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choose3_prefers_the_changed_side_then_the_lesser() {
+        assert_eq!(choose3(Some(1), Some(1), Some(2)), Some(2));
+        assert_eq!(choose3(Some(1), Some(3), Some(2)), Some(2));
+        assert_eq!(choose3(None, None, Some(2)), Some(2));
     }
 }

@@ -7,8 +7,8 @@ use foldhash::HashMap;
 use saphyr_parser::ScalarStyle;
 
 use super::events::{Ev, EventStream, Spanned, Status};
-use super::fragments::{entry_events, read_alone, Alone, Fragment};
-use super::reader::skip_spaces;
+use super::fragments::{entry_events, read_alone, Alone};
+use super::reader::{skip_spaces, Fragment};
 use crate::sides::{Side, Sides};
 
 /// The entries of a long block sequence (a store's records), read one by one.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use saphyr_parser::ScalarStyle;
 
 use super::events::{Ev, EventStream, Spanned, Status};
-use super::reader::{sound, Reader};
+use super::reader::{sound, Fragment, Reader};
 use super::Yaml;
 use crate::sides::{Side, Sides};
 use crate::tree::{Item, Layout};
@@ -19,19 +19,6 @@ pub(super) enum Alone {
     /// YAML, but not as the reader takes it.
     Refused,
     Read(Fragment),
-}
-
-/// What the reader made of an entry read alone, offsets from its start.
-#[derive(Debug)]
-pub(super) struct Fragment {
-    pub(super) item: Item,
-    /// Its containers and keys: `part` of `layout` (kept with the others read with it).
-    pub(super) layout: Arc<Layout>,
-    pub(super) part: usize,
-    /// Its flow collections the merge cannot take apart.
-    pub(super) opaque: Vec<usize>,
-    /// How deep its nodes go (its value is 1).
-    pub(super) depth: usize,
 }
 
 /// An entry read alone whose layout is still being kept (see [`Reading`]).

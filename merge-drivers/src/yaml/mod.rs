@@ -30,7 +30,8 @@ use crate::tree::{Container, Item, Merger, Parsed, Syntax, Val};
 use crate::{Merged, Method, Options};
 
 use entries::Entries;
-use reader::read_side;
+use events::{EventStream, Status};
+use reader::Reader;
 
 /// YAML's layout of the three sides, read up front.
 #[derive(Default)]
@@ -230,6 +231,37 @@ fn empty_document(text: &str) -> bool {
         }
     }
     documents <= 1 && matches!(&nodes[..], [] | [0] | [1, 2])
+}
+
+/// One side's layout and root value, or `None` for a text the structural merge does not take
+/// (not YAML, not one document, anchors, aliases or tags, a top that is not a block).
+fn read_side(
+    side: Side,
+    text: &str,
+    head: usize,
+    entries: Option<&Entries<'_>>,
+) -> Option<(Yaml, Val)> {
+    if let Some((events, fragments)) = entries.and_then(|e| e.events(side, text)) {
+        // What reading the text whole gives, checked (see `Entries`).
+        let mut syntax = Yaml::default();
+        let root = Reader::read(&mut syntax, side, text, events.into_iter(), fragments, head);
+        return root.map(|root| (syntax, root));
+    }
+    let mut syntax = Yaml::default();
+    let status = Status::default();
+    let root = Reader::read(
+        &mut syntax,
+        side,
+        text,
+        EventStream::new(text, &status),
+        Vec::new(),
+        head,
+    );
+    status
+        .one_document()
+        .then_some(root)
+        .flatten()
+        .map(|root| (syntax, root))
 }
 
 #[cfg(test)]

@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use saphyr_parser::ScalarStyle;
 
-use super::entries::Entries;
-use super::events::{Ev, EventStream, Name, Spanned, Status};
-use super::fragments::Fragment;
+use super::events::{Ev, Name, Spanned};
 use super::Yaml;
 use crate::sides::Side;
-use crate::tree::{Container, Item, Shape, Val};
+use crate::tree::{Container, Item, Layout, Shape, Val};
 
 /// One parsed node: where its text starts, where its content ends, and what it is.
 pub(super) struct Node {
@@ -61,35 +59,17 @@ pub(super) struct Reader<'s, I: Iterator<Item = Spanned>> {
     fragments: std::vec::IntoIter<(Range<usize>, &'s Fragment)>,
 }
 
-/// One side's layout and root value, or `None` for a text the structural merge does not take
-/// (not YAML, not one document, anchors, aliases or tags, a top that is not a block).
-pub(super) fn read_side(
-    side: Side,
-    text: &str,
-    head: usize,
-    entries: Option<&Entries<'_>>,
-) -> Option<(Yaml, Val)> {
-    if let Some((events, fragments)) = entries.and_then(|e| e.events(side, text)) {
-        // What reading the text whole gives, checked (see `Entries`).
-        let mut syntax = Yaml::default();
-        let root = Reader::read(&mut syntax, side, text, events.into_iter(), fragments, head);
-        return root.map(|root| (syntax, root));
-    }
-    let mut syntax = Yaml::default();
-    let status = Status::default();
-    let root = Reader::read(
-        &mut syntax,
-        side,
-        text,
-        EventStream::new(text, &status),
-        Vec::new(),
-        head,
-    );
-    status
-        .one_document()
-        .then_some(root)
-        .flatten()
-        .map(|root| (syntax, root))
+/// What the reader made of an entry read alone, offsets from its start.
+#[derive(Debug)]
+pub(super) struct Fragment {
+    pub(super) item: Item,
+    /// Its containers and keys: `part` of `layout` (kept with the others read with it).
+    pub(super) layout: Arc<Layout>,
+    pub(super) part: usize,
+    /// Its flow collections the merge cannot take apart.
+    pub(super) opaque: Vec<usize>,
+    /// How deep its nodes go (its value is 1).
+    pub(super) depth: usize,
 }
 
 /// Deeper than any memory file: the line merge (and no stack overflow).
@@ -117,7 +97,7 @@ impl<'s, I: Iterator<Item = Spanned>> Reader<'s, I> {
     }
 
     /// The root value of a one-document YAML text whose top is a block collection.
-    fn read(
+    pub(super) fn read(
         syntax: &'s mut Yaml,
         side: Side,
         text: &'s str,

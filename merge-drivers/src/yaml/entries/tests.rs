@@ -8,7 +8,7 @@ use saphyr_parser::Parser;
 
 use super::Entries;
 use crate::sides::{Side, Sides};
-use crate::yaml::reader::read_side;
+use crate::yaml::read_side;
 use crate::yaml::{merge_tuned, Tuning};
 use crate::{Options, Policy};
 
