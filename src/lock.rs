@@ -35,13 +35,7 @@ impl Lock {
         let path = state_dir.join("lock");
         let queued = state_dir.join("queued");
         loop {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+            let mut file = open_lock_file(&path)?;
             if try_flock(&file, libc::LOCK_EX)
                 .with_context(|| format!("cannot lock {}", path.display()))?
             {
@@ -78,6 +72,17 @@ impl Drop for Lock {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// A lock file opened to be locked (made if missing, its record left as it is).
+pub(crate) fn open_lock_file(path: &Path) -> Result<fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))
 }
 
 /// Writes who holds a lock just taken into its file: pid, host, since when.

@@ -1,14 +1,14 @@
 //! One watcher per repository: `<git dir>/aisync/watch.lock`, an advisory lock the watcher
 //! holds for as long as it runs, and the question `status` asks of it.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::lock::{held_by, record_pid, still_at, try_flock, write_holder};
+use crate::lock::{held_by, open_lock_file, record_pid, still_at, try_flock, write_holder};
 
 /// `<git dir>/aisync/watch.lock`: an advisory lock (flock) the watcher holds for as long as it
 /// runs. The kernel lets go of it when the process ends, however it ends, so a lock left by a
@@ -32,13 +32,7 @@ impl WatchLock {
         let path = state_dir.join("watch.lock");
         let mut busy = 0;
         loop {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+            let mut file = open_lock_file(&path)?;
             let locked = try_flock(&file, libc::LOCK_EX)
                 .with_context(|| format!("cannot lock {}", path.display()))?;
             if locked {
