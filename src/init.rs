@@ -131,6 +131,9 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
         repo.config_set("aisync.branch", &branch)?;
     }
 
+    // The push runs the hooks: pre-push scans what it publishes (history older than init
+    // may hold a secret) and refuses a clear-text push URL; no hook of a push starts a cycle.
+    drop(cycle);
     let pushed = match (&remote, unreachable) {
         (None, _) => Pushed::NoRemote,
         (Some(_), Some(why)) => {
@@ -150,7 +153,6 @@ pub fn init(dir: &Path, remote: Option<&str>, exe: &Path) -> Result<Initialized>
             }
         }
     };
-    drop(cycle);
     Ok(Initialized {
         repo,
         branch,

@@ -151,13 +151,14 @@ pub enum Wait {
     TooLong,
 }
 
-/// Waits for the cycle of `pid` that a request was queued for.
-pub fn wait_for_holder(state_dir: &Path, pid: u32, limit: std::time::Duration) -> Wait {
+/// Waits until no cycle holds the lock, a request having been queued while one did. Whoever held it since then started after the request, so a queue marker
+/// gone means the request's work was done; one still there, that it is to be done here. (A
+/// holder that took the lock a moment before writing its pid must not pass for a new one.)
+pub fn wait_for_holder(state_dir: &Path, limit: std::time::Duration) -> Wait {
     let (path, queued) = (state_dir.join("lock"), state_dir.join("queued"));
     let deadline = std::time::Instant::now() + limit;
     loop {
-        if held_by(&path) != Some(pid) {
-            // Taken (by the holder's last round, or by a cycle that started since): served.
+        if held_by(&path).is_none() {
             return if queued.exists() {
                 Wait::Free
             } else {

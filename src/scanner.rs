@@ -294,11 +294,16 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
         if memchr::memchr(b'\\', line).is_some()
             && memchr::memmem::find(line, b"aisync:allow").is_none()
         {
-            for (columns, value) in escaped_strings(line) {
+            let text = String::from_utf8_lossy(line);
+            for (quotes, value) in escaped_strings(&text) {
                 let decoded = scan_lines(value.as_bytes());
                 if decoded.is_empty() {
                     continue;
                 }
+                // Columns in characters, counted only for a string that holds a secret (a
+                // long line of escaped strings is read once, not once per string).
+                let column = |byte: usize| text[..byte].chars().count() + 1;
+                let columns = column(quotes.start)..=column(quotes.end);
                 // What the raw scan saw inside this string, it saw through the escapes (a
                 // value run on into `\nAPI_TOKEN`): the decoded reading replaces it.
                 found.retain(|f| f.line != line_no || !columns.contains(&f.column));
@@ -322,9 +327,8 @@ pub fn scan(text: &[u8]) -> Vec<Finding> {
 
 /// The double-quoted strings of `line` that hold an escape, decoded (`\n`, `\t`, `\r`, `\"`,
 /// `\\`, `\/`, `\uXXXX` with surrogate pairs, YAML's `\xXX`; any other escape is kept as
-/// written), each with the columns of its quotes (1-based, in characters).
-fn escaped_strings(line: &[u8]) -> Vec<(std::ops::RangeInclusive<usize>, String)> {
-    let text = String::from_utf8_lossy(line);
+/// written), each with the byte offsets of its quotes.
+fn escaped_strings(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
     let mut out = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
@@ -341,11 +345,19 @@ fn escaped_strings(line: &[u8]) -> Vec<(std::ops::RangeInclusive<usize>, String)
                 '\\' => {
                     escaped = true;
                     let Some((_, e)) = chars.next() else { break };
+                    // Up to `n` hex digits, no further: a short escape leaves the closing
+                    // quote where it is.
                     let hex = |n: usize, chars: &mut std::iter::Peekable<std::str::CharIndices>| {
-                        let digits: String = (0..n)
-                            .filter_map(|_| chars.next().map(|(_, c)| c))
-                            .collect();
-                        u32::from_str_radix(&digits, 16).ok()
+                        let mut digits = String::new();
+                        while digits.len() < n {
+                            match chars.next_if(|(_, c)| c.is_ascii_hexdigit()) {
+                                Some((_, c)) => digits.push(c),
+                                None => break,
+                            }
+                        }
+                        (digits.len() == n)
+                            .then(|| u32::from_str_radix(&digits, 16).ok())
+                            .flatten()
                     };
                     match e {
                         'n' => value.push('\n'),
@@ -381,8 +393,7 @@ fn escaped_strings(line: &[u8]) -> Vec<(std::ops::RangeInclusive<usize>, String)
             }
         }
         if let (Some(end), true) = (closed, escaped) {
-            let column = |byte: usize| text[..byte].chars().count() + 1;
-            out.push((column(at)..=column(end), value));
+            out.push((at..end, value));
         }
     }
     out
@@ -647,6 +658,34 @@ mod tests {
             scan(clean.as_bytes()).is_empty(),
             "{:?}",
             scan(clean.as_bytes())
+        );
+    }
+
+    /// Escapes that end early or name nothing: never a panic, and a short `\u12` leaves
+    /// its closing quote where it is, so the next string on the line is read as itself.
+    #[test]
+    fn odd_escapes_are_read_without_a_panic_and_keep_their_strings_apart() {
+        for odd in [
+            "\"\\",
+            "\"abc\\",
+            "\"\\u12\"",
+            "\"\\ud800\"",
+            "\"\\udc00\\u\"",
+            "\"\\x4\"",
+            "\"é\\n\"",
+            "\"\\u+1aa\"",
+            "\\\"\"\\",
+        ] {
+            scan(odd.as_bytes());
+        }
+        let password = format!("Zq8vLm3K{}", "p9Xw2Rt7");
+        let text = format!(r#"{{"a":"\u12","b":"DB_PASSWORD=\"{password}\""}}"#);
+        let found = scan(text.as_bytes());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].column,
+            text.find("\"DB_").unwrap() + 1,
+            "{found:?}"
         );
     }
 

@@ -12,9 +12,15 @@ use std::process::Command;
 pub fn find_program(remote: &str, configured: Option<&str>) -> String {
     let quote = crate::shell::quote;
     if let Some(program) = configured {
+        // `~/x` from the home directory, as a person writes it; anything else as it is.
+        let word = match program.strip_prefix("~/") {
+            Some(rest) => format!("\"$HOME\"/{}", quote(rest)),
+            None => quote(program),
+        };
+        // (`command -v` of a path says yes to any file: a folder or a file that cannot be
+        // run must end here too, as "not found", not as a session that fails for ever.)
         return format!(
-            "aisync=$(command -v {p}) || {{ echo {why} >&2; exit 127; }}\n",
-            p = quote(program),
+            "aisync=$(command -v {word}) && [ -x \"$aisync\" ] && [ ! -d \"$aisync\" ] || {{ echo {why} >&2; exit 127; }}\n",
             why = quote(&format!(
                 "git-aisync: {program} (remote.{remote}.aisyncProgram) cannot be run here"
             )),
@@ -31,7 +37,7 @@ pub fn find_program(remote: &str, configured: Option<&str>) -> String {
         .filter(|p| p.starts_with('/'));
     places.extend(own.map(quote));
     format!(
-        "aisync=$(command -v git-aisync) || for aisync in {places}; do [ -x \"$aisync\" ] && break; aisync=; done\n\
+        "aisync=$(command -v git-aisync) || for aisync in {places}; do [ -x \"$aisync\" ] && [ ! -d \"$aisync\" ] && break; aisync=; done\n\
          [ -n \"$aisync\" ] || {{ echo {why} >&2; exit 127; }}\n",
         places = places.join(" "),
         why = quote(&format!(
@@ -88,4 +94,53 @@ pub fn command(ssh_command: &str, host: &str, port: Option<&str>, script: &str) 
     }
     cmd.arg(host).arg(script).env("GIT_TERMINAL_PROMPT", "0");
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the far side's shell finds, played here by sh with `home` as its home.
+    fn found(configured: Option<&str>, home: &std::path::Path) -> (Option<i32>, String) {
+        let script = format!("{}echo \"$aisync\"", find_program("hub", configured));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("HOME", home)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    }
+
+    #[test]
+    fn a_configured_program_is_found_from_home_and_must_be_runnable() {
+        let home = tempfile::tempdir().unwrap();
+        let bin = home.path().join("my bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let program = bin.join("git-aisync");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        // Not executable yet: not found (127), not a session failing for ever.
+        assert_eq!(found(Some("~/my bin/git-aisync"), home.path()).0, Some(127));
+        assert_eq!(found(Some(bin.to_str().unwrap()), home.path()).0, Some(127));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            found(Some("~/my bin/git-aisync"), home.path()),
+            (Some(0), program.to_string_lossy().into_owned())
+        );
+        // Nothing configured: ~/.cargo/bin is looked in.
+        let cargo = home.path().join(".cargo/bin");
+        std::fs::create_dir_all(&cargo).unwrap();
+        std::fs::copy(&program, cargo.join("git-aisync")).unwrap();
+        assert_eq!(
+            found(None, home.path()),
+            (
+                Some(0),
+                cargo.join("git-aisync").to_string_lossy().into_owned()
+            )
+        );
+    }
 }

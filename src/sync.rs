@@ -66,7 +66,7 @@ pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Re
             // ended, so the exit status keeps DESIGN §3's meaning (0: every remote holds
             // this machine's work) rather than claiming a sync that has not happened yet.
             Ok(Acquired::Queued { pid }) => {
-                match lock::wait_for_holder(&repo.state_dir(), pid, QUEUE_WAIT) {
+                match lock::wait_for_holder(&repo.state_dir(), QUEUE_WAIT) {
                     Wait::Served => return served_by(repo, pid),
                     Wait::Free => std::thread::sleep(Duration::from_millis(20)),
                     Wait::TooLong => {

@@ -120,7 +120,7 @@ fn hold_the_lock(repo: &Repo) -> Result<Lock> {
             Acquired::Held(lock) => return Ok(lock),
             Acquired::Queued { pid } => {
                 if let Wait::TooLong =
-                    lock::wait_for_holder(&repo.state_dir(), pid, Duration::from_secs(120))
+                    lock::wait_for_holder(&repo.state_dir(), Duration::from_secs(120))
                 {
                     bail!("a sync (pid {pid}) has held the repository for minutes: try again when it is done; nothing was restored");
                 }

@@ -87,7 +87,8 @@ impl Repo {
             }
             None => None,
         };
-        let blocked = self.in_the_way(base.as_deref(), theirs)?;
+        let real_merge = matches!(how, MergeHow::NoCommit { .. });
+        let blocked = self.in_the_way(base.as_deref(), theirs, real_merge)?;
         if !blocked.is_empty() {
             return Err(GitError::MergeBlocked { paths: blocked });
         }
@@ -104,8 +105,14 @@ impl Repo {
 
     /// The local changes a merge of `theirs` (from `base`; none: every path it has) would
     /// overwrite: paths it changes that have uncommitted edits here, or that it brings
-    /// where an untracked file stands.
-    fn in_the_way(&self, base: Option<&str>, theirs: &str) -> Result<Vec<Blocked>, GitError> {
+    /// where an untracked file stands; for a `real_merge`, also anything staged (git merges
+    /// three ways only on an index that matches HEAD).
+    fn in_the_way(
+        &self,
+        base: Option<&str>,
+        theirs: &str,
+        real_merge: bool,
+    ) -> Result<Vec<Blocked>, GitError> {
         let incoming = match base {
             Some(base) => self
                 .git(["diff", "--name-only", "-z", "--no-renames", base, theirs])
@@ -129,7 +136,9 @@ impl Repo {
                 message: format!("{e:#}"),
             })?
             .into_iter()
-            .filter(|e| !e.is_ignored() && under_incoming(&e.path))
+            .filter(|e| {
+                !e.is_ignored() && (under_incoming(&e.path) || (real_merge && e.is_staged()))
+            })
             .map(|e| Blocked {
                 untracked: e.is_untracked(),
                 path: e.path.to_vec(),
@@ -155,9 +164,14 @@ impl Repo {
         });
         match rejected {
             Some(summary) => Err(GitError::PushRejected {
-                // Another machine moved the branch first: git's own check, or the remote's
-                // ref lock taken by a push landing at the same moment.
-                raced: summary.starts_with("[rejected]") || summary.contains("cannot lock ref"),
+                // Another machine moved the branch first: git's own check (`[rejected]`), or
+                // the remote's ref lock taken by a push landing at the same moment
+                // (`[remote rejected] (failed to update ref)`, `(failed to lock)` from an
+                // older git; its `cannot lock ref` goes to stderr).
+                raced: summary.starts_with("[rejected]")
+                    || summary.contains("failed to update ref")
+                    || summary.contains("failed to lock")
+                    || out.stderr.contains("cannot lock ref"),
                 reason: summary,
             }),
             None => Err(GitError::failed("git push".into(), &out.stderr)),

@@ -499,3 +499,28 @@ fn a_machine_is_named_after_the_os_host_name_not_the_shells_variable() {
         host.strip_suffix(".local").unwrap_or(&host)
     );
 }
+
+/// History older than init that holds a secret (a `--no-verify` commit) is not published by
+/// init's first push: its pre-push scan still runs (init's own commit runs no hooks).
+#[test]
+fn init_does_not_publish_a_secret_from_older_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = tmp.path().join("hub.git");
+    common::init_bare(&hub);
+    let dir = tmp.path().join("ai");
+    std::fs::create_dir_all(dir.join("memory")).unwrap();
+    git_ok(&dir, &["init", "-q", "-b", "main"]);
+    let token = format!("ghp_{}", "Zq8vLm3Kp9Xw2Rt7a8F3kL9mQ2wE7rT5yU1iZ");
+    std::fs::write(dir.join("memory/notes.md"), format!("- token {token}\n")).unwrap();
+    git_ok(&dir, &["add", "-A"]);
+    git_ok(&dir, &["commit", "-q", "--no-verify", "-m", "notes"]);
+    let out = common::aisync_cmd(Path::new("/"))
+        .env_remove("AISYNC_AUTOPUSH")
+        .args(["init", dir.to_str().unwrap(), "--remote"])
+        .arg(&hub)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let on_hub = git_ok(&hub, &["log", "--all", "--oneline"]);
+    assert!(on_hub.trim().is_empty(), "published: {on_hub}");
+}

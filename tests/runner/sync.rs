@@ -1487,3 +1487,34 @@ fn with_git_in_german_an_edit_in_progress_still_holds_back_the_incoming_change()
     assert_eq!(read(&b, "rules/style.md"), edit);
     assert!(!b.join(".git/MERGE_HEAD").exists());
 }
+
+/// A person has staged a change (to a versioned file they commit by hand) when another
+/// machine's change arrives: git merges three ways only on an index that matches HEAD, so
+/// the merge waits (exit 4, what to do said), the staged change and the index untouched.
+#[test]
+fn a_staged_change_holds_back_the_incoming_merge_and_stays_staged() {
+    let net = Net::new();
+    let (a, b) = (net.machine("a"), net.machine("b"));
+    write(&a, "rules/style.md", "# Style\n\n- one\n");
+    git_ok(&a, &["add", "rules/style.md"]);
+    git_ok(&a, &["commit", "-q", "-m", "style"]);
+    synced(&a);
+    synced(&b);
+    write(&b, "rules/style.md", "# Style\n\n- one\n- two, staged\n");
+    git_ok(&b, &["add", "rules/style.md"]);
+    write(&a, "memory/a.md", "- from a\n");
+    synced(&a);
+    write(&b, "memory/b.md", "- from b\n");
+    let out = sync(&b);
+    assert_exit(&out, 4);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("commit or stash your edits to rules/style.md"),
+        "{said}"
+    );
+    assert_eq!(
+        git_ok(&b, &["diff", "--cached", "--name-only"]),
+        "rules/style.md\n"
+    );
+    assert!(!b.join(".git/MERGE_HEAD").exists());
+}
