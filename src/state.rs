@@ -55,7 +55,12 @@ pub struct Report {
     pub committed: Option<String>,
     pub merged: Vec<String>,
     pub pushed: Vec<String>,
+    /// Remotes never reached (or refusing): the commits wait.
     pub offline: Vec<String>,
+    /// Of those, the ones that answered but where other machines' pushes landed first on
+    /// every try.
+    #[serde(default)]
+    pub contended: Vec<String>,
     pub held_back: Vec<HeldBack>,
     #[serde(rename = "conflicts_recorded")]
     pub conflicts: usize,
@@ -71,6 +76,7 @@ impl Report {
             merged: Vec::new(),
             pushed: Vec::new(),
             offline: Vec::new(),
+            contended: Vec::new(),
             held_back: Vec::new(),
             conflicts: 0,
         }

@@ -637,7 +637,10 @@ impl<'r> Cycle<'r> {
             // Another machine pushed first: fetch, merge, push again, after a jittered wait.
             std::thread::sleep(backoff(attempt));
         }
+        // Reachable, but another machine's push landed first every time: the commits wait
+        // for the next cycle, as for an unreachable remote, and the message says why.
         report.offline.push(remote.to_string());
+        report.contended.push(remote.to_string());
         Ok(())
     }
 
@@ -882,10 +885,20 @@ fn summary(r: &Report, remotes: &[String]) -> String {
     if !r.pushed.is_empty() {
         parts.push(format!("pushed to {}", r.pushed.join(", ")));
     }
-    if !r.offline.is_empty() {
+    let (contended, unreachable): (Vec<&String>, Vec<&String>) =
+        r.offline.iter().partition(|o| r.contended.contains(o));
+    if !unreachable.is_empty() {
+        let names: Vec<&str> = unreachable.iter().map(|s| s.as_str()).collect();
         parts.push(format!(
             "{} unreachable: local commits wait for the next cycle",
-            r.offline.join(", ")
+            names.join(", ")
+        ));
+    }
+    if !contended.is_empty() {
+        let names: Vec<&str> = contended.iter().map(|s| s.as_str()).collect();
+        parts.push(format!(
+            "other machines' pushes to {} landed first {PUSH_TRIES} times running: local commits wait for the next cycle",
+            names.join(", ")
         ));
     }
     if !r.held_back.is_empty() {

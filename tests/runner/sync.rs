@@ -1518,3 +1518,28 @@ fn a_staged_change_holds_back_the_incoming_merge_and_stays_staged() {
     );
     assert!(!b.join(".git/MERGE_HEAD").exists());
 }
+
+/// The hub's branch is locked by a push landing at that moment, every time this machine tries
+/// (a stale `main.lock` plays the other machines): the cycle retries as for a push another
+/// machine beat, then says so (not "unreachable"), exit 3, the commit waiting; once the hub is
+/// free, the next cycle pushes it.
+#[test]
+fn a_hub_whose_branch_stays_locked_is_retried_and_said_so_and_the_commit_waits() {
+    let net = Net::new();
+    let laptop = net.machine("laptop");
+    let lock = net.hub.join("refs/heads/main.lock");
+    std::fs::write(&lock, "").unwrap();
+    write(&laptop, "memory/a.md", "- waits\n");
+    let out = sync(&laptop);
+    assert_exit(&out, 3);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("other machines' pushes to origin landed first"),
+        "{said}"
+    );
+    assert!(!said.contains("unreachable"), "{said}");
+    std::fs::remove_file(&lock).unwrap();
+    synced(&laptop);
+    let on_hub = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(on_hub.contains("memory/a.md"), "{on_hub}");
+}
