@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use super::command::Git;
 use super::error::{Blocked, GitError};
 use super::{nul_split, GitPath, Repo};
 
@@ -53,8 +52,7 @@ impl Repo {
             .iter()
             .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
             .collect();
-        let git: Git = self.git_committing(args).leading(leading);
-        let out = git.output()?;
+        let out = self.git_committing(args).leading(leading).output()?;
         let in_progress = self.git_dir.join("MERGE_HEAD").exists();
         if out.success {
             return Ok(if in_progress && !self.unmerged_paths()?.is_empty() {

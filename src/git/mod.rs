@@ -189,8 +189,16 @@ fn nul_split(out: &[u8]) -> impl Iterator<Item = &[u8]> {
     out.split(|&b| b == 0).filter(|e| !e.is_empty())
 }
 
-/// The directory of `git` children that run without a repository yet (`git init`, `git
-/// --version`): `git ARGS` in `dir`, the one builder all the same.
+/// The git directory refs live in: a linked worktree's `commondir`, else `git_dir` itself.
+pub fn common_dir(git_dir: &Path) -> PathBuf {
+    std::fs::read_to_string(git_dir.join("commondir"))
+        .ok()
+        .map(|c| git_dir.join(c.trim()))
+        .unwrap_or_else(|| git_dir.to_path_buf())
+}
+
+/// `git ARGS` in `dir`, for git children that run without a repository yet (`git init`,
+/// `git --version`): the one builder all the same.
 pub fn git_in<I, S>(dir: &Path, args: I) -> Git
 where
     I: IntoIterator<Item = S>,

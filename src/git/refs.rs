@@ -9,10 +9,7 @@ impl Repo {
     /// The object a ref names, read from the ref files (no git process): a loose ref, else
     /// packed-refs. `None` when there is no such ref.
     pub fn read_ref(&self, name: &str) -> Option<String> {
-        let common = std::fs::read_to_string(self.git_dir.join("commondir"))
-            .ok()
-            .map(|c| self.git_dir.join(c.trim()))
-            .unwrap_or_else(|| self.git_dir.clone());
+        let common = super::common_dir(&self.git_dir);
         let dir = if name == "HEAD" {
             &self.git_dir
         } else {
@@ -35,10 +32,7 @@ impl Repo {
     /// The refs under `prefix` (`refs/aisync/inbox/`), loose and packed: (name after the
     /// prefix, commit). Read from the files: a no-op cycle must stay cheap.
     pub fn refs_under(&self, prefix: &str) -> Vec<(String, String)> {
-        let common = std::fs::read_to_string(self.git_dir.join("commondir"))
-            .ok()
-            .map(|c| self.git_dir.join(c.trim()))
-            .unwrap_or_else(|| self.git_dir.clone());
+        let common = super::common_dir(&self.git_dir);
         let mut found: std::collections::BTreeMap<String, String> =
             std::collections::BTreeMap::new();
         if let Ok(packed) = std::fs::read_to_string(common.join("packed-refs")) {

@@ -13,13 +13,6 @@ use super::{human, Msg, Watch};
 use crate::git::Repo;
 
 /// The git directory shared by every worktree (where refs live).
-fn common_dir(git_dir: &Path) -> PathBuf {
-    fs::read_to_string(git_dir.join("commondir"))
-        .ok()
-        .map(|c| git_dir.join(c.trim()))
-        .unwrap_or_else(|| git_dir.to_path_buf())
-}
-
 pub(super) struct Inbox {
     /// `<common git dir>/refs/aisync/inbox`.
     dir: PathBuf,
@@ -34,7 +27,7 @@ pub(super) struct Inbox {
 impl Inbox {
     pub(super) fn new(git_dir: &Path, tx: &Sender<Msg>) -> Inbox {
         Inbox {
-            dir: common_dir(git_dir).join(crate::peer::INBOX.trim_end_matches('/')),
+            dir: crate::git::common_dir(git_dir).join(crate::peer::INBOX.trim_end_matches('/')),
             watcher: None,
             watched: None,
             seen: Vec::new(),
