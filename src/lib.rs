@@ -12,6 +12,7 @@ pub mod url;
 // Layer 1: the repository, the only place that runs git.
 pub mod git;
 // Layer 2: concepts.
+pub mod assistants;
 pub mod journal;
 pub mod lock;
 pub mod machine;
@@ -23,6 +24,7 @@ pub mod service;
 pub mod ssh;
 pub mod state;
 // Layer 3: gates and pieces of the cycle.
+pub mod bridge;
 pub mod gate;
 pub mod install;
 pub mod peer;

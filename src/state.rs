@@ -45,6 +45,48 @@ pub struct HeldBack {
     pub reason: String,
 }
 
+/// A connected assistant's file the bridge could not bring across, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stuck {
+    pub assistant: String,
+    pub path: String,
+    pub reason: String,
+}
+
+/// Something an assistant will run (a hook command, an MCP server's command) that an apply
+/// added or changed: never silent (DESIGN §7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Executable {
+    pub assistant: String,
+    /// The live file it was written to.
+    pub path: String,
+    /// What it is and its new value (`/hooks/Stop/0/hooks/0/command = "…"`).
+    pub what: String,
+    /// The machine whose change brought it.
+    pub machine: String,
+}
+
+/// What the bridge did in a cycle (DESIGN §9).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bridged {
+    /// Repository copies a live change went into.
+    pub imported: Vec<String>,
+    /// Live files the cycle's changes were written to.
+    pub applied: Vec<String>,
+    pub stuck: Vec<Stuck>,
+    pub executables: Vec<Executable>,
+    /// Values a merge of live and repository had to override (journaled), one line each.
+    pub overrides: Vec<String>,
+    /// Project keys in the repository with no checkout on this machine: they wait.
+    pub waiting: Vec<String>,
+}
+
+impl Bridged {
+    pub fn is_empty(&self) -> bool {
+        *self == Bridged::default()
+    }
+}
+
 /// What a cycle did, for `state.json`, `sync --json` and `status`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -64,6 +106,9 @@ pub struct Report {
     pub held_back: Vec<HeldBack>,
     #[serde(rename = "conflicts_recorded")]
     pub conflicts: usize,
+    /// The connected assistants' side of the cycle.
+    #[serde(default, skip_serializing_if = "Bridged::is_empty")]
+    pub bridge: Bridged,
 }
 
 impl Report {
@@ -79,6 +124,7 @@ impl Report {
             contended: Vec::new(),
             held_back: Vec::new(),
             conflicts: 0,
+            bridge: Bridged::default(),
         }
     }
 

