@@ -94,8 +94,23 @@ pub fn attribute_lines(policy: &Policy) -> Vec<String> {
             lines.push(attribute_line(&format!("{stem}.{ext}"), kind));
         }
     }
+    // Connected assistants' copies (DESIGN §9): merged by extension, whatever the policy.
+    for (ext, kind) in EXTENSIONS {
+        lines.push(attribute_line(
+            &format!("{}/**/*.{ext}", crate::assistants::REPO_DIR),
+            kind,
+        ));
+    }
     lines.push(format!("{} merge=aisync-jsonl", crate::journal::SYNCED));
     lines
+}
+
+/// Whether `.gitattributes` already selects the drivers for everything `install` would.
+pub fn attributes_current(repo: &Repo, policy: &Policy) -> bool {
+    let text = fs::read_to_string(repo.work_tree.join(".gitattributes")).unwrap_or_default();
+    attribute_lines(policy)
+        .iter()
+        .all(|l| text.lines().any(|t| t == l))
 }
 
 /// `pattern merge=aisync-KIND`, the pattern C-quoted when it holds what would otherwise end

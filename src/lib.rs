@@ -31,6 +31,7 @@ pub mod peer;
 pub mod resolve;
 pub mod snapshot;
 // Layer 4: operations.
+pub mod connect;
 pub mod init;
 pub mod quarantine;
 pub mod sync;

@@ -29,6 +29,10 @@ enum Command {
     /// Run `watch` as a systemd user unit or a launchd agent, or `sync` from cron.
     #[command(subcommand)]
     Service(commands::service::Command),
+    /// Bring assistants' memory and settings where they live into the synced repository.
+    Connect(commands::connect::Args),
+    /// Stop bridging an assistant on this machine (its files stay as they are).
+    Disconnect(commands::disconnect::Args),
     /// Machine, branch, pending changes, remotes, the last sync, conflicts.
     Status(commands::status::Args),
     /// List the snapshots taken before merges, or bring one back.
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Sync(args) => commands::sync::run(&ctx, args),
         Command::Watch(args) => commands::watch::run(&ctx, args),
         Command::Service(command) => commands::service::run(&ctx, command),
+        Command::Connect(args) => commands::connect::run(&ctx, args),
+        Command::Disconnect(args) => commands::disconnect::run(&ctx, args),
         Command::Status(args) => commands::status::run(&ctx, args),
         Command::Restore(args) => commands::restore::run(&ctx, args),
         Command::Peer(args) => commands::peer::run(&ctx, args),

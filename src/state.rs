@@ -85,6 +85,24 @@ impl Bridged {
     pub fn is_empty(&self) -> bool {
         *self == Bridged::default()
     }
+
+    /// What an earlier pass did, then this one (stuck and waiting: this pass's word).
+    pub fn then(mut self, later: Bridged) -> Bridged {
+        fn add<T: PartialEq>(to: &mut Vec<T>, more: Vec<T>) {
+            for m in more {
+                if !to.contains(&m) {
+                    to.push(m);
+                }
+            }
+        }
+        add(&mut self.imported, later.imported);
+        add(&mut self.applied, later.applied);
+        add(&mut self.executables, later.executables);
+        add(&mut self.overrides, later.overrides);
+        self.stuck = later.stuck;
+        self.waiting = later.waiting;
+        self
+    }
 }
 
 /// What a cycle did, for `state.json`, `sync --json` and `status`.
@@ -109,6 +127,9 @@ pub struct Report {
     /// The connected assistants' side of the cycle.
     #[serde(default, skip_serializing_if = "Bridged::is_empty")]
     pub bridge: Bridged,
+    /// The bridge changed a repository copy after the commit: run the cycle once more.
+    #[serde(skip)]
+    pub again: bool,
 }
 
 impl Report {
@@ -125,6 +146,7 @@ impl Report {
             held_back: Vec::new(),
             conflicts: 0,
             bridge: Bridged::default(),
+            again: false,
         }
     }
 

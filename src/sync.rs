@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::bridge::{self, Bridge};
 use crate::gate;
 use crate::git::{
     os_path, readable, Blocked, GitError, GitPath, IndexChange, IndexEntry, MergeHow, Repo,
@@ -30,6 +31,10 @@ pub const PENDING_JOIN: &str = "aisync.pendingJoin";
 
 /// How long a queued request waits for the cycle that runs it.
 const QUEUE_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// Passes of one cycle when each applies an assistant's write merged meanwhile (it is
+/// committed by the next pass; a third means the assistant keeps writing: the next cycle).
+const BRIDGE_PASSES: u32 = 3;
 
 /// Tries of fetch-merge-push when another machine keeps pushing first.
 const PUSH_TRIES: u32 = 6;
@@ -84,16 +89,28 @@ pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Re
         }
     };
     let mut known = known.clone();
+    // What the bridge did in passes before this one (a pass that merged an assistant's
+    // write into a copy runs once more, to commit and push it).
+    let mut bridged = state::Bridged::default();
+    let mut passes = 0;
     loop {
         let cycle = Cycle::new(repo, &machine, std::mem::take(&mut known));
-        let report = match cycle.and_then(|c| c.run(only_remote)) {
+        let mut report = match cycle.and_then(|c| c.run(only_remote)) {
             Ok(r) => r,
             Err(e) => Report::new(Outcome::Error, format!("{e:#}")),
         };
+        passes += 1;
+        let again = std::mem::take(&mut report.again) && passes < BRIDGE_PASSES;
+        report.bridge = bridged.then(std::mem::take(&mut report.bridge));
         state::save(&repo.state_dir(), &report);
+        if again {
+            bridged = std::mem::take(&mut report.bridge);
+            continue;
+        }
         if !lock.take_queued() || report.outcome == Outcome::Refused {
             return report;
         }
+        bridged = state::Bridged::default();
     }
 }
 
@@ -184,6 +201,12 @@ impl<'r> Cycle<'r> {
             self.finish_merge(&mut report, "an interrupted merge")?;
         }
 
+        // Connected assistants' live changes go into their repository copies first, to be
+        // committed with the rest.
+        let bridge = Bridge::new(repo, self.machine);
+        if let Some(bridge) = &bridge {
+            bridge.import(&mut report);
+        }
         report.committed = self.commit_local(&policy, &mut report)?;
 
         // What peers delivered to this machine's inbox merges first, then goes on with ours.
@@ -200,6 +223,10 @@ impl<'r> Cycle<'r> {
         }
         if !report.merged.is_empty() {
             let _ = snapshot::prune(repo);
+        }
+        // Last, what the cycle changed goes to the live files.
+        if let Some(bridge) = &bridge {
+            report.again = bridge.apply(&mut report);
         }
 
         report.set_outcome(if !errors.is_empty() {
@@ -306,7 +333,7 @@ impl<'r> Cycle<'r> {
                 continue;
             }
             if change.status == *b"!!"
-                || policy.mode(&name) != Mode::Realtime
+                || (policy.mode(&name) != Mode::Realtime && !bridge::is_bridged(&name))
                 || policy.is_ignored(&name)
                 || name.starts_with(".credentials/")
                 || !seen.insert(path.clone())

@@ -310,9 +310,15 @@ impl<'r> Bridge<'r> {
             name,
         );
         let mut waiting = std::collections::BTreeSet::new();
+        let other_copies: Vec<String> = adapter
+            .places
+            .iter()
+            .filter(|p| p.file)
+            .map(|p| format!("{REPO_DIR}/{name}/{}", p.repo))
+            .collect();
         for rel in copies {
             let rel_in_repo = format!("{repo_base}/{rel}");
-            if seen.contains(&rel_in_repo) {
+            if seen.contains(&rel_in_repo) || other_copies.contains(&rel_in_repo) {
                 continue;
             }
             let live_rel = match place
@@ -645,27 +651,25 @@ impl<'r> Bridge<'r> {
         let _ = journal::append(&journal::pending_path(&self.repo.state_dir()), &[m]);
     }
 
-    /// The machine whose commit last changed `rel` (from the cycle's `aisync(<machine>): …`
-    /// messages; else the commit's author).
+    /// The other machine whose commit last changed `rel` (named by the cycle's
+    /// `aisync(<machine>): …` messages; else the commit's author).
     fn changed_by(&self, rel: &str) -> String {
         let out = self
             .repo
-            .git(["log", "-1", "--format=%an%x00%s", "--", rel])
+            .git(["log", "-20", "--no-merges", "--format=%an%x00%s", "--", rel])
             .output();
         let text = out.map(|o| o.stdout).unwrap_or_default();
-        let (author, subject) = text.trim_end().split_once('\0').unwrap_or(("", ""));
-        subject
-            .strip_prefix("aisync(")
-            .and_then(|s| s.split_once(')'))
-            .map(|(m, _)| m.to_string())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| {
-                if author.is_empty() {
-                    "another machine".into()
-                } else {
-                    author.into()
-                }
-            })
+        for line in text.lines() {
+            let (author, subject) = line.split_once('\0').unwrap_or((line, ""));
+            let machine = subject
+                .strip_prefix("aisync(")
+                .and_then(|s| s.split_once(')'))
+                .map_or(author, |(m, _)| m);
+            if !machine.is_empty() && machine != self.machine {
+                return machine.to_string();
+            }
+        }
+        "another machine".into()
     }
 
     /// Forgets what the bridge knew of `name` (disconnected here).

@@ -40,6 +40,11 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
             ""
         }
     ));
+    if let Ok(Some(path)) = git_aisync::connect::record_repo(&done.repo) {
+        ui.status(&format!(
+            "recorded {path} as this machine's synced repository (git config --global aisync.repo)"
+        ));
+    }
     match done.pushed {
         Pushed::NoRemote => {
             ui.status("no remote yet: add one with `git remote add origin URL` and push");

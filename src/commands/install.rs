@@ -18,6 +18,11 @@ pub fn run(ctx: &CommandContext, _args: Args) -> Result<ExitCode> {
     let exe = git_aisync::platform::own_path()?;
     let policy = ctx.policy()?;
     let done = install::install(repo, &exe, &policy)?;
+    if let Ok(Some(path)) = git_aisync::connect::record_repo(repo) {
+        ui.status(&format!(
+            "recorded {path} as this machine's synced repository (git config --global aisync.repo)"
+        ));
+    }
     ui.status(&format!(
         "installed {} merge drivers in {} and their lines in {}",
         done.drivers,

@@ -3,6 +3,8 @@
 
 pub mod completions;
 pub mod conflicts;
+pub mod connect;
+pub mod disconnect;
 pub mod doctor;
 pub mod hook;
 pub mod init;
@@ -63,6 +65,30 @@ impl CommandContext {
             return Ok(repo);
         }
         let repo = Repo::find(self.cwd()?)?;
+        Ok(self.repo.get_or_init(|| repo))
+    }
+
+    /// The synced repository: the one around the current directory when it is set up for
+    /// git-aisync, else this machine's recorded one (`aisync.repo`, DESIGN §9): assistants
+    /// run hooks and MCP servers in a project's folder, not in the synced repository.
+    pub fn synced_repo(&self) -> Result<&Repo> {
+        if let Some(repo) = self.repo.get() {
+            return Ok(repo);
+        }
+        let cwd = self.cwd()?;
+        let here = Repo::find(cwd);
+        let repo = match here {
+            Ok(repo) if git_aisync::install::is_installed(&repo) => repo,
+            here => match git_aisync::connect::recorded_repo(cwd) {
+                Some(path) => Repo::find(&path).with_context(|| {
+                    format!(
+                        "this machine's synced repository (git config --global aisync.repo) is {}, which cannot be opened: fix or unset it",
+                        path.display()
+                    )
+                })?,
+                None => here?,
+            },
+        };
         Ok(self.repo.get_or_init(|| repo))
     }
 

@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
-    let repo = ctx.repo()?;
+    let repo = ctx.synced_repo()?;
     let list = snapshot::list(repo)?;
     let Some(reference) = args.reference else {
         if list.is_empty() {

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
-    let repo = ctx.repo()?;
+    let repo = ctx.synced_repo()?;
     let status = status::collect(repo)?;
     if args.json {
         ui.data(&serde_json::to_string_pretty(&status)?);

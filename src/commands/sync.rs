@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::CommandContext;
+use git_aisync::state::Report;
 use git_aisync::sync;
 
 #[derive(clap::Args)]
@@ -26,7 +27,7 @@ pub struct Args {
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
-    let repo = ctx.repo()?;
+    let repo = ctx.synced_repo()?;
     if args.if_autopush && repo.flag("aisync.autopush") == Some(false) {
         return Ok(ExitCode::SUCCESS);
     }
@@ -37,10 +38,40 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
         let quiet = args.quiet && report.outcome == git_aisync::state::Outcome::Synced;
         if !quiet {
             ui.status(&format!("{}: {}", report.outcome.word(), report.message));
-            for h in &report.held_back {
-                ui.status(&format!("held back {}: {}", h.path, h.reason));
+            for line in details(&report) {
+                ui.status(&line);
             }
         }
     }
     Ok(report.outcome.code())
+}
+
+/// The lines under a cycle's outcome: what was held back, and what the bridge did with the
+/// connected assistants (a command an assistant will run, arriving from another machine,
+/// is never silent).
+pub fn details(report: &Report) -> Vec<String> {
+    let mut lines = Vec::new();
+    for h in &report.held_back {
+        lines.push(format!("held back {}: {}", h.path, h.reason));
+    }
+    let b = &report.bridge;
+    if !b.imported.is_empty() {
+        lines.push(format!("imported {}", b.imported.join(", ")));
+    }
+    if !b.applied.is_empty() {
+        lines.push(format!("applied to {}", b.applied.join(", ")));
+    }
+    for o in &b.overrides {
+        lines.push(format!("merged {o}"));
+    }
+    for e in &b.executables {
+        lines.push(format!(
+            "NOTE: {} will run something new from {}: {} ({})",
+            e.assistant, e.machine, e.what, e.path
+        ));
+    }
+    for s in &b.stuck {
+        lines.push(format!("{} {}: {}", s.assistant, s.path, s.reason));
+    }
+    lines
 }
