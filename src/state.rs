@@ -64,6 +64,24 @@ pub struct Executable {
     pub what: String,
     /// The machine whose change brought it.
     pub machine: String,
+    /// When it was applied here.
+    #[serde(default)]
+    pub time: String,
+}
+
+/// Where every apply of something an assistant runs is logged, in a state dir.
+pub fn executables_log(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("executables.jsonl")
+}
+
+/// The logged applies of things an assistant runs, newest last (at most `last`).
+pub fn executables(state_dir: &Path, last: usize) -> Vec<Executable> {
+    let text = fs::read_to_string(executables_log(state_dir)).unwrap_or_default();
+    let all: Vec<Executable> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    all[all.len().saturating_sub(last)..].to_vec()
 }
 
 /// What the bridge did in a cycle (DESIGN §9).

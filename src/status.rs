@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::git::Repo;
 use crate::journal;
 use crate::policy::{Mode, Policy};
-use crate::state::{self, State};
+use crate::state::{self, Executable, State, Stuck};
 
 /// The status of a synced repository on this machine.
 #[derive(Debug, Serialize)]
@@ -24,6 +24,23 @@ pub struct Status {
     pub last_sync: Option<State>,
     pub watcher: Option<Watcher>,
     pub conflicts: Conflicts,
+    /// Assistants connected on this machine (DESIGN §9).
+    pub assistants: Vec<AssistantStatus>,
+    /// Their files that cannot be bridged now, with why and the fix.
+    pub stuck: Vec<Stuck>,
+    /// Project keys in the repository with no checkout on this machine (they wait).
+    pub waiting: Vec<String>,
+    /// The latest things an assistant runs that arrived from another machine.
+    pub executables: Vec<Executable>,
+}
+
+/// A connected assistant.
+#[derive(Debug, Serialize)]
+pub struct AssistantStatus {
+    pub name: String,
+    /// Where its files are on this machine.
+    pub places: Vec<String>,
+    pub transcripts: bool,
 }
 
 /// Changed paths not committed yet, by the mode the policy gives them.
@@ -88,6 +105,7 @@ pub fn collect(repo: &Repo) -> Result<Status> {
                 continue;
             }
             match policy.mode(&path) {
+                _ if crate::bridge::is_bridged(&path) => pending.realtime.push(path),
                 Mode::Realtime => pending.realtime.push(path),
                 Mode::Versioned => pending.versioned.push(path),
                 Mode::Never => pending.never.push(path),
@@ -109,8 +127,39 @@ pub fn collect(repo: &Repo) -> Result<Status> {
     }
     let (pending_records, _) = journal::read(&journal::pending_path(&repo.state_dir()))?;
     let (synced_records, _) = journal::read(&repo.work_tree.join(journal::SYNCED))?;
+    let machine = crate::machine::name(repo);
+    let last_sync = state::load(&repo.state_dir());
+    let connections = crate::bridge::connections(repo);
+    let found = crate::bridge::Bridge::of(repo, &machine, connections.clone()).find();
+    let mut stuck = found.stuck;
+    if let Some(last) = &last_sync {
+        for s in &last.report.bridge.stuck {
+            if !stuck.iter().any(|f| f.path == s.path) {
+                stuck.push(s.clone());
+            }
+        }
+    }
+    let assistants = connections
+        .iter()
+        .map(|c| AssistantStatus {
+            name: c.adapter.name.to_string(),
+            places: c
+                .adapter
+                .places
+                .iter()
+                .filter_map(|p| crate::bridge::locate(repo, c.adapter, p))
+                .filter(|p| p.symlink_metadata().is_ok())
+                .map(|p| crate::bridge::shown(&p))
+                .collect(),
+            transcripts: c.transcripts,
+        })
+        .collect();
     Ok(Status {
-        machine: crate::machine::name(repo),
+        assistants,
+        stuck,
+        waiting: found.waiting,
+        executables: state::executables(&repo.state_dir(), 10),
+        machine,
         branch,
         policy: match &policy {
             Ok(_) => "ok".to_string(),
@@ -122,7 +171,7 @@ pub fn collect(repo: &Repo) -> Result<Status> {
             .unwrap_or_default(),
         pending,
         remotes,
-        last_sync: state::load(&repo.state_dir()),
+        last_sync,
         watcher: crate::watch::running(&repo.state_dir())
             .and_then(|record| serde_json::from_value(record).ok()),
         conflicts: Conflicts {

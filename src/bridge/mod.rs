@@ -543,13 +543,24 @@ impl<'r> Bridge<'r> {
         let new_live =
             projection::splice(pair.projection, live.as_deref().unwrap_or(empty), &target)
                 .map_err(|e| format!("cannot be applied: {}", e.0))?;
-        for what in executables(kind, live_portable.as_deref().unwrap_or_default(), &target) {
-            report.bridge.executables.push(Executable {
-                assistant: pair.adapter.name.into(),
-                path: shown(&pair.live),
-                what,
-                machine: self.changed_by(&pair.rel),
-            });
+        let arrived = executables(kind, live_portable.as_deref().unwrap_or_default(), &target);
+        if !arrived.is_empty() {
+            let machine = self.changed_by(&pair.rel);
+            let time = journal::now();
+            let mut log = String::new();
+            for what in arrived {
+                let e = Executable {
+                    assistant: pair.adapter.name.into(),
+                    path: shown(&pair.live),
+                    what,
+                    machine: machine.clone(),
+                    time: time.clone(),
+                };
+                log.push_str(&serde_json::to_string(&e).unwrap_or_default());
+                log.push('\n');
+                report.bridge.executables.push(e);
+            }
+            append(&crate::state::executables_log(&self.repo.state_dir()), &log);
         }
         if let Some(bytes) = &live {
             self.ledger
@@ -675,6 +686,18 @@ impl<'r> Bridge<'r> {
     /// Forgets what the bridge knew of `name` (disconnected here).
     pub fn forget(state_dir: &Path, name: &str) {
         Ledger::new(state_dir).forget_all(&format!("{REPO_DIR}/{name}"));
+    }
+}
+
+/// Appends `text` to the log at `path` (one write).
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    if let Ok(mut f) = file {
+        let _ = f.write_all(text.as_bytes());
     }
 }
 

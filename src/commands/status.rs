@@ -70,6 +70,29 @@ fn render(status: &Status) -> String {
         None => text.push_str("never synced on this machine\n"),
     }
     text.push_str(&watcher_line(status.watcher.as_ref()));
+    if !status.assistants.is_empty() {
+        let names: Vec<String> = status
+            .assistants
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.places.join(", ")))
+            .collect();
+        text.push_str(&format!("assistants: {}\n", names.join("; ")));
+    }
+    for s in &status.stuck {
+        text.push_str(&format!("stuck {} {}: {}\n", s.assistant, s.path, s.reason));
+    }
+    if !status.waiting.is_empty() {
+        text.push_str(&format!(
+            "waiting for a checkout here: {}\n",
+            status.waiting.join(", ")
+        ));
+    }
+    for e in &status.executables {
+        text.push_str(&format!(
+            "{} {} runs something from {}: {} ({})\n",
+            e.time, e.assistant, e.machine, e.what, e.path
+        ));
+    }
     text.push_str(&format!(
         "conflicts: {} recorded, {} pending (git aisync conflicts)\n",
         status.conflicts.recorded, status.conflicts.pending

@@ -8,6 +8,7 @@
 mod common;
 
 mod architecture;
+mod assistants;
 mod doctor;
 mod https;
 mod init;
