@@ -9,6 +9,7 @@
 //! their SSH notify sessions, the inbox.
 
 mod inbox;
+mod live;
 mod lock;
 mod record;
 mod remotes;
@@ -54,6 +55,8 @@ pub type Echo<'a> = &'a dyn Fn(&str);
 
 enum Msg {
     Tree(notify::Result<notify::Event>),
+    /// A connected assistant's live files.
+    Live(notify::Result<notify::Event>),
     /// Something changed in a local remote's ref files.
     RemoteRefs(Vec<PathBuf>),
     /// A remote's tip as `git ls-remote` answered, or why it did not.
@@ -125,8 +128,10 @@ pub fn run(repo: &Repo, opts: Options, signals: StopSignals, echo: Option<Echo>)
         tree,
         remotes: Remotes::new(opts.poll_remotes, &tx),
         inbox: Inbox::new(&repo.git_dir, &tx),
+        live: live::Live::new(&tx),
     };
     watch.follow_tree();
+    watch.live.follow(repo);
     watch.follow_inbox();
     // What is in the inbox now, the first cycle merges.
     watch.inbox.news(repo);
@@ -154,6 +159,7 @@ struct Watch<'u> {
     tree: Tree,
     remotes: Remotes,
     inbox: Inbox,
+    live: live::Live,
     /// When to do what: the debounce, wanted cycles, retries, remote checks.
     schedule: Schedule,
 }
@@ -190,6 +196,7 @@ impl Watch<'_> {
                 match msg {
                     Msg::Stop(sig) => stop = Some(sig),
                     Msg::Tree(event) => self.tree_event(event),
+                    Msg::Live(event) => self.live_event(event),
                     Msg::RemoteRefs(paths) => self.remote_event(&paths),
                     Msg::Polled { remote, answer } => self.polled(&remote, answer),
                     Msg::Session { remote, id, event } => self.session_event(&remote, id, event),
@@ -236,11 +243,16 @@ impl Watch<'_> {
                 Due::Wanted(reason) => {
                     // The writes go with it, whatever they were.
                     self.tree.changes = Changes::default();
+                    self.live.changed = false;
                     return Some(reason);
                 }
                 Due::Writes => {
+                    let live = std::mem::take(&mut self.live.changed);
                     if let Some(reason) = self.local_due() {
                         return Some(reason);
+                    }
+                    if live {
+                        return Some("an assistant's file changed".into());
                     }
                 }
                 Due::Retry => return Some("retry after an error".into()),
@@ -310,6 +322,7 @@ impl Watch<'_> {
         }
         self.follow_remotes(repo);
         self.follow_inbox();
+        self.live.follow(repo);
         let now = Instant::now();
         let reached = matches!(
             report.outcome,

@@ -272,7 +272,7 @@ impl Watch<'_> {
         }
     }
 
-    fn note_event(&mut self, path: Option<PathBuf>) {
+    pub(super) fn note_event(&mut self, path: Option<PathBuf>) {
         let new_burst = self.schedule.wrote(Instant::now());
         self.record.set("last_event", crate::journal::now().into());
         if new_burst {

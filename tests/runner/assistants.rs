@@ -676,3 +676,71 @@ fn commands_run_in_a_project_folder_use_this_machines_synced_repository() {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["assistants"][0]["name"], "claude-code");
 }
+
+#[test]
+fn with_watchers_running_an_assistants_write_reaches_the_other_machines_live_file() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    let desk = world.machine("desk");
+    claude_home(&laptop, "Bash(ls)", "a");
+    claude_home(&desk, "Bash(ls)", "a");
+    laptop.ok(&["connect", "claude-code"]);
+    desk.ok(&["connect", "claude-code"]);
+    laptop.ok(&["sync"]);
+    let (lh, lg) = (
+        laptop.home.to_str().unwrap().to_string(),
+        laptop.home.join(".gitconfig").to_str().unwrap().to_string(),
+    );
+    let (dh, dg) = (
+        desk.home.to_str().unwrap().to_string(),
+        desk.home.join(".gitconfig").to_str().unwrap().to_string(),
+    );
+    let w_laptop = watcher::Watcher::start_with(
+        &laptop.repo,
+        &[],
+        &[("HOME", lh.as_str()), ("GIT_CONFIG_GLOBAL", lg.as_str())],
+    );
+    let w_desk = watcher::Watcher::start_with(
+        &desk.repo,
+        &[],
+        &[("HOME", dh.as_str()), ("GIT_CONFIG_GLOBAL", dg.as_str())],
+    );
+
+    // Claude Code on the laptop saves a permission and writes a memory note.
+    laptop.allow("Bash(make deploy)");
+    laptop.put(
+        ".claude/agents/deployer.md",
+        "---\nname: deployer\n---\nDeploy carefully.\n",
+    );
+    watcher::wait_until(
+        "the desk's live settings to hold the laptop's permission",
+        &[&w_laptop, &w_desk],
+        || {
+            desk.read(".claude/settings.json")
+                .contains("Bash(make deploy)")
+                && desk.path(".claude/agents/deployer.md").exists()
+        },
+    );
+    // A write to something that does not sync starts nothing.
+    // Once both are quiet (the apply's own write is a live event too: one cycle that
+    // finds nothing to do).
+    let mut cycles = w_laptop.cycles();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let now = w_laptop.cycles();
+        if now == cycles {
+            break;
+        }
+        cycles = now;
+    }
+    laptop.put(".claude/todos/t.json", "[]");
+    laptop.put(".claude/projects/-x/abc.jsonl", "{}\n");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        w_laptop.cycles(),
+        cycles,
+        "a write to a cache started a cycle"
+    );
+    drop(w_desk);
+    drop(w_laptop);
+}
