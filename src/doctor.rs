@@ -118,6 +118,86 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
     if let Some(p) = &policy {
         out.push(watch_limit(&repo, p));
     }
+    out.extend(assistants(&repo));
+    out
+}
+
+/// The connected assistants (DESIGN §9): where they live, what cannot be bridged now, and
+/// the commands other machines' changes brought.
+fn assistants(repo: &Repo) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let connections = crate::bridge::connections(repo);
+    let machine = crate::machine::name(repo);
+    for c in &connections {
+        let places: Vec<String> = c
+            .adapter
+            .places
+            .iter()
+            .filter_map(|p| crate::bridge::locate(repo, c.adapter, p))
+            .filter(|p| p.symlink_metadata().is_ok())
+            .map(|p| crate::bridge::shown(&p))
+            .collect();
+        out.push(if places.is_empty() {
+            Finding::new(
+                "assistant",
+                Status::Warn,
+                format!("{} is connected, but none of its files is on this machine", c.adapter.name),
+                format!(
+                    "install it, or say where it keeps its files: git config {} /path; or git aisync disconnect {}",
+                    crate::bridge::root_key(c.adapter.name),
+                    c.adapter.name
+                ),
+            )
+        } else {
+            Finding::new(
+                "assistant",
+                Status::Ok,
+                format!("{} connected ({})", c.adapter.name, places.join(", ")),
+                "",
+            )
+        });
+    }
+    if connections.is_empty() {
+        return out;
+    }
+    let found = crate::bridge::Bridge::of(repo, &machine, connections).find();
+    let mut stuck = found.stuck;
+    if let Some(last) = crate::state::load(&repo.state_dir()) {
+        for s in last.report.bridge.stuck {
+            if !stuck.iter().any(|f| f.path == s.path) {
+                stuck.push(s);
+            }
+        }
+    }
+    for s in stuck {
+        out.push(Finding::new(
+            "assistant",
+            Status::Warn,
+            format!("{} {}", s.assistant, s.path),
+            s.reason,
+        ));
+    }
+    // Those of the last week: a doctor that warns for ever about a settled change is noise.
+    let week_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let recent = crate::state::executables(&repo.state_dir(), 10)
+        .into_iter()
+        .filter(|e| e.time >= week_ago);
+    for e in recent {
+        out.push(Finding::new(
+            "assistant",
+            Status::Warn,
+            format!(
+                "{} runs something that came from {} ({}): {}",
+                e.assistant, e.machine, e.time, e.what
+            ),
+            format!(
+                "if nobody meant to add it on {}, remove it there; it is in {}",
+                e.machine, e.path
+            ),
+        ));
+    }
     out
 }
 

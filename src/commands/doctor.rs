@@ -17,8 +17,12 @@ pub struct Args {
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
-    let cwd = ctx.cwd()?;
-    let findings = doctor::run(cwd);
+    // Outside a synced repository (a project's folder), this machine's recorded one.
+    let dir = match ctx.synced_repo() {
+        Ok(repo) => repo.work_tree.clone(),
+        Err(_) => ctx.cwd()?.to_path_buf(),
+    };
+    let findings = doctor::run(&dir);
     if args.json {
         ui.data(&serde_json::to_string_pretty(&findings)?);
     } else {

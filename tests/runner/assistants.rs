@@ -499,6 +499,19 @@ fn what_another_machine_commits_is_never_followed_out_and_new_commands_are_repor
     assert!(executables
         .iter()
         .any(|e| e["machine"] == "laptop" && e["what"].as_str().unwrap().contains("curl")));
+    let out = desk.aisync(&["doctor", "--json"]);
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = findings.as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["status"] == "warn"
+            && f["message"].as_str().unwrap().contains("from laptop")
+            && f["message"].as_str().unwrap().contains("curl")),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().any(|f| f["message"].as_str().unwrap().contains("agents-link.md")),
+        "the committed symlink is not reported: {findings:?}"
+    );
     // The hook did arrive (it is the user's own machine's change), and is a plain value.
     assert_eq!(
         desk.json(".claude/settings.json")["hooks"]["Stop"][0]["hooks"][0]["command"],
