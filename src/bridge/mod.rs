@@ -683,6 +683,33 @@ impl<'r> Bridge<'r> {
         "another machine".into()
     }
 
+    /// The bridged file whose live path is `live` (as given: `~/x`, relative, absolute).
+    pub fn pair_of(&self, live: &Path) -> Option<Pair> {
+        let wanted = match live.strip_prefix("~") {
+            Ok(rest) => home().join(rest),
+            Err(_) => live.to_path_buf(),
+        };
+        let wanted = std::path::absolute(&wanted).unwrap_or(wanted);
+        self.find().pairs.into_iter().find(|p| p.live == wanted)
+    }
+
+    /// The live versions the applies to `pair` replaced, oldest first.
+    pub fn kept(&self, pair: &Pair) -> Vec<PathBuf> {
+        self.ledger.kept(&pair.rel)
+    }
+
+    /// Writes a kept version back as the live file (the bytes it replaces are kept in
+    /// turn); the next cycle imports it as a change of this machine's.
+    pub fn restore(&self, pair: &Pair, kept: &Path) -> Result<(), String> {
+        let bytes = std::fs::read(kept).map_err(|e| e.to_string())?;
+        if let Some(now) = live::read(&pair.root, &pair.live, &[]).map_err(|b| b.reason())? {
+            self.ledger
+                .keep(&pair.rel, &now)
+                .map_err(|e| e.to_string())?;
+        }
+        live::write(&pair.root, &pair.live, &bytes).map_err(|b| b.reason())
+    }
+
     /// Forgets what the bridge knew of `name` (disconnected here).
     pub fn forget(state_dir: &Path, name: &str) {
         Ledger::new(state_dir).forget_all(&format!("{REPO_DIR}/{name}"));

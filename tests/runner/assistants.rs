@@ -509,7 +509,9 @@ fn what_another_machine_commits_is_never_followed_out_and_new_commands_are_repor
         "{findings:?}"
     );
     assert!(
-        findings.iter().any(|f| f["message"].as_str().unwrap().contains("agents-link.md")),
+        findings
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("agents-link.md")),
         "the committed symlink is not reported: {findings:?}"
     );
     // The hook did arrive (it is the user's own machine's change), and is a plain value.
@@ -756,4 +758,28 @@ fn with_watchers_running_an_assistants_write_reaches_the_other_machines_live_fil
     );
     drop(w_desk);
     drop(w_laptop);
+}
+
+#[test]
+fn the_live_bytes_an_apply_replaced_can_be_brought_back() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    let desk = world.machine("desk");
+    claude_home(&laptop, "Bash(ls)", "a");
+    claude_home(&desk, "Bash(ls)", "a");
+    laptop.ok(&["connect", "claude-code"]);
+    desk.ok(&["connect", "claude-code"]);
+    let before = desk.read(".claude/settings.json");
+    laptop.allow("Bash(make)");
+    laptop.ok(&["sync"]);
+    desk.ok(&["sync"]);
+    assert_ne!(desk.read(".claude/settings.json"), before);
+    let out = desk.aisync(&["restore", "--live", "~/.claude/settings.json"]);
+    assert_exit(&out, 0);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("  1  "), "{listed}");
+    desk.ok(&["restore", "--live", "~/.claude/settings.json", "1"]);
+    assert_eq!(desk.read(".claude/settings.json"), before);
+    let out = desk.aisync(&["restore", "--live", "~/.claude/.credentials.json"]);
+    assert_exit(&out, 1);
 }
