@@ -212,6 +212,8 @@ fn present(root: &Path, pattern: &str) -> Vec<String> {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub transcripts: bool,
+    /// What to put inside the assistants: the session hooks, the MCP server.
+    pub inside: crate::integrate::Wanted,
 }
 
 /// What connecting did.
@@ -220,6 +222,10 @@ pub struct Connected {
     pub connected: Vec<String>,
     /// Set just now (it was unset).
     pub recorded_repo: Option<String>,
+    /// The assistants' files the session hooks or the MCP server were added to.
+    pub inside: Vec<String>,
+    /// Files they could not be added to, and why.
+    pub inside_failed: Vec<String>,
     pub report: Report,
 }
 
@@ -258,17 +264,63 @@ pub fn connect(repo: &Repo, exe: &Path, names: &[String], options: &Options) -> 
     let recorded_repo = record_repo(repo)?;
     // A fresh look at the config (the connections just made), then one cycle.
     let fresh = Repo::find(&repo.work_tree)?;
-    let report = crate::sync::sync(&fresh, None);
+    let mut report = crate::sync::sync(&fresh, None);
+    // The hooks and the MCP server, where another machine's connect has not brought them
+    // already (they are the same everywhere): then one more cycle shares them.
+    let (mut inside, mut inside_failed) = (Vec::new(), Vec::new());
+    for adapter in &adapters {
+        for result in crate::integrate::add(&fresh, adapter, options.inside) {
+            match result {
+                Ok(path) => inside.push(bridge::shown(&path)),
+                Err(e) => inside_failed.push(e),
+            }
+        }
+    }
+    if !inside.is_empty() {
+        let earlier = std::mem::take(&mut report.bridge);
+        report = crate::sync::sync(&fresh, None);
+        report.bridge = earlier.then(std::mem::take(&mut report.bridge));
+    }
     Ok(Connected {
         connected: adapters.iter().map(|a| a.name.to_string()).collect(),
         recorded_repo,
+        inside,
+        inside_failed,
         report,
     })
 }
 
-/// Stops bridging `name` on this machine. The repository copy and the live files stay as
-/// they are; what the bridge knew of them is forgotten (a later connect merges again).
-pub fn disconnect(repo: &Repo, name: &str) -> Result<bool> {
+/// What disconnecting did.
+#[derive(Debug, Serialize)]
+pub struct Disconnected {
+    pub was_connected: bool,
+    /// Files the session hooks and the MCP server were taken out of.
+    pub inside: Vec<String>,
+    pub inside_failed: Vec<String>,
+}
+
+/// Stops bridging `name` on this machine, then takes the hooks and the MCP server out of
+/// its files (the bridge stopped first: the removal does not travel to other machines).
+/// The repository copy stays as it is; what the bridge knew is forgotten (a later connect
+/// merges again).
+pub fn disconnect(repo: &Repo, name: &str) -> Result<Disconnected> {
+    let was_connected = stop_bridging(repo, name)?;
+    let adapter = adapters(&[name.to_string()])?[0];
+    let (mut inside, mut inside_failed) = (Vec::new(), Vec::new());
+    for result in crate::integrate::remove(repo, adapter) {
+        match result {
+            Ok(path) => inside.push(bridge::shown(&path)),
+            Err(e) => inside_failed.push(e),
+        }
+    }
+    Ok(Disconnected {
+        was_connected,
+        inside,
+        inside_failed,
+    })
+}
+
+fn stop_bridging(repo: &Repo, name: &str) -> Result<bool> {
     let adapter = adapters(&[name.to_string()])?[0];
     let was = repo.flag(&bridge::connected_key(adapter.name)) == Some(true);
     // Under the repository lock: a cycle running now finishes before the bridge stops.

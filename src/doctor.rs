@@ -137,6 +137,18 @@ fn assistants(repo: &Repo) -> Vec<Finding> {
             .filter(|p| p.symlink_metadata().is_ok())
             .map(|p| crate::bridge::shown(&p))
             .collect();
+        let missing = crate::integrate::missing(repo, c.adapter);
+        if !missing.is_empty() {
+            out.push(Finding::new(
+                "assistant",
+                Status::Warn,
+                format!("{}: git-aisync is missing from {}", c.adapter.name, missing.join(", ")),
+                format!(
+                    "git aisync connect {} adds it again (or --no-hooks / --no-mcp if you took it out on purpose)",
+                    c.adapter.name
+                ),
+            ));
+        }
         out.push(if places.is_empty() {
             Finding::new(
                 "assistant",

@@ -33,6 +33,7 @@ pub mod snapshot;
 // Layer 4: operations.
 pub mod connect;
 pub mod init;
+pub mod integrate;
 pub mod quarantine;
 pub mod sync;
 // Layer 5: the watcher.

@@ -62,6 +62,17 @@ pub type Known = std::collections::HashMap<String, String>;
 
 /// [`sync`], first trusting `known` for where remotes stand.
 pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Report {
+    cycles(repo, only_remote, known, false)
+}
+
+/// Only what other machines did: fetch, merge, apply to the connected assistants' files;
+/// nothing of this machine's is committed or pushed (the watcher or the next cycle does
+/// that). What an assistant's session-start hook runs.
+pub fn pull(repo: &Repo) -> Report {
+    cycles(repo, None, &Known::new(), true)
+}
+
+fn cycles(repo: &Repo, only_remote: Option<&str>, known: &Known, pull_only: bool) -> Report {
     let _cycle = repo.enter_cycle();
     let machine = crate::machine::name(repo);
     let lock = loop {
@@ -94,7 +105,7 @@ pub fn sync_knowing(repo: &Repo, only_remote: Option<&str>, known: &Known) -> Re
     let mut bridged = state::Bridged::default();
     let mut passes = 0;
     loop {
-        let cycle = Cycle::new(repo, &machine, std::mem::take(&mut known));
+        let cycle = Cycle::new(repo, &machine, std::mem::take(&mut known), pull_only);
         let mut report = match cycle.and_then(|c| c.run(only_remote)) {
             Ok(r) => r,
             Err(e) => Report::new(Outcome::Error, format!("{e:#}")),
@@ -141,6 +152,8 @@ struct Cycle<'r> {
     made: std::cell::RefCell<Option<Made>>,
     /// Where remotes stood moments ago, as the caller heard ([`Known`]).
     known: Known,
+    /// Fetch, merge and apply only ([`pull`]).
+    pull_only: bool,
 }
 
 /// A commit of the cycle's own and exactly what it adds to its parent, known from building
@@ -153,12 +166,13 @@ struct Made {
 }
 
 impl<'r> Cycle<'r> {
-    fn new(repo: &'r Repo, machine: &'r str, known: Known) -> Result<Cycle<'r>> {
+    fn new(repo: &'r Repo, machine: &'r str, known: Known, pull_only: bool) -> Result<Cycle<'r>> {
         Ok(Cycle {
             repo,
             machine,
             made: std::cell::RefCell::new(None),
             known,
+            pull_only,
         })
     }
 
@@ -204,10 +218,12 @@ impl<'r> Cycle<'r> {
         // Connected assistants' live changes go into their repository copies first, to be
         // committed with the rest.
         let bridge = Bridge::new(repo, self.machine);
-        if let Some(bridge) = &bridge {
-            bridge.import(&mut report);
+        if !self.pull_only {
+            if let Some(bridge) = &bridge {
+                bridge.import(&mut report);
+            }
+            report.committed = self.commit_local(&policy, &mut report)?;
         }
-        report.committed = self.commit_local(&policy, &mut report)?;
 
         // What peers delivered to this machine's inbox merges first, then goes on with ours.
         for (sender, tip) in repo.refs_under(peer::INBOX) {
@@ -599,7 +615,7 @@ impl<'r> Cycle<'r> {
                 }
             }
             let head = repo.read_ref("HEAD");
-            if head.is_none() || head == theirs {
+            if head.is_none() || head == theirs || self.pull_only {
                 return Ok(());
             }
             // A peer whose branch holds our tree (whose commits we did not merge, their

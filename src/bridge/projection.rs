@@ -2,8 +2,7 @@
 //! (`~/.claude.json`'s `mcpServers`, Codex's `config.toml` without its trust tables), and
 //! the way back: the live file with only that part rewritten, every other byte kept.
 
-use std::ops::Range;
-
+use super::jsonedit::{self, Member};
 use crate::assistants::Projection;
 
 /// Why a file cannot be projected or applied: it does not parse as its format.
@@ -39,7 +38,7 @@ fn json_object(text: &[u8]) -> Result<Vec<Member>, Unreadable> {
     if !parsed.is_object() {
         return Err(Unreadable("not a JSON object".into()));
     }
-    Ok(members(text))
+    Ok(jsonedit::members(text, jsonedit::document(text)))
 }
 
 fn json_project(keys: &[&str], live: &[u8]) -> Result<Vec<u8>, Unreadable> {
@@ -65,14 +64,20 @@ fn json_splice(keys: &[&str], live: &[u8], portable: &[u8]) -> Result<Vec<u8>, U
     for key in keys {
         let live_members = json_object(&text)?;
         let new = theirs.iter().find(|m| m.key == *key);
-        let old = live_members.iter().find(|m| m.key == *key);
+        let old = live_members.iter().position(|m| m.key == *key);
         text = match (old, new) {
-            (Some(old), Some(new)) => {
-                replace(&text, old.value.clone(), &portable[new.value.clone()])
+            (Some(i), Some(new)) => jsonedit::splice(
+                &text,
+                live_members[i].value.clone(),
+                &portable[new.value.clone()],
+            ),
+            (Some(i), None) => {
+                let all: Vec<_> = live_members.iter().map(|m| m.start..m.value.end).collect();
+                jsonedit::remove_item(&text, &all, i)
             }
-            (Some(old), None) => remove_member(&text, &live_members, old),
             (None, Some(new)) => {
-                insert_member(&text, &live_members, key, &portable[new.value.clone()])
+                let value = String::from_utf8_lossy(&portable[new.value.clone()]).into_owned();
+                jsonedit::add_member(&text, jsonedit::document(&text), key, &value)
             }
             (None, None) => text,
         };
@@ -80,165 +85,6 @@ fn json_splice(keys: &[&str], live: &[u8], portable: &[u8]) -> Result<Vec<u8>, U
     serde_json::from_slice::<serde::de::IgnoredAny>(&text)
         .map_err(|e| Unreadable(format!("the spliced file is not JSON ({e})")))?;
     Ok(text)
-}
-
-fn replace(text: &[u8], range: Range<usize>, with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + with.len());
-    out.extend_from_slice(&text[..range.start]);
-    out.extend_from_slice(with);
-    out.extend_from_slice(&text[range.end..]);
-    out
-}
-
-/// Drops a member with the comma that joins it to a neighbour.
-fn remove_member(text: &[u8], members: &[Member], old: &Member) -> Vec<u8> {
-    let i = members
-        .iter()
-        .position(|m| m.start == old.start)
-        .unwrap_or(0);
-    let range = if i + 1 < members.len() {
-        // From this member's start to the next one's.
-        old.start..members[i + 1].start
-    } else if i > 0 {
-        // The last: from the end of the one before (its comma goes too).
-        members[i - 1].value.end..old.value.end
-    } else {
-        old.start..old.value.end
-    };
-    replace(text, range, b"")
-}
-
-/// Adds a member after the last one, indented as the others are.
-fn insert_member(text: &[u8], members: &[Member], key: &str, value: &[u8]) -> Vec<u8> {
-    let key = serde_json::Value::from(key).to_string();
-    match members.last() {
-        Some(last) => {
-            let line_start = text[..last.start]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
-            let indent = &text[line_start..last.start];
-            let joint = if indent.iter().all(|b| *b == b' ' || *b == b'\t') && line_start > 0 {
-                [b",\n".as_slice(), indent].concat()
-            } else {
-                b", ".to_vec()
-            };
-            let mut insert = joint;
-            insert.extend_from_slice(key.as_bytes());
-            insert.extend_from_slice(b": ");
-            insert.extend_from_slice(value);
-            replace(text, last.value.end..last.value.end, &insert)
-        }
-        None => {
-            let open = text.iter().position(|&b| b == b'{').unwrap_or(0);
-            let close = text.iter().rposition(|&b| b == b'}').unwrap_or(text.len());
-            let mut insert = b"{\n  ".to_vec();
-            insert.extend_from_slice(key.as_bytes());
-            insert.extend_from_slice(b": ");
-            insert.extend_from_slice(value);
-            insert.extend_from_slice(b"\n}");
-            replace(text, open..close + 1, &insert)
-        }
-    }
-}
-
-/// A top-level member of a JSON object: where it starts (its key's quote), its key, and
-/// the span of its value.
-struct Member {
-    start: usize,
-    key: String,
-    value: Range<usize>,
-}
-
-/// The members of the top-level object of `text` (valid JSON, checked by the caller).
-fn members(text: &[u8]) -> Vec<Member> {
-    let mut out = Vec::new();
-    let mut i = skip_ws(text, 0);
-    if text.get(i) != Some(&b'{') {
-        return out;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(text, i);
-        if text.get(i) != Some(&b'"') {
-            return out;
-        }
-        let start = i;
-        let key_end = string_end(text, i);
-        let key: String = serde_json::from_slice(&text[start..key_end]).unwrap_or_default();
-        i = skip_ws(text, key_end);
-        i = skip_ws(text, i + 1); // the colon
-        let value_end = value_end(text, i);
-        out.push(Member {
-            start,
-            key,
-            value: i..value_end,
-        });
-        i = skip_ws(text, value_end);
-        if text.get(i) == Some(&b',') {
-            i += 1;
-        } else {
-            return out;
-        }
-    }
-}
-
-fn skip_ws(text: &[u8], mut i: usize) -> usize {
-    while i < text.len() && matches!(text[i], b' ' | b'\t' | b'\n' | b'\r') {
-        i += 1;
-    }
-    i
-}
-
-/// Just past the closing quote of the string that starts at `i`.
-fn string_end(text: &[u8], mut i: usize) -> usize {
-    i += 1;
-    while i < text.len() {
-        match text[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
-        }
-    }
-    text.len()
-}
-
-/// Just past the value that starts at `i`.
-fn value_end(text: &[u8], i: usize) -> usize {
-    match text.get(i) {
-        Some(b'"') => string_end(text, i),
-        Some(b'{') | Some(b'[') => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < text.len() {
-                match text[j] {
-                    b'"' => {
-                        j = string_end(text, j);
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return j + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            text.len()
-        }
-        _ => {
-            let mut j = i;
-            while j < text.len()
-                && !matches!(text[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
-            {
-                j += 1;
-            }
-            j
-        }
-    }
 }
 
 fn toml_doc(text: &[u8]) -> Result<toml_edit::DocumentMut, Unreadable> {

@@ -21,6 +21,13 @@ pub struct Args {
     /// the scanner keeps back).
     #[arg(long)]
     with_transcripts: bool,
+    /// Do not add the session hooks (`git-aisync hook session-start` / `session-end`) to
+    /// the assistants' settings.
+    #[arg(long)]
+    no_hooks: bool,
+    /// Do not register the MCP server (`git-aisync mcp`) in the assistants' settings.
+    #[arg(long)]
+    no_mcp: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -51,6 +58,10 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let exe = git_aisync::platform::own_path()?;
     let options = connect::Options {
         transcripts: args.with_transcripts,
+        inside: git_aisync::integrate::Wanted {
+            hooks: !args.no_hooks,
+            mcp: !args.no_mcp,
+        },
     };
     let done = connect::connect(repo, &exe, &args.names, &options)?;
     if args.json {
@@ -62,6 +73,17 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
         ));
         if let Some(path) = &done.recorded_repo {
             ui.status(&format!("recorded {path} as this machine's synced repository (git config --global aisync.repo)"));
+        }
+        if !done.inside.is_empty() {
+            ui.status(&format!(
+                "added the session hooks and the MCP server to {} (git aisync disconnect takes them out)",
+                done.inside.join(", ")
+            ));
+        }
+        for e in &done.inside_failed {
+            ui.status(&format!(
+                "could not add git-aisync's hooks or MCP server to {e}"
+            ));
         }
         let report = &done.report;
         ui.status(&format!("{}: {}", report.outcome.word(), report.message));

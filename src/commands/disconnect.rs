@@ -17,16 +17,23 @@ pub struct Args {
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let ui = &ctx.ui;
     let repo = ctx.synced_repo()?;
-    if connect::disconnect(repo, &args.name)? {
+    let done = connect::disconnect(repo, &args.name)?;
+    if done.was_connected {
         ui.status(&format!(
             "{} is no longer bridged on this machine; its files here and its copy in the repository are as they were",
             args.name
         ));
     } else {
+        ui.status(&format!("{} was not connected on this machine", args.name));
+    }
+    if !done.inside.is_empty() {
         ui.status(&format!(
-            "{} was not connected on this machine; nothing changed",
-            args.name
+            "took git-aisync's hooks and MCP server out of {}",
+            done.inside.join(", ")
         ));
+    }
+    for e in &done.inside_failed {
+        ui.error(&format!("could not take git-aisync's entries out of {e}"));
     }
     Ok(ExitCode::SUCCESS)
 }

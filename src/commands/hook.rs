@@ -27,6 +27,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
+    // The assistants' hooks: run in a project's folder, and never fail the session.
+    match args.name.as_str() {
+        "session-start" => return Ok(super::session::start(ctx)),
+        "session-end" => return Ok(super::session::end(ctx)),
+        _ => {}
+    }
     let ui = &ctx.ui;
     let repo = ctx.repo()?;
     // Hooks in a folder other repositories share (core.hooksPath) run there too: where
@@ -52,7 +58,7 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
             background_sync(repo);
             Ok(code)
         }
-        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit, post-commit, post-merge and pre-push); run `git aisync install` again"),
+        other => bail!("unknown hook `{other}` (git-aisync handles pre-commit, post-commit, post-merge, pre-push, session-start and session-end); run `git aisync install` again"),
     }
 }
 
@@ -239,11 +245,23 @@ fn background_sync(repo: &Repo) {
     {
         return;
     }
+    spawn_sync(repo, &["sync", "--quiet", "--if-autopush"]);
+}
+
+/// A cycle in the background, now (an assistant's session or turn ended): the watcher's
+/// lock queues it behind a running one.
+pub fn start_cycle(repo: &Repo) {
+    if std::env::var_os(git_aisync::git::IN_CYCLE).is_none() {
+        spawn_sync(repo, &["sync", "--quiet"]);
+    }
+}
+
+fn spawn_sync(repo: &Repo, args: &[&str]) {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["sync", "--quiet", "--if-autopush"])
+    cmd.args(args)
         .current_dir(&repo.work_tree)
         .env_remove("GIT_INDEX_FILE")
         .env_remove("GIT_DIR")

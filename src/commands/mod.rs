@@ -18,6 +18,7 @@ pub mod restore;
 pub mod run_on;
 pub mod scan;
 pub mod service;
+pub mod session;
 pub mod status;
 pub mod sync;
 pub mod uninstall;

@@ -12,14 +12,14 @@ use crate::common::*;
 
 /// A machine: its home folder (the assistants' files) and its synced repository, joined to
 /// one hub.
-struct Machine {
-    name: &'static str,
-    home: PathBuf,
-    repo: PathBuf,
+pub struct Machine {
+    pub name: &'static str,
+    pub home: PathBuf,
+    pub repo: PathBuf,
 }
 
 impl Machine {
-    fn new(world: &Path, name: &'static str, hub: &Path) -> Machine {
+    pub fn new(world: &Path, name: &'static str, hub: &Path) -> Machine {
         let home = world.join(name).join("home");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::write(home.join(".gitconfig"), "").unwrap();
@@ -44,7 +44,7 @@ impl Machine {
     }
 
     /// git-aisync in `dir`, as this machine: its home, its global git config.
-    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+    pub fn run(&self, dir: &Path, args: &[&str]) -> Output {
         let mut cmd = aisync_cmd(dir);
         cmd.env("HOME", &self.home)
             .env("GIT_CONFIG_GLOBAL", self.home.join(".gitconfig"))
@@ -54,36 +54,36 @@ impl Machine {
         cmd.args(args).output().expect("run git-aisync")
     }
 
-    fn aisync(&self, args: &[&str]) -> Output {
+    pub fn aisync(&self, args: &[&str]) -> Output {
         self.run(&self.repo, args)
     }
 
     /// Runs and asserts the exit status, returning stderr (what a person reads).
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let out = self.aisync(args);
         assert_exit(&out, 0);
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub fn path(&self, rel: &str) -> PathBuf {
         self.home.join(rel)
     }
 
-    fn read(&self, rel: &str) -> String {
+    pub fn read(&self, rel: &str) -> String {
         read(&self.home, rel)
     }
 
-    fn put(&self, rel: &str, text: &str) {
+    pub fn put(&self, rel: &str, text: &str) {
         write(&self.home, rel, text);
     }
 
-    fn json(&self, rel: &str) -> Value {
+    pub fn json(&self, rel: &str) -> Value {
         serde_json::from_str(&self.read(rel)).unwrap()
     }
 
     /// As Claude Code saves its settings: the whole file from what it holds in memory,
     /// keys in its own order, written to `settings.json.tmp.<pid>` and renamed over.
-    fn claude_saves(&self, rel: &str, value: &Value) {
+    pub fn claude_saves(&self, rel: &str, value: &Value) {
         let path = self.path(rel);
         let tmp = path.with_file_name(format!(
             "{}.tmp.{}",
@@ -106,7 +106,7 @@ impl Machine {
     }
 
     /// Adds a permission as Claude Code does: read, change, save whole.
-    fn allow(&self, rule: &str) {
+    pub fn allow(&self, rule: &str) {
         let mut settings = self.json(".claude/settings.json");
         settings["permissions"]["allow"]
             .as_array_mut()
@@ -115,7 +115,7 @@ impl Machine {
         self.claude_saves(".claude/settings.json", &settings);
     }
 
-    fn status_json(&self) -> Value {
+    pub fn status_json(&self) -> Value {
         let out = self.aisync(&["status", "--json"]);
         assert_exit(&out, 0);
         serde_json::from_slice(&out.stdout).unwrap()
@@ -123,7 +123,7 @@ impl Machine {
 }
 
 /// A home as Claude Code leaves it after some use.
-fn claude_home(m: &Machine, allow: &str, note: &str) {
+pub fn claude_home(m: &Machine, allow: &str, note: &str) {
     m.put(
         ".claude/settings.json",
         &serde_json::to_string_pretty(&json!({
@@ -158,25 +158,25 @@ fn claude_home(m: &Machine, allow: &str, note: &str) {
     );
 }
 
-struct World {
-    dir: tempfile::TempDir,
-    hub: PathBuf,
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub hub: PathBuf,
 }
 
 impl World {
-    fn new() -> World {
+    pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let hub = dir.path().join("hub.git");
         init_bare(&hub);
         World { dir, hub }
     }
 
-    fn machine(&self, name: &'static str) -> Machine {
+    pub fn machine(&self, name: &'static str) -> Machine {
         Machine::new(self.dir.path(), name, &self.hub)
     }
 
     /// Every object in the hub, as text (to search for what must never reach it).
-    fn hub_objects(&self) -> String {
+    pub fn hub_objects(&self) -> String {
         let out = git_cmd(&self.hub)
             .args(["cat-file", "--batch-all-objects", "--batch"])
             .output()
@@ -611,7 +611,8 @@ fn disconnect_stops_the_bridge_and_leaves_both_sides_as_they_were() {
     let world = World::new();
     let laptop = world.machine("laptop");
     claude_home(&laptop, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
+    // (The hooks and MCP entries, which disconnect does take out, are `inside`'s story.)
+    laptop.ok(&["connect", "claude-code", "--no-hooks", "--no-mcp"]);
     let copy = laptop.repo.join("assistants/claude-code/settings.json");
     let copy_before = std::fs::read(&copy).unwrap();
     let live_before = laptop.read(".claude/settings.json");

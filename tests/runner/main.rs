@@ -12,6 +12,7 @@ mod assistants;
 mod doctor;
 mod https;
 mod init;
+mod inside;
 mod install;
 mod merge_driver;
 mod peers;
