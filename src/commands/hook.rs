@@ -245,36 +245,5 @@ fn background_sync(repo: &Repo) {
     {
         return;
     }
-    spawn_sync(repo, &["sync", "--quiet", "--if-autopush"]);
-}
-
-/// A cycle in the background, now (an assistant's session or turn ended): the watcher's
-/// lock queues it behind a running one.
-pub fn start_cycle(repo: &Repo) {
-    if std::env::var_os(git_aisync::git::IN_CYCLE).is_none() {
-        spawn_sync(repo, &["sync", "--quiet"]);
-    }
-}
-
-fn spawn_sync(repo: &Repo, args: &[&str]) {
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(args)
-        .current_dir(&repo.work_tree)
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_PREFIX")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    // The child outlives us; its outcome goes to state.json (git aisync status).
-    let _ = cmd.spawn();
+    super::background::sync(repo, &["--if-autopush"]);
 }

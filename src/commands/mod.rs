@@ -1,6 +1,7 @@
 //! One module per command; each has an `Args` (its help text) and a `run` that takes the
 //! [`CommandContext`]: where the command runs, the repository, its policy, and the `Ui`.
 
+pub mod background;
 pub mod completions;
 pub mod conflicts;
 pub mod connect;

@@ -131,8 +131,12 @@ fn arrived(
 }
 
 pub fn end(ctx: &CommandContext) -> ExitCode {
+    // Not from inside a cycle (a hook git runs for the cycle's own commit).
+    if std::env::var_os(git_aisync::git::IN_CYCLE).is_some() {
+        return ExitCode::SUCCESS;
+    }
     if let Ok(repo) = ctx.synced_repo() {
-        super::hook::start_cycle(repo);
+        super::background::sync(repo, &[]);
     }
     ExitCode::SUCCESS
 }
