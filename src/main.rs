@@ -14,6 +14,9 @@ use crate::ui::Ui;
 #[derive(Parser)]
 #[command(name = "git-aisync", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Run as if started in PATH (as git's own -C): the synced repository to work on.
+    #[arg(short = 'C', global = true, value_name = "PATH")]
+    dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,7 +70,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ctx = commands::CommandContext::new(Ui::new());
+    let ctx = commands::CommandContext::new(Ui::new(), cli.dir);
     let ui = &ctx.ui;
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&ctx, args),

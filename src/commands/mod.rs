@@ -44,10 +44,15 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
-    pub fn new(ui: Ui) -> CommandContext {
+    /// `dir`: where `-C` says to run (read from the current directory when relative).
+    pub fn new(ui: Ui, dir: Option<PathBuf>) -> CommandContext {
+        let cwd = OnceCell::new();
+        if let Some(dir) = dir {
+            let _ = cwd.set(std::path::absolute(&dir).unwrap_or(dir));
+        }
         CommandContext {
             ui,
-            cwd: OnceCell::new(),
+            cwd,
             repo: OnceCell::new(),
         }
     }

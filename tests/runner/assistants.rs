@@ -691,6 +691,13 @@ fn commands_run_in_a_project_folder_use_this_machines_synced_repository() {
     assert_exit(&out, 0);
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["assistants"][0]["name"], "claude-code");
+    // -C names the repository whatever is recorded.
+    let other = world.dir.path().join("other");
+    init_alone(&other);
+    let out = laptop.run(&project, &["-C", other.to_str().unwrap(), "status", "--json"]);
+    assert_exit(&out, 0);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["assistants"].as_array().unwrap().is_empty(), "{status}");
 }
 
 #[test]
