@@ -154,6 +154,145 @@ pub fn write(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Blocked> {
     Ok(())
 }
 
+/// What a [`replace`] found at the path when it swapped its bytes in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replaced {
+    /// What the caller expected: nothing else was written meanwhile.
+    AsExpected,
+    /// Something else (the assistant saved between the caller's read and this write): its
+    /// bytes, or `None` when the file was gone. The caller merges them in: they are not
+    /// lost, only no longer at the path.
+    Displaced(Option<Vec<u8>>),
+}
+
+/// Writes `bytes` as the live file at `path` (inside `root`) by swapping a temp file in
+/// atomically (Linux's `renameat2` exchange), and says whether what it replaced was
+/// `expected` (`None`: no file). A save by the assistant that lands between the caller's
+/// read and this write is handed back, never silently overwritten. Where the exchange is
+/// not available, a rename after a last check (a window of microseconds, not of a cycle).
+pub fn replace(
+    root: &Path,
+    path: &Path,
+    bytes: &[u8],
+    expected: Option<&[u8]>,
+) -> Result<Replaced, Blocked> {
+    if symlink_on_the_way(root, path) {
+        return Err(Blocked::Symlink);
+    }
+    let mode = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(Blocked::Symlink),
+        Ok(m) if !m.is_file() => return Err(Blocked::NotAFile),
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(_) => 0o600,
+    };
+    let dir = path.parent().ok_or(Blocked::NotAFile)?;
+    fs::create_dir_all(dir).map_err(|e| Blocked::Io(e.to_string()))?;
+    if symlink_on_the_way(root, path) {
+        return Err(Blocked::Symlink);
+    }
+    let name = path.file_name().ok_or(Blocked::NotAFile)?;
+    let tmp = dir.join(format!(
+        ".{}{TEMP_MARK}{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Blocked::Io(e.to_string()));
+    }
+    let result = swap_in(&tmp, path, expected);
+    let _ = fs::remove_file(&tmp);
+    result.map_err(|e| Blocked::Io(e.to_string()))
+}
+
+#[cfg(target_os = "linux")]
+fn swap_in(tmp: &Path, path: &Path, expected: Option<&[u8]>) -> io::Result<Replaced> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::other("a NUL in a path"))
+    };
+    let (from, to) = (c(tmp)?, c(path)?);
+    let rename = |flags: libc::c_uint| {
+        // SAFETY: two NUL-terminated paths we own; renameat2 reads them and returns.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                flags,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    loop {
+        match rename(libc::RENAME_EXCHANGE) {
+            // The old file is at `tmp` now.
+            Ok(()) => {
+                let old = fs::read(tmp)?;
+                return Ok(if expected == Some(old.as_slice()) {
+                    Replaced::AsExpected
+                } else {
+                    Replaced::Displaced(Some(old))
+                });
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                match rename(libc::RENAME_NOREPLACE) {
+                    Ok(()) => {
+                        return Ok(if expected.is_none() {
+                            Replaced::AsExpected
+                        } else {
+                            Replaced::Displaced(None)
+                        })
+                    }
+                    // Made meanwhile: exchange with it.
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            // A file system without the exchange (some network ones).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                return checked_rename(tmp, path, expected)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn swap_in(tmp: &Path, path: &Path, expected: Option<&[u8]>) -> io::Result<Replaced> {
+    checked_rename(tmp, path, expected)
+}
+
+/// The rename, after a last look at what is there.
+fn checked_rename(tmp: &Path, path: &Path, expected: Option<&[u8]>) -> io::Result<Replaced> {
+    let now = match fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if now.as_deref() != expected {
+        return Ok(Replaced::Displaced(now));
+    }
+    fs::rename(tmp, path)?;
+    Ok(Replaced::AsExpected)
+}
+
 /// Removes the live file at `path` (inside `root`), never through a symlink.
 pub fn remove(root: &Path, path: &Path) -> Result<(), Blocked> {
     if symlink_on_the_way(root, path) {
@@ -212,6 +351,38 @@ mod tests {
         );
         assert_eq!(fs::read(outside.join("x.md")).unwrap(), b"secret");
         assert!(!outside.join("y.md").exists());
+    }
+
+    #[test]
+    fn a_save_between_read_and_write_is_handed_back_not_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let file = root.join("settings.json");
+        fs::write(&file, "read").unwrap();
+        assert_eq!(
+            replace(root, &file, b"ours", Some(b"read")).unwrap(),
+            Replaced::AsExpected
+        );
+        // The assistant saves after we read "ours"...
+        fs::write(&file, "theirs").unwrap();
+        let got = replace(root, &file, b"ours again", Some(b"ours")).unwrap();
+        assert_eq!(got, Replaced::Displaced(Some(b"theirs".to_vec())));
+        assert_eq!(fs::read(&file).unwrap(), b"ours again");
+        let new = root.join("new.md");
+        assert_eq!(
+            replace(root, &new, b"x", None).unwrap(),
+            Replaced::AsExpected
+        );
+        assert_eq!(
+            replace(root, &root.join("gone.md"), b"x", Some(b"was here")).unwrap(),
+            Replaced::Displaced(None)
+        );
+        let leftovers: Vec<_> = fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(TEMP_MARK))
+            .collect();
+        assert!(leftovers.is_empty());
     }
 
     #[test]

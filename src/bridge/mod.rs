@@ -408,30 +408,25 @@ impl<'r> Bridge<'r> {
         if !parses(kind, &portable) {
             return Err("does not parse (half written?): retried next cycle".into());
         }
+        // Unchanged. (What an apply replaced stays recorded: a session that read the file
+        // before the apply may save it much later.)
         if base.as_ref().is_some_and(|b| same(kind, b, &portable)) {
-            self.ledger.clear_over(&pair.rel);
             return Ok(());
         }
+        // After applies, the live content before the first of them is what a save from a
+        // stale copy started from: merged from there, what the applies brought stays.
         let over = self.ledger.over(&pair.rel);
         let merged = match (&base, &copy) {
-            // Only the live file moved; after an apply, a write that drops what the apply
-            // brought is a write from a stale copy: the apply's content stays.
-            (Some(b), Some(c)) if b == c => match &over {
-                Some(before) => {
-                    let m = self.merge(pair, before, &portable, b, report)?;
+            (_, None) => portable.clone(),
+            (None, Some(c)) => self.merge(pair, b"", &portable, c, report)?,
+            (Some(b), Some(c)) if b == c && over.is_none() => portable.clone(),
+            (Some(b), Some(c)) => {
+                let m = self.merge(pair, over.as_deref().unwrap_or(b), &portable, c, report)?;
+                if b == c && over.is_some() {
                     self.journal_stale(pair, kind, &m, &portable);
-                    m
                 }
-                None => portable.clone(),
-            },
-            (None, None) | (_, None) => portable.clone(),
-            (base, Some(c)) => self.merge(
-                pair,
-                base.as_deref().unwrap_or_default(),
-                &portable,
-                c,
-                report,
-            )?,
+                m
+            }
         };
         if copy.as_deref() != Some(merged.as_slice()) {
             live::write(&self.repo.work_tree, &copy_path, &merged)
@@ -567,16 +562,60 @@ impl<'r> Bridge<'r> {
             }
             append(&crate::state::executables_log(&self.repo.state_dir()), &log);
         }
-        if let Some(bytes) = &live {
+        // Written by swapping it in: a save the assistant makes between our read and our
+        // write comes back to us, is kept, merged in, and written again.
+        let (mut on_disk, mut splice_from, mut target, mut new_live) =
+            (live.clone(), live.clone(), target, new_live);
+        let mut written = None;
+        for _ in 0..WRITE_TRIES {
+            if let Some(bytes) = &on_disk {
+                self.ledger
+                    .keep(&pair.rel, bytes)
+                    .map_err(|e| e.to_string())?;
+            }
+            match live::replace(&pair.root, &pair.live, &new_live, on_disk.as_deref())
+                .map_err(|b| b.reason())?
+            {
+                live::Replaced::AsExpected => {
+                    written = Some(target.clone());
+                    break;
+                }
+                live::Replaced::Displaced(saved) => {
+                    written = Some(target.clone());
+                    if let Some(bytes) = &saved {
+                        self.ledger
+                            .keep(&pair.rel, bytes)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    if let Some(bytes) = &saved {
+                        let theirs = projection::project(pair.projection, bytes).map_err(|e| {
+                            format!("was saved during the apply and does not parse ({}); that version is kept: git aisync restore --live", e.0)
+                        })?;
+                        let from = live_portable.as_deref().unwrap_or_default();
+                        target = self.merge(pair, from, &theirs, &target, report)?;
+                        live::write(&self.repo.work_tree, &copy_path, &target)
+                            .map_err(|b| b.reason())?;
+                        changed_copy = true;
+                    }
+                    on_disk = Some(new_live.clone());
+                    splice_from = saved.or(splice_from);
+                    new_live = projection::splice(
+                        pair.projection,
+                        splice_from.as_deref().unwrap_or(empty),
+                        &target,
+                    )
+                    .map_err(|e| format!("cannot be applied: {}", e.0))?;
+                }
+            }
+        }
+        // The live file holds `written` now; a merge still to write (the assistant kept
+        // saving) is in the copy, for the next cycle.
+        if let Some(written) = &written {
             self.ledger
-                .keep(&pair.rel, bytes)
+                .set_base(&pair.rel, written)
                 .map_err(|e| e.to_string())?;
         }
-        live::write(&pair.root, &pair.live, &new_live).map_err(|b| b.reason())?;
-        self.ledger
-            .set_base(&pair.rel, &target)
-            .map_err(|e| e.to_string())?;
-        if let Some(l) = &live_portable {
+        if let (Some(l), None) = (&live_portable, self.ledger.over(&pair.rel)) {
             let _ = self.ledger.set_over(&pair.rel, l);
         }
         report.bridge.applied.push(shown(&pair.live));
@@ -720,6 +759,9 @@ impl<'r> Bridge<'r> {
         Ledger::new(state_dir).forget_all(&format!("{REPO_DIR}/{name}"));
     }
 }
+
+/// How often an apply writes again when the assistant saves in between each time.
+const WRITE_TRIES: usize = 4;
 
 /// Appends `text` to the log at `path` (one write).
 fn append(path: &Path, text: &str) {

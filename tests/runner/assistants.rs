@@ -694,10 +694,16 @@ fn commands_run_in_a_project_folder_use_this_machines_synced_repository() {
     // -C names the repository whatever is recorded.
     let other = world.dir.path().join("other");
     init_alone(&other);
-    let out = laptop.run(&project, &["-C", other.to_str().unwrap(), "status", "--json"]);
+    let out = laptop.run(
+        &project,
+        &["-C", other.to_str().unwrap(), "status", "--json"],
+    );
     assert_exit(&out, 0);
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(status["assistants"].as_array().unwrap().is_empty(), "{status}");
+    assert!(
+        status["assistants"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
 }
 
 #[test]
@@ -790,4 +796,65 @@ fn the_live_bytes_an_apply_replaced_can_be_brought_back() {
     assert_eq!(desk.read(".claude/settings.json"), before);
     let out = desk.aisync(&["restore", "--live", "~/.claude/.credentials.json"]);
     assert_exit(&out, 1);
+}
+
+#[test]
+fn an_assistant_rewriting_its_settings_while_merges_are_applied_loses_nothing() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    let desk = world.machine("desk");
+    claude_home(&laptop, "Bash(ls)", "a");
+    claude_home(&desk, "Bash(ls)", "a");
+    laptop.ok(&["connect", "claude-code", "--no-hooks", "--no-mcp"]);
+    desk.ok(&["connect", "claude-code", "--no-hooks", "--no-mcp"]);
+    laptop.ok(&["sync"]);
+    const ROUNDS: usize = 12;
+    // The desk's Claude Code keeps saving its settings (read, add, write whole by rename),
+    // at the same time as the desk's syncs apply what the laptop adds.
+    let desk_home = desk.home.clone();
+    let simulator = std::thread::spawn(move || {
+        let file = desk_home.join(".claude/settings.json");
+        for i in 0..ROUNDS {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            v["permissions"]["allow"]
+                .as_array_mut()
+                .unwrap()
+                .push(format!("Bash(desk-{i})").into());
+            // Some time passes between the read and the write, as in a real session.
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            let tmp = file.with_file_name(format!("settings.json.tmp.{i}"));
+            std::fs::write(&tmp, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+            std::fs::rename(&tmp, &file).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+    });
+    for i in 0..ROUNDS {
+        laptop.allow(&format!("Bash(laptop-{i})"));
+        laptop.ok(&["sync"]);
+        let out = desk.aisync(&["sync"]);
+        assert!(
+            matches!(out.status.code(), Some(0)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    simulator.join().unwrap();
+    for _ in 0..3 {
+        desk.ok(&["sync"]);
+        laptop.ok(&["sync"]);
+    }
+    for m in [&laptop, &desk] {
+        let allow = m.json(".claude/settings.json")["permissions"]["allow"].clone();
+        for i in 0..ROUNDS {
+            for who in ["laptop", "desk"] {
+                let rule = json!(format!("Bash({who}-{i})"));
+                assert!(
+                    allow.as_array().unwrap().contains(&rule),
+                    "{}: {rule} lost: {allow}",
+                    m.name
+                );
+            }
+        }
+    }
 }
