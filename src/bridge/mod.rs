@@ -339,7 +339,7 @@ impl<'r> Bridge<'r> {
                         }
                     },
                     None => {
-                        waiting.insert(rest.split("/memory/").next().unwrap_or(rest).to_string());
+                        waiting.insert(waiting_key(rest));
                         continue;
                     }
                 },
@@ -758,6 +758,22 @@ impl<'r> Bridge<'r> {
     pub fn forget(state_dir: &Path, name: &str) {
         Ledger::new(state_dir).forget_all(&format!("{REPO_DIR}/{name}"));
     }
+}
+
+/// The project key of a repository path under `projects/` whose key this machine does not
+/// know: before `/memory/`, before a transcript's `<session>/subagents/`, else the folder of
+/// a transcript file.
+fn waiting_key(rest: &str) -> String {
+    if let Some(i) = rest.find("/memory/") {
+        return rest[..i].to_string();
+    }
+    let rest = match rest.find("/subagents/") {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    rest.rsplit_once('/')
+        .map_or(rest, |(dir, _)| dir)
+        .to_string()
 }
 
 /// How often an apply writes again when the assistant saves in between each time.

@@ -858,3 +858,93 @@ fn an_assistant_rewriting_its_settings_while_merges_are_applied_loses_nothing() 
         }
     }
 }
+
+/// Claude Code's folder name for a checkout.
+fn claude_folder(p: &Path) -> String {
+    p.to_str()
+        .unwrap()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+#[test]
+fn project_memory_waits_for_a_checkout_and_transcripts_sync_only_when_asked() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    let desk = world.machine("desk");
+    claude_home(&laptop, "Bash(ls)", "a");
+    claude_home(&desk, "Bash(ls)", "a");
+    let shop = world.dir.path().join("laptop/home/code/shop");
+    aisync_testkit::init_repo(&shop);
+    git_ok(
+        &shop,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@example.invalid:team/shop.git",
+        ],
+    );
+    let mut state = laptop.json(".claude.json");
+    state["projects"] = json!({ shop.to_str().unwrap(): {} });
+    laptop.claude_saves(".claude.json", &state);
+    let folder = claude_folder(&shop);
+    laptop.put(
+        &format!(".claude/projects/{folder}/memory/MEMORY.md"),
+        "# shop\n\n- uses pnpm\n",
+    );
+    laptop.put(
+        &format!(".claude/projects/{folder}/5f0c.jsonl"),
+        &format!(
+            "{{\"cwd\":\"{}\",\"message\":\"transcript line\"}}\n",
+            shop.display()
+        ),
+    );
+    laptop.ok(&["connect", "claude-code", "--with-transcripts"]);
+    let hub = world.hub_objects();
+    assert!(
+        hub.contains("transcript line"),
+        "--with-transcripts did not sync the transcript"
+    );
+
+    // The desk has no checkout of the shop yet: the memory waits, listed by status.
+    desk.ok(&["connect", "claude-code"]);
+    let status = desk.status_json();
+    assert_eq!(
+        status["waiting"],
+        json!(["example.invalid/team/shop"]),
+        "{status}"
+    );
+    // The desk clones it and opens Claude Code there (which lists it in ~/.claude.json).
+    let clone_at = world.dir.path().join("desk/home/work/shop");
+    aisync_testkit::init_repo(&clone_at);
+    git_ok(
+        &clone_at,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://example.invalid/team/shop",
+        ],
+    );
+    let mut state = desk.json(".claude.json");
+    state["projects"] = json!({ clone_at.to_str().unwrap(): {} });
+    desk.claude_saves(".claude.json", &state);
+    desk.ok(&["sync"]);
+    let there = desk.path(&format!(
+        ".claude/projects/{}/memory/MEMORY.md",
+        claude_folder(&clone_at)
+    ));
+    assert!(std::fs::read_to_string(there)
+        .unwrap_or_default()
+        .contains("uses pnpm"));
+    // The desk did not ask for transcripts: the laptop's stays in the repository only.
+    assert!(!desk
+        .path(&format!(
+            ".claude/projects/{}/5f0c.jsonl",
+            claude_folder(&clone_at)
+        ))
+        .exists());
+    assert_eq!(desk.status_json()["waiting"], json!([]));
+}
