@@ -791,22 +791,13 @@ fn append(path: &Path, text: &str) {
     }
 }
 
-/// Whether `bytes` reads as `kind` (a file half written does not).
+/// Whether `bytes` reads as `kind` (a file half written does not). JSON may hold
+/// comments and trailing commas (Gemini's and Copilot's settings are JSONC).
 fn parses(kind: Kind, bytes: &[u8]) -> bool {
     match kind {
-        Kind::Json => {
-            serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() || may_be_jsonc(bytes)
-        }
+        Kind::Json => jsonedit::read(bytes).is_some(),
         _ => true,
     }
-}
-
-/// JSON with comments or trailing commas (Gemini's settings.json): the json driver reads it.
-fn may_be_jsonc(bytes: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(bytes);
-    let t = text.trim();
-    (t.starts_with('{') && t.ends_with('}'))
-        && (text.contains("//") || text.contains("/*") || text.contains(",\n}"))
 }
 
 /// Whether two versions mean the same (JSON: the same values, whatever the key order and
@@ -815,6 +806,7 @@ fn same(kind: Kind, a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }
+    // Strict JSON only: in a file with comments, a comment is content worth syncing.
     if kind == Kind::Json {
         if let (Ok(x), Ok(y)) = (
             serde_json::from_slice::<serde_json::Value>(a),
