@@ -34,9 +34,11 @@ pub mod snapshot;
 pub mod connect;
 pub mod init;
 pub mod quarantine;
+pub mod restore;
 pub mod sync;
 // Layer 5: the watcher.
 pub mod watch;
 // Layer 6: reports on all of the above.
 pub mod doctor;
+pub mod mcp;
 pub mod status;

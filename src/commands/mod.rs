@@ -10,6 +10,7 @@ pub mod hook;
 pub mod init;
 pub mod install;
 pub mod kick;
+pub mod mcp;
 pub mod merge_driver;
 pub mod notify_wait;
 pub mod peer;
