@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::CommandContext;
 use crate::ui::Ui;
+use git_aisync::git::Repo;
 use git_aisync::mcp::{self, Answer};
 
 #[derive(clap::Args)]
@@ -28,7 +29,7 @@ pub struct Args {}
 const CALL_LIMIT: Duration = Duration::from_secs(150);
 
 pub fn run(ctx: &CommandContext, _args: Args) -> Result<ExitCode> {
-    match ctx.synced_repo() {
+    match synced_repo(ctx) {
         Ok(repo) => ctx.ui.status(&format!(
             "mcp: serving {} on stdio",
             repo.work_tree.display()
@@ -137,10 +138,24 @@ impl ServerHandler for Server {
 fn answer(name: &str, args: &Map<String, Value>) -> Answer {
     // Found anew each call: `init` or `connect` may have run since the server started.
     let ctx = CommandContext::new(Ui::new());
-    match ctx.synced_repo() {
+    match synced_repo(&ctx) {
         Ok(repo) => mcp::call(repo, name, args),
         Err(e) => mcp::no_repository(&format!("{e:#}")),
     }
+}
+
+/// The synced repository, never a project's own: the folder an assistant starts the server
+/// in is often a git repository that is no synced one, and with no `aisync.repo` recorded
+/// `synced_repo` would take it (a `sync_now` there would commit the project's files).
+fn synced_repo(ctx: &CommandContext) -> Result<&Repo> {
+    let repo = ctx.synced_repo()?;
+    if !git_aisync::install::is_installed(repo) {
+        anyhow::bail!(
+            "{} is a git repository but not a synced one, and this machine records none (git config --global aisync.repo)",
+            repo.work_tree.display()
+        );
+    }
+    Ok(repo)
 }
 
 fn result(answer: &Answer) -> CallToolResponse {

@@ -13,6 +13,7 @@ mod doctor;
 mod https;
 mod init;
 mod install;
+mod mcp;
 mod merge_driver;
 mod peers;
 mod precommit_framework;
