@@ -447,4 +447,6 @@ fn with_no_synced_repository_every_tool_says_how_to_make_one() {
         );
     }
     client.finish();
+    assert_eq!(head(&project), project_head);
+    assert!(git_ok(&project, &["status", "--porcelain"]).contains("src/"));
 }
