@@ -125,10 +125,15 @@ impl ServerHandler for Server {
         let answer = match tokio::time::timeout(limit, call).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(e)) => Answer::error(format!("the {name} call failed inside the server: {e}")),
-            Err(_) => Answer::error(format!(
-                "{name} is still running after {} seconds; it goes on in the background: call sync_status later to see how it ended",
-                limit.as_secs()
-            )),
+            // Not a failure: the work goes on, and its outcome will be the last sync's.
+            Err(_) => Answer {
+                summary: format!(
+                    "{name} is still running after {} seconds; it goes on in the background: call sync_status later to see how it ended",
+                    limit.as_secs()
+                ),
+                data: serde_json::json!({ "outcome": "running", "waited_seconds": limit.as_secs() }),
+                is_error: false,
+            },
         };
         Ok(result(&answer))
     }

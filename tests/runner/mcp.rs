@@ -450,3 +450,62 @@ fn with_no_synced_repository_every_tool_says_how_to_make_one() {
     assert_eq!(head(&project), project_head);
     assert!(git_ok(&project, &["status", "--porcelain"]).contains("src/"));
 }
+
+/// `sync_now` answers within its bound: a cycle that waits (here for another holder of the
+/// repository lock) goes on in the background and finishes once it can.
+#[test]
+fn sync_now_answers_within_its_bound_and_the_cycle_goes_on() {
+    let net = Net::new();
+    let desk = net.machine("desk");
+    let (home, project) = home_and_project(&net.root, "desk", Some(&desk));
+    // Another process holds the repository lock (as a running cycle would) until its stdin
+    // closes.
+    let lock = desk.join(".git/aisync/lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("flock (util-linux)");
+    let held = || {
+        !std::process::Command::new("flock")
+            .args(["-n", "-s"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    };
+    let start = std::time::Instant::now();
+    while !held() {
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "the holder never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    write(&desk, "memory/late.md", "- written while a cycle ran\n");
+    let mut client = Client::start(&home, &project);
+    client.handshake();
+    let started = std::time::Instant::now();
+    let answer = client.call("sync_now", json!({ "timeout_seconds": 1 }));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "answered in time"
+    );
+    assert!(!is_error(&answer), "{answer}");
+    assert_eq!(
+        answer["structuredContent"]["outcome"], "running",
+        "{answer}"
+    );
+    assert!(text(&answer).contains("in the background"), "{answer}");
+    // The other holder lets go: the cycle the call started runs, and the server, closed,
+    // lets it finish before it ends.
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    client.finish();
+    let hub_files = git_ok(&net.hub, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(hub_files.contains("memory/late.md"), "{hub_files}");
+}
