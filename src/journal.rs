@@ -76,6 +76,49 @@ pub fn read(path: &Path) -> io::Result<(Vec<Map<String, Value>>, usize)> {
     Ok((entries, skipped))
 }
 
+/// A journal's records, and the files that had unreadable lines with how many.
+pub type Records = (Vec<Map<String, Value>>, Vec<(PathBuf, usize)>);
+
+/// Every record of a repository's journal: this machine's pending records (not folded yet)
+/// and the synced ones, each id once, newest first; with the files that had unreadable lines
+/// and how many.
+pub fn all(state_dir: &Path, work_tree: Option<&Path>) -> anyhow::Result<Records> {
+    use anyhow::Context;
+    let mut files = vec![pending_path(state_dir)];
+    if let Some(top) = work_tree {
+        files.push(top.join(SYNCED));
+    }
+    let mut entries: Vec<Map<String, Value>> = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for file in files {
+        let (found, skipped) =
+            read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        if skipped > 0 {
+            unreadable.push((file, skipped));
+        }
+        for e in found {
+            let id = e
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if id.is_empty() || seen.insert(id) {
+                entries.push(e);
+            }
+        }
+    }
+    // Newest first; RFC 3339 UTC times sort as text.
+    let time = |e: &Map<String, Value>| {
+        e.get("time")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    entries.sort_by_key(|e| std::cmp::Reverse(time(e)));
+    Ok((entries, unreadable))
+}
+
 /// Now, as RFC 3339 UTC.
 pub fn now() -> String {
     time::OffsetDateTime::now_utc()

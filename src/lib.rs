@@ -35,9 +35,11 @@ pub mod connect;
 pub mod init;
 pub mod integrate;
 pub mod quarantine;
+pub mod restore;
 pub mod sync;
 // Layer 5: the watcher.
 pub mod watch;
 // Layer 6: reports on all of the above.
 pub mod doctor;
+pub mod mcp;
 pub mod status;

@@ -62,6 +62,8 @@ enum Command {
     Conflicts(commands::conflicts::Args),
     /// Check the setup and the environment, with a fix for each finding.
     Doctor(commands::doctor::Args),
+    /// An MCP server on stdio: assistants see sync status and conflicts, sync, restore.
+    Mcp(commands::mcp::Args),
     /// Print shell completions.
     Completions(commands::completions::Args),
     /// What the installed hook files run.
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::MergeDriver(args) => commands::merge_driver::run(&ctx, args),
         Command::Conflicts(args) => commands::conflicts::run(&ctx, args),
         Command::Doctor(args) => commands::doctor::run(&ctx, args),
+        Command::Mcp(args) => commands::mcp::run(&ctx, args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Hook(args) => commands::hook::run(&ctx, args),
     };

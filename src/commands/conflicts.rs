@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
 use super::CommandContext;
@@ -22,34 +22,13 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
     let Some(repo) = git_aisync::git::Location::find(cwd) else {
         bail!("not inside a git repository: run this in a synced repo");
     };
-    let mut files = vec![journal::pending_path(&repo.state_dir())];
-    if let Some(top) = &repo.work_tree {
-        files.push(top.join(journal::SYNCED));
+    let (entries, unreadable) = journal::all(&repo.state_dir(), repo.work_tree.as_deref())?;
+    for (file, skipped) in unreadable {
+        ui.status(&format!(
+            "{}: skipped {skipped} unreadable line(s)",
+            file.display()
+        ));
     }
-    let mut entries: Vec<Map<String, Value>> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for file in &files {
-        let (found, skipped) =
-            journal::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        if skipped > 0 {
-            ui.status(&format!(
-                "{}: skipped {skipped} unreadable line(s)",
-                file.display()
-            ));
-        }
-        for e in found {
-            let id = e
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if id.is_empty() || seen.insert(id) {
-                entries.push(e);
-            }
-        }
-    }
-    // Newest first; RFC 3339 UTC times sort as text.
-    entries.sort_by(|a, b| field(b, "time").cmp(field(a, "time")));
 
     if args.json {
         ui.data(&serde_json::to_string_pretty(&entries)?);

@@ -11,6 +11,7 @@ pub mod hook;
 pub mod init;
 pub mod install;
 pub mod kick;
+pub mod mcp;
 pub mod merge_driver;
 pub mod notify_wait;
 pub mod peer;
@@ -93,7 +94,13 @@ impl CommandContext {
                         path.display()
                     )
                 })?,
-                None => here?,
+                // Never a project's own repository (an assistant's hook or MCP server starts
+                // in one): a sync there would commit and push the project's files.
+                None => anyhow::bail!(
+                    "{} is not a synced repository (git-aisync is not set up {}), and this machine records none: run `git aisync init DIR` (or `git aisync install` in the repository), or cd into it",
+                    cwd.display(),
+                    if here.is_ok() { "in this git repository" } else { "here" }
+                ),
             },
         };
         Ok(self.repo.get_or_init(|| repo))

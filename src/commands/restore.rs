@@ -1,20 +1,15 @@
 //! `git aisync restore [REF] [-- PATHS…]`: list the snapshots taken before merges, or bring
-//! one back as a new commit (history is never rewritten, so every machine gets it too),
-//! under the cycle's lock, leaving the journal, `never` paths and held-back files as they are.
+//! one back as a new commit ([`git_aisync::restore`]: history is never rewritten, so every
+//! machine gets it too, and the journal, `never` paths and held-back files stay as they are).
 
-use std::collections::HashSet;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use super::CommandContext;
-use git_aisync::git::{readable, GitPath, Repo};
-use git_aisync::journal;
-use git_aisync::lock::{self, Acquired, Lock, Wait};
-use git_aisync::policy::Mode;
+use git_aisync::git::Repo;
+use git_aisync::restore;
 use git_aisync::snapshot;
-use git_aisync::state;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,82 +54,14 @@ pub fn run(ctx: &CommandContext, args: Args) -> Result<ExitCode> {
         ui.data(&text);
         return Ok(ExitCode::SUCCESS);
     };
-    let target = match reference.parse::<usize>() {
-        Ok(n) if n >= 1 && n <= list.len() => list[n - 1].commit.clone(),
-        _ => repo.rev(&reference)?.with_context(|| {
-            format!("no snapshot or commit `{reference}`: run `git aisync restore` to list them")
-        })?,
-    };
-    // The cycle's lock: a sync must not commit or merge under a restore, nor it under one.
-    let _lock = hold_the_lock(repo)?;
-
-    // What the snapshot has differently, less what a restore must never rewind: the journal
-    // (it only grows: rewinding it would drop records of other machines' conflicts), `never`
-    // paths, and files the cycle holds back (a secret, conflict markers: the person's work
-    // in progress).
-    let policy = ctx.policy()?;
-    let held: HashSet<String> = state::load(&repo.state_dir())
-        .map(|s| s.report.held_back)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|h| h.path)
-        .collect();
-    let paths: Vec<GitPath> = repo
-        .changed_between("HEAD", &target, &args.paths)?
-        .into_iter()
-        .filter(|p| {
-            let name = readable(p);
-            name != journal::SYNCED
-                && policy.mode(&name) != Mode::Never
-                && !held.contains(&git_aisync::gate::shown(p))
-        })
-        .collect();
-    if paths.is_empty() {
+    let restored = restore::restore(repo, &reference, &args.paths)?;
+    let short = &restored.target[..12.min(restored.target.len())];
+    if restored.commit.is_none() {
         ui.status("the snapshot matches what you have: nothing to restore");
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        ui.status(&format!("restored {short} as a new commit; the next sync shares it (the state before is a snapshot too)"));
     }
-    // Uncommitted work on a path the restore would put back is never overwritten, and
-    // nothing a person staged is swept into the restore's commit.
-    let wanted: HashSet<&[u8]> = paths.iter().map(GitPath::as_bytes).collect();
-    for change in repo.changes()? {
-        let path = change.path.as_bytes();
-        if change.is_staged() || wanted.contains(path) {
-            bail!(
-                "{} has uncommitted changes: commit or stash them first, so nothing is lost; nothing was restored",
-                git_aisync::gate::shown(path)
-            );
-        }
-    }
-    snapshot::save(repo, "aisync: before restore")?;
-    repo.restore_paths(&target, &paths)?;
-    let short = &target[..12.min(target.len())];
-    repo.git_committing([
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "-m",
-        &format!("aisync: restore {short}"),
-    ])
-    .run()?;
-    ui.status(&format!("restored {short} as a new commit; the next sync shares it (the state before is a snapshot too)"));
     Ok(ExitCode::SUCCESS)
-}
-
-/// The repository lock, once any running sync is done with it.
-fn hold_the_lock(repo: &Repo) -> Result<Lock> {
-    loop {
-        match Lock::acquire(&repo.state_dir())? {
-            Acquired::Held(lock) => return Ok(lock),
-            Acquired::Queued { pid } => {
-                if let Wait::TooLong =
-                    lock::wait_for_holder(&repo.state_dir(), Duration::from_secs(120))
-                {
-                    bail!("a sync (pid {pid}) has held the repository for minutes: try again when it is done; nothing was restored");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
 }
 
 /// `restore --live FILE [N]`: the versions of a live file that the bridge's applies

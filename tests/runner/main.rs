@@ -14,6 +14,7 @@ mod https;
 mod init;
 mod inside;
 mod install;
+mod mcp;
 mod merge_driver;
 mod peers;
 mod precommit_framework;
