@@ -208,6 +208,32 @@ fn session_start_with_the_hub_gone_returns_zero_quickly_and_quietly() {
         .unwrap();
     assert_exit(&out, 0);
     assert!(out.stdout.is_empty());
+    // In a project's own repository, with no synced one recorded: the project is left alone
+    // (no fetch, no merge, no commit of its files).
+    let project = world.dir.path().join("stranger/shop");
+    aisync_testkit::init_repo(&project);
+    let upstream = world.dir.path().join("stranger/upstream.git");
+    init_bare(&upstream);
+    git_ok(
+        &project,
+        &["remote", "add", "origin", upstream.to_str().unwrap()],
+    );
+    git_ok(&project, &["push", "-q", "origin", "main"]);
+    // A file where the default policy would have a cycle commit it.
+    std::fs::create_dir_all(project.join("memory")).unwrap();
+    std::fs::write(project.join("memory/wip.md"), "work in progress\n").unwrap();
+    let head = git_ok(&project, &["rev-parse", "HEAD"]);
+    for hook in ["session-start", "session-end"] {
+        let out = aisync_cmd(&project)
+            .env("HOME", &stranger)
+            .args(["hook", hook])
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(git_ok(&project, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git_ok(&project, &["status", "--porcelain"]), "?? memory/\n");
 }
 
 #[test]
