@@ -127,16 +127,8 @@ pub fn run(cwd: &Path) -> Vec<Finding> {
 fn assistants(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
     let connections = crate::bridge::connections(repo);
-    let machine = crate::machine::name(repo);
     for c in &connections {
-        let places: Vec<String> = c
-            .adapter
-            .places
-            .iter()
-            .filter_map(|p| crate::bridge::locate(repo, c.adapter, p))
-            .filter(|p| p.symlink_metadata().is_ok())
-            .map(|p| crate::bridge::shown(&p))
-            .collect();
+        let places = crate::bridge::places_here(repo, c.adapter);
         let missing = crate::integrate::missing(repo, c.adapter);
         if !missing.is_empty() {
             out.push(Finding::new(
@@ -172,15 +164,7 @@ fn assistants(repo: &Repo) -> Vec<Finding> {
     if connections.is_empty() {
         return out;
     }
-    let found = crate::bridge::Bridge::of(repo, &machine, connections).find();
-    let mut stuck = found.stuck;
-    if let Some(last) = crate::state::load(&repo.state_dir()) {
-        for s in last.report.bridge.stuck {
-            if !stuck.iter().any(|f| f.path == s.path) {
-                stuck.push(s);
-            }
-        }
-    }
+    let (stuck, _) = crate::bridge::stuck_now(repo, crate::state::load(&repo.state_dir()).as_ref());
     for s in stuck {
         out.push(Finding::new(
             "assistant",

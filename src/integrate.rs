@@ -117,6 +117,14 @@ pub struct Wanted {
     pub mcp: bool,
 }
 
+impl Wanted {
+    /// Both: what the doctor checks and disconnect takes out.
+    pub const BOTH: Wanted = Wanted {
+        hooks: true,
+        mcp: true,
+    };
+}
+
 impl Shape {
     fn is_hooks(self) -> bool {
         !matches!(self, Shape::JsonMcp | Shape::TomlMcp)
@@ -161,14 +169,7 @@ fn targets(repo: &Repo, adapter: &Adapter, wanted: Wanted) -> Vec<Located> {
 /// The hook and MCP entries this assistant takes, for the doctor: those missing.
 pub fn missing(repo: &Repo, adapter: &Adapter) -> Vec<String> {
     let mut out = Vec::new();
-    for t in targets(
-        repo,
-        adapter,
-        Wanted {
-            hooks: true,
-            mcp: true,
-        },
-    ) {
+    for t in targets(repo, adapter, Wanted::BOTH) {
         let Ok(Some(bytes)) = live::read(&t.root, &t.path, &[]) else {
             if t.root.exists() {
                 out.push(format!("{} ({})", what(t.shape), bridge::shown(&t.path)));
@@ -267,14 +268,7 @@ pub fn add(repo: &Repo, adapter: &Adapter, wanted: Wanted) -> Vec<Result<PathBuf
 pub fn remove(repo: &Repo, adapter: &Adapter) -> Vec<Result<PathBuf, String>> {
     let mut out = Vec::new();
     let dir = record_dir(repo);
-    for t in targets(
-        repo,
-        adapter,
-        Wanted {
-            hooks: true,
-            mcp: true,
-        },
-    ) {
+    for t in targets(repo, adapter, Wanted::BOTH) {
         let name = record_name(&t.path);
         let Ok(Some(now)) = live::read(&t.root, &t.path, adapter.busy) else {
             continue;

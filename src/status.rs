@@ -130,34 +130,19 @@ pub fn collect(repo: &Repo) -> Result<Status> {
     let machine = crate::machine::name(repo);
     let last_sync = state::load(&repo.state_dir());
     let connections = crate::bridge::connections(repo);
-    let found = crate::bridge::Bridge::of(repo, &machine, connections.clone()).find();
-    let mut stuck = found.stuck;
-    if let Some(last) = &last_sync {
-        for s in &last.report.bridge.stuck {
-            if !stuck.iter().any(|f| f.path == s.path) {
-                stuck.push(s.clone());
-            }
-        }
-    }
+    let (stuck, waiting) = crate::bridge::stuck_now(repo, last_sync.as_ref());
     let assistants = connections
         .iter()
         .map(|c| AssistantStatus {
             name: c.adapter.name.to_string(),
-            places: c
-                .adapter
-                .places
-                .iter()
-                .filter_map(|p| crate::bridge::locate(repo, c.adapter, p))
-                .filter(|p| p.symlink_metadata().is_ok())
-                .map(|p| crate::bridge::shown(&p))
-                .collect(),
+            places: crate::bridge::places_here(repo, c.adapter),
             transcripts: c.transcripts,
         })
         .collect();
     Ok(Status {
         assistants,
         stuck,
-        waiting: found.waiting,
+        waiting,
         executables: state::executables(&repo.state_dir(), 10),
         machine,
         branch,

@@ -111,47 +111,11 @@ pub fn busy_by(path: &Path, busy: &[&str]) -> Option<String> {
 }
 
 /// Writes `bytes` as the live file at `path` (inside `root`): a temp file beside it, the
-/// old file's mode (a new file: 0600, as assistants keep their settings), then a rename
-/// over it. Folders on the way are made as real folders; a symlink anywhere is refused.
+/// old file's mode (a new file: 0600, as assistants keep their settings), then swapped in.
+/// Folders on the way are made as real folders; a symlink anywhere is refused.
 pub fn write(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Blocked> {
-    if symlink_on_the_way(root, path) {
-        return Err(Blocked::Symlink);
-    }
-    let mode = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => return Err(Blocked::Symlink),
-        Ok(m) if !m.is_file() => return Err(Blocked::NotAFile),
-        Ok(m) => m.permissions().mode() & 0o7777,
-        Err(_) => 0o600,
-    };
-    let dir = path.parent().ok_or(Blocked::NotAFile)?;
-    fs::create_dir_all(dir).map_err(|e| Blocked::Io(e.to_string()))?;
-    // Made just now: check again that nothing on the way is a symlink.
-    if symlink_on_the_way(root, path) {
-        return Err(Blocked::Symlink);
-    }
-    let name = path.file_name().ok_or(Blocked::NotAFile)?;
-    let tmp = dir.join(format!(
-        ".{}{TEMP_MARK}{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Blocked::Io(e.to_string()));
-    }
-    Ok(())
+    let now = fs::read(path).ok();
+    replace(root, path, bytes, now.as_deref()).map(|_| ())
 }
 
 /// What a [`replace`] found at the path when it swapped its bytes in.

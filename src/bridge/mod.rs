@@ -97,6 +97,39 @@ pub fn installed(repo: &Repo, adapter: &Adapter) -> bool {
         .any(|p| locate(repo, adapter, p).is_some_and(|path| path.symlink_metadata().is_ok()))
 }
 
+/// Where `adapter`'s places that exist are on this machine, as a person reads them.
+pub fn places_here(repo: &Repo, adapter: &Adapter) -> Vec<String> {
+    adapter
+        .places
+        .iter()
+        .filter_map(|p| locate(repo, adapter, p))
+        .filter(|p| p.symlink_metadata().is_ok())
+        .map(|p| shown(&p))
+        .collect()
+}
+
+/// What cannot be bridged now (a fresh look: symlinks, projects nothing identifies) and what
+/// the last cycle could not (busy, does not parse), each path once; and the project keys
+/// that wait for a checkout here.
+pub fn stuck_now(repo: &Repo, last: Option<&crate::state::State>) -> (Vec<Stuck>, Vec<String>) {
+    let connections = connections(repo);
+    if connections.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let machine = crate::machine::name(repo);
+    let found = Bridge::of(repo, &machine, connections).find();
+    let mut stuck = found.stuck;
+    for s in last
+        .map(|l| l.report.bridge.stuck.as_slice())
+        .unwrap_or_default()
+    {
+        if !stuck.iter().any(|f| f.path == s.path) {
+            stuck.push(s.clone());
+        }
+    }
+    (stuck, found.waiting)
+}
+
 /// The home folder (`$HOME`).
 pub fn home() -> PathBuf {
     std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
