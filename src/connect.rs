@@ -141,7 +141,6 @@ fn describe(
             }
             // A catch-all for the rest of a folder whose files also sync (`projects/**`)
             // says nothing a person needs.
-            let first = rule.pattern.split('/').next().unwrap_or_default();
             let shared = |name: &str| {
                 place.rules.iter().any(|r| {
                     connection.classes().contains(&r.class)
@@ -149,10 +148,7 @@ fn describe(
                 })
             };
             for what in present(&path, rule.pattern) {
-                if what.ends_with('/')
-                    && shared(what.trim_end_matches('/'))
-                    && first != what.trim_end_matches('/')
-                {
+                if what.ends_with('/') && shared(what.trim_end_matches('/')) {
                     continue;
                 }
                 if !view.local.iter().any(|l| l.what == what) {
@@ -271,7 +267,10 @@ pub fn connect(repo: &Repo, exe: &Path, names: &[String], options: &Options) -> 
     for adapter in &adapters {
         for result in crate::integrate::add(&fresh, adapter, options.inside) {
             match result {
-                Ok(path) => inside.push(bridge::shown(&path)),
+                Ok(path) if !inside.contains(&bridge::shown(&path)) => {
+                    inside.push(bridge::shown(&path))
+                }
+                Ok(_) => {}
                 Err(e) => inside_failed.push(e),
             }
         }
