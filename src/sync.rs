@@ -36,8 +36,11 @@ const QUEUE_WAIT: Duration = Duration::from_secs(15 * 60);
 /// committed by the next pass; a third means the assistant keeps writing: the next cycle).
 const BRIDGE_PASSES: u32 = 3;
 
-/// Tries of fetch-merge-push when another machine keeps pushing first.
-const PUSH_TRIES: u32 = 6;
+/// How long a cycle goes back to fetch-merge-push while other machines' pushes keep
+/// landing first. Each landed push moves the hub on for the others, so with many machines
+/// pushing at once (64 on one hub) the last ones need many tries: bounded by time, not by
+/// a count that a crowd always exhausts.
+const PUSH_PATIENCE: Duration = Duration::from_secs(20);
 
 /// Stops the process at a named step when the test environment asks (crash tests).
 fn checkpoint(step: &str) {
@@ -563,7 +566,8 @@ impl<'r> Cycle<'r> {
             anyhow::bail!("{remote} ({insecure}) is not encrypted: use https:// or ssh://, or set aisync.allowInsecureTransport");
         }
         let tracking = format!("refs/remotes/{remote}/{branch}");
-        for attempt in 0..PUSH_TRIES {
+        let started = std::time::Instant::now();
+        for attempt in 0.. {
             // Ask what the remote has first: fetch only when it moved. A hub on this
             // machine answers from its ref files; else what the caller heard moments ago
             // (first try only: a rejected push means it moved since); else `git ls-remote`.
@@ -678,7 +682,11 @@ impl<'r> Cycle<'r> {
                 return Ok(());
             }
             // Another machine pushed first: fetch, merge, push again, after a jittered wait.
-            std::thread::sleep(backoff(attempt));
+            let wait = backoff(attempt);
+            if started.elapsed() + wait > PUSH_PATIENCE {
+                break;
+            }
+            std::thread::sleep(wait);
         }
         // Reachable, but another machine's push landed first every time: the commits wait
         // for the next cycle, as for an unreachable remote, and the message says why.
@@ -908,7 +916,7 @@ fn merging_marker(repo: &Repo) -> std::path::PathBuf {
 
 /// 50 ms doubling, with ±50 % jitter so racing machines spread out.
 fn backoff(attempt: u32) -> Duration {
-    let base = 50u64 << attempt.min(6);
+    let base = 50u64 << attempt.min(5);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -940,8 +948,9 @@ fn summary(r: &Report, remotes: &[String]) -> String {
     if !contended.is_empty() {
         let names: Vec<&str> = contended.iter().map(|s| s.as_str()).collect();
         parts.push(format!(
-            "other machines' pushes to {} landed first {PUSH_TRIES} times running: local commits wait for the next cycle",
-            names.join(", ")
+            "other machines' pushes to {} kept landing first for {}s: local commits wait for the next cycle",
+            names.join(", "),
+            PUSH_PATIENCE.as_secs()
         ));
     }
     if !r.held_back.is_empty() {

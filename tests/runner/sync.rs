@@ -1534,7 +1534,7 @@ fn a_hub_whose_branch_stays_locked_is_retried_and_said_so_and_the_commit_waits()
     assert_exit(&out, 3);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("other machines' pushes to origin landed first"),
+        said.contains("other machines' pushes to origin kept landing first"),
         "{said}"
     );
     assert!(!said.contains("unreachable"), "{said}");
