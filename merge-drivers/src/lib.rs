@@ -18,6 +18,7 @@ mod record;
 mod sequence;
 mod sides;
 pub mod text;
+mod toml;
 mod tree;
 mod yaml;
 
@@ -35,15 +36,17 @@ pub enum Kind {
     Jsonl,
     Yaml,
     Markdown,
+    Toml,
     Text,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Json,
         Kind::Jsonl,
         Kind::Yaml,
         Kind::Markdown,
+        Kind::Toml,
         Kind::Text,
     ];
 
@@ -53,6 +56,7 @@ impl Kind {
             Kind::Jsonl => "jsonl",
             Kind::Yaml => "yaml",
             Kind::Markdown => "markdown",
+            Kind::Toml => "toml",
             Kind::Text => "text",
         }
     }
@@ -71,7 +75,9 @@ impl FromStr for Kind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown merge kind `{s}` (expected json, jsonl, yaml, markdown or text)")
+                format!(
+                    "unknown merge kind `{s}` (expected json, jsonl, yaml, markdown, toml or text)"
+                )
             })
     }
 }
@@ -171,6 +177,7 @@ fn structural(kind: Kind, texts: Sides<&[u8]>, options: &Options) -> Option<Merg
         Kind::Jsonl => jsonl::merge(texts, options),
         Kind::Markdown => markdown::merge(texts, options),
         Kind::Yaml => yaml::merge(texts, options),
+        Kind::Toml => toml::merge(texts, options),
         Kind::Text => None,
     }
 }

@@ -62,6 +62,8 @@ impl<'a, S: Syntax> Merger<'a, S> {
             // The format wants this member before all others (a section's own text).
             order.sort_by_key(|&i| key_of(&slots[i]).map_or(b"".as_slice(), |k| k) != first);
         }
+        // (A stable sort: members of one rank keep the merge's order.)
+        order.sort_by_key(|&i| key_of(&slots[i]).map_or(0, |k| self.syntax.rank(k)));
         let names: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
         let entries: Vec<Entry> = order.iter().map(|&i| Entry::from(slots[i])).collect();
         self.write_container(vals, &cs, &entries, stamps, |i| names[i].clone())
