@@ -220,6 +220,17 @@ pub fn has_conflict_markers(kind: Kind, text: &[u8], marker_size: usize) -> bool
     }
 }
 
+/// What keeps `text` from being read as a file of `kind`, if anything: for `json`, not JSON
+/// nor JSONC nor JSON5; for `toml`, not TOML (the parser's message). Other kinds: `None`.
+pub fn syntax_problem(kind: Kind, text: &[u8]) -> Option<String> {
+    let text = eol::strip_bom(text).1;
+    match kind {
+        Kind::Json => json::syntax_problem(text),
+        Kind::Toml => toml::syntax_problem(text),
+        _ => None,
+    }
+}
+
 /// Merges `ours` and `theirs`, two descendants of `base`, as a file of `kind`.
 ///
 /// An empty `base` means the file was added on both sides.

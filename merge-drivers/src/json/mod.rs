@@ -87,6 +87,12 @@ pub(crate) fn merge(texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     Some(merged)
 }
 
+/// What keeps `text` from being JSON, JSONC or JSON5 (serde_json's message), if anything.
+pub(crate) fn syntax_problem(text: &[u8]) -> Option<String> {
+    let strict = serde_json::from_slice::<serde::de::IgnoredAny>(text).err()?;
+    (!relaxed::validate(text)).then(|| format!("not valid JSON, JSONC or JSON5 ({strict})"))
+}
+
 /// The structural merge of three valid documents (BOMs stripped, `boms` saying where there
 /// was one).
 fn merge_spans<'a, S: Syntax>(

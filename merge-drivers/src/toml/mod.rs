@@ -108,6 +108,23 @@ pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     })
 }
 
+/// What keeps `text` from being TOML (the parser's message, on one line), if anything.
+pub(crate) fn syntax_problem(text: &[u8]) -> Option<String> {
+    let Ok(s) = std::str::from_utf8(text) else {
+        return Some("not UTF-8 text".into());
+    };
+    let e = toml_edit::Document::parse(s).err()?;
+    let at = e.span().map(|r| {
+        let line = s[..r.start.min(s.len())].matches('\n').count() + 1;
+        format!("line {line}: ")
+    });
+    let message = e.message().trim().replace('\n', " ");
+    Some(format!(
+        "not valid TOML ({}{message})",
+        at.unwrap_or_default()
+    ))
+}
+
 /// Whether `text` is one TOML document.
 fn valid(text: &[u8]) -> bool {
     std::str::from_utf8(text).is_ok_and(|t| toml_edit::Document::parse(t).is_ok())
