@@ -75,6 +75,17 @@ impl Syntax for Toml<'_> {
 
 /// Merges three TOML documents, or `None` when a side (or the merge) is not TOML.
 pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
+    // Identical sides, or a side as the base: the other side, as it is.
+    let (b, o, t) = (input.base, input.ours, input.theirs);
+    if o == t || b == t || b == o {
+        let output = if b == o { t } else { o }.to_vec();
+        return Some(Merged {
+            output,
+            conflicted: false,
+            records: Vec::new(),
+            method: Method::Structural,
+        });
+    }
     let (boms, src) = input.map(strip_bom).unzip();
     let has_base = !src.base.iter().all(u8::is_ascii_whitespace);
     for side in Side::ALL {
