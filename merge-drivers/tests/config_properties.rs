@@ -1,5 +1,5 @@
-//! Property tests of the TOML driver (README: the contract, the json rules on TOML's data
-//! model).
+//! Property tests of the TOML driver and of the json driver on JSONC (README: the contract,
+//! the json rules on TOML's data model; comments and trailing commas kept).
 //!
 //! A model document (keys at the top, `[table]` sections, `[[servers]]` entries keyed by
 //! `name`) is rendered in one style (LF or CRLF, a final newline or not, comments on some
@@ -133,6 +133,114 @@ fn atom(v: &V) -> Value {
                 .collect(),
         ),
     }
+}
+
+/// The document as JSONC: comments above and after some members and trailing commas where
+/// `style.comments` says (none at all otherwise: strict JSON).
+fn render_jsonc(doc: &Doc, style: Style) -> Vec<u8> {
+    let c = style.comments;
+    let members = |kvs: &Kvs, indent: &str, out: &mut Vec<String>| {
+        for (k, v) in kvs {
+            if c && k == "d" {
+                out.push(format!("{indent}// d below"));
+            }
+            let trailing = if c && k == "c" { " // about c" } else { "" };
+            out.push(format!("{indent}{k:?}: {},{trailing}", atom(v)));
+        }
+    };
+    let mut lines = vec!["{".to_string()];
+    if c {
+        lines.push("  // settings".into());
+    }
+    members(&doc.root, "  ", &mut lines);
+    for (name, kvs) in &doc.tables {
+        lines.push(format!("  {name:?}: {{"));
+        members(kvs, "    ", &mut lines);
+        lines.push("  },".into());
+    }
+    lines.push("  \"servers\": [".into());
+    for (name, kvs) in &doc.servers {
+        lines.push("    {".into());
+        lines.push(format!("      \"name\": {name:?},"));
+        members(kvs, "      ", &mut lines);
+        lines.push("    },".into());
+    }
+    lines.push("  ]".into());
+    lines.push("}".into());
+    let mut text = lines.join(if style.crlf { "\r\n" } else { "\n" });
+    if !c {
+        // Strict JSON: no comma before a closing bracket.
+        for close in ["}", "]"] {
+            for indent in ["", "  ", "    ", "      "] {
+                for eol in ["\n", "\r\n"] {
+                    text = text.replace(
+                        &format!(",{eol}{indent}{close}"),
+                        &format!("{eol}{indent}{close}"),
+                    );
+                }
+            }
+        }
+    }
+    if style.final_newline {
+        text.push_str(if style.crlf { "\r\n" } else { "\n" });
+    }
+    text.into_bytes()
+}
+
+/// A merged JSONC text as data in the model's shape (comments and trailing commas dropped
+/// first: the test's own reading); `None` if that is not JSON.
+fn read_jsonc(text: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(text).ok()?;
+    let mut plain = String::new();
+    let mut in_string = false;
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if in_string {
+            plain.push(ch);
+            if ch == '\\' {
+                plain.extend(chars.next());
+            } else if ch == '"' {
+                in_string = false;
+            }
+        } else if ch == '/' && chars.peek() == Some(&'/') {
+            while chars.peek().is_some_and(|&c| c != '\n') {
+                chars.next();
+            }
+        } else {
+            in_string = ch == '"';
+            plain.push(ch);
+        }
+    }
+    let plain = regex_lite_trailing(&plain);
+    let mut v: Value = serde_json::from_str(&plain).ok()?;
+    let servers = v.get_mut("servers")?.take();
+    let by_name = servers
+        .as_array()?
+        .iter()
+        .map(|s| {
+            let mut m = s.as_object()?.clone();
+            let name = m.remove("name")?.as_str()?.to_string();
+            Some((name, Value::Object(m)))
+        })
+        .collect::<Option<Map<_, _>>>()?;
+    v["servers"] = Value::Object(by_name);
+    Some(v)
+}
+
+/// `text` without commas before a closing bracket (white space between).
+fn regex_lite_trailing(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    for (i, ch) in text.char_indices() {
+        if ch == ',' {
+            let next = b[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+            if matches!(next, Some(b'}' | b']')) {
+                continue;
+            }
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// A merged TOML text as data, in the model's shape; `None` if it is not TOML.
@@ -380,6 +488,39 @@ proptest! {
         let mut problems = Vec::new();
         check(&e, got.as_ref(), "", &mut problems);
         prop_assert!(problems.is_empty(), "{problems:?}{context}");
+    }
+
+    #[test]
+    fn jsonc_merges_are_symmetric_valid_and_lose_nothing(
+        base in document(),
+        eo in vec(edit(), 0..5),
+        et in vec(edit(), 0..5),
+        style in style(),
+    ) {
+        let (mut ours, mut theirs) = (base.clone(), base.clone());
+        eo.iter().for_each(|e| apply(&mut ours, e));
+        et.iter().for_each(|e| apply(&mut theirs, e));
+        let (b, o, t) = (render_jsonc(&base, style), render_jsonc(&ours, style), render_jsonc(&theirs, style));
+        let opts = Options::default();
+        let m = merge(Kind::Json, &b, &o, &t, &opts);
+        let r = merge(Kind::Json, &b, &t, &o, &opts);
+        let context = format!("\n--- base\n{}\n--- ours\n{}\n--- theirs\n{}\n--- merged\n{}", esc(&b), esc(&o), esc(&t), esc(&m.output));
+        prop_assert!(!m.conflicted, "conflicted{context}");
+        prop_assert!(m.output == r.output, "not symmetric: theirs-first gives {}{context}", esc(&r.output));
+        if !style.comments {
+            // A strict file stays strict.
+            prop_assert!(serde_json::from_slice::<Value>(&m.output).is_ok(), "strict JSON became something else{context}");
+        }
+        prop_assert!(merge_drivers::syntax_problem(Kind::Json, &m.output).is_none(), "not JSONC{context}");
+        let got = read_jsonc(&m.output);
+        prop_assert!(got.is_some(), "unreadable{context}");
+        let e = expect(Some(&model_value(&base)), Some(&model_value(&ours)), Some(&model_value(&theirs)));
+        let mut problems = Vec::new();
+        check(&e, got.as_ref(), "", &mut problems);
+        prop_assert!(problems.is_empty(), "{problems:?}{context}");
+        // merge(O, A, A) = A, merge(O, O, B) = B.
+        prop_assert_eq!(esc(&merge(Kind::Json, &b, &o, &o, &opts).output), esc(&o));
+        prop_assert_eq!(esc(&merge(Kind::Json, &b, &b, &t, &opts).output), esc(&t));
     }
 
     #[test]
