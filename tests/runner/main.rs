@@ -8,6 +8,7 @@
 mod common;
 
 mod architecture;
+mod config_formats;
 mod doctor;
 mod https;
 mod init;
