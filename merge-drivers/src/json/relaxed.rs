@@ -5,8 +5,6 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::scan;
-
 const MAX_DEPTH: usize = 128;
 
 /// The value of a whole document (white space and comments around it), if it is one.
@@ -39,16 +37,12 @@ impl Parser<'_> {
             match self.peek() {
                 Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) => self.pos += 1,
                 Some(b'/') => {
-                    let end = scan::comment_end(self.text, self.pos)?;
-                    if self.text.get(self.pos + 1) == Some(&b'*')
-                        && !self.text[..end].ends_with(b"*/")
-                    {
-                        return None;
-                    }
-                    if end < self.pos + 2 {
-                        return None;
-                    }
-                    self.pos = end;
+                    let rest = &self.text[self.pos..];
+                    self.pos += match rest.get(1) {
+                        Some(b'/') => memchr::memchr(b'\n', rest).unwrap_or(rest.len()),
+                        Some(b'*') => memchr::memmem::find(&rest[2..], b"*/")? + 4,
+                        _ => return None,
+                    };
                 }
                 // No-break space, BOM, line and paragraph separators (JSON5 white space).
                 Some(0xc2) if self.text.get(self.pos + 1) == Some(&0xa0) => self.pos += 2,
@@ -214,7 +208,15 @@ impl Parser<'_> {
     /// `null`, `true`, `false`, or a JSON5 number.
     fn scalar(&mut self) -> Option<Value> {
         let start = self.pos;
-        let end = scan::value_end(self.text, start);
+        let mut end = start;
+        while self.text.get(end).is_some_and(|b| {
+            !matches!(
+                b,
+                b',' | b'}' | b']' | b':' | b'/' | b' ' | b'\t' | b'\n' | b'\r'
+            )
+        }) {
+            end += 1;
+        }
         if end == start {
             return None;
         }

@@ -19,19 +19,19 @@ use crate::tree::{Container, Item, Shape, Val};
 
 /// A statement of a TOML text: a key-value or a header.
 #[derive(Debug)]
-struct Stmt {
-    start: usize,
+pub(super) struct Stmt {
+    pub(super) start: usize,
     /// Key-value: where its value starts. Header: where its line ends (comment included).
-    head_end: usize,
+    pub(super) head_end: usize,
     /// Key-value: where its value's line ends (a trailing comment included).
     end: usize,
-    kind: Kind,
+    pub(super) kind: Kind,
     /// A header's path (decoded parts).
-    path: Vec<Vec<u8>>,
+    pub(super) path: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     KeyValue,
     Table,
     ArrayTable,
@@ -258,7 +258,7 @@ fn join(path: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// The statements of a (checked) TOML text, in order.
-fn statements(text: &[u8]) -> Vec<Stmt> {
+pub(super) fn statements(text: &[u8]) -> Vec<Stmt> {
     let mut out = Vec::with_capacity(text.len() / 32);
     let mut pos = scan::skip_layout(text, 0);
     while pos < text.len() {

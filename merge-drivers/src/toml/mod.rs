@@ -1,7 +1,7 @@
 //! TOML, merged by the engine in `tree` with comments and layout kept.
 //!
-//! Each side is checked by toml_edit's parser (syntax and TOML's rules: no key or table
-//! defined twice) and then read as spans over its text ([`scan`], [`layout`]): the document
+//! Each side is checked ([`check`]: toml_parser's grammar and decoding, then TOML's rules:
+//! no key or table defined twice) and then read as spans over its text ([`scan`], [`layout`]): the document
 //! is a table of its own keys, its `[table]` sections and its `[[array]]` entries, and each
 //! section a table of its keys, all merged key by key; inline tables and arrays are opened
 //! like JSON's. A statement is its key and value to the end of its line, so a comment on
@@ -9,6 +9,7 @@
 //! checked again: a merge that is not TOML (one side wrote `a.b = 1`, the other `[a]`) goes
 //! to the line merge, as does any side that is not TOML.
 
+mod check;
 mod layout;
 mod scan;
 
@@ -138,7 +139,7 @@ pub(crate) fn syntax_problem(text: &[u8]) -> Option<String> {
 
 /// Whether `text` is one TOML document.
 fn valid(text: &[u8]) -> bool {
-    std::str::from_utf8(text).is_ok_and(|t| toml_edit::Document::parse(t).is_ok())
+    check::valid(text)
 }
 
 /// A TOML value's text (a trailing comment aside), or a section's body, as JSON.
