@@ -537,3 +537,65 @@ proptest! {
         prop_assert_eq!(esc(&toml(&b, &a, &b).output), esc(&a), "merge(O, A, O) = A");
     }
 }
+
+/// TOML-looking junk: statements, brackets, quotes, comments, bytes.
+fn toml_junk() -> impl Strategy<Value = Vec<u8>> {
+    const BITS: &[&str] = &[
+        "[a]\n",
+        "[[a]]\n",
+        "[a.b",
+        "a = 1\n",
+        "a.b = 'x'\n",
+        "\"k\" = \"\"\"\n",
+        "'''",
+        "\"\"\"",
+        "= ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "# c\n",
+        "\r\n",
+        "\n",
+        "x = [1,\n",
+        "y = {z = 1}\n",
+        "1979-05-27 07:",
+        "\u{e9}",
+        "\\",
+        "\"",
+        "'",
+        " ",
+        "<<<<<<< ours\n",
+        ">>>>>>> theirs\n",
+    ];
+    vec(
+        prop_oneof![
+            select(BITS).prop_map(|s| s.as_bytes().to_vec()),
+            vec(any::<u8>(), 0..3),
+        ],
+        0..14,
+    )
+    .prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn toml_junk_never_panics_and_clean_merges_are_symmetric(
+        b in toml_junk(),
+        o in toml_junk(),
+        t in toml_junk(),
+    ) {
+        let m = toml(&b, &o, &t);
+        let r = toml(&b, &t, &o);
+        if !m.conflicted && !r.conflicted {
+            prop_assert!(m.output == r.output, "not symmetric\n{}\n{}\n{}", esc(&b), esc(&o), esc(&t));
+        }
+        prop_assert_eq!(m.conflicted, r.conflicted);
+        // A side glued to the others' text: mostly the same statements, one changed.
+        let mixed = [&b[..], &o[..]].concat();
+        let _ = toml(&b, &mixed, &[&b[..], &t[..]].concat());
+    }
+}

@@ -6,23 +6,91 @@
 //! A document of toml_edit holds some 30 times its text; this check holds its tokens and a
 //! map of the keys. Where in doubt it says no (the merge then is the line merge).
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use toml_parser::decoder::Encoding;
 use toml_parser::parser::{EventReceiver, RecursionGuard, ValidateWhitespace};
 use toml_parser::{ErrorSink, ParseError, Raw, Source, Span};
 
-use super::layout::{statements, Kind};
+use super::layout::{statements, Kind, Stmt};
 use super::scan;
 
 /// Nesting deeper than this is refused (toml_edit's limit).
 const DEPTH: u32 = 80;
 
+/// A piece is at least this long ...
+const PIECE_MIN: usize = 2 * 1024;
+/// ... and at most this long, unless one statement is longer.
+const PIECE_MAX: usize = 16 * 1024;
+
+/// Checks the sides of a merge and its result. Each text is cut into pieces by content (see
+/// [`pieces`]), so the three sides and the result, mostly the same text, mostly cut the
+/// same: a piece already found sound is not read again.
+#[derive(Default)]
+pub(crate) struct Checker<'t> {
+    sound: HashSet<&'t str>,
+}
+
+impl<'t> Checker<'t> {
+    /// The statements of `text` if it is one TOML document (its pieces remembered).
+    pub(crate) fn read(&mut self, text: &'t [u8]) -> Option<Vec<Stmt>> {
+        let s = std::str::from_utf8(text).ok()?;
+        let stmts = statements(text);
+        for piece in pieces(s, &stmts) {
+            if !self.sound.contains(piece) {
+                if !syntax(piece) {
+                    return None;
+                }
+                self.sound.insert(piece);
+            }
+        }
+        rules(text, &stmts).then_some(stmts)
+    }
+
+    /// Whether `text` is one TOML document.
+    pub(crate) fn valid(&self, text: &[u8]) -> bool {
+        let Ok(s) = std::str::from_utf8(text) else {
+            return false;
+        };
+        let stmts = statements(text);
+        pieces(s, &stmts)
+            .into_iter()
+            .all(|piece| self.sound.contains(piece) || syntax(piece))
+            && rules(text, &stmts)
+    }
+}
+
 /// Whether `text` is one TOML document.
-pub(crate) fn valid(text: &[u8]) -> bool {
-    let Ok(s) = std::str::from_utf8(text) else {
-        return false;
-    };
-    syntax(s) && rules(text)
+#[cfg(test)]
+fn valid(text: &[u8]) -> bool {
+    Checker::default().valid(text)
+}
+
+/// `s` cut into pieces, each ending with a line break where a statement starts a line: at
+/// such a line whose text hashes to a multiple of 16 once the piece is [`PIECE_MIN`] long,
+/// or at [`PIECE_MAX`]. TOML's top level is lines: pieces that are each a document make one
+/// when put end to end (what a piece's grammar cannot see, the rules check on the whole). A
+/// cut in the wrong place (a text that is not TOML, read by a lexer that trusts it) leaves a
+/// piece with an open string or bracket, which is no document: no cut makes a text pass.
+fn pieces<'s>(s: &'s str, stmts: &[Stmt]) -> Vec<&'s str> {
+    let text = s.as_bytes();
+    let mut out = Vec::with_capacity(s.len() / PIECE_MIN + 1);
+    let mut from = 0;
+    for st in stmts {
+        let len = st.start - from;
+        if len < PIECE_MIN || text[st.start - 1] != b'\n' {
+            continue;
+        }
+        let line = &text[st.start..scan::line_end(text, st.start).min(st.start + 64)];
+        let hash = line.iter().fold(0x811c_9dc5u32, |h, &b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        if len >= PIECE_MAX || hash % 16 == 0 {
+            out.push(&s[from..st.start]);
+            from = st.start;
+        }
+    }
+    out.push(&s[from..]);
+    out
 }
 
 /// Decodes what the parser reads; an error anywhere makes the text no TOML.
@@ -152,13 +220,13 @@ impl Table {
 }
 
 /// TOML's rules over the statements of a text whose syntax is sound.
-fn rules(text: &[u8]) -> bool {
+fn rules(text: &[u8], stmts: &[Stmt]) -> bool {
     let mut root = Table {
         header: true,
         ..Table::default()
     };
     let mut current: Vec<Vec<u8>> = Vec::new();
-    for s in statements(text) {
+    for s in stmts {
         match s.kind {
             Kind::KeyValue => {
                 let (parts, _) = scan::key(text, s.start);
@@ -199,7 +267,7 @@ fn rules(text: &[u8]) -> bool {
                     Some(Node::Table(t)) if !array && !t.header && !t.dotted => t.header = true,
                     Some(_) => return false,
                 }
-                current = s.path;
+                current.clone_from(&s.path);
             }
         }
     }

@@ -68,10 +68,9 @@ pub(crate) const ID: u8 = 0x1e;
 
 impl Layout {
     /// Reads one side; returns its document's value.
-    pub(crate) fn read(&mut self, side: Side, text: &[u8]) -> Val {
-        let stmts = statements(text);
+    pub(crate) fn read(&mut self, side: Side, text: &[u8], stmts: &[Stmt]) -> Val {
         let mut at = 0;
-        let root = self.body(side, text, &stmts, &mut at, 0, None);
+        let root = self.body(side, text, stmts, &mut at, 0, None);
         Val {
             side,
             start: 0,
@@ -257,7 +256,8 @@ fn join(path: &[Vec<u8>]) -> Vec<u8> {
     scan::joined(&parts)
 }
 
-/// The statements of a (checked) TOML text, in order.
+/// The statements of a TOML text, in order (of any text: the check reads them first; on a
+/// text that is not TOML they are what they are, within its bounds).
 pub(super) fn statements(text: &[u8]) -> Vec<Stmt> {
     let mut out = Vec::with_capacity(text.len() / 32);
     let mut pos = scan::skip_layout(text, 0);
@@ -278,7 +278,7 @@ pub(super) fn statements(text: &[u8]) -> Vec<Stmt> {
         } else {
             let (_, key_end) = scan::key(text, pos);
             let eq = scan::skip_blanks(text, key_end);
-            let value = scan::skip_blanks(text, eq + 1);
+            let value = scan::skip_blanks(text, eq + 1).min(text.len());
             let end = scan::line_rest(text, scan::value_end(text, value));
             Stmt {
                 start,

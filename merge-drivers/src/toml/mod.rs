@@ -89,14 +89,17 @@ pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     }
     let (boms, src) = input.map(strip_bom).unzip();
     let has_base = !src.base.iter().all(u8::is_ascii_whitespace);
+    let mut checker = check::Checker::default();
+    let mut stmts: Sides<Option<Vec<layout::Stmt>>> = Sides::default();
     for side in Side::ALL {
-        if (side != Side::Base || has_base) && !valid(src[side]) {
-            return None;
+        if side != Side::Base || has_base {
+            stmts[side] = Some(checker.read(src[side])?);
         }
     }
     let mut layout = Layout::default();
     let roots = Sides::from_fn(|side| {
-        (side != Side::Base || has_base).then(|| layout.read(side, src[side]))
+        let stmts = stmts[side].take()?;
+        Some(layout.read(side, src[side], &stmts))
     });
     let identity: Vec<&str> = options.identity_keys().collect();
     layout.key_entries(src, &identity);
@@ -109,7 +112,7 @@ pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     let trail = m.pick_lead(roots.map(|r| r.map(|v| (v.side, v.end..src[v.side].len()))));
     m.out.extend_from_slice(&trail);
     let out = strip_bom(&m.out).1;
-    if out != src.ours && out != src.theirs && !valid(out) {
+    if out != src.ours && out != src.theirs && !checker.valid(out) {
         return None;
     }
     Some(Merged {
@@ -135,11 +138,6 @@ pub(crate) fn syntax_problem(text: &[u8]) -> Option<String> {
         "not valid TOML ({}{message})",
         at.unwrap_or_default()
     ))
-}
-
-/// Whether `text` is one TOML document.
-fn valid(text: &[u8]) -> bool {
-    check::valid(text)
 }
 
 /// A TOML value's text (a trailing comment aside), or a section's body, as JSON.

@@ -83,6 +83,8 @@ pub(crate) fn string_end(text: &[u8], pos: usize) -> usize {
 
 /// The end of the value starting at `pos`.
 pub(crate) fn value_end(text: &[u8], pos: usize) -> usize {
+    // (The statements of a text not yet checked are read too: never past its end.)
+    let pos = pos.min(text.len());
     match text.get(pos) {
         Some(b'"' | b'\'') => string_end(text, pos),
         Some(b'[' | b'{') => {
@@ -156,7 +158,7 @@ pub(crate) fn shape(first: Option<&u8>) -> Shape {
 /// Reads a dotted key at `pos`: its parts (decoded) and where it ends.
 pub(crate) fn key(text: &[u8], pos: usize) -> (Vec<Cow<'_, [u8]>>, usize) {
     let mut parts = Vec::new();
-    let mut i = pos;
+    let mut i = pos.min(text.len());
     loop {
         let start = skip_blanks(text, i);
         let (part, end) = match text.get(start) {
