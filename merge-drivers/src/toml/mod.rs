@@ -89,18 +89,16 @@ pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     }
     let (boms, src) = input.map(strip_bom).unzip();
     let has_base = !src.base.iter().all(u8::is_ascii_whitespace);
+    // Each side checked, then read (its statements dropped before the next side's).
     let mut checker = check::Checker::default();
-    let mut stmts: Sides<Option<Vec<layout::Stmt>>> = Sides::default();
+    let mut layout = Layout::default();
+    let mut roots = Sides::default();
     for side in Side::ALL {
         if side != Side::Base || has_base {
-            stmts[side] = Some(checker.read(src[side])?);
+            let stmts = checker.read(src[side])?;
+            roots[side] = Some(layout.read(side, src[side], &stmts));
         }
     }
-    let mut layout = Layout::default();
-    let roots = Sides::from_fn(|side| {
-        let stmts = stmts[side].take()?;
-        Some(layout.read(side, src[side], &stmts))
-    });
     let identity: Vec<&str> = options.identity_keys().collect();
     layout.key_entries(src, &identity);
     let syntax = Toml { layout, src };
