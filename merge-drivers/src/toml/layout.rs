@@ -24,7 +24,7 @@ pub(super) struct Stmt {
     /// Key-value: where its value starts. Header: where its line ends (comment included).
     pub(super) head_end: usize,
     /// Key-value: where its value's line ends (a trailing comment included).
-    end: usize,
+    pub(super) end: usize,
     pub(super) kind: Kind,
     /// A header's path (decoded parts).
     pub(super) path: Vec<Vec<u8>>,

@@ -11,6 +11,7 @@
 
 mod check;
 mod layout;
+mod repair;
 mod scan;
 
 use std::borrow::Cow;
@@ -109,9 +110,12 @@ pub(crate) fn merge(input: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     m.value(roots, None).ok()?;
     let trail = m.pick_lead(roots.map(|r| r.map(|v| (v.side, v.end..src[v.side].len()))));
     m.out.extend_from_slice(&trail);
-    let out = strip_bom(&m.out).1;
+    let (bom, out) = strip_bom(&m.out);
     if out != src.ours && out != src.theirs && !checker.valid(out) {
-        return None;
+        // One table written as dotted keys on one side and under a header on the other:
+        // the keys go under the header. Anything else that is no TOML: the line merge.
+        let fixed = repair::dotted_under_headers(out).filter(|f| checker.valid(f))?;
+        m.out = [if bom { BOM } else { &[][..] }, &fixed].concat();
     }
     Some(Merged {
         output: m.out,
