@@ -6,6 +6,8 @@
 //! A document of toml_edit holds some 30 times its text; this check holds its tokens and a
 //! map of the keys. Where in doubt it says no (the merge then is the line merge).
 
+use std::borrow::Cow;
+
 use foldhash::{HashMap, HashSet};
 use toml_parser::decoder::Encoding;
 use toml_parser::parser::{EventReceiver, RecursionGuard, ValidateWhitespace};
@@ -162,35 +164,36 @@ fn syntax(s: &str) -> bool {
 }
 
 /// What a key holds, as far as TOML's rules go.
-enum Node {
-    Table(Table),
+enum Node<'t> {
+    Table(Table<'t>),
     /// An array of tables: its entries.
-    Array(Vec<Table>),
+    Array(Vec<Table<'t>>),
     /// A value (an inline table or array too: closed to headers and dotted keys).
     Value,
 }
 
+/// A table's keys, borrowed from the text (or from the statements' paths) where they can be.
 #[derive(Default)]
-struct Table {
-    children: HashMap<Vec<u8>, Node>,
+struct Table<'t> {
+    children: HashMap<Cow<'t, [u8]>, Node<'t>>,
     /// Defined by its header (or the document).
     header: bool,
     /// Defined by dotted keys.
     dotted: bool,
 }
 
-impl Table {
+impl<'t> Table<'t> {
     /// The table at `path` below this one, created (implicitly) where missing; through an
     /// array of tables, its last entry.
-    fn walk(&mut self, path: &[Vec<u8>]) -> Option<&mut Table> {
+    fn walk(&mut self, path: &'t [Vec<u8>]) -> Option<&mut Table<'t>> {
         let Some((first, rest)) = path.split_first() else {
             return Some(self);
         };
-        let node = self
-            .children
-            .entry(first.clone())
-            .or_insert_with(|| Node::Table(Table::default()));
-        match node {
+        if !self.children.contains_key(&first[..]) {
+            let implied = Node::Table(Table::default());
+            self.children.insert(Cow::Borrowed(&first[..]), implied);
+        }
+        match self.children.get_mut(&first[..])? {
             Node::Table(t) => t.walk(rest),
             Node::Array(entries) => entries.last_mut()?.walk(rest),
             Node::Value => None,
@@ -198,13 +201,13 @@ impl Table {
     }
 
     /// Defines key `parts` (dotted) here; whether TOML allows it.
-    fn define(&mut self, parts: &[Vec<u8>], value: Node) -> bool {
-        let Some((last, dotted)) = parts.split_last() else {
+    fn define(&mut self, mut parts: Vec<Cow<'t, [u8]>>, value: Node<'t>) -> bool {
+        let Some(last) = parts.pop() else {
             return false;
         };
         let mut table = self;
-        for part in dotted {
-            let node = table.children.entry(part.clone()).or_insert_with(|| {
+        for part in parts {
+            let node = table.children.entry(part).or_insert_with(|| {
                 Node::Table(Table {
                     dotted: true,
                     ..Table::default()
@@ -215,29 +218,28 @@ impl Table {
                 _ => return false,
             }
         }
-        table.children.insert(last.clone(), value).is_none()
+        table.children.insert(last, value).is_none()
     }
 }
 
 /// TOML's rules over the statements of a text whose syntax is sound.
-fn rules(text: &[u8], stmts: &[Stmt]) -> bool {
+fn rules<'t>(text: &'t [u8], stmts: &'t [Stmt]) -> bool {
     let mut root = Table {
         header: true,
         ..Table::default()
     };
-    let mut current: Vec<Vec<u8>> = Vec::new();
+    let mut current: &'t [Vec<u8>] = &[];
     for s in stmts {
         match s.kind {
             Kind::KeyValue => {
                 let (parts, _) = scan::key(text, s.start);
-                let parts: Vec<Vec<u8>> = parts.into_iter().map(|p| p.into_owned()).collect();
                 if !inline_ok(text, s.head_end) {
                     return false;
                 }
-                let Some(table) = root.walk(&current) else {
+                let Some(table) = root.walk(current) else {
                     return false;
                 };
-                if !table.define(&parts, Node::Value) {
+                if !table.define(parts, Node::Value) {
                     return false;
                 }
             }
@@ -253,21 +255,21 @@ fn rules(text: &[u8], stmts: &[Stmt]) -> bool {
                     header: true,
                     ..Table::default()
                 };
-                match parent.children.get_mut(last) {
+                match parent.children.get_mut(&last[..]) {
                     None => {
                         let node = if array {
                             Node::Array(vec![entry()])
                         } else {
                             Node::Table(entry())
                         };
-                        parent.children.insert(last.clone(), node);
+                        parent.children.insert(Cow::Borrowed(&last[..]), node);
                     }
                     Some(Node::Array(entries)) if array => entries.push(entry()),
                     // A table so far only implied by the headers below it.
                     Some(Node::Table(t)) if !array && !t.header && !t.dotted => t.header = true,
                     Some(_) => return false,
                 }
-                current.clone_from(&s.path);
+                current = &s.path;
             }
         }
     }
@@ -283,8 +285,7 @@ fn inline_ok(text: &[u8], pos: usize) -> bool {
             let mut table = Table::default();
             c.items.iter().all(|item| {
                 let (parts, _) = scan::key(text, item.start);
-                let parts: Vec<Vec<u8>> = parts.into_iter().map(|p| p.into_owned()).collect();
-                inline_ok(text, item.value) && table.define(&parts, Node::Value)
+                inline_ok(text, item.value) && table.define(parts, Node::Value)
             })
         }
         Some(b'[') => scan::inline(text, pos)
