@@ -38,7 +38,7 @@ const CASE_TOOL_BUDGET: Duration = Duration::from_secs(15);
 
 struct Case {
     name: String,
-    /// The driver kind: json, jsonl, yaml, markdown, text.
+    /// The driver kind: json, jsonl, yaml, markdown, toml, text.
     kind: &'static str,
     /// The path handed to the driver (as git's %P).
     path: &'static str,
@@ -1798,6 +1798,118 @@ fn yaml_case(target: usize) -> Case {
     }
 }
 
+/// A TOML memory store: `[[memories]]` entries keyed by `id`, each with a commented line and
+/// an RFC 3339 date-time, after a few settings tables.
+fn toml_case(target: usize) -> Case {
+    struct Mem {
+        id: String,
+        text: String,
+        tag: &'static str,
+        tags: Vec<&'static str>,
+        updated: String,
+    }
+    let render = |mems: &[Mem]| -> Vec<u8> {
+        let mut out = String::from(
+            "# assistant memory (TOML)\nversion = 1\nmodel = \"o3\"  # default\n\n[settings]\ntheme = \"dark\"\nfont = 12\n\n[projects.\"/home/u/x\"]\ntrust_level = \"trusted\"\n",
+        );
+        for m in mems {
+            let tags: Vec<String> = m.tags.iter().map(|t| format!("\"{t}\"")).collect();
+            out.push_str(&format!(
+                "\n[[memories]]\nid = \"{}\"\ntext = \"{}\"\ntag = \"{}\"  # kind\ntags = [{}]\nupdated_at = {}\n",
+                m.id,
+                m.text.replace('\\', "\\\\").replace('"', "\\\""),
+                m.tag,
+                tags.join(", "),
+                m.updated
+            ));
+        }
+        out.into_bytes()
+    };
+    let mut rng = Rng::new(0x70e1);
+    let kinds = ["fact", "preference", "project", "person"];
+    let mut base: Vec<Mem> = Vec::new();
+    let mut size = 0;
+    while size < target {
+        let i = base.len();
+        let m = Mem {
+            id: format!("t-{i:06}"),
+            text: sentence(&mut rng, 6, 14).replace(['\n', '\r'], " "),
+            tag: rng.pick(&kinds),
+            tags: (0..rng.range(1, 3)).map(|_| rng.pick(TAGS)).collect(),
+            updated: format!("2026-01-{:02}T{:02}:00:00Z", 1 + i % 28, i % 24),
+        };
+        size += 110 + m.text.len() + m.tags.iter().map(|t| t.len() + 4).sum::<usize>();
+        base.push(m);
+    }
+    let n = base.len();
+    let copy = |m: &Mem| Mem {
+        id: m.id.clone(),
+        text: m.text.clone(),
+        tag: m.tag,
+        tags: m.tags.clone(),
+        updated: m.updated.clone(),
+    };
+    let mut ours: Vec<Mem> = base.iter().map(copy).collect();
+    let mut theirs: Vec<Mem> = base.iter().map(copy).collect();
+    let mut needles = Vec::new();
+    // Ours edits texts; theirs changes the same records' kinds: both kept.
+    for k in 0..10 {
+        let i = (k * 97 + 13) % n;
+        ours[i].text = format!("edited by ours {k}");
+        needles.push(ours[i].text.clone());
+        theirs[i].tag = "edited-by-theirs";
+        needles.push(format!(
+            "id = \"{}\"\ntext = \"edited by ours {k}\"\ntag = \"edited-by-theirs\"",
+            base[i].id
+        ));
+    }
+    let ours_deletes = [n / 3, n / 3 + 7];
+    let theirs_deletes = [n / 2, n / 2 + 5];
+    let mut appended = Vec::new();
+    for (side, tag) in [(&mut ours, "o"), (&mut theirs, "t")] {
+        for k in 0..(n / 100).max(3) {
+            let id = format!("t-{tag}-{k:04}");
+            appended.push(id.clone());
+            side.push(Mem {
+                id,
+                text: format!("appended by {tag} {k}"),
+                tag: "fact",
+                tags: vec!["new"],
+                updated: "2026-02-01T00:00:00Z".into(),
+            });
+        }
+    }
+    ours.retain(|m| !ours_deletes.iter().any(|&d| m.id == format!("t-{d:06}")));
+    theirs.retain(|m| !theirs_deletes.iter().any(|&d| m.id == format!("t-{d:06}")));
+    let gone: Vec<usize> = ours_deletes
+        .iter()
+        .chain(&theirs_deletes)
+        .copied()
+        .collect();
+    let kept = (0..n)
+        .filter(|i| !gone.contains(i))
+        .map(|i| format!("t-{i:06}"))
+        .chain(appended.iter().cloned())
+        .collect();
+    Case {
+        name: format!("toml {}MB", target / MB),
+        kind: "toml",
+        path: "memory/store.toml",
+        base: render(&base),
+        ours: render(&ours),
+        theirs: render(&theirs),
+        expect: Expect {
+            id_marker: "id = \"",
+            kept,
+            appended,
+            deleted: gone.iter().map(|i| format!("t-{i:06}")).collect(),
+            needles,
+            records: Vec::new(),
+            ts_key: None,
+        },
+    }
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some(SERVER_ARG) {
         serve();
@@ -1859,6 +1971,7 @@ fn main() {
         ("jsonl 10MB", Box::new(|| jsonl_case(10 * MB))),
         ("markdown 1MB", Box::new(|| md_case(MB))),
         ("yaml 1MB", Box::new(|| yaml_case(MB))),
+        ("toml 1MB", Box::new(|| toml_case(MB))),
     ];
 
     println!(

@@ -48,12 +48,15 @@ fn inner_section(kind: Kind) -> String {
 }
 
 /// File extensions the drivers know.
-const EXTENSIONS: [(&str, Kind); 5] = [
+const EXTENSIONS: [(&str, Kind); 8] = [
     ("json", Kind::Json),
+    ("jsonc", Kind::Json),
+    ("json5", Kind::Json),
     ("jsonl", Kind::Jsonl),
     ("md", Kind::Markdown),
     ("yml", Kind::Yaml),
     ("yaml", Kind::Yaml),
+    ("toml", Kind::Toml),
 ];
 
 /// The driver kind `install` selects for a file by its extension (text for the others).
@@ -67,7 +70,9 @@ pub fn kind_of(path: &[u8]) -> Kind {
 /// The lines `install` adds to `.gitattributes`: every realtime path of the policy, by
 /// extension, and the journal.
 pub fn attribute_lines(policy: &Policy) -> Vec<String> {
-    let mut lines = Vec::new();
+    // Tool configurations (Codex's config.toml, …) are TOML wherever they are, versioned
+    // paths included: every `*.toml` merges by its driver.
+    let mut lines = vec![attribute_line("*.toml", Kind::Toml)];
     for pattern in policy.realtime_patterns() {
         // As in the policy (gitignore-style): a pattern with no `/` but a trailing one
         // matches at any depth.
@@ -564,6 +569,11 @@ mod tests {
         assert!(lines.contains(&"notes/**/*.md merge=aisync-markdown".to_string()));
         assert!(lines.contains(&"state.json merge=aisync-json".to_string()));
         assert!(lines.contains(&"top/*.yaml merge=aisync-yaml".to_string()));
+        assert!(lines.contains(&"notes/**/*.toml merge=aisync-toml".to_string()));
+        assert!(lines.contains(&"notes/**/*.jsonc merge=aisync-json".to_string()));
+        assert!(lines.contains(&"notes/**/*.json5 merge=aisync-json".to_string()));
+        // Versioned TOML (a tool's config.toml) merges by its driver too.
+        assert_eq!(lines[0], "*.toml merge=aisync-toml");
         assert!(!lines.iter().any(|l| l.starts_with("rules/")));
         assert_eq!(
             lines.last().unwrap(),
@@ -581,6 +591,16 @@ mod tests {
         assert!(lines.contains(&"\"my notes/**/*.json\" merge=aisync-json".to_string()));
         assert!(lines.contains(&"**/journal/**/*.md merge=aisync-markdown".to_string()));
         assert!(lines.contains(&"a/b/**/*.jsonl merge=aisync-jsonl".to_string()));
+    }
+
+    #[test]
+    fn kinds_by_extension() {
+        assert_eq!(kind_of(b"configs/codex/config.toml"), Kind::Toml);
+        assert_eq!(kind_of(b"memory/settings.jsonc"), Kind::Json);
+        assert_eq!(kind_of(b"memory/openclaw.json5"), Kind::Json);
+        assert_eq!(kind_of(b"memory/settings.json"), Kind::Json);
+        assert_eq!(kind_of(b"logs/s.jsonl"), Kind::Jsonl);
+        assert_eq!(kind_of(b"notes/a.txt"), Kind::Text);
     }
 
     #[test]

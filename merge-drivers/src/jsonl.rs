@@ -37,7 +37,7 @@ pub(crate) fn merge(texts: Sides<&[u8]>, options: &Options) -> Option<Merged> {
     let has_base = !b.is_empty();
     let ids = identify(&src, &lines, options);
 
-    let mut m = Merger::new(&Json, src, options);
+    let mut m = Merger::new(&Json::<false>, src, options);
     let same = |(s1, l1): (Side, Line), (s2, l2): (Side, Line)| {
         src[s1][l1.start..l1.end] == src[s2][l2.start..l2.end]
     };

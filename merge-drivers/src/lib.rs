@@ -18,6 +18,7 @@ mod record;
 mod sequence;
 mod sides;
 pub mod text;
+mod toml;
 mod tree;
 mod yaml;
 
@@ -35,15 +36,17 @@ pub enum Kind {
     Jsonl,
     Yaml,
     Markdown,
+    Toml,
     Text,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Json,
         Kind::Jsonl,
         Kind::Yaml,
         Kind::Markdown,
+        Kind::Toml,
         Kind::Text,
     ];
 
@@ -53,6 +56,7 @@ impl Kind {
             Kind::Jsonl => "jsonl",
             Kind::Yaml => "yaml",
             Kind::Markdown => "markdown",
+            Kind::Toml => "toml",
             Kind::Text => "text",
         }
     }
@@ -71,7 +75,9 @@ impl FromStr for Kind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown merge kind `{s}` (expected json, jsonl, yaml, markdown or text)")
+                format!(
+                    "unknown merge kind `{s}` (expected json, jsonl, yaml, markdown, toml or text)"
+                )
             })
     }
 }
@@ -171,6 +177,7 @@ fn structural(kind: Kind, texts: Sides<&[u8]>, options: &Options) -> Option<Merg
         Kind::Jsonl => jsonl::merge(texts, options),
         Kind::Markdown => markdown::merge(texts, options),
         Kind::Yaml => yaml::merge(texts, options),
+        Kind::Toml => toml::merge(texts, options),
         Kind::Text => None,
     }
 }
@@ -210,6 +217,17 @@ pub fn has_conflict_markers(kind: Kind, text: &[u8], marker_size: usize) -> bool
     match kind {
         Kind::Markdown => markdown::has_conflict_markers(text, marker_size),
         _ => text::has_conflict_markers(text, marker_size),
+    }
+}
+
+/// What keeps `text` from being read as a file of `kind`, if anything: for `json`, not JSON
+/// nor JSONC nor JSON5; for `toml`, not TOML (the parser's message). Other kinds: `None`.
+pub fn syntax_problem(kind: Kind, text: &[u8]) -> Option<String> {
+    let text = eol::strip_bom(text).1;
+    match kind {
+        Kind::Json => json::syntax_problem(text),
+        Kind::Toml => toml::syntax_problem(text),
+        _ => None,
     }
 }
 

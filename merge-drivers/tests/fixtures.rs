@@ -23,6 +23,7 @@ const MIN_JSON_CASES: usize = 25;
 const MIN_JSONL_CASES: usize = 10;
 const MIN_MARKDOWN_CASES: usize = 25;
 const MIN_YAML_CASES: usize = 15;
+const MIN_TOML_CASES: usize = 15;
 
 struct Case {
     kind: Kind,
@@ -249,6 +250,7 @@ fn merge_fixtures() {
         (Kind::Jsonl, MIN_JSONL_CASES),
         (Kind::Markdown, MIN_MARKDOWN_CASES),
         (Kind::Yaml, MIN_YAML_CASES),
+        (Kind::Toml, MIN_TOML_CASES),
     ] {
         if count(kind) < min {
             failures.push(format!(

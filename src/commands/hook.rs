@@ -113,9 +113,11 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
     for (s, bytes) in staged.iter().zip(&blobs) {
         let path = s.path.as_bytes();
         let kind = match path.rsplit(|&b| b == b'.').next() {
-            Some(b"json") => "json",
+            // (A settings.json may hold comments: JSONC and JSON5 are not warned about.)
+            Some(b"json" | b"jsonc" | b"json5") => "json",
             Some(b"jsonl") => "jsonl",
             Some(b"yml" | b"yaml") => "yaml",
+            Some(b"toml") => "toml",
             _ => continue,
         };
         if let Some(problem) = syntax_problem(kind, bytes) {
@@ -132,9 +134,8 @@ fn pre_commit(ui: &Ui, repo: &Repo) -> Result<ExitCode> {
 fn syntax_problem(kind: &str, bytes: &[u8]) -> Option<String> {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match kind {
-        "json" => serde_json::from_slice::<serde_json::Value>(text)
-            .err()
-            .map(|e| format!("not valid JSON ({e})")),
+        "json" => merge_drivers::syntax_problem(merge_drivers::Kind::Json, text),
+        "toml" => merge_drivers::syntax_problem(merge_drivers::Kind::Toml, text),
         "jsonl" => text
             .split(|&b| b == b'\n')
             .enumerate()

@@ -19,7 +19,7 @@ use git_aisync::journal;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The format: json, jsonl, yaml, markdown or text.
+    /// The format: json (JSONC and JSON5 too), jsonl, yaml, markdown, toml or text.
     #[arg(value_parser = parse_kind)]
     kind: Kind,
     /// The common ancestor (git's %O). Empty when both sides added the file.

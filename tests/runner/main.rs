@@ -9,6 +9,7 @@ mod common;
 
 mod architecture;
 mod assistants;
+mod config_formats;
 mod doctor;
 mod https;
 mod init;

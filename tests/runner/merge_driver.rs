@@ -262,7 +262,7 @@ fn policy_markers_marks_the_colliding_lines_and_merges_the_rest() {
 fn an_unknown_kind_is_a_usage_error() {
     let out = aisync(
         std::path::Path::new("."),
-        &["merge-driver", "toml", "a", "b", "c", "7", "p"],
+        &["merge-driver", "xml", "a", "b", "c", "7", "p"],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown merge kind"));

@@ -32,22 +32,43 @@ pub(crate) fn shape(first: u8) -> Shape {
     match first {
         b'{' => Shape::Object,
         b'[' => Shape::Array,
-        b'"' => Shape::String,
+        b'"' | b'\'' => Shape::String,
         _ => Shape::Scalar,
     }
 }
 
 pub(crate) fn skip_ws(text: &[u8], mut pos: usize) -> usize {
-    while pos < text.len() && matches!(text[pos], b' ' | b'\t' | b'\n' | b'\r') {
-        pos += 1;
+    while pos < text.len() {
+        match text[pos] {
+            b' ' | b'\t' | b'\n' | b'\r' => pos += 1,
+            // JSONC and JSON5: comments are layout (strict JSON has no `/` outside strings).
+            b'/' => match comment_end(text, pos) {
+                Some(end) => pos = end,
+                None => break,
+            },
+            _ => break,
+        }
     }
     pos
 }
 
-/// The end of the string starting at `pos` (just past its closing quote).
+/// The end of the comment starting at `pos` (`// …` to its line's end, `/* … */`), if one
+/// starts there.
+pub(crate) fn comment_end(text: &[u8], pos: usize) -> Option<usize> {
+    match text.get(pos + 1) {
+        Some(b'/') => Some(memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i)),
+        Some(b'*') => Some(
+            memchr::memmem::find(&text[pos + 2..], b"*/").map_or(text.len(), |i| pos + 2 + i + 2),
+        ),
+        _ => None,
+    }
+}
+
+/// The end of the string starting at `pos` (just past its closing quote, `"` or JSON5's `'`).
 fn string_end(text: &[u8], pos: usize) -> usize {
+    let quote = text[pos];
     let mut i = pos + 1;
-    while let Some(off) = memchr::memchr2(b'"', b'\\', &text[i..]) {
+    while let Some(off) = memchr::memchr2(quote, b'\\', text.get(i..).unwrap_or_default()) {
         i += off;
         if text[i] == b'\\' {
             i += 2;
@@ -61,15 +82,21 @@ fn string_end(text: &[u8], pos: usize) -> usize {
 /// The end of the value starting at `pos`.
 pub(crate) fn value_end(text: &[u8], pos: usize) -> usize {
     match text.get(pos) {
-        Some(b'"') => string_end(text, pos),
+        Some(b'"' | b'\'') => string_end(text, pos),
         Some(b'{' | b'[') => {
             let mut depth = 0usize;
             let mut i = pos;
             while i < text.len() {
                 match text[i] {
-                    b'"' => {
+                    b'"' | b'\'' => {
                         i = string_end(text, i);
                         continue;
+                    }
+                    b'/' => {
+                        if let Some(end) = comment_end(text, i) {
+                            i = end;
+                            continue;
+                        }
                     }
                     b'{' | b'[' => depth += 1,
                     b'}' | b']' => {
@@ -87,7 +114,10 @@ pub(crate) fn value_end(text: &[u8], pos: usize) -> usize {
         _ => {
             let mut i = pos;
             while i < text.len()
-                && !matches!(text[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                && !matches!(
+                    text[i],
+                    b',' | b'}' | b']' | b':' | b'/' | b' ' | b'\t' | b'\n' | b'\r'
+                )
             {
                 i += 1;
             }
@@ -111,7 +141,7 @@ pub(crate) fn container(text: &[u8], range: Range<usize>) -> Container {
             break;
         }
         let value = if is_object {
-            let colon = skip_ws(text, string_end(text, start));
+            let colon = skip_ws(text, key_end(text, start));
             skip_ws(text, colon + 1)
         } else {
             start
@@ -141,17 +171,37 @@ pub(crate) fn container(text: &[u8], range: Range<usize>) -> Container {
     }
 }
 
+/// The end of an object member's key at `start`: a string, or JSON5's bare name.
+fn key_end(text: &[u8], start: usize) -> usize {
+    match text.get(start) {
+        Some(b'"' | b'\'') => string_end(text, start),
+        _ => value_end(text, start),
+    }
+}
+
 /// The decoded key of an object member.
 pub(crate) fn key<'t>(text: &'t [u8], item: &Item) -> Cow<'t, [u8]> {
-    let quoted = &text[item.start..string_end(text, item.start)];
-    let raw = &quoted[1..quoted.len() - 1];
-    if raw.contains(&b'\\') {
-        match serde_json::from_slice::<String>(quoted) {
-            Ok(s) => Cow::Owned(s.into_bytes()),
-            Err(_) => Cow::Borrowed(raw),
+    let quoted = &text[item.start..key_end(text, item.start)];
+    if !matches!(quoted.first(), Some(b'"' | b'\'')) {
+        return Cow::Borrowed(quoted);
+    }
+    string_value(quoted)
+}
+
+/// The content of a string value (quotes included), escapes decoded.
+pub(crate) fn string_value(quoted: &[u8]) -> Cow<'_, [u8]> {
+    let raw = &quoted[1.min(quoted.len())..quoted.len().saturating_sub(1).max(1)];
+    if !raw.contains(&b'\\') {
+        return Cow::Borrowed(raw);
+    }
+    if quoted[0] == b'"' {
+        if let Ok(s) = serde_json::from_slice::<String>(quoted) {
+            return Cow::Owned(s.into_bytes());
         }
-    } else {
-        Cow::Borrowed(raw)
+    }
+    match super::relaxed::parse(quoted) {
+        Some(serde_json::Value::String(s)) => Cow::Owned(s.into_bytes()),
+        _ => Cow::Borrowed(raw),
     }
 }
 
@@ -173,9 +223,7 @@ pub(crate) fn equivalent(a: &[u8], ra: Range<usize>, b: &[u8], rb: Range<usize>)
     match sa {
         Shape::Scalar | Shape::Text => a[ra] == b[rb],
         Shape::String => {
-            a[ra.clone()] == b[rb.clone()]
-                || serde_json::from_slice::<String>(&a[ra]).ok()
-                    == serde_json::from_slice::<String>(&b[rb]).ok()
+            a[ra.clone()] == b[rb.clone()] || string_value(&a[ra]) == string_value(&b[rb])
         }
         Shape::Array => {
             let (ca, cb) = (container(a, ra), container(b, rb));

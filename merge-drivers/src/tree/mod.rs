@@ -126,8 +126,16 @@ pub(crate) trait Syntax {
     /// Each item keeps its own lead wherever it goes (YAML: the comments above an entry
     /// belong to it); else leads are layout, chosen by position (JSON, Markdown).
     const OWN_LEADS: bool = false;
+    /// Leads may hold comments (JSONC): where all three differ, they merge line by line,
+    /// every side's lines kept, rather than one picked.
+    const COMMENT_LEADS: bool = false;
     /// A member that always comes first in its object.
     const FIRST_KEY: Option<&'static [u8]> = None;
+    /// Members of a lower rank come before members of a higher one, whatever the merge's
+    /// order (TOML: a table's keys before the table headers that follow them).
+    fn rank(&self, _key: &[u8]) -> u8 {
+        0
+    }
     /// An item's head is whole lines: its value starts on a new line.
     const HEAD_IS_LINE: bool = false;
     /// A value the format could not take apart (a YAML flow collection with comments in

@@ -62,6 +62,8 @@ impl<'a, S: Syntax> Merger<'a, S> {
             // The format wants this member before all others (a section's own text).
             order.sort_by_key(|&i| key_of(&slots[i]).map_or(b"".as_slice(), |k| k) != first);
         }
+        // (A stable sort: members of one rank keep the merge's order.)
+        order.sort_by_key(|&i| key_of(&slots[i]).map_or(0, |k| self.syntax.rank(k)));
         let names: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
         let entries: Vec<Entry> = order.iter().map(|&i| Entry::from(slots[i])).collect();
         self.write_container(vals, &cs, &entries, stamps, |i| names[i].clone())
@@ -82,8 +84,14 @@ impl<'a, S: Syntax> Merger<'a, S> {
                 };
                 let (base_lead, side_lead) = (lead(Side::Base, b), lead(side, i));
                 let in_base: HashSet<&[u8]> = comment_lines(&base_lead).collect();
-                let added = comment_lines(&side_lead).any(|l| !in_base.contains(l));
-                added
+                let mut new = comment_lines(&side_lead).filter(|l| !in_base.contains(l));
+                // A comment the base had above another item moved here (the file's first
+                // comment, when the item before it was deleted): not an addition.
+                new.any(|l| {
+                    let base = cs[Side::Base].as_ref().expect("side container");
+                    !(0..base.items.len())
+                        .any(|k| comment_lines(&lead(Side::Base, k)).any(|c| c == l))
+                })
             }
         };
         match (slot.base, slot.ours, slot.theirs) {

@@ -24,10 +24,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
         if flow {
             return self.pick(spans);
         }
-        if S::OWN_LEADS || S::SEPARATOR.is_empty() {
+        if S::OWN_LEADS || S::SEPARATOR.is_empty() || S::COMMENT_LEADS {
             let texts = spans.clone().map(|x| x.map(|(side, r)| self.text(side, r)));
             if let Some(Sides { base, ours, theirs }) = texts.diverged() {
-                if S::OWN_LEADS {
+                if S::OWN_LEADS || S::COMMENT_LEADS {
                     // Comments: two different edits of one keep both sides' lines.
                     return Cow::Owned(text::merge_keep_both(base, ours, theirs));
                 }
@@ -107,9 +107,10 @@ impl<'a, S: Syntax> Merger<'a, S> {
             let lead = if own_leads {
                 self.own_lead(cs, entries, n, own_lead(true), &separator(self))
             } else if n == 0 {
-                self.pick(Sides::from_fn(|s| {
-                    nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))
-                }))
+                self.pick_lead_in(
+                    Sides::from_fn(|s| nonempty(s).map(|c| (s, c.items[0].lead..c.items[0].start))),
+                    flow || !S::COMMENT_LEADS,
+                )
             } else {
                 // Its own separator where it followed another item; else its container's.
                 // Where it follows here the item it followed on a side, that side's separator
