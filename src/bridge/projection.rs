@@ -108,6 +108,14 @@ fn toml_remove(doc: &mut toml_edit::DocumentMut, path: &str) -> Option<toml_edit
     table.remove(last)
 }
 
+/// `key = item` as a document of its own: a table's sub-tables are written by the document,
+/// not by the item, so two items compare by this.
+fn rendered(key: &str, item: &toml_edit::Item) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    doc.insert(key, item.clone());
+    doc.to_string()
+}
+
 fn toml_project(tables: &[&str], live: &[u8]) -> Result<Vec<u8>, Unreadable> {
     let mut doc = toml_doc(live)?;
     for path in tables {
@@ -162,7 +170,10 @@ fn toml_splice(tables: &[&str], live: &[u8], portable: &[u8]) -> Result<Vec<u8>,
                         }
                     }
                 }
-                if doc.get(key).map(|i| i.to_string()) != Some(wanted.to_string()) {
+                let same = doc
+                    .get(key)
+                    .is_some_and(|now| rendered(key, now) == rendered(key, &wanted));
+                if !same {
                     doc.insert(key, wanted);
                 }
             }
@@ -281,5 +292,22 @@ trusted_hash = "abc"
         assert!(out.contains("trust_level = \"trusted\""));
         assert!(out.contains("trusted_hash = \"abc\""));
         assert!(out.contains("[mcp_servers.memory]"));
+        // A server another machine added, in a table of tables.
+        let added = format!(
+            "{}\n[mcp_servers.other]\ncommand = \"uvx\"\n",
+            String::from_utf8(project(Some(CODEX), CONFIG_TOML.as_bytes()).unwrap()).unwrap()
+        );
+        let out = String::from_utf8(
+            splice(Some(CODEX), CONFIG_TOML.as_bytes(), added.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            out.contains("[mcp_servers.other]") && out.contains("uvx"),
+            "{out}"
+        );
+        assert!(
+            out.contains("[mcp_servers.memory]") && out.contains("trusted_hash"),
+            "{out}"
+        );
     }
 }

@@ -948,3 +948,66 @@ fn project_memory_waits_for_a_checkout_and_transcripts_sync_only_when_asked() {
         .exists());
     assert_eq!(desk.status_json()["waiting"], json!([]));
 }
+
+#[test]
+fn codex_and_gemini_settings_from_both_machines_merge_and_their_machine_state_stays() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    let desk = world.machine("desk");
+    for m in [&laptop, &desk] {
+        m.put(
+            ".codex/config.toml",
+            &format!(
+                "model = \"gpt-5\" # {0}'s pick\n\n[projects.\"/home/{0}/code/shop\"]\ntrust_level = \"trusted\"\n\n[mcp_servers.{0}-tools]\ncommand = \"npx\"\nargs = [\"{0}-tools\"]\n",
+                m.name
+            ),
+        );
+        m.put(
+            ".gemini/settings.json",
+            &format!(
+                "{{\n  // {0}'s theme\n  \"theme\": \"dark\",\n  \"mcpServers\": {{\n    \"{0}-db\": {{\"command\": \"uvx\"}}, // {0}'s\n  }},\n}}\n",
+                m.name
+            ),
+        );
+    }
+    laptop.ok(&["connect", "codex", "gemini"]);
+    desk.ok(&["connect", "codex", "gemini"]);
+    laptop.ok(&["sync"]);
+    for m in [&laptop, &desk] {
+        let toml = m.read(".codex/config.toml");
+        for server in [
+            "[mcp_servers.laptop-tools]",
+            "[mcp_servers.desk-tools]",
+            "[mcp_servers.aisync]",
+        ] {
+            assert!(
+                toml.contains(server),
+                "{}: {server} missing:\n{toml}",
+                m.name
+            );
+        }
+        // Each machine's trust stays its own.
+        let own = format!("[projects.\"/home/{}/code/shop\"]", m.name);
+        assert!(toml.contains(&own), "{}: {toml}", m.name);
+        let other = if m.name == "laptop" { "desk" } else { "laptop" };
+        assert!(
+            !toml.contains(&format!("/home/{other}/")),
+            "{}: {toml}",
+            m.name
+        );
+        let gemini = m.read(".gemini/settings.json");
+        for server in ["\"laptop-db\"", "\"desk-db\"", "\"aisync\""] {
+            assert!(
+                gemini.contains(server),
+                "{}: {server} missing:\n{gemini}",
+                m.name
+            );
+        }
+        assert!(
+            gemini.contains("// "),
+            "{}: the comments are gone:\n{gemini}",
+            m.name
+        );
+    }
+    assert!(!world.hub_objects().contains("trust_level"));
+}
