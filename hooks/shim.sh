@@ -80,6 +80,14 @@ if [ -f "$chained" ] && [ -x "$chained" ] && ! cmp -s "$chained" "${chained%.ais
     fi
 fi
 
+if [ "$hook" = post-commit ]; then
+    # post-commit only hands the push to a background sync: the commit does not wait for our
+    # binary. Nothing to hand where autopush is off for this shell, or inside a sync cycle.
+    case ${AISYNC_AUTOPUSH-} in 0 | false | no | off) exit 0 ;; esac
+    [ -n "${AISYNC_CYCLE-}" ] && exit 0
+    "$bin" hook "$hook" "$@" < /dev/null > /dev/null 2>&1 &
+    exit 0
+fi
 if [ -n "$input" ]; then
     "$bin" hook "$hook" "$@" < "$input"
 else
