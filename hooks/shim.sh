@@ -10,6 +10,21 @@ case $0 in
     *) chained="./$hook.aisync-chained" ;;
 esac
 bin=@BIN@
+
+# post-commit only hands the push to a background sync: the commit does not wait for our
+# binary. Nothing to hand where autopush is off for this shell, or inside a sync cycle.
+handoff() {
+    case ${AISYNC_AUTOPUSH-} in 0 | false | no | off) exit 0 ;; esac
+    [ -n "${AISYNC_CYCLE-}" ] && exit 0
+    [ -x "$bin" ] || bin=git-aisync
+    "$bin" hook post-commit "$@" < /dev/null > /dev/null 2>&1 &
+    exit 0
+}
+# Without a hook to chain, at once (the shell reads no further).
+if [ "$hook" = post-commit ] && [ ! -e "$chained" ]; then
+    handoff "$@"
+fi
+
 # The binary moved? Fall back to PATH (`git aisync doctor` reports it).
 if [ ! -x "$bin" ]; then
     if command -v git-aisync >/dev/null 2>&1; then
@@ -81,12 +96,7 @@ if [ -f "$chained" ] && [ -x "$chained" ] && ! cmp -s "$chained" "${chained%.ais
 fi
 
 if [ "$hook" = post-commit ]; then
-    # post-commit only hands the push to a background sync: the commit does not wait for our
-    # binary. Nothing to hand where autopush is off for this shell, or inside a sync cycle.
-    case ${AISYNC_AUTOPUSH-} in 0 | false | no | off) exit 0 ;; esac
-    [ -n "${AISYNC_CYCLE-}" ] && exit 0
-    "$bin" hook "$hook" "$@" < /dev/null > /dev/null 2>&1 &
-    exit 0
+    handoff "$@"
 fi
 if [ -n "$input" ]; then
     "$bin" hook "$hook" "$@" < "$input"
