@@ -18,6 +18,7 @@ impl GitAisync for Bin {
 }
 
 const COMMITS: usize = 100;
+const PAUSE: Duration = Duration::from_millis(50);
 
 /// A repository: plain, with git-aisync's hooks (autopush off), or with autopush on and a
 /// hub to push to (each commit then starts a background sync).
@@ -69,6 +70,10 @@ fn commits(tmp: &TempDir, setup: Setup) -> Vec<Duration> {
         )
         .unwrap();
         git(&dir, &["add", "memory"]);
+        // The same pause before every timed commit in all three setups (a person commits now
+        // and then): on a machine busy with other work a process that slept is scheduled
+        // sooner, and the autopush setup sleeps while its push completes.
+        std::thread::sleep(PAUSE);
         let start = Instant::now();
         let ok = git_cmd(&dir)
             .env("AISYNC_AUTOPUSH", autopush)

@@ -20,9 +20,11 @@ handoff() {
     "$bin" hook post-commit "$@" < /dev/null > /dev/null 2>&1 &
     exit 0
 }
-# Without a hook to chain, at once (the shell reads no further).
-if [ "$hook" = post-commit ] && [ ! -e "$chained" ]; then
-    handoff "$@"
+# Without a hook to chain, our binary at once (the shell reads no further): post-commit
+# hands off, the others take git's arguments and stdin as they are.
+if [ ! -e "$chained" ] && [ -x "$bin" ]; then
+    [ "$hook" = post-commit ] && handoff "$@"
+    exec "$bin" hook "$hook" "$@"
 fi
 
 # The binary moved? Fall back to PATH (`git aisync doctor` reports it).
