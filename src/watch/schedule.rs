@@ -201,6 +201,15 @@ impl Schedule {
         }
     }
 
+    /// Whether a write now could still be taken on the leading edge (so whether it is worth
+    /// checking that its file is whole).
+    pub fn may_lead(&self, now: Instant) -> bool {
+        match &self.burst {
+            Some(b) => b.lead && now.saturating_duration_since(b.first) <= LEAD_SPAN,
+            None => self.quiet(now),
+        }
+    }
+
     /// No write for `delay` and no cycle that just ended: a write now may be taken on the
     /// leading edge.
     fn quiet(&self, now: Instant) -> bool {
@@ -763,6 +772,15 @@ mod tests {
     fn a_burst_of_complete_writes_debounces_as_before_and_makes_one_commit() {
         // A hundred whole writes 3ms apart (a writer in a loop): one cycle, `delay` after the
         // last, as without the leading edge.
+        let (mut s, t0, _) = schedule();
+        assert!(s.may_lead(t0));
+        s.wrote(t0, true);
+        assert!(
+            s.may_lead(t0 + ms(3)),
+            "a second write may still be part of one"
+        );
+        s.wrote(t0 + ms(3), true);
+        assert!(!s.may_lead(t0 + ms(60)), "spread over LEAD_SPAN: a burst");
         let writes: Vec<Duration> = (0..100).map(|i| ms(3 * i)).collect();
         let mut run = Run::complete();
         run.until(secs(30), &writes, |_| false);

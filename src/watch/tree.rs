@@ -336,9 +336,13 @@ impl Watch<'_> {
     /// for the schedule: the burst is complete while no file of it is open (polling cannot
     /// tell, so it never is).
     fn note_event(&mut self, path: Option<&Path>, effect: Effect) {
+        let now = Instant::now();
+        // Whether the file reads whole matters only while the burst may lead (a burst of
+        // writes to a large JSON file is not parsed at every close).
+        let check = self.schedule.may_lead(now);
         let open = &mut self.tree.changes.open;
         match (path, effect) {
-            (Some(p), Effect::Completes) if whole(p) => {
+            (Some(p), Effect::Completes) if !check || whole(p) => {
                 open.remove(p);
             }
             (Some(p), Effect::Leaves) => {
@@ -351,7 +355,7 @@ impl Watch<'_> {
             (None, _) => self.tree.changes.rescan = true,
         }
         let complete = !self.tree.polling && !self.tree.changes.rescan && open.is_empty();
-        let new_burst = self.schedule.wrote(Instant::now(), complete);
+        let new_burst = self.schedule.wrote(now, complete);
         self.record.set("last_event", crate::journal::now().into());
         if new_burst {
             // Once a burst, not once an event: `status` shows writes are being taken in.
