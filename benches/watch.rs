@@ -2,6 +2,9 @@
 //! plain-git baseline, measured in one run; and what an idle watcher costs.
 //!
 //! Latency: write a unique line in A, time until B's working tree has it, `WRITES` times:
+//!   0. the plain-git floor: in A `git commit` + `git push`, then in B `git pull`, one after
+//!      the other (nothing waits on a timer): the baseline the watcher's figures are
+//!      divided by, measured in this run (over SSH too, where sshd is there),
 //!   1. a hub on a local path (B watches its ref files),
 //!   2. the same kind of hub asked by polling (`watch --poll-remotes`, every `poll`),
 //!   3. plain git: commit + push in A, `git pull` every `poll` in B,
@@ -11,6 +14,9 @@
 //!      every `poll`.
 //!
 //! Without sshd (`/usr/sbin/sshd`) the SSH cases are skipped, and the output says so.
+//!
+//! Burst: 100 whole writes 3 ms apart to one file (a writer in a loop) through a local hub:
+//! how many commits the watcher makes of them, and that B gets all 100.
 //!
 //! Idle: CPU (the watcher and the git children it reaped) and RSS of a watcher on a repository
 //! of 10 000 files, over `AISYNC_BENCH_IDLE_SECS` seconds (default 60: at 100 clock ticks a
@@ -91,8 +97,14 @@ enum OnHub {
 }
 
 /// Latencies through a hub over ssh; where the hub has git-aisync, B waits until its
-/// notify-wait session is open before the first write.
-fn ssh_case(root: &Path, name: &str, on_hub: OnHub) -> Option<Vec<Duration>> {
+/// notify-wait session is open before the first write. With `floor`, the plain-git floor
+/// through the same hub and sshd follows.
+fn ssh_case(
+    root: &Path,
+    name: &str,
+    on_hub: OnHub,
+    with_floor: bool,
+) -> Option<(Vec<Duration>, Option<Vec<Duration>>)> {
     let sshd = start_sshd::<Bin>(&root.join(format!("sshd-{name}")), on_hub == OnHub::OnPath)?;
     if on_hub == OnHub::CargoBin {
         let cargo_bin = sshd.dir.join("home/.cargo/bin");
@@ -131,7 +143,11 @@ fn ssh_case(root: &Path, name: &str, on_hub: OnHub) -> Option<Vec<Duration>> {
     let times = latencies(&a, &b, "memory/bench.md", |_| {});
     wa.stop();
     wb.stop();
-    Some(times)
+    let floor = with_floor.then(|| {
+        let hub = self::hub(root, &format!("hub-floor-{name}.git"));
+        floor(root, &format!("ssh-{name}"), &sshd.url(&hub), Some(&ssh))
+    });
+    Some((times, floor))
 }
 
 /// Writes a unique line in `a` (through `after_write`), and times until `b` has it.
@@ -168,6 +184,71 @@ fn latencies(a: &Path, b: &Path, rel: &str, mut after_write: impl FnMut(usize)) 
     times
 }
 
+/// The plain-git floor through the hub at `url` (`ssh`: the SSH command, for a hub over
+/// SSH): A commits and pushes each write, then B pulls, one after the other.
+fn floor(root: &Path, name: &str, url: &str, ssh: Option<&str>) -> Vec<Duration> {
+    let (fa, fb) = (
+        root.join(format!("fa-{name}")),
+        root.join(format!("fb-{name}")),
+    );
+    let run = |dir: &Path, args: &[&str]| {
+        let mut cmd = aisync_testkit::git_cmd(dir);
+        if let Some(ssh) = ssh {
+            cmd.env("GIT_SSH_COMMAND", ssh);
+        }
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(root, &["clone", "-q", url, fa.to_str().unwrap()]);
+    std::fs::write(fa.join("notes.md"), "# Notes\n").unwrap();
+    run(&fa, &["add", "-A"]);
+    run(&fa, &["commit", "-q", "-m", "start"]);
+    run(&fa, &["push", "-q", "origin", "HEAD:main"]);
+    run(root, &["clone", "-q", url, fb.to_str().unwrap()]);
+    latencies(&fa, &fb, "notes.md", |i| {
+        run(&fa, &["commit", "-q", "-am", &format!("write {i}")]);
+        run(&fa, &["push", "-q", "origin", "HEAD:main"]);
+        run(&fb, &["pull", "-q", "--no-rebase", "--no-edit"]);
+    })
+}
+
+/// A hundred whole writes 3 ms apart in A through a local hub: A's commits of them (all 100
+/// must reach B).
+fn burst(root: &Path) -> usize {
+    let hub = hub(root, "hub-burst.git");
+    let (a, b) = (
+        machine(root, &hub, "a-burst"),
+        machine(root, &hub, "b-burst"),
+    );
+    let (wa, wb) = (watcher(&a, &[], &[]), watcher(&b, &[], &[]));
+    let before = git(&a, &["rev-parse", "HEAD"]).trim().to_string();
+    let mut log = String::new();
+    for i in 0..100 {
+        log.push_str(&format!("{{\"id\":{i},\"msg\":\"write {i}\"}}\n"));
+        std::fs::write(a.join("logs/burst.jsonl"), &log).unwrap();
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    wb.wait_for("all 100 writes on b", || {
+        std::fs::read_to_string(b.join("logs/burst.jsonl")).is_ok_and(|t| t == log)
+    });
+    wa.stop();
+    wb.stop();
+    let commits = git(
+        &a,
+        &[
+            "log",
+            "--no-merges",
+            "--format=%s",
+            &format!("{before}..HEAD"),
+        ],
+    );
+    commits.lines().filter(|s| s.starts_with("aisync(")).count()
+}
+
 /// A fixed pseudo-random sequence in [0, 1) (the same for every scenario and run).
 fn spread(i: usize) -> f64 {
     let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -177,16 +258,32 @@ fn spread(i: usize) -> f64 {
     (x % 10_000) as f64 / 10_000.0
 }
 
-fn report(what: &str, mut times: Vec<Duration>, target: Option<Duration>) {
+/// p50 and p95.
+fn percentiles(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
     let n = times.len();
-    let p50 = times[n / 2];
-    let p95 = times[(n * 95).div_ceil(100) - 1];
+    (times[n / 2], times[(n * 95).div_ceil(100) - 1])
+}
+
+/// One line: p50, p95, and each against `floor` (the plain-git floor's p50 of this run)
+/// with its target, or an absolute target.
+fn report(what: &str, times: Vec<Duration>, floor: Option<Duration>, target: Option<Duration>) {
+    let n = times.len();
+    let (p50, p95) = percentiles(times);
+    let ratios = floor
+        .map(|f| {
+            format!(
+                "  = {:.2}x / {:.2}x the floor",
+                p50.as_secs_f64() / f.as_secs_f64(),
+                p95.as_secs_f64() / f.as_secs_f64()
+            )
+        })
+        .unwrap_or_default();
     let target = target
         .map(|t| format!(" (target p50 <= {:.2} s)", t.as_secs_f64()))
         .unwrap_or_default();
     println!(
-        "{what:<44} p50 {:.3} s  p95 {:.3} s  ({n} writes){target}",
+        "{what:<54} p50 {:.3} s  p95 {:.3} s  ({n} writes){ratios}{target}",
         p50.as_secs_f64(),
         p95.as_secs_f64(),
     );
@@ -258,6 +355,10 @@ fn main() {
             .unwrap_or(60),
     );
 
+    // 0. The plain-git floor through a local hub: commit + push, then pull.
+    let hub0 = hub(root, "hub0.git");
+    let floor_local = floor(root, "local", hub0.to_str().unwrap(), None);
+
     // 1. A local hub: B hears of A's push from the hub's ref files.
     let hub1 = hub(root, "hub1.git");
     let (a, b) = (machine(root, &hub1, "a1"), machine(root, &hub1, "b1"));
@@ -307,57 +408,83 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let _ = puller.join();
 
-    // 4, 5 and 6. A hub over ssh: git-aisync on the sessions' PATH, only in ~/.cargo/bin
-    // (as `cargo install` leaves it), and not at all.
-    let notified = ssh_case(root, "notified", OnHub::OnPath);
+    // 4, 5 and 6. A hub over ssh: git-aisync on the sessions' PATH (and the plain-git floor
+    // over the same sshd), only in ~/.cargo/bin (as `cargo install` leaves it), and not at
+    // all.
+    let notified = ssh_case(root, "notified", OnHub::OnPath, true);
     let cargo_bin = notified
         .as_ref()
-        .and_then(|_| ssh_case(root, "cargo-bin", OnHub::CargoBin));
+        .and_then(|_| ssh_case(root, "cargo-bin", OnHub::CargoBin, false));
     let ssh_polled = notified
         .as_ref()
-        .and_then(|_| ssh_case(root, "polled", OnHub::Absent));
+        .and_then(|_| ssh_case(root, "polled", OnHub::Absent, false));
 
-    println!("propagation latency, write in A -> in B's working tree:");
+    // 7. A burst.
+    let burst_commits = burst(root);
+
+    let floor = percentiles(floor_local.clone()).0;
+    println!("propagation latency, write in A -> in B's working tree (the floor: plain git's commit + push, then pull, one after the other):");
+    report("plain git floor, local hub", floor_local, None, None);
     report(
         "watch, local hub (ref files watched)",
         local,
-        Some(Duration::from_millis(500)),
-    );
-    report(
-        &format!("watch, hub polled every {} s", POLL.as_secs()),
-        polled,
-        Some(POLL + Duration::from_millis(500)),
-    );
-    report(
-        &format!("plain git: commit+push / pull every {} s", POLL.as_secs()),
-        baseline,
+        Some(floor),
         None,
     );
-    match (notified, cargo_bin, ssh_polled) {
-        (Some(notified), Some(cargo_bin), Some(polled)) => {
+    println!(
+        "{:<54} target p50 <= 3x, p95 <= 4x the floor ({:.3} s, {:.3} s here)",
+        "",
+        3.0 * floor.as_secs_f64(),
+        4.0 * floor.as_secs_f64()
+    );
+    match (notified, cargo_bin) {
+        (Some((notified, ssh_floor)), Some((cargo_bin, _))) => {
+            if let Some(ssh_floor) = ssh_floor {
+                report("plain git floor, ssh hub", ssh_floor, None, None);
+            }
             report(
-                "watch, ssh hub (notify-wait session)",
-                notified,
+                "watch, ssh hub, git-aisync in ~/.cargo/bin (notify-wait)",
+                cargo_bin,
+                None,
                 Some(Duration::from_millis(500)),
             );
             report(
-                "watch, ssh hub, git-aisync only in ~/.cargo/bin there",
-                cargo_bin,
-                Some(Duration::from_secs(1)),
-            );
-            report(
-                &format!(
-                    "watch, ssh hub, no git-aisync (polled {} s)",
-                    POLL.as_secs()
-                ),
-                polled,
-                Some(POLL + Duration::from_millis(500)),
+                "watch, ssh hub, git-aisync on PATH (notify-wait)",
+                notified,
+                None,
+                Some(Duration::from_millis(500)),
             );
         }
         _ => println!(
             "ssh hub cases skipped: no sshd at /usr/sbin/sshd (apt-get install openssh-server)"
         ),
     }
+    report(
+        &format!("plain git: commit+push / pull every {} s", POLL.as_secs()),
+        baseline,
+        None,
+        None,
+    );
+    report(
+        &format!("watch, hub polled every {} s", POLL.as_secs()),
+        polled,
+        None,
+        Some(POLL + Duration::from_millis(500)),
+    );
+    if let Some((polled, _)) = ssh_polled {
+        report(
+            &format!(
+                "watch, ssh hub, no git-aisync (polled {} s)",
+                POLL.as_secs()
+            ),
+            polled,
+            None,
+            Some(POLL + Duration::from_millis(500)),
+        );
+    }
+    println!(
+        "burst: 100 whole writes 3 ms apart to one file: {burst_commits} commit(s), all 100 arrived"
+    );
 
     idle(root, idle_window, &[], "local hub (refs watched)");
     idle(

@@ -10,6 +10,23 @@ case $0 in
     *) chained="./$hook.aisync-chained" ;;
 esac
 bin=@BIN@
+
+# post-commit only hands the push to a background sync: the commit does not wait for our
+# binary. Nothing to hand where autopush is off for this shell, or inside a sync cycle.
+handoff() {
+    case ${AISYNC_AUTOPUSH-} in 0 | false | no | off) exit 0 ;; esac
+    [ -n "${AISYNC_CYCLE-}" ] && exit 0
+    [ -x "$bin" ] || bin=git-aisync
+    "$bin" hook post-commit "$@" < /dev/null > /dev/null 2>&1 &
+    exit 0
+}
+# Without a hook to chain, our binary at once (the shell reads no further): post-commit
+# hands off, the others take git's arguments and stdin as they are.
+if [ ! -e "$chained" ] && [ -x "$bin" ]; then
+    [ "$hook" = post-commit ] && handoff "$@"
+    exec "$bin" hook "$hook" "$@"
+fi
+
 # The binary moved? Fall back to PATH (`git aisync doctor` reports it).
 if [ ! -x "$bin" ]; then
     if command -v git-aisync >/dev/null 2>&1; then
@@ -80,6 +97,9 @@ if [ -f "$chained" ] && [ -x "$chained" ] && ! cmp -s "$chained" "${chained%.ais
     fi
 fi
 
+if [ "$hook" = post-commit ]; then
+    handoff "$@"
+fi
 if [ -n "$input" ]; then
     "$bin" hook "$hook" "$@" < "$input"
 else

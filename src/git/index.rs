@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::command::Git;
+use super::index_file;
 use super::{nul_split, GitPath, Repo};
 
 const ZERO_OID: &str = "0000000000000000000000000000000000000000";
@@ -169,6 +170,51 @@ fn meta_and_path(entry: &[u8]) -> Option<(&str, &[u8])> {
     Some((std::str::from_utf8(&entry[..tab]).ok()?, &entry[tab + 1..]))
 }
 
+/// A file mode as git compares them: any regular file is 100644 or 100755.
+fn canonical(mode: u32) -> u32 {
+    match mode & 0o170000 {
+        0o100000 if mode & 0o111 != 0 => 0o100755,
+        0o100000 => 0o100644,
+        _ => mode,
+    }
+}
+
+/// The files of HEAD's tree `tree` under `prefix` (mode and blob), read in process; a folder
+/// whose tree the index's cache tree holds too goes into `same` unread: nothing under it is
+/// staged. `None` when an object cannot be read.
+fn head_files(
+    repo: &gix::Repository,
+    tree: gix::ObjectId,
+    prefix: Vec<u8>,
+    cached: &std::collections::HashMap<Vec<u8>, index_file::Oid>,
+    files: &mut std::collections::HashMap<Vec<u8>, (u32, index_file::Oid)>,
+    same: &mut std::collections::HashSet<Vec<u8>>,
+) -> Option<()> {
+    if cached
+        .get(&prefix)
+        .is_some_and(|c| c.as_slice() == tree.as_slice())
+    {
+        same.insert(prefix);
+        return Some(());
+    }
+    let tree = repo.find_tree(tree).ok()?;
+    let decoded = tree.decode().ok()?;
+    for entry in &decoded.entries {
+        let mut path = prefix.clone();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(entry.filename);
+        if entry.mode.is_tree() {
+            head_files(repo, entry.oid.to_owned(), path, cached, files, same)?;
+        } else {
+            let oid: index_file::Oid = entry.oid.as_bytes().try_into().ok()?;
+            files.insert(path, (canonical(u32::from(entry.mode.value())), oid));
+        }
+    }
+    Some(())
+}
+
 /// One stage of an unmerged path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stage {
@@ -211,20 +257,39 @@ impl StatusEntry {
 }
 
 impl Repo {
-    /// What the next commit adds or changes, submodules aside.
+    /// What the next commit adds or changes, submodules aside: the index against HEAD.
+    /// The index is `GIT_INDEX_FILE` where git set one (`git commit -a` and `git commit
+    /// PATHS` stage into an index of their own, and run pre-commit on it), else the
+    /// repository's. Read in process where it can be (pre-commit runs on every commit),
+    /// else by `git diff --cached`.
     pub fn staged(&self) -> Result<Vec<Staged>> {
-        let out = self
-            .git([
-                "diff",
-                "--cached",
-                "--raw",
-                "-z",
-                "--no-abbrev",
-                "--no-renames",
-                // T: a symlink or submodule that became a file has content to scan too.
-                "--diff-filter=ACMRT",
-            ])
-            .output_bytes()?;
+        let index = match std::env::var_os("GIT_INDEX_FILE") {
+            Some(p) if Path::new(&p).is_absolute() => Some(PathBuf::from(p)),
+            Some(p) => Some(
+                std::env::current_dir()
+                    .context("cannot read the current directory")?
+                    .join(p),
+            ),
+            None => None,
+        };
+        let file = index.clone().unwrap_or_else(|| self.git_dir.join("index"));
+        if let Some(staged) = self.staged_in_process(&file) {
+            return Ok(staged);
+        }
+        let mut git = self.git([
+            "diff",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--no-renames",
+            // T: a symlink or submodule that became a file has content to scan too.
+            "--diff-filter=ACMRT",
+        ]);
+        if let Some(index) = &index {
+            git = git.index(index);
+        }
+        let out = git.output_bytes()?;
         if !out.success {
             bail!("cannot list the staged files: {}", out.stderr.trim());
         }
@@ -244,6 +309,50 @@ impl Repo {
             }
         }
         Ok(staged)
+    }
+
+    /// [`Repo::staged`] without git: the index file at `file` against HEAD's tree, folders
+    /// whose cached tree is HEAD's skipped unread (as git does). `None` where git must
+    /// answer: an index this reader does not take, an unmerged path, refs in a reftable,
+    /// objects gix cannot read.
+    fn staged_in_process(&self, file: &Path) -> Option<Vec<Staged>> {
+        if super::common_dir(&self.git_dir).join("reftable").exists() {
+            return None;
+        }
+        let index = index_file::read(file)?;
+        if index.entries.iter().any(|e| e.stage != 0) {
+            return None;
+        }
+        let repo = self.objects()?;
+        let head = repo.head().ok()?;
+        let mut files = std::collections::HashMap::new();
+        let mut same = std::collections::HashSet::new();
+        if !head.is_unborn() {
+            let commit = repo.find_commit(head.id()?.detach()).ok()?;
+            let tree = commit.tree_id().ok()?.detach();
+            head_files(repo, tree, Vec::new(), &index.trees, &mut files, &mut same)?;
+        }
+        let unchanged = |e: &index_file::Entry| {
+            // Under a folder whose tree is HEAD's, or the same mode and blob as HEAD's.
+            let under_same = same.contains(b"".as_slice())
+                || e.path
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &b)| b == b'/' && same.contains(&e.path[..i]));
+            under_same || files.get(&e.path) == Some(&(canonical(e.mode), e.oid))
+        };
+        Some(
+            index
+                .entries
+                .iter()
+                // A submodule has no content here; `git add -N` adds nothing yet.
+                .filter(|e| e.mode != 0o160000 && !e.intent_to_add && !unchanged(e))
+                .map(|e| Staged {
+                    path: e.path.as_slice().into(),
+                    oid: index_file::hex(&e.oid),
+                })
+                .collect(),
+        )
     }
 
     /// Changed, deleted and untracked paths. Paths stay bytes, as git has them: a name that
@@ -402,5 +511,146 @@ impl Repo {
             }
         }
         Ok(by_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::git_in;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = git_in(dir, args).output().unwrap();
+        assert!(out.success, "git {args:?}: {}", out.stderr);
+    }
+
+    /// What `git diff --cached` lists (the reference), as (path, blob).
+    fn by_git(dir: &Path) -> Vec<(Vec<u8>, String)> {
+        let out = git_in(
+            dir,
+            [
+                "diff",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-abbrev",
+                "--no-renames",
+                "--diff-filter=ACMRT",
+            ],
+        )
+        .output_bytes()
+        .unwrap();
+        let mut fields = out.stdout.split(|&b| b == 0);
+        let mut list = Vec::new();
+        while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+            let meta = String::from_utf8_lossy(meta);
+            let parts: Vec<&str> = meta.split(' ').collect();
+            if parts[1] != "160000" {
+                list.push((path.to_vec(), parts[3].to_string()));
+            }
+        }
+        list
+    }
+
+    fn in_process(dir: &Path) -> Vec<(Vec<u8>, String)> {
+        let repo = Repo::find(dir).unwrap();
+        repo.staged_in_process(&repo.git_dir.join("index"))
+            .expect("read in process")
+            .into_iter()
+            .map(|s| (s.path.as_bytes().to_vec(), s.oid))
+            .collect()
+    }
+
+    #[test]
+    fn the_staged_files_read_in_process_are_the_ones_git_diff_cached_lists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let commit = |msg: &str| {
+            git(
+                dir,
+                &[
+                    "-c",
+                    "user.name=T",
+                    "-c",
+                    "user.email=t@e",
+                    "commit",
+                    "-q",
+                    "--no-verify",
+                    "-m",
+                    msg,
+                ],
+            )
+        };
+        // An unborn branch: everything staged is new.
+        write("a.md", "a\n");
+        write("memory/deep/x.json", "{}\n");
+        write("memory/notes.md", "- n\n");
+        write("rules/r.md", "r\n");
+        git(dir, &["add", "-A"]);
+        assert_eq!(in_process(dir), by_git(dir));
+        assert_eq!(in_process(dir).len(), 4);
+        commit("one");
+        assert!(in_process(dir).is_empty(), "nothing staged");
+        // A change deep down, a new file, a deletion, a mode change, a symlink, an intent
+        // to add, a file that became a folder.
+        write("memory/deep/x.json", "{\"a\": 1}\n");
+        write("memory/new.md", "new\n");
+        git(dir, &["rm", "-q", "--cached", "rules/r.md"]);
+        std::os::unix::fs::symlink("a.md", dir.join("link")).unwrap();
+        write("later.md", "later\n");
+        git(dir, &["add", "memory", "link"]);
+        git(dir, &["update-index", "--chmod=+x", "memory/notes.md"]);
+        git(dir, &["add", "-N", "later.md"]);
+        git(dir, &["rm", "-q", "--cached", "a.md"]);
+        std::fs::remove_file(dir.join("a.md")).unwrap();
+        write("a.md/inside.md", "in\n");
+        git(dir, &["add", "a.md/inside.md"]);
+        let listed = in_process(dir);
+        assert_eq!(listed, by_git(dir));
+        assert_eq!(listed.len(), 5, "{listed:?}");
+        assert!(
+            listed.iter().any(|(p, _)| p == b"memory/notes.md"),
+            "the mode"
+        );
+        // With the cache tree filled (write-tree), the folders HEAD has unchanged are
+        // skipped: the same answer.
+        git(dir, &["rm", "-q", "--cached", "later.md"]);
+        git(dir, &["write-tree"]);
+        assert_eq!(in_process(dir), by_git(dir));
+        commit("two");
+        git(dir, &["write-tree"]);
+        assert!(in_process(dir).is_empty());
+        // One change after the cache tree was written: only its folder is read.
+        write("memory/deep/x.json", "{\"a\": 2}\n");
+        git(dir, &["add", "memory/deep/x.json"]);
+        assert_eq!(in_process(dir), by_git(dir));
+        assert_eq!(in_process(dir).len(), 1);
+    }
+
+    #[test]
+    fn an_unmerged_index_is_left_to_git() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        let repo = Repo::find(dir).unwrap();
+        // Stage 2 of a path, as a merge leaves it.
+        let out = git_in(dir, ["hash-object", "-w", "--stdin"])
+            .stdin(b"x\n".to_vec())
+            .output()
+            .unwrap();
+        let info = format!("100644 {} 2\tc.md\n", out.stdout.trim());
+        git_in(dir, ["update-index", "--index-info"])
+            .stdin(info.into_bytes())
+            .output()
+            .unwrap();
+        assert!(repo
+            .staged_in_process(&repo.git_dir.join("index"))
+            .is_none());
     }
 }

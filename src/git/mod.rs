@@ -6,6 +6,7 @@
 //! - `config`: settings in force, remote URLs as git resolves them
 //! - `refs`: refs, HEAD, ancestry
 //! - `index`: the index, the cycle's scratch index, the working tree's status
+//! - `index_file`: the index file read in process (for pre-commit)
 //! - `objects`: blobs, trees, what commits add
 //! - `commit`: making commits (identity, in process where gix can)
 //! - `merge`: merges and pushes, with their typed failures
@@ -16,6 +17,7 @@ mod commit;
 mod config;
 pub mod error;
 mod index;
+mod index_file;
 mod merge;
 mod objects;
 mod refs;

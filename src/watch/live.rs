@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 
-use notify::event::EventKind;
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher as _};
 
 use super::{Msg, Watch};
@@ -75,10 +75,9 @@ impl Live {
         if self.watcher.is_none() {
             let tx = self.tx.clone();
             let handler = move |event: notify::Result<notify::Event>| {
-                if event
-                    .as_ref()
-                    .is_ok_and(|e| matches!(e.kind, EventKind::Access(_)))
-                {
+                // Reads are no changes; a writer closing a file is (it is whole now).
+                let read = |k: &EventKind| matches!(k, EventKind::Access(a) if *a != AccessKind::Close(AccessMode::Write));
+                if event.as_ref().is_ok_and(|e| read(&e.kind)) {
                     return;
                 }
                 let _ = tx.send(Msg::Live(event));
@@ -190,7 +189,16 @@ impl Watch<'_> {
         }
         if any {
             self.live.changed = true;
-            self.note_event(None);
+            // Whole once closed or renamed into place (how assistants save); a write that
+            // may still go on waits for its close.
+            let whole = matches!(
+                event.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+                    | EventKind::Modify(ModifyKind::Name(_))
+                    | EventKind::Create(_)
+                    | EventKind::Remove(_)
+            );
+            self.note_live_write(whole);
         }
         if new_folder {
             if let Ok(repo) = Repo::find(&self.work_tree) {

@@ -18,6 +18,13 @@ pub(super) const SAFETY_POLL: Duration = Duration::from_secs(30);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// A wall clock ahead of the monotonic clock by more than this was a suspend.
 const CLOCK_JUMP: Duration = Duration::from_secs(10);
+/// The leading edge: a write on a quiet watcher whose file is complete (closed by its writer,
+/// or renamed into place) is taken once this long has passed without another write, instead
+/// of after `delay`. Writes that follow within it are a burst: the debounce as before.
+pub(super) const LEAD_QUIET: Duration = Duration::from_millis(20);
+/// Writes spread over more than this are a burst, however complete each one is: the
+/// debounce takes them (so a writer in a loop makes no more commits than it did).
+const LEAD_SPAN: Duration = Duration::from_millis(50);
 
 /// `poll`, doubled per failure, at most a minute.
 pub(super) fn backoff(poll: Duration, failures: u32) -> Duration {
@@ -108,12 +115,23 @@ impl RemoteClock {
 struct Burst {
     first: Instant,
     last: Instant,
+    /// It began on a quiet watcher (no write for `delay`, no cycle that just ended) and has
+    /// not spread over `LEAD_SPAN`: it may be taken on the leading edge.
+    lead: bool,
+    /// Every file it wrote is complete, as far as the watcher can tell (the last event left
+    /// no file open for writing, and what it can check parses).
+    complete: bool,
 }
 
 /// Every timer of the watcher, driven by [`Schedule::due`] and [`Schedule::next_deadline`].
 pub(super) struct Schedule {
     timing: Timing,
     burst: Option<Burst>,
+    /// The last local write, of this burst or the one before.
+    last_write: Option<Instant>,
+    /// When the last cycle ended: writes that come right after one came while it ran (or
+    /// are its own checkout's), and debounce.
+    cycle_end: Option<Instant>,
     /// A cycle wanted at once, and why.
     wanted: Option<String>,
     /// Consecutive cycles that ended in an error, and when to try again.
@@ -131,6 +149,8 @@ impl Schedule {
         Schedule {
             timing,
             burst: None,
+            last_write: None,
+            cycle_end: None,
             wanted: None,
             errors: 0,
             retry_at: None,
@@ -151,21 +171,50 @@ impl Schedule {
 
     // -- local writes and cycles --
 
-    /// A write in the working tree. `true` when it starts a burst.
-    pub fn wrote(&mut self, now: Instant) -> bool {
+    /// A write in the working tree; `complete` when it left every file of the burst whole
+    /// (closed by its writer, renamed into place, removed). `true` when it starts a burst.
+    ///
+    /// The first write on a quiet watcher, once complete and not followed by another for
+    /// `LEAD_QUIET`, is taken at once (the leading edge); any other write waits for the
+    /// burst to pause for `delay`, or for `max_wait`, as before.
+    pub fn wrote(&mut self, now: Instant, complete: bool) -> bool {
+        let quiet = self.quiet(now);
+        self.last_write = Some(now);
         match &mut self.burst {
             Some(burst) => {
                 burst.last = now;
+                burst.complete = complete;
+                if now.saturating_duration_since(burst.first) > LEAD_SPAN {
+                    burst.lead = false;
+                }
                 false
             }
             None => {
                 self.burst = Some(Burst {
                     first: now,
                     last: now,
+                    lead: quiet,
+                    complete,
                 });
                 true
             }
         }
+    }
+
+    /// Whether a write now could still be taken on the leading edge (so whether it is worth
+    /// checking that its file is whole).
+    pub fn may_lead(&self, now: Instant) -> bool {
+        match &self.burst {
+            Some(b) => b.lead && now.saturating_duration_since(b.first) <= LEAD_SPAN,
+            None => self.quiet(now),
+        }
+    }
+
+    /// No write for `delay` and no cycle that just ended: a write now may be taken on the
+    /// leading edge.
+    fn quiet(&self, now: Instant) -> bool {
+        self.last_write.is_none_or(|t| now >= t + self.timing.delay)
+            && self.cycle_end.is_none_or(|t| now >= t + LEAD_QUIET)
     }
 
     /// Takes the writes of a burst, settled or not (the watcher is stopping): `true` if
@@ -180,11 +229,21 @@ impl Schedule {
         self.wanted.get_or_insert_with(reason);
     }
 
-    /// Local writes came in and have neither paused for `delay` nor gone on for `max_wait`.
+    /// When the burst is taken: `LEAD_QUIET` after a complete write on a quiet watcher,
+    /// else once writes have paused for `delay`, or gone on for `max_wait`.
+    fn settles_at(&self, b: &Burst) -> Instant {
+        if b.lead && b.complete {
+            b.last + LEAD_QUIET
+        } else {
+            (b.last + self.timing.delay).min(b.first + self.timing.max_wait)
+        }
+    }
+
+    /// Local writes came in and have not settled yet.
     fn settling(&self, now: Instant) -> bool {
-        self.burst.as_ref().is_some_and(|b| {
-            now < b.last + self.timing.delay && now < b.first + self.timing.max_wait
-        })
+        self.burst
+            .as_ref()
+            .is_some_and(|b| now < self.settles_at(b))
     }
 
     /// The cycle due now, if any, taken: nothing while files are being written (no cycle,
@@ -211,6 +270,7 @@ impl Schedule {
     /// A cycle ended: the error retry, and each remote's next check. Returns the remotes the
     /// cycle could not sync with although they had answered, for the first time in a row.
     pub fn cycle_ended(&mut self, now: Instant, end: &CycleEnd) -> Vec<String> {
+        self.cycle_end = Some(now);
         let poll = self.timing.poll;
         let mut first_failures = Vec::new();
         for r in &mut self.remotes {
@@ -447,7 +507,7 @@ impl Schedule {
         }
         // (A wanted cycle waiting for writes to settle runs at this deadline.)
         if let Some(b) = &self.burst {
-            at((b.last + self.timing.delay).min(b.first + self.timing.max_wait));
+            at(self.settles_at(b));
         }
         for r in self.remotes.iter().filter(|r| !r.in_flight) {
             at(r.next_check);
@@ -496,15 +556,28 @@ mod tests {
         s: Schedule,
         t0: Instant,
         cycles: Vec<(Duration, Due)>,
+        /// Whether each write leaves its file complete (closed, renamed into place); `false`
+        /// is a file the watcher cannot tell whole (written and still open, or polled).
+        complete: bool,
     }
 
     impl Run {
+        /// Writes the watcher cannot tell complete: the debounce alone.
         fn new() -> Run {
             let (s, t0, _) = schedule();
             Run {
                 s,
                 t0,
                 cycles: Vec::new(),
+                complete: false,
+            }
+        }
+
+        /// Whole files, each written at once (a `write` and a close, or a rename).
+        fn complete() -> Run {
+            Run {
+                complete: true,
+                ..Run::new()
             }
         }
 
@@ -520,7 +593,7 @@ mod tests {
             while now <= self.t0 + end {
                 while writes.peek().is_some_and(|w| self.t0 + **w <= now) {
                     writes.next();
-                    self.s.wrote(now);
+                    self.s.wrote(now, self.complete);
                 }
                 let due = self.s.due(now);
                 let ran = due.is_some();
@@ -632,8 +705,8 @@ mod tests {
     fn a_remote_that_moves_while_writes_settle_waits_for_them_and_both_make_one_cycle() {
         let (mut s, t0, _) = schedule();
         s.add_remote("origin", true, t0);
-        s.wrote(t0);
-        s.wrote(t0 + ms(200));
+        s.wrote(t0, false);
+        s.wrote(t0 + ms(200), false);
         s.checking("origin", t0 + ms(250));
         s.polled("origin", t0 + ms(250));
         s.reached("origin", t0 + ms(250), Some("b"), Some("a"), "");
@@ -642,6 +715,140 @@ mod tests {
         assert_eq!(s.next_deadline(t0 + ms(250)), settled);
         assert_eq!(s.due(settled), Some(Due::Wanted("origin moved".into())));
         assert_eq!(s.due(settled), None, "the writes went with it");
+    }
+
+    #[test]
+    fn a_complete_write_on_a_quiet_watcher_is_taken_at_once() {
+        let (mut s, t0, _) = schedule();
+        assert!(s.wrote(t0, true));
+        assert_eq!(s.next_deadline(t0), t0 + LEAD_QUIET);
+        assert_eq!(
+            s.due(t0 + LEAD_QUIET - ms(1)),
+            None,
+            "another write may follow"
+        );
+        assert_eq!(s.due(t0 + LEAD_QUIET), Some(Due::Writes));
+        // The same, driven by the loop: one write, one cycle, `LEAD_QUIET` later.
+        let mut run = Run::complete();
+        run.until(secs(30), &[secs(1)], |_| false);
+        assert_eq!(run.times(), [secs(1) + LEAD_QUIET]);
+        // Writes far enough apart are each taken at once, as each was taken after `delay`.
+        let mut run = Run::complete();
+        run.until(secs(30), &[secs(1), secs(2), secs(5)], |_| false);
+        assert_eq!(
+            run.times(),
+            [
+                secs(1) + LEAD_QUIET,
+                secs(2) + LEAD_QUIET,
+                secs(5) + LEAD_QUIET
+            ]
+        );
+    }
+
+    #[test]
+    fn a_half_written_file_waits_for_the_debounce_and_its_close_takes_it() {
+        // Written and still open: `delay` after its last write, as before.
+        let (mut s, t0, _) = schedule();
+        s.wrote(t0, false);
+        assert_eq!(s.next_deadline(t0), t0 + DELAY);
+        assert_eq!(s.due(t0 + LEAD_QUIET), None);
+        assert_eq!(s.due(t0 + ms(299)), None);
+        assert_eq!(s.due(t0 + DELAY), Some(Due::Writes));
+        // Written, then closed by its writer a moment later: taken once the close is quiet.
+        let (mut s, t0, _) = schedule();
+        s.wrote(t0, false);
+        s.wrote(t0 + ms(2), true);
+        assert_eq!(s.next_deadline(t0 + ms(2)), t0 + ms(2) + LEAD_QUIET);
+        assert_eq!(s.due(t0 + ms(2) + LEAD_QUIET), Some(Due::Writes));
+        // Closed, then opened again and written: no longer complete, the debounce again.
+        let (mut s, t0, _) = schedule();
+        s.wrote(t0, true);
+        s.wrote(t0 + ms(5), false);
+        assert_eq!(s.due(t0 + ms(5) + LEAD_QUIET), None);
+        assert_eq!(s.next_deadline(t0 + ms(5)), t0 + ms(5) + DELAY);
+    }
+
+    #[test]
+    fn a_burst_of_complete_writes_debounces_as_before_and_makes_one_commit() {
+        // A hundred whole writes 3ms apart (a writer in a loop): one cycle, `delay` after the
+        // last, as without the leading edge.
+        let (mut s, t0, _) = schedule();
+        assert!(s.may_lead(t0));
+        s.wrote(t0, true);
+        assert!(
+            s.may_lead(t0 + ms(3)),
+            "a second write may still be part of one"
+        );
+        s.wrote(t0 + ms(3), true);
+        assert!(!s.may_lead(t0 + ms(60)), "spread over LEAD_SPAN: a burst");
+        let writes: Vec<Duration> = (0..100).map(|i| ms(3 * i)).collect();
+        let mut run = Run::complete();
+        run.until(secs(30), &writes, |_| false);
+        assert_eq!(run.times(), [ms(297) + DELAY]);
+        // Ten writes 100ms apart: the first is alone long enough to be taken at once; the
+        // others came while it was taken or right after: one burst, debounced.
+        let writes: Vec<Duration> = (0..10).map(|i| ms(100 * i)).collect();
+        let mut run = Run::complete();
+        run.until(secs(30), &writes, |_| false);
+        assert_eq!(run.times(), [LEAD_QUIET, ms(900) + DELAY]);
+        // A write every 200ms for 12s: the first at once, then `max_wait` as before.
+        let writes: Vec<Duration> = (0..60).map(|i| ms(200 * i)).collect();
+        let mut run = Run::complete();
+        run.until(secs(30), &writes, |_| false);
+        assert_eq!(
+            run.times(),
+            [LEAD_QUIET, ms(5_200), ms(10_400), ms(11_800) + DELAY]
+        );
+    }
+
+    #[test]
+    fn a_write_right_after_a_cycle_debounces_it_may_be_the_cycles_own() {
+        let (mut s, t0, _) = schedule();
+        let end = CycleEnd {
+            error: false,
+            reached: true,
+            offline: &[],
+        };
+        // A cycle for a remote that moved: its merge wrote the working tree, and those events
+        // are read right after it ends.
+        s.cycle_ended(t0, &end);
+        s.wrote(t0 + ms(1), true);
+        assert_eq!(s.due(t0 + ms(1) + LEAD_QUIET), None);
+        assert_eq!(s.next_deadline(t0 + ms(1)), t0 + ms(1) + DELAY);
+        assert_eq!(s.due(t0 + ms(1) + DELAY), Some(Due::Writes));
+        // Once the watcher is quiet again, a write is taken at once.
+        let later = t0 + secs(2);
+        s.wrote(later, true);
+        assert_eq!(s.due(later + LEAD_QUIET), Some(Due::Writes));
+    }
+
+    #[test]
+    fn a_write_soon_after_a_burst_is_part_of_the_writing_and_debounces() {
+        let (mut s, t0, _) = schedule();
+        s.wrote(t0, false);
+        assert_eq!(s.due(t0 + DELAY), Some(Due::Writes));
+        // 100ms after the last write: not quiet yet (no cycle ran: the writes changed
+        // nothing), so the debounce.
+        s.wrote(t0 + ms(100), true);
+        assert_eq!(s.due(t0 + ms(100) + LEAD_QUIET), None);
+        assert_eq!(s.due(t0 + ms(100) + DELAY), Some(Due::Writes));
+    }
+
+    #[test]
+    fn a_remote_that_moves_during_a_leading_write_waits_for_it_too() {
+        let (mut s, t0, _) = schedule();
+        s.add_remote("origin", true, t0);
+        s.wrote(t0, true);
+        s.checking("origin", t0 + ms(5));
+        s.polled("origin", t0 + ms(5));
+        s.reached("origin", t0 + ms(5), Some("b"), Some("a"), "");
+        assert_eq!(s.due(t0 + ms(5)), None, "the write is settling");
+        assert_eq!(s.next_deadline(t0 + ms(5)), t0 + LEAD_QUIET);
+        assert_eq!(
+            s.due(t0 + LEAD_QUIET),
+            Some(Due::Wanted("origin moved".into()))
+        );
+        assert_eq!(s.due(t0 + LEAD_QUIET), None, "the write went with it");
     }
 
     #[test]
@@ -654,8 +861,8 @@ mod tests {
     fn stopping_takes_writes_still_settling() {
         let (mut s, t0, _) = schedule();
         assert!(!s.take_writes());
-        assert!(s.wrote(t0), "the first write starts a burst");
-        assert!(!s.wrote(t0 + ms(10)));
+        assert!(s.wrote(t0, true), "the first write starts a burst");
+        assert!(!s.wrote(t0 + ms(10), true));
         assert!(s.take_writes());
         assert_eq!(s.due(t0 + secs(1)), None, "taken: no cycle for them later");
     }

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use notify::event::{EventKind, ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 
 use super::schedule::Timing;
@@ -20,6 +20,9 @@ use crate::policy::{self, Mode, Policy};
 const TREE_POLL: Duration = Duration::from_secs(1);
 /// Past this many changed paths, the cycle runs without asking git first which changed.
 const PRECHECK_MAX: usize = 512;
+/// A JSON file larger than this is taken as whole when its writer closes it, unparsed (the
+/// check must cost the loop next to nothing).
+const PARSE_MAX: u64 = 1 << 20;
 
 fn inotify_limit() -> Option<String> {
     fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
@@ -58,6 +61,60 @@ pub(super) struct Changes {
     policy: bool,
     /// The event queue overflowed: what changed is unknown.
     rescan: bool,
+    /// Paths written and not closed since (or closed but not whole yet): a writer may still
+    /// be at it, so no leading edge for this burst.
+    open: BTreeSet<PathBuf>,
+}
+
+/// What an event says about its file being whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Effect {
+    /// Written (or created) and maybe still open: not whole until it is closed.
+    Opens,
+    /// Closed by a writer, or renamed into place: whole, if its content says so too.
+    Completes,
+    /// Gone from that name (removed, renamed away): nothing of it is still being written.
+    Leaves,
+    /// Says nothing either way (a folder made, a mode changed).
+    Neutral,
+}
+
+/// The event's effect on the path at `index` of its paths (a rename `Both` names the old
+/// path, then the new).
+fn effect(kind: &EventKind, index: usize) -> Effect {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Effect::Completes,
+        EventKind::Access(_) => Effect::Neutral,
+        EventKind::Create(CreateKind::Folder) => Effect::Neutral,
+        EventKind::Modify(ModifyKind::Metadata(_)) => Effect::Neutral,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Effect::Completes,
+        EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Effect::Leaves,
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if index == 0 => Effect::Leaves,
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => Effect::Completes,
+        EventKind::Remove(_) => Effect::Leaves,
+        _ => Effect::Opens,
+    }
+}
+
+/// Whether a file its writer closed (or renamed into place) reads as whole: a JSON document
+/// that parses, a JSONL file that ends its last line; anything else, or a file that is gone
+/// or too large to check cheaply, is taken as whole.
+fn whole(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str());
+    let Ok(meta) = fs::metadata(path) else {
+        return true;
+    };
+    if !meta.is_file() || meta.len() == 0 || meta.len() > PARSE_MAX {
+        return true;
+    }
+    match ext {
+        Some("json") => fs::read(path).is_ok_and(|bytes| {
+            let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+        }),
+        Some("jsonl") => fs::read(path).is_ok_and(|bytes| bytes.ends_with(b"\n")),
+        _ => true,
+    }
 }
 
 impl Tree {
@@ -113,11 +170,12 @@ impl Tree {
 fn tree_watcher(poll: bool, tx: &Sender<Msg>) -> notify::Result<Box<dyn notify::Watcher>> {
     let tx = tx.clone();
     let handler = move |event: notify::Result<notify::Event>| {
-        // Reads (git status opening files, a person's editor) are not changes.
-        if event
-            .as_ref()
-            .is_ok_and(|e| matches!(e.kind, EventKind::Access(_)))
-        {
+        // Reads (git status opening files, a person's editor) are not changes; a writer
+        // closing its file is: the file is whole (the leading edge waits for it).
+        if event.as_ref().is_ok_and(|e| {
+            matches!(e.kind, EventKind::Access(_))
+                && e.kind != EventKind::Access(AccessKind::Close(AccessMode::Write))
+        }) {
             return;
         }
         let _ = tx.send(Msg::Tree(event));
@@ -230,18 +288,19 @@ impl Watch<'_> {
         };
         if event.need_rescan() {
             self.tree.changes.rescan = true;
-            self.note_event(None);
+            self.note_event(None, Effect::Opens);
             return;
         }
         let mut new_folder = false;
-        for path in &event.paths {
+        for (index, path) in event.paths.iter().enumerate() {
             let Some(rel) = tree_path(&self.work_tree, path) else {
                 continue;
             };
+            let effect = effect(&event.kind, index);
             // A new policy, or a .gitignore that may let files through that saw no event.
             if rel == policy::FILE || rel == ".gitignore" {
                 self.tree.changes.policy = true;
-                self.note_event(None);
+                self.note_event(Some(path), effect);
                 continue;
             }
             let top_level = !rel.contains('/');
@@ -257,7 +316,8 @@ impl Watch<'_> {
             }
             if may_commit(&rel, &self.policy) {
                 let rel = path.strip_prefix(&self.work_tree).unwrap_or(path);
-                self.note_event(Some(rel.to_path_buf()));
+                self.tree.changes.paths.insert(rel.to_path_buf());
+                self.note_event(Some(path), effect);
             }
         }
         // Rename events name both ends only in `Both`; either way a top-level change may
@@ -272,15 +332,49 @@ impl Watch<'_> {
         }
     }
 
-    pub(super) fn note_event(&mut self, path: Option<PathBuf>) {
-        let new_burst = self.schedule.wrote(Instant::now());
+    /// A write to `path` (`None`: somewhere unknown) with its effect on the file being whole,
+    /// for the schedule: the burst is complete while no file of it is open (polling cannot
+    /// tell, so it never is).
+    fn note_event(&mut self, path: Option<&Path>, effect: Effect) {
+        let now = Instant::now();
+        // Whether the file reads whole matters only while the burst may lead (a burst of
+        // writes to a large JSON file is not parsed at every close).
+        let check = self.schedule.may_lead(now);
+        let open = &mut self.tree.changes.open;
+        match (path, effect) {
+            (Some(p), Effect::Completes) if !check || whole(p) => {
+                open.remove(p);
+            }
+            (Some(p), Effect::Leaves) => {
+                open.remove(p);
+            }
+            (Some(p), Effect::Opens | Effect::Completes) => {
+                open.insert(p.to_path_buf());
+            }
+            (Some(_), Effect::Neutral) => {}
+            (None, _) => self.tree.changes.rescan = true,
+        }
+        let complete = !self.tree.polling && !self.tree.changes.rescan && open.is_empty();
+        let new_burst = self.schedule.wrote(now, complete);
         self.record.set("last_event", crate::journal::now().into());
         if new_burst {
             // Once a burst, not once an event: `status` shows writes are being taken in.
             self.record.save();
         }
-        if let Some(p) = path {
-            self.tree.changes.paths.insert(p);
+    }
+
+    /// A write in a connected assistant's folder (DESIGN §9): a write like any other for the
+    /// schedule, whole when the event says the file was closed or renamed into place.
+    pub(super) fn note_live_write(&mut self, whole: bool) {
+        let now = Instant::now();
+        let complete = whole
+            && !self.tree.polling
+            && !self.tree.changes.rescan
+            && self.tree.changes.open.is_empty();
+        let new_burst = self.schedule.wrote(now, complete);
+        self.record.set("last_event", crate::journal::now().into());
+        if new_burst {
+            self.record.save();
         }
     }
 
@@ -301,8 +395,7 @@ impl Watch<'_> {
                 .line(&format!("cannot poll the working tree either: {e}"));
         }
         self.record.set("tree", "poll".into());
-        self.tree.changes.rescan = true;
-        self.note_event(None);
+        self.note_event(None, Effect::Opens);
     }
 
     /// Local changes settled: a cycle when the policy changed, or when git sees a change to
@@ -313,6 +406,7 @@ impl Watch<'_> {
             paths,
             policy: policy_changed,
             rescan,
+            open: _,
         } = std::mem::take(&mut self.tree.changes);
         if policy_changed {
             match Policy::load(&self.work_tree) {
@@ -445,6 +539,45 @@ mod tests {
         let mut top = many;
         top.insert(PathBuf::from("notes.md"));
         assert!(pathspecs(top).is_empty(), "the whole tree");
+    }
+
+    #[test]
+    fn a_file_is_whole_once_closed_or_renamed_in_and_its_content_reads_whole() {
+        let close = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        let data = EventKind::Modify(ModifyKind::Data(notify::event::DataChange::Content));
+        let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert_eq!(effect(&close, 0), Effect::Completes);
+        assert_eq!(effect(&data, 0), Effect::Opens);
+        assert_eq!(
+            effect(&EventKind::Create(CreateKind::File), 0),
+            Effect::Opens
+        );
+        assert_eq!(effect(&both, 0), Effect::Leaves, "the old name");
+        assert_eq!(effect(&both, 1), Effect::Completes, "the new name");
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        assert_eq!(effect(&read, 0), Effect::Neutral);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let p = tmp.path().join(name);
+            fs::write(&p, text).unwrap();
+            p
+        };
+        assert!(whole(&file("a.json", "{\"a\": [1, 2]}\n")));
+        assert!(!whole(&file("b.json", "{\"a\": [1, ")), "cut short");
+        assert!(whole(&file("c.jsonl", "{\"a\":1}\n{\"b\":2}\n")));
+        assert!(
+            !whole(&file("d.jsonl", "{\"a\":1}\n{\"b\"")),
+            "a line cut short"
+        );
+        assert!(
+            whole(&file("e.md", "# half a")),
+            "no way to tell: closed is whole"
+        );
+        assert!(
+            whole(&tmp.path().join("gone.json")),
+            "nothing left to write"
+        );
     }
 
     #[test]

@@ -264,6 +264,55 @@ fn a_never_file_whose_name_is_not_utf8_is_never_committed() {
     assert!(!tracked.contains("private/"), "{tracked}");
 }
 
+/// `git commit -a` and `git commit PATHS` stage into an index of their own and run
+/// pre-commit on it (`GIT_INDEX_FILE`): what they are about to commit is what is scanned,
+/// not the repository's index (which holds none of it yet).
+#[test]
+fn pre_commit_scans_what_commit_all_and_commit_paths_are_about_to_commit() {
+    let repo = Repo::new();
+    assert!(aisync(repo.path(), &["install"]).status.success());
+    repo.write("memory/notes.md", b"- tea\n");
+    repo.write("memory/other.md", b"- other\n");
+    repo.commit_all("notes");
+    // A made-up GitHub token (built here: no token-shaped text in the sources).
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let token: String = std::iter::once("ghp_".to_string())
+        .chain((0..36).map(|i| (alphabet[(i * 17 + 5) % 62] as char).to_string()))
+        .collect();
+    let token = token.as_str();
+    let leak = format!("- tea\n- token {token}\n");
+    for how in [
+        &["-a"][..],
+        &["--", "memory/notes.md"],
+        &["-o", "memory/notes.md"],
+    ] {
+        repo.write("memory/notes.md", leak.as_bytes());
+        let mut args = vec!["commit", "-q", "-m", "leak"];
+        args.extend_from_slice(how);
+        let out = repo.try_git(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "git commit {how:?} went through: {err}"
+        );
+        assert!(err.contains("memory/notes.md:2:"), "{how:?}: {err}");
+        assert!(!err.contains(token), "{err}");
+        let head = repo.git(&["show", "HEAD:memory/notes.md"]);
+        assert_eq!(head, "- tea\n", "{how:?}");
+    }
+    // A clean `git commit -a` goes through, and so does one where the repository's index
+    // holds a secret the commit leaves out.
+    repo.write("memory/other.md", format!("- {token}\n").as_bytes());
+    repo.git(&["add", "memory/other.md"]);
+    repo.write("memory/notes.md", b"- tea\n- coffee\n");
+    let out = repo.try_git(&["commit", "-q", "-m", "coffee", "--", "memory/notes.md"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn pre_commit_warns_about_a_broken_memory_file_but_commits_it() {
     let repo = Repo::new();
