@@ -246,7 +246,7 @@ fn main() {
         b95.as_secs_f64()
     );
     println!(
-        "  {:<44} p50 {:.3} s  p95 {:.3} s  (p50 +{:.0} ms over the repository figure; target <= +50 ms)",
+        "  {:<44} p50 {:.3} s  p95 {:.3} s  (p50 {:+.0} ms against the repository figure; target <= +50 ms)",
         "~/.claude/CLAUDE.md, live file to live file",
         l50.as_secs_f64(),
         l95.as_secs_f64(),
