@@ -85,6 +85,27 @@ fn describe(
     }
     let found = Bridge::of(repo, machine, vec![connection]).find();
     for place in adapter.places {
+        if place.in_project {
+            let inside = format!("/{}/", place.repo);
+            let mut keys: Vec<&str> = found
+                .pairs
+                .iter()
+                .filter_map(|p| p.rel.split_once("/projects/").map(|(_, r)| r))
+                .filter_map(|r| r.split_once(&inside).map(|(key, _)| key))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            if !keys.is_empty() {
+                view.synced.push(format!(
+                    "{} in {} project{} ({})",
+                    place.repo,
+                    keys.len(),
+                    if keys.len() == 1 { "" } else { "s" },
+                    keys.join(", ")
+                ));
+            }
+            continue;
+        }
         let Some(path) = bridge::locate(repo, adapter, place) else {
             continue;
         };

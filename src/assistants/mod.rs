@@ -92,6 +92,10 @@ pub struct Place {
     /// The folder whose children are named after a project's absolute path (Claude Code's
     /// `projects/<encoded cwd>/`): in the repository they are named by project key.
     pub projects: Option<&'static str>,
+    /// A folder inside every project checkout this machine knows (`.cursor/rules`), at
+    /// `Live::Home`'s path read from the checkout; in the repository under
+    /// `projects/<project key>/`. Files the project's own git tracks stay with it.
+    pub in_project: bool,
 }
 
 /// An assistant: its command-line name and its places.

@@ -23,6 +23,7 @@ const fn home_dir(rel: &'static str, var: Option<&'static str>, rules: &'static 
         rules,
         projection: None,
         projects: None,
+        in_project: false,
     }
 }
 
@@ -36,6 +37,22 @@ const fn home_file(rel: &'static str, repo: &'static str) -> Place {
         rules: &[],
         projection: None,
         projects: None,
+        in_project: false,
+    }
+}
+
+/// A folder inside each project checkout (`.cursor/rules`), its files portable where
+/// `rules` says.
+const fn project_dir(rel: &'static str, rules: &'static [Rule]) -> Place {
+    Place {
+        live: Live::Home(Some(rel)),
+        env: None,
+        file: false,
+        repo: rel,
+        rules,
+        projection: None,
+        projects: None,
+        in_project: true,
     }
 }
 
@@ -88,6 +105,7 @@ pub static ADAPTERS: &[Adapter] = &[
                 // and the counters are this machine's.
                 projection: Some(Projection::JsonMembers(&["mcpServers"])),
                 projects: None,
+                in_project: false,
             },
         ],
         busy: BUSY,
@@ -121,6 +139,7 @@ pub static ADAPTERS: &[Adapter] = &[
                 // Trust per absolute path and per-machine hook trust hashes stay here.
                 projection: Some(Projection::TomlWithout(&["projects", "hooks.state"])),
                 projects: None,
+                in_project: false,
             },
         ],
         busy: BUSY,
@@ -148,14 +167,17 @@ pub static ADAPTERS: &[Adapter] = &[
     Adapter {
         name: "cursor",
         title: "Cursor",
-        places: &[home_dir(
-            ".cursor",
-            None,
-            &[
-                rule("{mcp.json,hooks.json}", Portable),
-                rule("{extensions,projects,ide_state.json}/**", Derived),
-            ],
-        )],
+        places: &[
+            home_dir(
+                ".cursor",
+                None,
+                &[
+                    rule("{mcp.json,hooks.json}", Portable),
+                    rule("{extensions,projects,ide_state.json}/**", Derived),
+                ],
+            ),
+            project_dir(".cursor/rules", &[rule("**/*.{mdc,md}", Portable)]),
+        ],
         busy: BUSY,
     },
     Adapter {
@@ -172,17 +194,25 @@ pub static ADAPTERS: &[Adapter] = &[
                 rule("{session-state,history-session-state}/**", OptIn),
                 rule("{logs,pkg}/**", Derived),
             ],
+        ),
+        project_dir(
+            ".github",
+            &[
+                rule("copilot-instructions.md", Portable),
+                rule("instructions/**/*.instructions.md", Portable),
+                rule("prompts/**/*.prompt.md", Portable),
+            ],
         )],
         busy: BUSY,
     },
     Adapter {
         name: "cline",
         title: "Cline",
-        places: &[home_dir(
-            "Documents/Cline/Rules",
-            None,
-            &[rule("**/*.{md,txt}", Portable)],
-        )],
+        places: &[
+            home_dir("Documents/Cline/Rules", None, &[rule("**/*.{md,txt}", Portable)]),
+            project_dir("memory-bank", &[rule("**/*.md", Portable)]),
+            project_dir(".clinerules", &[rule("**/*", Portable)]),
+        ],
         busy: BUSY,
     },
     Adapter {
@@ -196,7 +226,9 @@ pub static ADAPTERS: &[Adapter] = &[
                 rule("mcp_config.json", Portable),
                 rule("memories/**", Derived),
             ],
-        )],
+        ),
+        project_dir(".windsurf/rules", &[rule("**/*.md", Portable)]),
+        ],
         busy: BUSY,
     },
     Adapter {
@@ -235,6 +267,7 @@ pub static ADAPTERS: &[Adapter] = &[
             rules: &[],
             projection: None,
             projects: None,
+            in_project: false,
         }],
         busy: BUSY,
     },

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use merge_drivers::Kind;
 
-use crate::assistants::{self, Adapter, Class, Place, Projection, ADAPTERS, REPO_DIR};
+use crate::assistants::{self, Adapter, Class, Live, Place, Projection, ADAPTERS, REPO_DIR};
 use crate::git::Repo;
 use crate::journal;
 use crate::state::{Executable, Report, Stuck};
@@ -78,7 +78,11 @@ pub fn is_bridged(path: &str) -> bool {
 }
 
 /// Where places are on this machine, for `repo`'s settings.
+/// (`None` for a place inside each project: it is in every checkout, not one place.)
 pub fn locate(repo: &Repo, adapter: &Adapter, place: &Place) -> Option<PathBuf> {
+    if place.in_project {
+        return None;
+    }
     let env = |var: &str| std::env::var(var).ok();
     let root = |name: &str| repo.setting(&root_key(name)).map(str::to_string);
     let machine = assistants::Machine {
@@ -215,27 +219,44 @@ impl<'r> Bridge<'r> {
     /// folders of transcripts, and the mappings in git config.
     fn projects(&self) -> Projects {
         let mut candidates = Vec::new();
+        // The checkouts the assistants list, connected or not: Claude Code's
+        // `~/.claude.json` `projects`, Gemini's `projects.json` (path → slug).
+        let listed = [("claude-code", 1, ""), ("gemini", 0, "projects.json")];
+        for (name, place, file) in listed {
+            let Some(adapter) = assistants::find(name) else {
+                continue;
+            };
+            let Some(at) = adapter
+                .places
+                .get(place)
+                .and_then(|p| locate(self.repo, adapter, p))
+            else {
+                continue;
+            };
+            let at = if file.is_empty() { at } else { at.join(file) };
+            if let Some(serde_json::Value::Object(m)) = std::fs::read(at)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                let table = match m.get("projects") {
+                    Some(serde_json::Value::Object(p)) => p,
+                    _ => &m,
+                };
+                candidates.extend(
+                    table
+                        .keys()
+                        .filter(|k| Path::new(k).is_absolute())
+                        .map(PathBuf::from),
+                );
+            }
+        }
         let claude = self
             .connections
             .iter()
             .find(|c| c.adapter.name == "claude-code");
-        if let Some(conn) = claude {
-            let json = conn
-                .adapter
-                .places
-                .iter()
-                .find(|p| p.file)
-                .and_then(|p| locate(self.repo, conn.adapter, p));
-            if let Some(bytes) = json.and_then(|p| std::fs::read(p).ok()) {
-                if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice(&bytes) {
-                    if let Some(serde_json::Value::Object(projects)) = m.get("projects") {
-                        candidates.extend(projects.keys().map(PathBuf::from));
-                    }
-                }
-            }
-            if let Some(root) = locate(self.repo, conn.adapter, &conn.adapter.places[0]) {
-                candidates.extend(transcript_cwds(&root.join("projects")));
-            }
+        if let Some(root) = claude.and_then(|c| locate(self.repo, c.adapter, &c.adapter.places[0]))
+        {
+            candidates.extend(transcript_cwds(&root.join("projects")));
         }
         Projects::find(self.repo, &candidates)
     }
@@ -250,6 +271,25 @@ impl<'r> Bridge<'r> {
     ) {
         let adapter = conn.adapter;
         let name = adapter.name;
+        if place.in_project {
+            let Live::Home(Some(rel)) = place.live else {
+                return;
+            };
+            for (key, checkout) in &projects.checkouts {
+                let base = format!("{REPO_DIR}/{name}/projects/{key}/{}", place.repo);
+                let tracked = tracked_in(checkout, rel);
+                self.find_dir(
+                    conn,
+                    place,
+                    &checkout.join(rel),
+                    &base,
+                    projects,
+                    &tracked,
+                    found,
+                );
+            }
+            return;
+        }
         let repo_base = if place.repo.is_empty() {
             format!("{REPO_DIR}/{name}")
         } else {
@@ -279,6 +319,25 @@ impl<'r> Bridge<'r> {
             });
             return;
         }
+        self.find_dir(conn, place, &live, &repo_base, projects, &[], found);
+    }
+
+    /// The files of a folder place at `live`, paired with their copies under `repo_base`;
+    /// `tracked`: files (relative to `live`) that a project's own git keeps, left to it.
+    #[allow(clippy::too_many_arguments)]
+    fn find_dir(
+        &self,
+        conn: &Connection,
+        place: &Place,
+        live: &Path,
+        repo_base: &str,
+        projects: &Projects,
+        tracked: &[String],
+        found: &mut Found,
+    ) {
+        let adapter = conn.adapter;
+        let name = adapter.name;
+        let live = live.to_path_buf();
         // Files another place of the same assistant covers (Codex's projected config.toml).
         let others: Vec<PathBuf> = adapter
             .places
@@ -304,7 +363,7 @@ impl<'r> Bridge<'r> {
         let mut unmapped = std::collections::BTreeSet::new();
         for rel in live_files {
             let path = live.join(&rel);
-            if others.contains(&path) {
+            if others.contains(&path) || tracked.contains(&rel) {
                 continue;
             }
             let repo_rel = match place.projects.and_then(|pd| project_parts(&rel, pd)) {
@@ -341,7 +400,7 @@ impl<'r> Bridge<'r> {
         let mut copies = Vec::new();
         walk_repo(
             &self.repo.work_tree,
-            &repo_base,
+            repo_base,
             "",
             &mut copies,
             found,
@@ -356,7 +415,11 @@ impl<'r> Bridge<'r> {
             .collect();
         for rel in copies {
             let rel_in_repo = format!("{repo_base}/{rel}");
-            if seen.contains(&rel_in_repo) || other_copies.contains(&rel_in_repo) {
+            // `projects/` holds the places inside each project (their own pairs).
+            let per_project = !place.in_project
+                && adapter.places.iter().any(|p| p.in_project)
+                && rel.starts_with("projects/");
+            if seen.contains(&rel_in_repo) || other_copies.contains(&rel_in_repo) || per_project {
                 continue;
             }
             let live_rel = match place
@@ -378,6 +441,9 @@ impl<'r> Bridge<'r> {
                 },
                 None => rel.clone(),
             };
+            if tracked.contains(&live_rel) {
+                continue;
+            }
             let class = place.class_of(&live_rel);
             if !conn.classes().contains(&class) {
                 found.stuck.push(Stuck {
@@ -807,6 +873,24 @@ fn waiting_key(rest: &str) -> String {
     rest.rsplit_once('/')
         .map_or(rest, |(dir, _)| dir)
         .to_string()
+}
+
+/// The files under `rel` in `checkout` that its own git tracks (relative to `rel`): they
+/// travel with the project, not through the bridge.
+fn tracked_in(checkout: &Path, rel: &str) -> Vec<String> {
+    let Ok(repo) = Repo::find(checkout) else {
+        return Vec::new();
+    };
+    let listed = repo.git(["ls-files", "-z", "--", rel]).output_bytes();
+    let Ok(out) = listed else {
+        return Vec::new();
+    };
+    out.stdout
+        .split(|&b| b == 0)
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter_map(|p| p.strip_prefix(rel).and_then(|r| r.strip_prefix('/')))
+        .map(str::to_string)
+        .collect()
 }
 
 /// How often an apply writes again when the assistant saves in between each time.

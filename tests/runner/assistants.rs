@@ -1011,3 +1011,72 @@ fn codex_and_gemini_settings_from_both_machines_merge_and_their_machine_state_st
     }
     assert!(!world.hub_objects().contains("trust_level"));
 }
+
+#[test]
+fn project_rules_and_memory_banks_meet_across_checkouts_and_tracked_files_stay_with_the_project() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    let desk = world.machine("desk");
+    let checkouts = [
+        (&laptop, world.dir.path().join("laptop/home/code/shop")),
+        (&desk, world.dir.path().join("desk/Users/u/src/shop")),
+    ];
+    for (m, dir) in &checkouts {
+        aisync_testkit::init_repo(dir);
+        git_ok(
+            dir,
+            &["remote", "add", "origin", "git@github.com:team/shop.git"],
+        );
+        std::fs::create_dir_all(m.path(".cursor")).unwrap();
+        // No Claude Code here: the checkout is named by a mapping.
+        git_ok(
+            &m.repo,
+            &["config", "aisync.project.shop.path", dir.to_str().unwrap()],
+        );
+    }
+    let (laptop_shop, desk_shop) = (&checkouts[0].1, &checkouts[1].1);
+    write(
+        laptop_shop,
+        ".cursor/rules/style.mdc",
+        "---\nglobs: src/**/*.rs, tests/**\n---\nUse anyhow at the edges.\n",
+    );
+    write(
+        laptop_shop,
+        "memory-bank/activeContext.md",
+        "# Active context\n\n- migrating payments\n",
+    );
+    // A rule the project commits itself travels with the project, not through us.
+    write(
+        laptop_shop,
+        ".cursor/rules/team.mdc",
+        "---\nalwaysApply: true\n---\nTeam rule.\n",
+    );
+    git_ok(laptop_shop, &["add", ".cursor/rules/team.mdc"]);
+    git_ok(laptop_shop, &["commit", "-q", "-m", "team rule"]);
+    laptop.ok(&["connect", "cursor", "cline"]);
+    desk.ok(&["connect", "cursor", "cline"]);
+    let style =
+        std::fs::read_to_string(desk_shop.join(".cursor/rules/style.mdc")).unwrap_or_default();
+    assert!(style.contains("globs: src/**/*.rs, tests/**"), "{style:?}");
+    assert!(
+        std::fs::read_to_string(desk_shop.join("memory-bank/activeContext.md"))
+            .unwrap_or_default()
+            .contains("migrating payments")
+    );
+    assert!(!desk_shop.join(".cursor/rules/team.mdc").exists());
+    assert!(!world.hub_objects().contains("Team rule."));
+    // The desk's agent updates the memory bank; it reaches the laptop's checkout.
+    write(
+        desk_shop,
+        "memory-bank/progress.md",
+        "# Progress\n\n- refunds done\n",
+    );
+    desk.ok(&["sync"]);
+    laptop.ok(&["sync"]);
+    assert!(read(laptop_shop, "memory-bank/progress.md").contains("refunds done"));
+    let shown = String::from_utf8_lossy(&laptop.aisync(&["connect"]).stdout).into_owned();
+    assert!(
+        shown.contains(".cursor/rules in 1 project (github.com/team/shop)"),
+        "{shown}"
+    );
+}
