@@ -175,6 +175,28 @@ impl World {
         Machine::new(self.dir.path(), name, &self.hub)
     }
 
+    /// Two machines with Claude Code used for a while, both connected (with `extra`
+    /// options), the laptop synced once more: each has the other's files.
+    pub fn connected(extra: &[&str]) -> (World, Machine, Machine) {
+        let (world, laptop, desk) = World::connected_unsynced(extra);
+        laptop.ok(&["sync"]);
+        (world, laptop, desk)
+    }
+
+    /// The same, before the laptop's second sync.
+    pub fn connected_unsynced(extra: &[&str]) -> (World, Machine, Machine) {
+        let world = World::new();
+        let laptop = world.machine("laptop");
+        let desk = world.machine("desk");
+        let mut args = vec!["connect", "claude-code"];
+        args.extend_from_slice(extra);
+        for m in [&laptop, &desk] {
+            claude_home(m, "Bash(ls)", "a");
+            m.ok(&args);
+        }
+        (world, laptop, desk)
+    }
+
     /// Every object in the hub, as text (to search for what must never reach it).
     pub fn hub_objects(&self) -> String {
         let out = git_cmd(&self.hub)
@@ -453,13 +475,7 @@ fn secrets_and_machine_state_never_reach_the_hub() {
 
 #[test]
 fn what_another_machine_commits_is_never_followed_out_and_new_commands_are_reported() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
-    desk.ok(&["connect", "claude-code"]);
+    let (world, laptop, desk) = World::connected_unsynced(&[]);
 
     // Someone with write access to the hub commits a symlink into the assistant's folder.
     let outside = world.dir.path().join("outside.md");
@@ -523,14 +539,7 @@ fn what_another_machine_commits_is_never_followed_out_and_new_commands_are_repor
 
 #[test]
 fn a_write_from_a_stale_copy_loses_nothing_and_a_busy_file_waits() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
-    desk.ok(&["connect", "claude-code"]);
-    laptop.ok(&["sync"]);
+    let (_world, laptop, desk) = World::connected(&[]);
 
     // Claude Code on the desk read its settings at session start...
     let read_at_start = desk.json(".claude/settings.json");
@@ -583,13 +592,7 @@ fn a_write_from_a_stale_copy_loses_nothing_and_a_busy_file_waits() {
 
 #[test]
 fn a_live_file_that_does_not_parse_is_neither_imported_nor_overwritten() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
-    desk.ok(&["connect", "claude-code"]);
+    let (_world, laptop, desk) = World::connected_unsynced(&[]);
     desk.put(".claude/settings.json", "{\"permissions\": {\"allow\": [");
     laptop.allow("Bash(make)");
     laptop.ok(&["sync"]);
@@ -708,14 +711,7 @@ fn commands_run_in_a_project_folder_use_this_machines_synced_repository() {
 
 #[test]
 fn with_watchers_running_an_assistants_write_reaches_the_other_machines_live_file() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
-    desk.ok(&["connect", "claude-code"]);
-    laptop.ok(&["sync"]);
+    let (_world, laptop, desk) = World::connected(&[]);
     let (lh, lg) = (
         laptop.home.to_str().unwrap().to_string(),
         laptop.home.join(".gitconfig").to_str().unwrap().to_string(),
@@ -776,13 +772,7 @@ fn with_watchers_running_an_assistants_write_reaches_the_other_machines_live_fil
 
 #[test]
 fn the_live_bytes_an_apply_replaced_can_be_brought_back() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
-    desk.ok(&["connect", "claude-code"]);
+    let (_world, laptop, desk) = World::connected_unsynced(&[]);
     let before = desk.read(".claude/settings.json");
     laptop.allow("Bash(make)");
     laptop.ok(&["sync"]);
@@ -800,14 +790,7 @@ fn the_live_bytes_an_apply_replaced_can_be_brought_back() {
 
 #[test]
 fn an_assistant_rewriting_its_settings_while_merges_are_applied_loses_nothing() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code", "--no-hooks", "--no-mcp"]);
-    desk.ok(&["connect", "claude-code", "--no-hooks", "--no-mcp"]);
-    laptop.ok(&["sync"]);
+    let (_world, laptop, desk) = World::connected(&["--no-hooks", "--no-mcp"]);
     const ROUNDS: usize = 12;
     // The desk's Claude Code keeps saving its settings (read, add, write whole by rename),
     // at the same time as the desk's syncs apply what the laptop adds.

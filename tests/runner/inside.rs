@@ -131,14 +131,7 @@ fn connect_writes_hooks_and_the_mcp_server_in_each_assistants_shape_and_disconne
 
 #[test]
 fn session_start_brings_the_other_machines_work_and_says_so_in_one_line() {
-    let world = World::new();
-    let laptop = world.machine("laptop");
-    let desk = world.machine("desk");
-    claude_home(&laptop, "Bash(ls)", "a");
-    claude_home(&desk, "Bash(ls)", "a");
-    laptop.ok(&["connect", "claude-code"]);
-    desk.ok(&["connect", "claude-code"]);
-    laptop.ok(&["sync"]);
+    let (world, laptop, desk) = World::connected(&[]);
     // Nothing new: nothing on stdout.
     let project = world.dir.path().join("desk/home/code/shop");
     std::fs::create_dir_all(&project).unwrap();
