@@ -593,10 +593,12 @@ impl<'r> Bridge<'r> {
         };
         let mut changed_copy = false;
         let target = if live_moved {
-            // The assistant wrote since the last import: its write is merged first.
+            // The assistant wrote since the last import: its write is merged first (from
+            // what an apply wrote over, if one did: that save may come from a stale copy).
+            let from = self.ledger.over(&pair.rel).or_else(|| base.clone());
             let merged = match (&live_portable, &copy) {
                 (Some(l), Some(c)) => {
-                    Some(self.merge(pair, base.as_deref().unwrap_or_default(), l, c, report)?)
+                    Some(self.merge(pair, from.as_deref().unwrap_or_default(), l, c, report)?)
                 }
                 (Some(l), None) => Some(l.clone()),
                 (None, c) => c.clone(),
