@@ -134,7 +134,7 @@ fn assistants(repo: &Repo) -> Vec<Finding> {
             out.push(Finding::new(
                 "assistant",
                 Status::Warn,
-                format!("{}: git-aisync is missing from {}", c.adapter.name, missing.join(", ")),
+                format!("{}: {}", c.adapter.name, missing.join("; ")),
                 format!(
                     "git aisync connect {} adds it again (or --no-hooks / --no-mcp if you took it out on purpose)",
                     c.adapter.name

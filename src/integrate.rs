@@ -172,12 +172,12 @@ pub fn missing(repo: &Repo, adapter: &Adapter) -> Vec<String> {
     for t in targets(repo, adapter, Wanted::BOTH) {
         let Ok(Some(bytes)) = live::read(&t.root, &t.path, &[]) else {
             if t.root.exists() {
-                out.push(format!("{} ({})", what(t.shape), bridge::shown(&t.path)));
+                out.push(format!("{} {}", what(t.shape), bridge::shown(&t.path)));
             }
             continue;
         };
         if !present(t.shape, &bytes) {
-            out.push(format!("{} ({})", what(t.shape), bridge::shown(&t.path)));
+            out.push(format!("{} {}", what(t.shape), bridge::shown(&t.path)));
         }
     }
     out
@@ -185,9 +185,9 @@ pub fn missing(repo: &Repo, adapter: &Adapter) -> Vec<String> {
 
 fn what(shape: Shape) -> &'static str {
     if shape.is_hooks() {
-        "the session hooks"
+        "the session hooks are not in"
     } else {
-        "the MCP server"
+        "the MCP server is not registered in"
     }
 }
 

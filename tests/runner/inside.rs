@@ -255,3 +255,33 @@ fn session_end_returns_at_once_and_a_cycle_follows() {
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("during the session"))
     });
 }
+
+#[test]
+fn doctor_says_when_the_hooks_or_the_mcp_server_are_missing() {
+    let world = World::new();
+    let laptop = world.machine("laptop");
+    claude_home(&laptop, "Bash(ls)", "a");
+    laptop.ok(&["connect", "claude-code", "--no-hooks"]);
+    let out = laptop.aisync(&["doctor", "--json"]);
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "warn")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(
+            |m| m.contains("claude-code: the session hooks are not in ~/.claude/settings.json")
+        ),
+        "{messages:?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.contains("MCP server")),
+        "{messages:?}"
+    );
+    laptop.ok(&["connect", "claude-code"]);
+    let out = laptop.aisync(&["doctor", "--json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("session hooks are not in"));
+}
