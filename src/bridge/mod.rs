@@ -179,6 +179,8 @@ pub struct Bridge<'r> {
     connections: Vec<Connection>,
     ledger: Ledger,
     machine: String,
+    /// The checkouts this machine knows, found once for a cycle's import and apply.
+    projects: std::cell::OnceCell<Projects>,
 }
 
 impl<'r> Bridge<'r> {
@@ -190,6 +192,7 @@ impl<'r> Bridge<'r> {
             connections,
             ledger: Ledger::new(&repo.state_dir()),
             machine: machine.to_string(),
+            projects: std::cell::OnceCell::new(),
         })
     }
 
@@ -200,16 +203,17 @@ impl<'r> Bridge<'r> {
             connections,
             ledger: Ledger::new(&repo.state_dir()),
             machine: machine.to_string(),
+            projects: std::cell::OnceCell::new(),
         }
     }
 
     /// Every file of the connected assistants that syncs, live or in the repository.
     pub fn find(&self) -> Found {
         let mut found = Found::default();
-        let projects = self.projects();
+        let projects = self.projects.get_or_init(|| self.projects());
         for conn in &self.connections {
             for (i, place) in conn.adapter.places.iter().enumerate() {
-                self.find_place(conn, i, place, &projects, &mut found);
+                self.find_place(conn, i, place, projects, &mut found);
             }
         }
         found
