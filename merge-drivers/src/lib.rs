@@ -22,6 +22,7 @@ mod toml;
 mod tree;
 mod yaml;
 
+pub use json::spans as json_spans;
 pub use record::{Record, Rule};
 
 use std::fmt;

@@ -9,6 +9,7 @@
 
 mod relaxed;
 pub(crate) mod scan;
+pub mod spans;
 
 use std::borrow::Cow;
 
